@@ -1,0 +1,50 @@
+//! The interface between the area set and a page table.
+
+use memory_addr::VirtAddr;
+
+use crate::MappingResult;
+
+/// How the pages of one kind of area are put into, taken out of and re-protected in a page
+/// table.
+///
+/// The [`MemorySet`](crate::MemorySet) decides *which* ranges change; the backend changes them.
+/// Every range the set passes is 4 KiB aligned, non-empty and lies inside one area that used this
+/// backend.
+///
+/// # Contract
+///
+/// A backend call that returns `Err` must leave the page table as it was before the call for the
+/// whole range it was given (undo its own partial work). The set relies on this to keep areas and
+/// page table in agreement after any error. A backend that cannot undo must return
+/// [`MappingError::BadState`](crate::MappingError::BadState) and document what it left behind.
+///
+/// A backend is cloned when an area is split in two; both halves keep using the clone.
+pub trait MappingBackend<F: Copy, PT>: Clone {
+    /// Maps `[start, start + size)` with `flags`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the page table reports, typically [`NoMemory`](crate::MappingError::NoMemory)
+    /// or [`AlreadyExists`](crate::MappingError::AlreadyExists).
+    fn map(&self, start: VirtAddr, size: usize, flags: F, page_table: &mut PT) -> MappingResult;
+
+    /// Unmaps `[start, start + size)`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the page table reports; the range must then still be mapped as before.
+    fn unmap(&self, start: VirtAddr, size: usize, page_table: &mut PT) -> MappingResult;
+
+    /// Changes the flags of `[start, start + size)` to `new_flags`.
+    ///
+    /// # Errors
+    ///
+    /// Whatever the page table reports; the range must then keep its old flags.
+    fn protect(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        new_flags: F,
+        page_table: &mut PT,
+    ) -> MappingResult;
+}

@@ -1,0 +1,39 @@
+//! The error type of every fallible operation.
+
+use core::fmt;
+
+/// Why a mapping operation failed.
+///
+/// Backends return these too: a backend that fails must leave the page table as it was for the
+/// range it was asked to change (see [`MappingBackend`](crate::MappingBackend)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MappingError {
+    /// An argument is invalid: an unaligned address or size, a zero size where one is needed,
+    /// a range that overflows the address space, or flags the backend cannot express.
+    InvalidParam,
+    /// The range overlaps an existing area and replacing it was not requested.
+    AlreadyExists,
+    /// The page table is not in the state the operation expects (for example a backend found a
+    /// page mapped where the area set says there is none).
+    BadState,
+    /// Memory ran out: a frame or page-table page could not be allocated, or the area limit set
+    /// with [`MemorySet::with_max_areas`](crate::MemorySet::with_max_areas) would be exceeded.
+    NoMemory,
+}
+
+impl fmt::Display for MappingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::InvalidParam => "invalid parameter",
+            Self::AlreadyExists => "range overlaps an existing mapping",
+            Self::BadState => "page table is in an unexpected state",
+            Self::NoMemory => "out of memory",
+        })
+    }
+}
+
+impl core::error::Error for MappingError {}
+
+/// The result of a mapping operation.
+pub type MappingResult<T = ()> = Result<T, MappingError>;

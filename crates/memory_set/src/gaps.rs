@@ -1,0 +1,359 @@
+//! The gap index: the free ranges between areas, ordered by address and augmented with the
+//! largest gap of every subtree, so that the lowest gap that fits a request is found in
+//! O(log n) (Linux keeps the same augmentation as `rb_subtree_gap`, now in the maple tree).
+//!
+//! The index is a treap stored in an arena (`Vec` of nodes linked by `u32` indices), so it needs
+//! no unsafe code. Priorities come from a fixed-seed xorshift generator, which makes every run
+//! reproducible.
+
+use alloc::vec::Vec;
+
+/// The exclusive end of the address space the index covers. The byte at `usize::MAX` can never
+/// be part of an area: an area is 4 KiB aligned and its end must not overflow.
+pub(crate) const TOP: usize = usize::MAX;
+
+const NIL: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+struct Node {
+    start: usize,
+    end: usize,
+    /// The largest `end - start` in the subtree rooted here.
+    max_len: usize,
+    prio: u32,
+    left: u32,
+    right: u32,
+}
+
+/// The free ranges `[start, end)` of `[0, TOP)` not covered by any area.
+#[derive(Clone)]
+pub(crate) struct GapIndex {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    root: u32,
+    rng: u32,
+    /// Until the first area is added, the whole space is one implicit gap (keeps `new` free of
+    /// allocation and `const`).
+    populated: bool,
+}
+
+impl GapIndex {
+    pub(crate) const fn new() -> Self {
+        Self {
+            nodes: Vec::new(),
+            free: Vec::new(),
+            root: NIL,
+            rng: 0x9e37_79b9,
+            populated: false,
+        }
+    }
+
+    /// Forgets every area: the whole space is free again.
+    pub(crate) fn reset(&mut self) {
+        self.nodes.clear();
+        self.free.clear();
+        self.root = NIL;
+        self.populated = false;
+    }
+
+    fn populate(&mut self) {
+        if !self.populated {
+            self.populated = true;
+            let n = self.alloc(0, TOP);
+            self.root = n;
+        }
+    }
+
+    fn next_prio(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+
+    fn alloc(&mut self, start: usize, end: usize) -> u32 {
+        let node = Node {
+            start,
+            end,
+            max_len: end - start,
+            prio: self.next_prio(),
+            left: NIL,
+            right: NIL,
+        };
+        if let Some(i) = self.free.pop() {
+            self.nodes[i as usize] = node;
+            i
+        } else {
+            self.nodes.push(node);
+            (self.nodes.len() - 1) as u32
+        }
+    }
+
+    fn max_len(&self, t: u32) -> usize {
+        if t == NIL {
+            0
+        } else {
+            self.nodes[t as usize].max_len
+        }
+    }
+
+    fn pull(&mut self, t: u32) {
+        let n = self.nodes[t as usize];
+        let m = (n.end - n.start)
+            .max(self.max_len(n.left))
+            .max(self.max_len(n.right));
+        self.nodes[t as usize].max_len = m;
+    }
+
+    /// Splits `t` into the nodes with `start < key` and those with `start >= key`.
+    fn split(&mut self, t: u32, key: usize) -> (u32, u32) {
+        if t == NIL {
+            return (NIL, NIL);
+        }
+        let n = self.nodes[t as usize];
+        if n.start < key {
+            let (l, r) = self.split(n.right, key);
+            self.nodes[t as usize].right = l;
+            self.pull(t);
+            (t, r)
+        } else {
+            let (l, r) = self.split(n.left, key);
+            self.nodes[t as usize].left = r;
+            self.pull(t);
+            (l, t)
+        }
+    }
+
+    /// Joins two treaps where every key of `a` is below every key of `b`.
+    fn merge(&mut self, a: u32, b: u32) -> u32 {
+        if a == NIL {
+            return b;
+        }
+        if b == NIL {
+            return a;
+        }
+        if self.nodes[a as usize].prio > self.nodes[b as usize].prio {
+            let r = self.merge(self.nodes[a as usize].right, b);
+            self.nodes[a as usize].right = r;
+            self.pull(a);
+            a
+        } else {
+            let l = self.merge(a, self.nodes[b as usize].left);
+            self.nodes[b as usize].left = l;
+            self.pull(b);
+            b
+        }
+    }
+
+    fn insert_at(&mut self, t: u32, n: u32) -> u32 {
+        if t == NIL {
+            return n;
+        }
+        let key = self.nodes[n as usize].start;
+        if self.nodes[n as usize].prio > self.nodes[t as usize].prio {
+            let (l, r) = self.split(t, key);
+            self.nodes[n as usize].left = l;
+            self.nodes[n as usize].right = r;
+            self.pull(n);
+            return n;
+        }
+        if key < self.nodes[t as usize].start {
+            let l = self.insert_at(self.nodes[t as usize].left, n);
+            self.nodes[t as usize].left = l;
+        } else {
+            let r = self.insert_at(self.nodes[t as usize].right, n);
+            self.nodes[t as usize].right = r;
+        }
+        self.pull(t);
+        t
+    }
+
+    fn insert(&mut self, start: usize, end: usize) {
+        debug_assert!(start < end);
+        let n = self.alloc(start, end);
+        self.root = self.insert_at(self.root, n);
+    }
+
+    fn remove_at(&mut self, t: u32, key: usize) -> u32 {
+        debug_assert!(t != NIL, "gap index: removing a gap that is not there");
+        if t == NIL {
+            return NIL;
+        }
+        let n = self.nodes[t as usize];
+        if key == n.start {
+            self.free.push(t);
+            return self.merge(n.left, n.right);
+        }
+        if key < n.start {
+            let l = self.remove_at(n.left, key);
+            self.nodes[t as usize].left = l;
+        } else {
+            let r = self.remove_at(n.right, key);
+            self.nodes[t as usize].right = r;
+        }
+        self.pull(t);
+        t
+    }
+
+    fn remove(&mut self, start: usize) {
+        self.root = self.remove_at(self.root, start);
+    }
+
+    /// Sets the bounds of the gap keyed `key` to `[start, end)`; the caller keeps the key order
+    /// (no other gap starts between `key` and `start`).
+    fn reshape_at(&mut self, t: u32, key: usize, start: usize, end: usize) {
+        if t == NIL {
+            debug_assert!(false, "gap index: reshaping a gap that is not there");
+            return;
+        }
+        let n = self.nodes[t as usize];
+        if key == n.start {
+            self.nodes[t as usize].start = start;
+            self.nodes[t as usize].end = end;
+        } else if key < n.start {
+            self.reshape_at(n.left, key, start, end);
+        } else {
+            self.reshape_at(n.right, key, start, end);
+        }
+        self.pull(t);
+    }
+
+    /// The gap with the largest start `<= addr`, as `(start, end)`.
+    fn predecessor(&self, addr: usize) -> Option<(usize, usize)> {
+        let mut t = self.root;
+        let mut best = None;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            if n.start <= addr {
+                best = Some((n.start, n.end));
+                t = n.right;
+            } else {
+                t = n.left;
+            }
+        }
+        best
+    }
+
+    /// The gap that starts exactly at `addr`, as its end.
+    fn starting_at(&self, addr: usize) -> Option<usize> {
+        let mut t = self.root;
+        while t != NIL {
+            let n = &self.nodes[t as usize];
+            if n.start == addr {
+                return Some(n.end);
+            }
+            t = if addr < n.start { n.left } else { n.right };
+        }
+        None
+    }
+
+    /// Marks `[start, end)` as used by an area. The range must be free.
+    pub(crate) fn occupy(&mut self, start: usize, end: usize) {
+        self.populate();
+        let Some((gs, ge)) = self.predecessor(start) else {
+            debug_assert!(false, "gap index: occupying a range that is not free");
+            return;
+        };
+        debug_assert!(ge >= end, "gap index: occupying a range that is not free");
+        if gs < start {
+            self.reshape_at(self.root, gs, gs, start);
+        } else {
+            self.remove(gs);
+        }
+        if end < ge {
+            self.insert(end, ge);
+        }
+    }
+
+    /// Marks `[start, end)` as free again, joining it with the gaps on either side.
+    pub(crate) fn release(&mut self, start: usize, end: usize) {
+        self.populate();
+        let before = self.predecessor(start).filter(|&(_, ge)| ge == start);
+        let after = self.starting_at(end);
+        match (before, after) {
+            (Some((bs, _)), Some(ae)) => {
+                self.remove(end);
+                self.reshape_at(self.root, bs, bs, ae);
+            }
+            (Some((bs, _)), None) => self.reshape_at(self.root, bs, bs, end),
+            // No gap starts inside [start, end), so re-keying the gap at `end` keeps the order.
+            (None, Some(ae)) => self.reshape_at(self.root, end, start, ae),
+            (None, None) => self.insert(start, end),
+        }
+    }
+
+    /// The lowest `a`, a multiple of `align` (a power of two), with `lo <= a`, `a + size <= hi`
+    /// and `[a, a + size)` inside one gap. `size` must be non-zero.
+    pub(crate) fn lowest_fit(
+        &self,
+        lo: usize,
+        hi: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<usize> {
+        if !self.populated {
+            return fit_in(0, TOP, lo, hi, size, align);
+        }
+        self.lowest_fit_at(self.root, lo, hi, size, align)
+    }
+
+    fn lowest_fit_at(
+        &self,
+        t: u32,
+        lo: usize,
+        hi: usize,
+        size: usize,
+        align: usize,
+    ) -> Option<usize> {
+        if t == NIL {
+            return None;
+        }
+        let n = &self.nodes[t as usize];
+        if n.max_len < size {
+            return None;
+        }
+        if n.start >= hi {
+            // This gap and all to its right start too high; only the left subtree can fit.
+            return self.lowest_fit_at(n.left, lo, hi, size, align);
+        }
+        if n.start > lo {
+            // Gaps to the left end at or before `n.start`, so they may still reach above `lo`.
+            if let Some(a) = self.lowest_fit_at(n.left, lo, hi, size, align) {
+                return Some(a);
+            }
+        }
+        if let Some(a) = fit_in(n.start, n.end, lo, hi, size, align) {
+            return Some(a);
+        }
+        self.lowest_fit_at(n.right, lo, hi, size, align)
+    }
+
+    /// Every gap in address order, for consistency checks in tests.
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<(usize, usize)> {
+        fn walk(g: &GapIndex, t: u32, out: &mut Vec<(usize, usize)>) {
+            if t != NIL {
+                let n = g.nodes[t as usize];
+                walk(g, n.left, out);
+                out.push((n.start, n.end));
+                walk(g, n.right, out);
+            }
+        }
+        if !self.populated {
+            return alloc::vec![(0, TOP)];
+        }
+        let mut out = Vec::new();
+        walk(self, self.root, &mut out);
+        out
+    }
+}
+
+/// The lowest aligned `a` in the gap `[gs, ge)` with `lo <= a` and `a + size <= hi`.
+fn fit_in(gs: usize, ge: usize, lo: usize, hi: usize, size: usize, align: usize) -> Option<usize> {
+    let from = gs.max(lo);
+    let a = from.checked_add(align - 1)? & !(align - 1);
+    let end = a.checked_add(size)?;
+    (end <= ge.min(hi)).then_some(a)
+}

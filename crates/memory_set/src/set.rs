@@ -1,0 +1,476 @@
+//! The area set: an ordered map of areas plus the gap index, driven through a backend.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::fmt;
+use core::marker::PhantomData;
+
+use memory_addr::{VirtAddr, VirtAddrRange};
+
+use crate::gaps::GapIndex;
+use crate::{MappingBackend, MappingError, MappingResult, MemoryArea, PAGE_SIZE};
+
+/// A set of non-overlapping memory areas and the page table they are mapped in.
+///
+/// `F` is the flags type, `PT` the page table, `B` the backend. Every operation costs
+/// O(log n) for `n` areas plus O(log n) per area it touches. After any error, the set still
+/// describes exactly what the backends have mapped (see the crate docs for the rules).
+pub struct MemorySet<F, PT, B> {
+    /// Areas keyed by their start address.
+    areas: BTreeMap<usize, MemoryArea<F, B>>,
+    gaps: GapIndex,
+    max_areas: usize,
+    _page_table: PhantomData<fn(&mut PT)>,
+}
+
+/// One piece changed by [`MemorySet::protect`], kept to roll it back if a later piece fails.
+struct Protected<F> {
+    start: usize,
+    end: usize,
+    old: F,
+    split_left: bool,
+    split_right: bool,
+}
+
+/// Checks the granule rules and returns `[start, end)` as numbers.
+fn page_range(start: VirtAddr, size: usize) -> MappingResult<(usize, usize)> {
+    let start = start.as_usize();
+    if start % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+        return Err(MappingError::InvalidParam);
+    }
+    let end = start.checked_add(size).ok_or(MappingError::InvalidParam)?;
+    Ok((start, end))
+}
+
+impl<F, PT, B> Default for MemorySet<F, PT, B> {
+    fn default() -> Self {
+        Self {
+            areas: BTreeMap::new(),
+            gaps: GapIndex::new(),
+            max_areas: usize::MAX,
+            _page_table: PhantomData,
+        }
+    }
+}
+
+impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
+    /// Creates an empty set with no limit on the number of areas. Does not allocate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates an empty set that refuses, with [`MappingError::NoMemory`] and before changing
+    /// anything, an operation that would leave more than `max_areas` areas (Linux's
+    /// `vm.max_map_count`, 65530 by default).
+    pub fn with_max_areas(max_areas: usize) -> Self {
+        Self {
+            max_areas,
+            ..Self::default()
+        }
+    }
+
+    /// The number of areas.
+    pub fn len(&self) -> usize {
+        self.areas.len()
+    }
+
+    /// Whether the set holds no area.
+    pub fn is_empty(&self) -> bool {
+        self.areas.is_empty()
+    }
+
+    /// The areas in ascending order of start address.
+    pub fn iter(&self) -> impl Iterator<Item = &MemoryArea<F, B>> {
+        self.areas.values()
+    }
+
+    /// The areas that overlap `range`, in ascending order.
+    pub fn iter_range(&self, range: VirtAddrRange) -> impl Iterator<Item = &MemoryArea<F, B>> {
+        let (start, end) = (range.start.as_usize(), range.end.as_usize());
+        let first = self
+            .areas
+            .range(..start)
+            .next_back()
+            .map(|(_, a)| a)
+            .filter(|a| a.end_usize() > start && start < end);
+        let rest = self.areas.range(start..end.max(start)).map(|(_, a)| a);
+        first.into_iter().chain(rest)
+    }
+
+    /// Whether any area overlaps `range`. An empty or reversed range overlaps nothing.
+    pub fn overlaps(&self, range: VirtAddrRange) -> bool {
+        let (start, end) = (range.start.as_usize(), range.end.as_usize());
+        start < end
+            && self
+                .areas
+                .range(..end)
+                .next_back()
+                .is_some_and(|(_, a)| a.end_usize() > start)
+    }
+
+    /// The area that contains `addr`.
+    pub fn find(&self, addr: VirtAddr) -> Option<&MemoryArea<F, B>> {
+        let addr = addr.as_usize();
+        self.areas
+            .range(..=addr)
+            .next_back()
+            .map(|(_, a)| a)
+            .filter(|a| addr < a.end_usize())
+    }
+
+    /// Finds room for `size` bytes: the lowest `a`, a multiple of `align`, with
+    /// `a >= max(hint, limit.start)`, `[a, a + size)` inside `limit` and free of every area; if
+    /// there is none, the lowest such `a` in `[limit.start, hint)`.
+    ///
+    /// Returns `None` when `size` is zero or not a multiple of 4 KiB, `align` is not a power of
+    /// two of at least 4 KiB, `limit` is empty or reversed, or nothing fits. Costs O(log n) for
+    /// 4 KiB alignment.
+    pub fn find_free_area(
+        &self,
+        hint: VirtAddr,
+        size: usize,
+        limit: VirtAddrRange,
+        align: usize,
+    ) -> Option<VirtAddr> {
+        let (lo, hi, hint) = (
+            limit.start.as_usize(),
+            limit.end.as_usize(),
+            hint.as_usize(),
+        );
+        if size == 0 || size % PAGE_SIZE != 0 || !align.is_power_of_two() || align < PAGE_SIZE {
+            return None;
+        }
+        if lo >= hi {
+            return None;
+        }
+        let found = self
+            .gaps
+            .lowest_fit(hint.max(lo), hi, size, align)
+            .or_else(|| {
+                // Below the hint: any fit here starts below `hint`, so it ends below `hint + size`.
+                (hint > lo).then(|| {
+                    self.gaps
+                        .lowest_fit(lo, hi.min(hint.saturating_add(size)), size, align)
+                })?
+            });
+        found.map(VirtAddr::from_usize)
+    }
+
+    /// Adds `area` and maps it through its backend.
+    ///
+    /// If the range overlaps existing areas: with `unmap_overlap == false` nothing changes and
+    /// the result is [`MappingError::AlreadyExists`] (`MAP_FIXED_NOREPLACE`); with `true` the
+    /// overlapped parts are unmapped first, shrinking or splitting those areas (`MAP_FIXED`).
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: start or size not 4 KiB aligned, size zero, or the end
+    ///   overflows. Nothing changes.
+    /// - [`MappingError::AlreadyExists`]: see above. Nothing changes.
+    /// - [`MappingError::NoMemory`]: the area limit would be exceeded. Nothing changes.
+    /// - Any backend error. Without overlap nothing changes. With `unmap_overlap`, as in Linux,
+    ///   the replaced range may already be unmapped: the set reports exactly what is still
+    ///   mapped.
+    pub fn map(
+        &mut self,
+        area: MemoryArea<F, B>,
+        page_table: &mut PT,
+        unmap_overlap: bool,
+    ) -> MappingResult {
+        let (start, end) = page_range(area.start(), area.size())?;
+        if start == end {
+            return Err(MappingError::InvalidParam);
+        }
+        let range = VirtAddrRange::from_start_size(area.start(), area.size());
+        if self.overlaps(range) {
+            if !unmap_overlap {
+                return Err(MappingError::AlreadyExists);
+            }
+            let removed = self
+                .iter_range(range)
+                .filter(|a| a.start_usize() >= start && a.end_usize() <= end)
+                .count();
+            self.check_room((1 + self.split_cost(start, end)).saturating_sub(removed))?;
+            self.unmap_range(start, end, page_table)?;
+        } else {
+            self.check_room(1)?;
+        }
+        area.backend()
+            .map(area.start(), area.size(), area.flags(), page_table)?;
+        self.gaps.occupy(start, end);
+        self.areas.insert(start, area);
+        Ok(())
+    }
+
+    /// Like [`Self::map`] with `unmap_overlap == false`: fails with
+    /// [`MappingError::AlreadyExists`] instead of replacing anything (`MAP_FIXED_NOREPLACE`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map`].
+    pub fn map_noreplace(&mut self, area: MemoryArea<F, B>, page_table: &mut PT) -> MappingResult {
+        self.map(area, page_table, false)
+    }
+
+    /// Like [`Self::map`] with `unmap_overlap == true`: replaces whatever the range held
+    /// (`MAP_FIXED`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map`].
+    pub fn map_fixed(&mut self, area: MemoryArea<F, B>, page_table: &mut PT) -> MappingResult {
+        self.map(area, page_table, true)
+    }
+
+    /// Unmaps every page in `[start, start + size)`. Areas partly inside are shrunk or split;
+    /// holes are skipped. A zero size changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: unaligned start or size, or the end overflows. Nothing
+    ///   changes.
+    /// - [`MappingError::NoMemory`]: splitting an area would exceed the area limit. Nothing
+    ///   changes.
+    /// - A backend error: areas are processed from the highest address down and the first
+    ///   failure stops the operation; what was unmapped before it is gone from the set, the
+    ///   failing area and those below it are unchanged.
+    pub fn unmap(&mut self, start: VirtAddr, size: usize, page_table: &mut PT) -> MappingResult {
+        let (start, end) = page_range(start, size)?;
+        if start == end {
+            return Ok(());
+        }
+        self.check_room(self.split_cost(start, end))?;
+        self.unmap_range(start, end, page_table)
+    }
+
+    /// Changes the flags of every page in `[start, start + size)`.
+    ///
+    /// For each part of an area inside the range, `update_flags(old)` decides: `None` leaves the
+    /// part alone (and does not split the area), `Some(new)` changes it, splitting the area at the
+    /// range bounds. Holes are skipped. A zero size changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: unaligned start or size, or the end overflows. Nothing
+    ///   changes.
+    /// - [`MappingError::NoMemory`]: the splits would exceed the area limit. Nothing changes.
+    /// - A backend error: the parts already changed are protected back to their old flags and
+    ///   joined again, then the error is returned. A part whose backend refuses even that keeps
+    ///   its new flags, as its own area, so the set still matches the page table.
+    pub fn protect(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        update_flags: impl Fn(F) -> Option<F>,
+        page_table: &mut PT,
+    ) -> MappingResult {
+        let (start, end) = page_range(start, size)?;
+        if start == end {
+            return Ok(());
+        }
+        self.check_room(self.protect_split_cost(start, end, &update_flags))?;
+
+        let mut done: Vec<Protected<F>> = Vec::new();
+        let mut cursor = start;
+        while let Some(key) = self.next_area_key(cursor, end) {
+            let area = &self.areas[&key];
+            let (a_start, a_end) = (area.start_usize(), area.end_usize());
+            let (p_start, p_end) = (a_start.max(start), a_end.min(end));
+            cursor = p_end;
+            let old = area.flags();
+            let Some(new) = update_flags(old) else {
+                continue;
+            };
+            if let Err(err) = area.backend().protect(
+                VirtAddr::from_usize(p_start),
+                p_end - p_start,
+                new,
+                page_table,
+            ) {
+                self.roll_back_protect(done, page_table);
+                return Err(err);
+            }
+            self.isolate(key, p_start, p_end).set_flags(new);
+            done.push(Protected {
+                start: p_start,
+                end: p_end,
+                old,
+                split_left: p_start > a_start,
+                split_right: p_end < a_end,
+            });
+        }
+        Ok(())
+    }
+
+    /// Unmaps every area, lowest first.
+    ///
+    /// # Errors
+    ///
+    /// A backend error stops the operation: the areas already unmapped are gone, the failing one
+    /// and those above it remain.
+    pub fn clear(&mut self, page_table: &mut PT) -> MappingResult {
+        while let Some(entry) = self.areas.first_entry() {
+            let area = entry.get();
+            area.backend()
+                .unmap(area.start(), area.size(), page_table)?;
+            let area = entry.remove();
+            self.gaps.release(area.start_usize(), area.end_usize());
+        }
+        self.gaps.reset();
+        Ok(())
+    }
+
+    /// Fails with [`MappingError::NoMemory`] if `extra` more areas would exceed the limit.
+    fn check_room(&self, extra: usize) -> MappingResult {
+        if self.areas.len().saturating_add(extra) > self.max_areas {
+            return Err(MappingError::NoMemory);
+        }
+        Ok(())
+    }
+
+    /// 1 if removing `[start, end)` splits one area in two, else 0.
+    fn split_cost(&self, start: usize, end: usize) -> usize {
+        self.areas
+            .range(..start)
+            .next_back()
+            .is_some_and(|(_, a)| a.end_usize() > end)
+            .into()
+    }
+
+    /// How many areas protecting `[start, end)` adds: one per range bound that falls strictly
+    /// inside an area whose flags change.
+    fn protect_split_cost(
+        &self,
+        start: usize,
+        end: usize,
+        update: &impl Fn(F) -> Option<F>,
+    ) -> usize {
+        let cuts = |addr: usize| {
+            self.areas.range(..addr).next_back().is_some_and(|(_, a)| {
+                a.end_usize() > addr && a.start_usize() < addr && update(a.flags()).is_some()
+            })
+        };
+        usize::from(cuts(start)) + usize::from(cuts(end))
+    }
+
+    /// The start of the lowest area that overlaps `[from, end)`.
+    fn next_area_key(&self, from: usize, end: usize) -> Option<usize> {
+        if let Some((&key, a)) = self.areas.range(..from).next_back() {
+            if a.end_usize() > from {
+                return Some(key);
+            }
+        }
+        self.areas.range(from..end).next().map(|(&key, _)| key)
+    }
+
+    /// Splits the area at `key` so that `[start, end)` (inside it) is an area of its own, and
+    /// returns that area.
+    fn isolate(&mut self, key: usize, start: usize, end: usize) -> &mut MemoryArea<F, B> {
+        let area = self
+            .areas
+            .get_mut(&key)
+            .expect("isolate: caller passes a present key");
+        let right = (end < area.end_usize()).then(|| area.split_off(end));
+        let middle = (start > key).then(|| area.split_off(start));
+        if let Some(right) = right {
+            self.areas.insert(end, right);
+        }
+        match middle {
+            Some(middle) => self.areas.entry(start).or_insert(middle),
+            None => self
+                .areas
+                .get_mut(&key)
+                .expect("isolate: key still present"),
+        }
+    }
+
+    /// Merges the area starting at `right` into the one that ends there; both came from one
+    /// area, so they share a backend.
+    fn rejoin(&mut self, right: usize) {
+        let Some(right_area) = self.areas.remove(&right) else {
+            return;
+        };
+        match self.areas.range_mut(..right).next_back() {
+            Some((_, left)) if left.end_usize() == right => left.shrink_end(right_area.end_usize()),
+            _ => {
+                self.areas.insert(right, right_area);
+            }
+        }
+    }
+
+    fn roll_back_protect(&mut self, done: Vec<Protected<F>>, page_table: &mut PT) {
+        for piece in done.into_iter().rev() {
+            let area = &self.areas[&piece.start];
+            let restored = area
+                .backend()
+                .protect(
+                    VirtAddr::from_usize(piece.start),
+                    piece.end - piece.start,
+                    piece.old,
+                    page_table,
+                )
+                .is_ok();
+            if !restored {
+                continue;
+            }
+            self.areas
+                .get_mut(&piece.start)
+                .expect("piece is an area")
+                .set_flags(piece.old);
+            if piece.split_right {
+                self.rejoin(piece.end);
+            }
+            if piece.split_left {
+                self.rejoin(piece.start);
+            }
+        }
+    }
+
+    /// Unmaps `[start, end)` (non-empty, validated), highest area first.
+    fn unmap_range(&mut self, start: usize, end: usize, page_table: &mut PT) -> MappingResult {
+        loop {
+            let Some((&key, area)) = self.areas.range(..end).next_back() else {
+                break;
+            };
+            let (a_start, a_end) = (key, area.end_usize());
+            if a_end <= start {
+                break;
+            }
+            let (p_start, p_end) = (a_start.max(start), a_end.min(end));
+            area.backend()
+                .unmap(VirtAddr::from_usize(p_start), p_end - p_start, page_table)?;
+            match (p_start == a_start, p_end == a_end) {
+                (true, true) => {
+                    self.areas.remove(&key);
+                }
+                (true, false) => {
+                    let mut area = self.areas.remove(&key).expect("present");
+                    area.shrink_start(p_end);
+                    self.areas.insert(p_end, area);
+                }
+                (false, true) => self
+                    .areas
+                    .get_mut(&key)
+                    .expect("present")
+                    .shrink_end(p_start),
+                (false, false) => {
+                    let area = self.areas.get_mut(&key).expect("present");
+                    let right = area.split_off(p_end);
+                    area.shrink_end(p_start);
+                    self.areas.insert(p_end, right);
+                }
+            }
+            self.gaps.release(p_start, p_end);
+            if a_start <= start {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<F: fmt::Debug + Copy, PT, B> fmt::Debug for MemorySet<F, PT, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.areas.values()).finish()
+    }
+}

@@ -1,0 +1,2 @@
+//! Placeholder until the xtask lands.
+fn main() {}
