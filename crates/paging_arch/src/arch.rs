@@ -1,0 +1,161 @@
+//! The trait every ISA crate implements, and the decoded form of one entry.
+
+use memory_addr::{PhysAddr, VirtAddr};
+use page_table_multiarch::{GenericPTE, MappingFlags, PagingMetaData};
+
+use crate::TlbFlush;
+
+/// Entries per table: 512 eight-byte entries in a 4 KiB page, on every supported ISA.
+pub const ENTRY_COUNT: usize = 512;
+
+/// The access permissions; a leaf with none of them is PROT_NONE and must be encoded with
+/// [`PagingArch::encode_reserved`].
+pub const ACCESS_FLAGS: MappingFlags = MappingFlags::READ
+    .union(MappingFlags::WRITE)
+    .union(MappingFlags::EXECUTE);
+
+/// What one page-table entry holds, as the ISA-neutral walker sees it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EntryKind {
+    /// Nothing is mapped here (the hardware treats the entry as invalid).
+    Empty,
+    /// A pointer to the next-level table at this physical address.
+    Table(PhysAddr),
+    /// A page (level 0) or block (level >= 1) of `level_size(level)` bytes at `paddr`.
+    Leaf {
+        /// Physical address of the page or block, aligned to its size.
+        paddr: PhysAddr,
+        /// The permissions and attributes, normalized by the ISA (see
+        /// [`PagingArch::encode_leaf`]).
+        flags: MappingFlags,
+    },
+    /// PROT_NONE: invalid to the hardware (every access faults) but still owning the page or
+    /// block at `paddr`, so a later `protect` restores the same frames.
+    Reserved {
+        /// Physical address of the page or block, aligned to its size.
+        paddr: PhysAddr,
+    },
+}
+
+/// The size in bytes that one entry of a table at `level` covers: level 0 maps 4 KiB pages,
+/// level 1 2 MiB blocks, level 2 1 GiB blocks, level 3 512 GiB.
+///
+/// ```
+/// assert_eq!(paging_arch::level_size(0), 0x1000);
+/// assert_eq!(paging_arch::level_size(1), 0x20_0000);
+/// assert_eq!(paging_arch::level_size(2), 0x4000_0000);
+/// ```
+pub const fn level_size(level: usize) -> usize {
+    0x1000 << (9 * level)
+}
+
+/// The index of `vaddr` in a table at `level` (bits `12 + 9 * level ..` of the address).
+///
+/// ```
+/// assert_eq!(paging_arch::table_index(0x4020_3000, 0), 3);
+/// assert_eq!(paging_arch::table_index(0x4020_3000, 1), 1);
+/// assert_eq!(paging_arch::table_index(0x4020_3000, 2), 1);
+/// ```
+pub const fn table_index(vaddr: usize, level: usize) -> usize {
+    (vaddr >> (12 + 9 * level)) & (ENTRY_COUNT - 1)
+}
+
+/// The ISA contract: how one ISA encodes page-table entries, flushes its TLB and switches
+/// address spaces.
+///
+/// Entries are handled as raw `u64` (every supported ISA uses 64-bit entries in 4 KiB tables
+/// of [`ENTRY_COUNT`] entries). Levels count from the leaves: level 0 tables hold 4 KiB pages,
+/// the root table is at level `LEVELS - 1`.
+///
+/// # Safety
+///
+/// The ISA-neutral walker writes through the physical addresses this trait decodes, so an
+/// implementation must guarantee, for every `level < LEVELS` and every address the encoders
+/// accept:
+///
+/// - `decode(0, level) == EntryKind::Empty`;
+/// - `decode(encode_table(pa), level) == EntryKind::Table(pa)` for `level >= 1`;
+/// - `decode(encode_leaf(pa, flags, level), level) == EntryKind::Leaf { paddr: pa, flags: f }`
+///   where `f` contains every access flag of `flags`, differs from `flags` at most by an added
+///   `READ` or dropped `DEVICE` / `UNCACHED` the ISA cannot express, and keeps `USER` exactly;
+/// - `decode(encode_reserved(pa, level), level) == EntryKind::Reserved { paddr: pa }`, the
+///   entry is non-zero and the hardware treats it as invalid (no access at any privilege, never
+///   as a table pointer);
+/// - `decode` returns `Table` only for entries the hardware walks as table pointers, and never at
+///   level 0.
+///
+/// [`conformance::assert_conforms`](crate::conformance::assert_conforms) checks the decodable
+/// part of this contract; each ISA crate runs it in its tests.
+pub unsafe trait PagingArch: 'static + Sized {
+    /// A short name for messages: `"x86_64"`, `"aarch64"`, `"riscv64-sv39"`.
+    const NAME: &'static str;
+
+    /// page_table_multiarch's metadata for this ISA (used to compare against upstream's
+    /// `PageTable64` and for its level count).
+    type MetaData: PagingMetaData<VirtAddr = VirtAddr>;
+
+    /// page_table_entry's entry type for this ISA.
+    type Entry: GenericPTE;
+
+    /// Number of table levels (4 on x86_64 and AArch64, 3 on Sv39).
+    const LEVELS: usize = <Self::MetaData as PagingMetaData>::LEVELS;
+
+    /// Number of implemented virtual-address bits (48, or 39 on Sv39).
+    const VA_BITS: usize = <Self::MetaData as PagingMetaData>::VA_MAX_BITS;
+
+    /// Number of physical-address bits an entry can hold.
+    const PA_BITS: usize = <Self::MetaData as PagingMetaData>::PA_MAX_BITS;
+
+    /// The highest level that may hold a leaf: 2 (1 GiB blocks) on every supported ISA.
+    const LARGEST_LEAF_LEVEL: usize = 2;
+
+    /// Whether `vaddr` can be translated by a table of this ISA. The default accepts addresses
+    /// whose bits above `VA_BITS - 1` are a sign extension (canonical addresses).
+    fn is_valid_vaddr(vaddr: usize) -> bool {
+        let top_mask = usize::MAX << (Self::VA_BITS - 1);
+        vaddr & top_mask == 0 || vaddr & top_mask == top_mask
+    }
+
+    /// Whether `paddr` fits in an entry.
+    fn is_valid_paddr(paddr: usize) -> bool {
+        Self::PA_BITS >= usize::BITS as usize || paddr >> Self::PA_BITS == 0
+    }
+
+    /// A valid leaf at `level` mapping `paddr` with `flags`.
+    ///
+    /// `flags` contains at least one of [`ACCESS_FLAGS`] (the walker encodes an access-less
+    /// leaf with [`Self::encode_reserved`]). An ISA that cannot express a combination grants
+    /// `READ` in addition (write-only, execute-only) and ignores attributes it has no bits for;
+    /// `DEVICE` selects device memory, `UNCACHED` normal non-cacheable memory.
+    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64;
+
+    /// A pointer to the next-level table at `paddr`, permissive at this level (the leaf decides
+    /// the access rights).
+    fn encode_table(paddr: PhysAddr) -> u64;
+
+    /// PROT_NONE at `level`: invalid to the hardware, but remembering `paddr` (with a software
+    /// bit so that even `paddr == 0` gives a non-zero entry).
+    fn encode_reserved(paddr: PhysAddr, level: usize) -> u64;
+
+    /// Decodes an entry read from a table at `level`.
+    fn decode(entry: u64, level: usize) -> EntryKind;
+
+    /// Flushes this CPU's TLB as `flush` says. Only bare-metal builds (`target_os = "none"`)
+    /// execute an instruction; hosted builds (unit tests) compile it as a no-op. Address-space
+    /// identifiers are not used by this layer: an implementation flushes every ASID.
+    fn flush_tlb_local(flush: TlbFlush);
+
+    /// Makes the table at `root_paddr` the current user (lower-half) address space of this CPU
+    /// and flushes its non-global TLB entries.
+    ///
+    /// # Safety
+    ///
+    /// `root_paddr` must be the root of a complete table of this ISA that maps the code, stack
+    /// and data the CPU uses from here on, and it must stay alive while it is active.
+    #[cfg(target_os = "none")]
+    unsafe fn activate(root_paddr: PhysAddr);
+
+    /// The physical address of this CPU's current (lower-half) root table.
+    #[cfg(target_os = "none")]
+    fn current_root() -> PhysAddr;
+}

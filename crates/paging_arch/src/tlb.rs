@@ -1,0 +1,112 @@
+//! TLB maintenance requests and the replaceable flush hook.
+//!
+//! The page-table code never executes a TLB instruction itself. After every change to a table
+//! it builds a [`TlbFlushRequest`] and hands it to [`flush`], which calls the installed hook if
+//! there is one (a kernel installs an SMP shootdown hook with [`set_tlb_flush_hook`]) or else the
+//! ISA's local flush ([`PagingArch::flush_tlb_local`]), which hosted builds compile as a no-op.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use memory_addr::{PhysAddr, VirtAddr};
+
+use crate::PagingArch;
+
+/// A range with more pages than this is flushed as a whole address space instead of page by
+/// page (the same order of magnitude Linux uses: `tlb_single_page_flush_ceiling` = 33).
+pub const FLUSH_ALL_THRESHOLD_PAGES: usize = 32;
+
+/// What must be dropped from the TLBs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlbFlush {
+    /// The translation of the 4 KiB page (or the huge page) containing this address.
+    Page(VirtAddr),
+    /// Every translation in `[start, end)`; at most [`FLUSH_ALL_THRESHOLD_PAGES`] pages.
+    Range {
+        /// First address, 4 KiB aligned.
+        start: VirtAddr,
+        /// One past the last address, 4 KiB aligned.
+        end: VirtAddr,
+    },
+    /// Every non-global translation of the address space.
+    All,
+}
+
+impl TlbFlush {
+    /// The cheapest request that covers `[start, end)`: one page, a range, or everything past
+    /// [`FLUSH_ALL_THRESHOLD_PAGES`]. `None` for an empty range.
+    ///
+    /// ```
+    /// use paging_arch::{TlbFlush, VirtAddr};
+    ///
+    /// let va = |a: usize| VirtAddr::from(a);
+    /// assert_eq!(TlbFlush::covering(va(0x1000), va(0x1000)), None);
+    /// assert_eq!(TlbFlush::covering(va(0x1000), va(0x2000)), Some(TlbFlush::Page(va(0x1000))));
+    /// assert_eq!(
+    ///     TlbFlush::covering(va(0x1000), va(0x3000)),
+    ///     Some(TlbFlush::Range { start: va(0x1000), end: va(0x3000) })
+    /// );
+    /// assert_eq!(TlbFlush::covering(va(0), va(0x10_0000)), Some(TlbFlush::All));
+    /// ```
+    pub fn covering(start: VirtAddr, end: VirtAddr) -> Option<Self> {
+        let (start_usize, end_usize) = (start.as_usize(), end.as_usize());
+        if end_usize <= start_usize {
+            return None;
+        }
+        let pages = (end_usize - start_usize).div_ceil(0x1000);
+        Some(if pages == 1 {
+            Self::Page(start)
+        } else if pages <= FLUSH_ALL_THRESHOLD_PAGES {
+            Self::Range { start, end }
+        } else {
+            Self::All
+        })
+    }
+}
+
+/// One flush, with the page table it concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlbFlushRequest {
+    /// Physical address of the root table that was changed. A shootdown hook sends the request
+    /// only to the CPUs that have this root active (or may cache it).
+    pub root_paddr: PhysAddr,
+    /// What to drop.
+    pub flush: TlbFlush,
+}
+
+/// A function that carries out a flush request: typically flushes locally with
+/// [`PagingArch::flush_tlb_local`] and sends an IPI to every other CPU using the same root.
+///
+/// It is called after the page-table entries were written and before page-table pages or
+/// frames that the change released are handed back to the frame allocator, so it must return
+/// only when every CPU has stopped using the old translations.
+pub type TlbFlushHook = fn(&TlbFlushRequest);
+
+/// The installed hook, stored as a type-erased function pointer; null means "local flush".
+static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Installs `hook` for every page table in the system, replacing any previous one, or restores
+/// the default local flush with `None`.
+pub fn set_tlb_flush_hook(hook: Option<TlbFlushHook>) {
+    let erased = hook.map_or(core::ptr::null_mut(), |hook| hook as *mut ());
+    HOOK.store(erased, Ordering::Release);
+}
+
+/// The installed hook, if any.
+pub fn tlb_flush_hook() -> Option<TlbFlushHook> {
+    let erased = HOOK.load(Ordering::Acquire);
+    if erased.is_null() {
+        return None;
+    }
+    // SAFETY: `HOOK` is only ever written by `set_tlb_flush_hook`, which stores either null or a
+    // `TlbFlushHook` cast to `*mut ()`; function pointers and data pointers have the same size
+    // on every target this crate supports, so casting it back yields the same function.
+    Some(unsafe { core::mem::transmute::<*mut (), TlbFlushHook>(erased) })
+}
+
+/// Carries out `request`: through the installed hook, or else with `A`'s local flush.
+pub fn flush<A: PagingArch>(request: &TlbFlushRequest) {
+    match tlb_flush_hook() {
+        Some(hook) => hook(request),
+        None => A::flush_tlb_local(request.flush),
+    }
+}
