@@ -1,0 +1,105 @@
+//! x86_64 4-level (48-bit) paging for the ISA-neutral `paging` crate.
+//!
+//! [`X86_64`] implements [`paging_arch::PagingArch`]: leaf, table and PROT_NONE entries as the
+//! Intel SDM (Vol. 3A, §4.5, tables 4-14 to 4-20) defines them, `INVLPG` / CR3 reload for TLB
+//! maintenance and CR3 for switching address spaces. [`decode_page_fault`] turns the `#PF`
+//! error code and CR2 into a neutral [`PageFaultInfo`](paging_arch::PageFaultInfo).
+//!
+//! Everything except the privileged instructions is plain code tested on any x86_64 host; the
+//! instructions are compiled only for bare metal (`target_os = "none"`). The crate is empty on
+//! other architectures (page_table_entry's x86_64 types exist only there).
+//!
+//! # Requirements on the CPU set-up
+//!
+//! Non-executable pages carry the XD bit, so `EFER.NXE` must be set before a table built here is
+//! loaded; `CR0.WP` should be set so that kernel writes to read-only pages fault. 1 GiB leaves
+//! need the `pdpe1gb` CPU feature ([`has_1gib_pages`]); the `paging` crate can be told to stop at
+//! 2 MiB blocks.
+//!
+//! # Example
+//!
+//! ```
+//! # #[cfg(target_arch = "x86_64")] {
+//! use paging_arch::{EntryKind, MappingFlags, PagingArch, PhysAddr};
+//! use paging_x86_64::X86_64;
+//!
+//! // A user read-write page: P | R/W | U/S | A | D | XD.
+//! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
+//! let entry = X86_64::encode_leaf(PhysAddr::from(0x5000), flags, 0);
+//! assert_eq!(entry, 0x8000_0000_0000_5067);
+//! assert_eq!(X86_64::decode(entry, 0), EntryKind::Leaf { paddr: PhysAddr::from(0x5000), flags });
+//!
+//! // PROT_NONE: not present, frame kept.
+//! let reserved = X86_64::encode_reserved(PhysAddr::from(0x5000), 0);
+//! assert_eq!(reserved & 1, 0);
+//! assert_eq!(X86_64::decode(reserved, 0), EntryKind::Reserved { paddr: PhysAddr::from(0x5000) });
+//! # }
+//! ```
+
+#![no_std]
+#![cfg(target_arch = "x86_64")]
+
+mod entry;
+mod fault;
+mod instructions;
+
+#[cfg(test)]
+mod tests;
+
+use memory_addr::PhysAddr;
+use page_table_multiarch::MappingFlags;
+use page_table_multiarch::x86_64::X64PagingMetaData;
+use paging_arch::{EntryKind, PagingArch, TlbFlush};
+
+pub use self::entry::{ENTRY_ADDRESS_MASK, RESERVED_MARKER};
+pub use self::fault::{PageFaultErrorCode, decode_page_fault};
+pub use self::instructions::has_1gib_pages;
+
+/// x86_64 4-level paging (PML4, 48-bit virtual addresses, 4 KiB / 2 MiB / 1 GiB pages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct X86_64;
+
+// SAFETY: `entry.rs` implements the encodings as the Intel SDM defines them: a reserved entry has
+// P = 0 (invalid at every level), a table entry has P = 1 and PS = 0 at level >= 1, and `decode`
+// is their inverse; `assert_conforms` and the table tests in `tests.rs` check it.
+unsafe impl PagingArch for X86_64 {
+    const NAME: &'static str = "x86_64";
+    type MetaData = X64PagingMetaData;
+    type Entry = page_table_entry::x86_64::X64PTE;
+
+    #[inline]
+    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+        entry::encode_leaf(paddr, flags, level)
+    }
+
+    #[inline]
+    fn encode_table(paddr: PhysAddr) -> u64 {
+        entry::encode_table(paddr)
+    }
+
+    #[inline]
+    fn encode_reserved(paddr: PhysAddr, _level: usize) -> u64 {
+        entry::encode_reserved(paddr)
+    }
+
+    #[inline]
+    fn decode(entry: u64, level: usize) -> EntryKind {
+        entry::decode(entry, level)
+    }
+
+    #[inline]
+    fn flush_tlb_local(flush: TlbFlush) {
+        instructions::flush_tlb_local(flush);
+    }
+
+    #[cfg(target_os = "none")]
+    unsafe fn activate(root_paddr: PhysAddr) {
+        // SAFETY: the caller upholds `PagingArch::activate`'s contract.
+        unsafe { instructions::write_cr3(root_paddr) }
+    }
+
+    #[cfg(target_os = "none")]
+    fn current_root() -> PhysAddr {
+        instructions::read_cr3()
+    }
+}
