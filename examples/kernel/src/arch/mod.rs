@@ -1,0 +1,18 @@
+//! The per-ISA boot and trap glue. Each module provides the same small surface:
+//! `ISA_NAME`, `RAM_WINDOW`, `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and
+//! `resume_at`), the probes `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`,
+//! `USER_ROUTINE` and `run_user`.
+
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
+#[cfg(target_arch = "riscv64")]
+mod riscv64;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+#[cfg(target_arch = "aarch64")]
+pub(crate) use self::aarch64::*;
+#[cfg(target_arch = "riscv64")]
+pub(crate) use self::riscv64::*;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use self::x86_64::*;

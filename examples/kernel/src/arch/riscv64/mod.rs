@@ -1,0 +1,49 @@
+//! RISC-V (Sv39) glue for QEMU `virt` with OpenSBI: the kernel starts in S-mode at 0x8020_0000
+//! with the MMU off, `a0` = hart id, `a1` = device tree.
+
+use core::ops::Range;
+
+mod boot;
+mod probe;
+mod trap;
+mod user;
+
+pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::trap::TrapFrame;
+pub(crate) use self::user::{run_user, user_routine};
+
+/// Printed at boot.
+pub(crate) const ISA_NAME: &str = "riscv64 (Sv39, S-mode under OpenSBI)";
+
+/// The documented RAM window: QEMU `virt` RAM starts at 0x8000_0000 and is 128 MiB by default;
+/// OpenSBI owns the first 2 MiB, the kernel is loaded at 0x8020_0000.
+pub(crate) const RAM_WINDOW: Range<usize> = 0x8000_0000..0x8800_0000;
+
+/// Device memory the kernel maps: the ns16550 UART and the sifive_test exit device.
+pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000, TEST_BASE..TEST_BASE + 0x1000];
+
+const UART_BASE: usize = 0x1000_0000;
+const TEST_BASE: usize = 0x10_0000;
+
+/// Writes one byte to the ns16550 UART (polling the line-status register).
+pub(crate) fn console_write_byte(byte: u8) {
+    let transmit = UART_BASE as *mut u8;
+    let line_status = (UART_BASE + 5) as *const u8;
+    // SAFETY: the UART registers are device MMIO (identity-mapped as DEVICE once the MMU is on);
+    // volatile accesses with no memory-safety impact.
+    unsafe {
+        while line_status.read_volatile() & 0x20 == 0 {}
+        transmit.write_volatile(byte);
+    }
+}
+
+/// Ends the QEMU run through the sifive_test device: 0x5555 → status 0, 0x3333 | 1 << 16 → 1.
+pub(crate) fn exit_qemu(success: bool) -> ! {
+    let code: u32 = if success { 0x5555 } else { 0x3333 | (1 << 16) };
+    // SAFETY: the sifive_test register is device MMIO; writing it stops the machine.
+    unsafe { (TEST_BASE as *mut u32).write_volatile(code) };
+    loop {
+        // SAFETY: `wfi` only waits; QEMU exits before it returns.
+        unsafe { core::arch::asm!("wfi") };
+    }
+}

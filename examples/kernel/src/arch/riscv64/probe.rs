@@ -1,0 +1,76 @@
+//! The probes of `crate::probe` in RISC-V assembly: each arms `PROBE_RECOVERY` with the pc and sp
+//! of its label `1:`, makes the access, disarms and returns 0; a faulting access lands on `1:` and
+//! returns 1.
+
+use core::arch::global_asm;
+
+/// `ret` (`jalr x0, 0(ra)`), little endian: what the execute probe calls.
+pub(crate) const RETURN_INSTRUCTION: &[u8] = &0x0000_8067u32.to_le_bytes();
+
+global_asm!(
+    ".section .text",
+    ".globl example_probe_read",
+    "example_probe_read:",
+    "    la t0, {recovery}",
+    "    la t1, 1f",
+    "    sd t1, 0(t0)",
+    "    sd sp, 8(t0)",
+    "    ld t2, 0(a0)",
+    "    sd zero, 0(t0)",
+    "    sd t2, 0(a1)",
+    "    li a0, 0",
+    "    ret",
+    "1:  li a0, 1",
+    "    ret",
+    "",
+    ".globl example_probe_write",
+    "example_probe_write:",
+    "    la t0, {recovery}",
+    "    la t1, 1f",
+    "    sd t1, 0(t0)",
+    "    sd sp, 8(t0)",
+    "    sd a1, 0(a0)",
+    "    sd zero, 0(t0)",
+    "    li a0, 0",
+    "    ret",
+    "1:  li a0, 1",
+    "    ret",
+    "",
+    ".globl example_probe_execute",
+    "example_probe_execute:",
+    "    addi sp, sp, -16",
+    "    sd ra, 0(sp)",
+    "    la t0, {recovery}",
+    "    la t1, 1f",
+    "    sd t1, 0(t0)",
+    "    sd sp, 8(t0)",
+    "    fence.i",
+    "    jalr a0",
+    "    la t0, {recovery}",
+    "    sd zero, 0(t0)",
+    "    li a0, 0",
+    "    j 2f",
+    "1:  li a0, 1",
+    "2:  ld ra, 0(sp)",
+    "    addi sp, sp, 16",
+    "    ret",
+    recovery = sym crate::probe::PROBE_RECOVERY,
+);
+
+unsafe extern "C" {
+    /// Reads the word at `address` into `*value`; 0 on success, 1 after a recovered fault.
+    #[link_name = "example_probe_read"]
+    pub(crate) fn probe_read(address: usize, value: *mut u64) -> usize;
+    /// Writes `value` at `address`; 0 on success, 1 after a recovered fault.
+    #[link_name = "example_probe_write"]
+    pub(crate) fn probe_write(address: usize, value: u64) -> usize;
+    /// Calls `address`; 0 on success, 1 after a recovered fetch fault.
+    #[link_name = "example_probe_execute"]
+    pub(crate) fn probe_execute(address: usize) -> usize;
+}
+
+/// Makes instructions written through a data mapping visible to instruction fetch.
+pub(crate) fn sync_instruction_cache() {
+    // SAFETY: `fence.i` only orders this hart's instruction fetches after its stores.
+    unsafe { core::arch::asm!("fence.i") };
+}

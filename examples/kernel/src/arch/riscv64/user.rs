@@ -1,0 +1,114 @@
+//! U-mode runs: `sret` into the user routine with `sscratch` = kernel sp; the first trap from
+//! U-mode lands in [`example_user_trap`], which records the cause and returns from `run_user`.
+
+use core::arch::global_asm;
+use core::cell::UnsafeCell;
+
+use super::trap::page_fault_access;
+use crate::trap::FaultInfo;
+use crate::user::UserExit;
+
+/// `[a0, scause, stval, sepc]` at the trap that ended the last user run.
+#[repr(C)]
+pub(crate) struct UserExitRecord(UnsafeCell<[usize; 4]>);
+
+// SAFETY: single hart, interrupts off; written by the user-trap path while `run_user` waits.
+unsafe impl Sync for UserExitRecord {}
+
+static USER_EXIT: UserExitRecord = UserExitRecord(UnsafeCell::new([0; 4]));
+
+const ECALL_FROM_USER: usize = 8;
+
+global_asm!(
+    ".section .text",
+    ".globl example_run_user",
+    "example_run_user:",
+    "    addi sp, sp, -112",
+    "    sd ra, 0(sp)",
+    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
+    "    sd s\\n, (\\n+1)*8(sp)",
+    ".endr",
+    "    csrw sscratch, sp",
+    "    csrw sepc, a0",
+    "    li t0, 0x120",
+    "    csrc sstatus, t0",
+    "    mv sp, a1",
+    "    mv a0, a2",
+    "    mv a1, a3",
+    "    mv a2, a4",
+    "    sret",
+    "",
+    ".globl example_user_trap",
+    "example_user_trap:",
+    "    la t0, {record}",
+    "    sd a0, 0(t0)",
+    "    csrr t1, scause",
+    "    sd t1, 8(t0)",
+    "    csrr t1, stval",
+    "    sd t1, 16(t0)",
+    "    csrr t1, sepc",
+    "    sd t1, 24(t0)",
+    "    csrw sscratch, zero",
+    "    ld ra, 0(sp)",
+    ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
+    "    ld s\\n, (\\n+1)*8(sp)",
+    ".endr",
+    "    addi sp, sp, 112",
+    "    ret",
+    "",
+    // The user routine: a0 = operation, a1 = address, a2 = value. Position independent; copied
+    // into a user page by the suite. It lives in rodata: the kernel never executes it.
+    ".section .rodata.example_user_routine, \"a\"",
+    ".balign 4",
+    ".globl example_user_routine_start",
+    "example_user_routine_start:",
+    "    beqz a0, 1f",
+    "    li t0, 1",
+    "    beq a0, t0, 2f",
+    "    jalr a1",
+    "    j 3f",
+    "1:  ld a0, 0(a1)",
+    "    j 3f",
+    "2:  sd a2, 0(a1)",
+    "3:  ecall",
+    "4:  j 4b",
+    ".globl example_user_routine_end",
+    "example_user_routine_end:",
+    record = sym USER_EXIT,
+);
+
+unsafe extern "C" {
+    fn example_run_user(code: usize, stack_top: usize, operation: usize, address: usize, value: usize);
+    pub(super) fn example_user_trap();
+    static example_user_routine_start: u8;
+    static example_user_routine_end: u8;
+}
+
+/// The machine code of the user routine, to be copied into a user-executable page.
+pub(crate) fn user_routine() -> &'static [u8] {
+    // SAFETY: the two symbols delimit the routine's bytes in rodata (above), immutable forever.
+    unsafe {
+        let start = &raw const example_user_routine_start;
+        let length = &raw const example_user_routine_end as usize - start as usize;
+        core::slice::from_raw_parts(start, length)
+    }
+}
+
+/// See `crate::user::run`.
+///
+/// # Safety
+/// See `crate::user::run`.
+pub(crate) unsafe fn run_user(code: usize, stack_top: usize, operation: usize, address: usize, value: usize) -> UserExit {
+    // SAFETY: the caller maps the routine and its stack; the routine ends in a trap that returns
+    // here with every callee-saved register restored.
+    unsafe { example_run_user(code, stack_top, operation, address, value) };
+    // SAFETY: the user-trap path wrote the record before returning.
+    let [value, scause, stval, _sepc] = unsafe { USER_EXIT.0.get().read_volatile() };
+    if scause == ECALL_FROM_USER {
+        return UserExit::SystemCall { value };
+    }
+    match page_fault_access(scause) {
+        Some(access) => UserExit::PageFault(FaultInfo { address: stval, access, from_user: true }),
+        None => UserExit::Other { cause: scause },
+    }
+}

@@ -1,0 +1,97 @@
+//! The neutral test harness: prints `test NAME ... ok` / `test NAME ... FAILED`, then
+//! `N passed, M failed`. The run succeeds only when nothing failed **and** the number of passed
+//! cases equals the expected number, so a suite that stops early can never pass.
+
+use alloc::string::String;
+
+use crate::println;
+
+/// A test case: a name and a function returning a failure message.
+pub(crate) struct TestCase {
+    /// Printed after `test `.
+    pub(crate) name: &'static str,
+    /// The body; `Err` carries what went wrong.
+    pub(crate) run: fn() -> Result<(), String>,
+}
+
+/// The result of a whole run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// Cases that passed.
+    pub(crate) passed: usize,
+    /// Cases that failed.
+    pub(crate) failed: usize,
+    /// Cases the suite declares.
+    pub(crate) expected: usize,
+}
+
+impl Outcome {
+    /// Success means every declared case ran and passed.
+    pub(crate) fn is_success(&self) -> bool {
+        self.failed == 0 && self.passed == self.expected
+    }
+}
+
+/// Runs `cases` in order; `expected` is the number of cases the suite must have.
+pub(crate) fn run(cases: &[TestCase], expected: usize) -> Outcome {
+    println!("running {} tests", cases.len());
+    let mut outcome = Outcome { passed: 0, failed: 0, expected };
+    for case in cases {
+        match (case.run)() {
+            Ok(()) => {
+                println!("test {} ... ok", case.name);
+                outcome.passed += 1;
+            }
+            Err(message) => {
+                println!("test {} ... FAILED", case.name);
+                println!("    {message}");
+                outcome.failed += 1;
+            }
+        }
+    }
+    println!("{} passed, {} failed", outcome.passed, outcome.failed);
+    if outcome.passed + outcome.failed != expected {
+        println!("error: {} cases ran but the suite declares {expected}", outcome.passed + outcome.failed);
+    }
+    outcome
+}
+
+/// Fails the enclosing test (returns `Err(String)`) unless `left == right`.
+#[macro_export]
+macro_rules! ensure_eq {
+    ($left:expr, $right:expr, $($context:tt)+) => {
+        match (&$left, &$right) {
+            (left, right) => {
+                if left != right {
+                    return Err(alloc::format!(
+                        "{}:{}: {}: {:x?} != {:x?}",
+                        file!(),
+                        line!(),
+                        format_args!($($context)+),
+                        left,
+                        right
+                    ));
+                }
+            }
+        }
+    };
+}
+
+/// Fails the enclosing test with a message unless `result` is `Ok`, else yields the value.
+#[macro_export]
+macro_rules! ensure_ok {
+    ($result:expr, $($context:tt)+) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => {
+                return Err(alloc::format!(
+                    "{}:{}: {}: {:x?}",
+                    file!(),
+                    line!(),
+                    format_args!($($context)+),
+                    error
+                ))
+            }
+        }
+    };
+}

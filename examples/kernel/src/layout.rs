@@ -1,0 +1,75 @@
+//! The kernel image layout from the linker script (`link/common.ld`) and the RAM window.
+
+use core::ops::Range;
+
+use crate::println;
+
+/// Size of a base page on all three ISAs.
+pub(crate) const PAGE_SIZE: usize = 4096;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __bss_start: u8;
+    static __bss_end: u8;
+    static __kernel_end: u8;
+}
+
+/// The page-aligned regions of the loaded kernel image.
+#[derive(Clone, Debug)]
+pub(crate) struct KernelLayout {
+    /// Code: mapped read + execute.
+    pub(crate) text: Range<usize>,
+    /// Constants: mapped read-only.
+    pub(crate) rodata: Range<usize>,
+    /// `.data` and `.bss` (with the boot stack): mapped read + write.
+    pub(crate) data: Range<usize>,
+}
+
+/// Reads the section boundaries the linker script exports.
+pub(crate) fn kernel_layout() -> KernelLayout {
+    // SAFETY: only the addresses of the linker-defined symbols are taken, never their contents.
+    let (text_start, text_end, rodata_start, rodata_end, data_start, bss_end) = unsafe {
+        (
+            &raw const __text_start as usize,
+            &raw const __text_end as usize,
+            &raw const __rodata_start as usize,
+            &raw const __rodata_end as usize,
+            &raw const __data_start as usize,
+            &raw const __bss_end as usize,
+        )
+    };
+    KernelLayout { text: text_start..text_end, rodata: rodata_start..rodata_end, data: data_start..bss_end }
+}
+
+/// The whole image, first byte to the page-aligned end of bss.
+pub(crate) fn kernel_image() -> Range<usize> {
+    // SAFETY: only the addresses of the linker-defined symbols are taken.
+    unsafe { &raw const __kernel_start as usize..&raw const __kernel_end as usize }
+}
+
+/// The range of `.bss` (zeroed by the boot code).
+pub(crate) fn bss() -> Range<usize> {
+    // SAFETY: only the addresses of the linker-defined symbols are taken.
+    unsafe { &raw const __bss_start as usize..&raw const __bss_end as usize }
+}
+
+/// Free RAM for the frame pool and the heap: from the end of the image to the end of the
+/// documented RAM window of the ISA ([`crate::arch::RAM_WINDOW`]).
+pub(crate) fn frame_pool_window() -> Range<usize> {
+    let start = kernel_image().end.next_multiple_of(PAGE_SIZE);
+    start..crate::arch::RAM_WINDOW.end
+}
+
+/// Prints the image layout (one line per region).
+pub(crate) fn print_layout() {
+    let layout = kernel_layout();
+    println!(
+        "kernel image: text {:#x}..{:#x} rodata {:#x}..{:#x} data+bss {:#x}..{:#x}",
+        layout.text.start, layout.text.end, layout.rodata.start, layout.rodata.end, layout.data.start, layout.data.end
+    );
+}

@@ -1,0 +1,73 @@
+//! A bare-metal example kernel that embeds our virtual-memory crates and proves them on a real
+//! MMU under QEMU, on RISC-V (Sv39), AArch64 and x86_64.
+//!
+//! Boot order (see `README.md` for the integration guide):
+//! 1. `arch::*::boot` — per-ISA entry: stack, bss, console, trap vectors;
+//! 2. [`kernel_main`] — the neutral part: frame pool, kernel address space, MMU on, test suite;
+//! 3. exit QEMU with a status only a full pass can produce.
+//!
+//! Only `src/arch/<isa>/` is per-ISA; everything else is written once.
+#![cfg_attr(target_os = "none", no_std)]
+#![cfg_attr(target_os = "none", no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod arch;
+#[cfg(target_os = "none")]
+mod console;
+#[cfg(target_os = "none")]
+mod frame_pool;
+#[cfg(target_os = "none")]
+mod global_cell;
+#[cfg(target_os = "none")]
+mod harness;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod layout;
+#[cfg(target_os = "none")]
+mod probe;
+#[cfg(target_os = "none")]
+mod suite;
+#[cfg(target_os = "none")]
+mod trap;
+#[cfg(target_os = "none")]
+mod user;
+
+/// The neutral kernel entry, called by the per-ISA boot code once a stack exists, bss is zero, the
+/// console works and trap vectors are installed.
+#[cfg(target_os = "none")]
+fn kernel_main() -> ! {
+    println!("example_kernel: booted on {}", arch::ISA_NAME);
+    layout::print_layout();
+    frame_pool::init(layout::frame_pool_window());
+    let heap_region = frame_pool::take_forever(HEAP_FRAMES).expect("RAM window too small for the heap");
+    heap::init(heap_region);
+    let outcome = suite::run_all();
+    arch::exit_qemu(outcome.is_success())
+}
+
+/// Frames carved once from the pool for the kernel heap (4 MiB).
+#[cfg(target_os = "none")]
+const HEAP_FRAMES: usize = 1024;
+
+#[cfg(target_os = "none")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    println!("kernel panic: {info}");
+    println!("0 passed, 1 failed (the kernel died mid-suite)");
+    arch::exit_qemu(false)
+}
+
+/// On a hosted target this crate is only type-checked; the kernel itself is booted under QEMU.
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!(
+        "example_kernel is a bare-metal program: build it with \
+         `cargo build -p example_kernel --release --target <riscv64gc-unknown-none-elf|aarch64-unknown-none|x86_64-unknown-none>` \
+         and boot it under QEMU (cargo xtask)"
+    );
+    std::process::exit(2);
+}

@@ -1,0 +1,83 @@
+//! Probes: a read, write or instruction fetch at an address that may fault.
+//!
+//! The per-ISA assembly routine stores a recovery point (pc and sp of a label inside itself) in
+//! [`PROBE_RECOVERY`] right before the access. When the access faults and no page-fault handler
+//! fixes it, the trap code records the fault and resumes at that label, and the routine returns 1.
+//! This is how "this access must fault" is tested without killing the kernel.
+
+use core::cell::UnsafeCell;
+
+use crate::arch::TrapFrame;
+use crate::global_cell::GlobalCell;
+use crate::trap::FaultInfo;
+
+/// `[recovery pc, recovery sp]`, written by the assembly probes, cleared by [`recover`]. A zero pc
+/// means "no probe armed".
+#[repr(C)]
+pub(crate) struct ProbeRecovery(UnsafeCell<[usize; 2]>);
+
+// SAFETY: single hart, interrupts off (see `GlobalCell`); written only by the probe routine and
+// by the trap taken inside it.
+unsafe impl Sync for ProbeRecovery {}
+
+/// The recovery record shared with the assembly probes (by symbol name).
+#[unsafe(no_mangle)]
+pub(crate) static PROBE_RECOVERY: ProbeRecovery = ProbeRecovery(UnsafeCell::new([0; 2]));
+
+static LAST_FAULT: GlobalCell<Option<FaultInfo>> = GlobalCell::new(None);
+
+/// If a probe is armed, records `fault`, points `frame` at the recovery label and returns `true`.
+pub(crate) fn recover(frame: &mut TrapFrame, fault: FaultInfo) -> bool {
+    let record = PROBE_RECOVERY.0.get();
+    // SAFETY: see `ProbeRecovery`; volatile because the assembly writes it behind Rust's back.
+    let [pc, sp] = unsafe { record.read_volatile() };
+    if pc == 0 {
+        return false;
+    }
+    // SAFETY: as above.
+    unsafe { record.write_volatile([0, 0]) };
+    LAST_FAULT.with(|last| *last = Some(fault));
+    frame.resume_at(pc, sp);
+    true
+}
+
+fn take_fault() -> FaultInfo {
+    LAST_FAULT.with(|last| last.take()).expect("a probe returned 'faulted' but no fault was recorded")
+}
+
+/// Reads the 64-bit word at `address`; `Err` holds the fault when the read faulted.
+pub(crate) fn read(address: usize) -> Result<u64, FaultInfo> {
+    let mut value = 0u64;
+    // SAFETY: the probe only touches `address` (a fault there is recovered) and `value`.
+    match unsafe { crate::arch::probe_read(address, &mut value) } {
+        0 => Ok(value),
+        _ => Err(take_fault()),
+    }
+}
+
+/// Writes the 64-bit `value` at `address`; `Err` holds the fault when the write faulted.
+///
+/// # Safety
+/// A write that succeeds must not clobber memory the kernel uses (the suite only probes its own
+/// test mappings).
+pub(crate) unsafe fn write(address: usize, value: u64) -> Result<(), FaultInfo> {
+    // SAFETY: the caller vouches for the target; a fault there is recovered.
+    match unsafe { crate::arch::probe_write(address, value) } {
+        0 => Ok(()),
+        _ => Err(take_fault()),
+    }
+}
+
+/// Calls the code at `address` (which must be a lone return instruction, see
+/// [`crate::arch::RETURN_INSTRUCTION`]); `Err` holds the fault when the fetch faulted.
+///
+/// # Safety
+/// If the fetch succeeds, the bytes at `address` run as kernel code: they must be exactly the
+/// return instruction.
+pub(crate) unsafe fn execute(address: usize) -> Result<(), FaultInfo> {
+    // SAFETY: the caller vouches for the code; a fetch fault is recovered.
+    match unsafe { crate::arch::probe_execute(address) } {
+        0 => Ok(()),
+        _ => Err(take_fault()),
+    }
+}

@@ -1,0 +1,85 @@
+//! The neutral half of trap handling: the per-ISA vectors save the registers, decode the cause and
+//! call [`kernel_fault`] with an ISA-neutral [`FaultInfo`]. Three outcomes:
+//! 1. the installed page-fault handler (the address space's lazy allocation) fixes the fault: the
+//!    faulting instruction is retried (RESUME);
+//! 2. a probe armed a recovery point ([`crate::probe`]): the fault is recorded and execution
+//!    continues at the recovery point (SKIP);
+//! 3. otherwise the kernel reports the unexpected fault and exits QEMU with failure.
+
+use core::fmt;
+
+use crate::arch::TrapFrame;
+use crate::global_cell::GlobalCell;
+use crate::println;
+
+/// How the faulting access used memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AccessKind {
+    /// A load.
+    Read,
+    /// A store (or an atomic read-modify-write).
+    Write,
+    /// An instruction fetch.
+    Execute,
+}
+
+/// An ISA-neutral description of a page fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FaultInfo {
+    /// The faulting virtual address.
+    pub(crate) address: usize,
+    /// Read, write or execute.
+    pub(crate) access: AccessKind,
+    /// Whether the access came from user mode (U-mode, EL0, ring 3).
+    pub(crate) from_user: bool,
+}
+
+impl fmt::Display for FaultInfo {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = if self.from_user { "user" } else { "kernel" };
+        write!(formatter, "{:?} fault at {:#x} from {mode} mode", self.access, self.address)
+    }
+}
+
+/// A page-fault handler: returns `true` when it fixed the mapping and the access can be retried.
+pub(crate) type PageFaultHandler = fn(&FaultInfo) -> bool;
+
+struct TrapState {
+    page_fault_handler: Option<PageFaultHandler>,
+    handled_faults: usize,
+}
+
+static STATE: GlobalCell<TrapState> =
+    GlobalCell::new(TrapState { page_fault_handler: None, handled_faults: 0 });
+
+/// Installs (or removes) the handler asked first on every kernel-mode page fault.
+pub(crate) fn set_page_fault_handler(handler: Option<PageFaultHandler>) {
+    STATE.with(|state| state.page_fault_handler = handler);
+}
+
+/// How many faults the page-fault handler has fixed since boot.
+pub(crate) fn handled_fault_count() -> usize {
+    STATE.with(|state| state.handled_faults)
+}
+
+/// Called by the per-ISA vector for a page fault taken in kernel mode.
+pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: FaultInfo) {
+    let handler = STATE.with(|state| state.page_fault_handler);
+    if let Some(handler) = handler {
+        if handler(&fault) {
+            STATE.with(|state| state.handled_faults += 1);
+            return;
+        }
+    }
+    if crate::probe::recover(frame, fault) {
+        return;
+    }
+    unexpected(format_args!("unhandled {fault} (pc {:#x})", frame.pc()));
+}
+
+/// Reports a trap the kernel cannot handle and exits QEMU with failure.
+pub(crate) fn unexpected(what: fmt::Arguments<'_>) -> ! {
+    println!("kernel trap: {what}");
+    println!("0 passed, 1 failed (the kernel died mid-suite)");
+    crate::arch::exit_qemu(false)
+}

@@ -1,0 +1,54 @@
+//! Running a short piece of code in user mode (U-mode, EL0, ring 3) and coming back.
+//!
+//! The per-ISA user routine (`arch::USER_ROUTINE`, position independent) takes an operation, an
+//! address and a value: it reads, writes or calls the address, then makes a system call
+//! (`ecall`, `svc #0`, `int 0x80`). The first trap from user mode — that system call or a fault —
+//! ends the run and returns to the kernel: user mode is never resumed, which keeps the glue small.
+
+use crate::trap::FaultInfo;
+
+/// What the user routine does with its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum UserOperation {
+    /// Load a 64-bit word and return it.
+    Read = 0,
+    /// Store the value.
+    Write = 1,
+    /// Call the address (a user-executable return instruction).
+    Execute = 2,
+}
+
+/// How a user-mode run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UserExit {
+    /// The routine reached its system call; `value` is its result register (the word read).
+    SystemCall {
+        /// The user's return-value register at the system call.
+        value: usize,
+    },
+    /// A page fault ended the run.
+    PageFault(FaultInfo),
+    /// Any other trap (ISA-specific cause code).
+    Other {
+        /// The raw cause (scause, ESR_EL1, vector number).
+        cause: usize,
+    },
+}
+
+/// Runs the user routine, already mapped at `code_address` (user-executable), with its stack
+/// below `stack_top` (user-writable), and returns how it ended.
+///
+/// # Safety
+/// `code_address` must map a copy of [`crate::arch::USER_ROUTINE`] with USER|READ|EXECUTE and
+/// `stack_top` must be the end of a USER|READ|WRITE mapping in the active address space.
+pub(crate) unsafe fn run(
+    code_address: usize,
+    stack_top: usize,
+    operation: UserOperation,
+    address: usize,
+    value: usize,
+) -> UserExit {
+    // SAFETY: forwarded contract.
+    unsafe { crate::arch::run_user(code_address, stack_top, operation as usize, address, value) }
+}
