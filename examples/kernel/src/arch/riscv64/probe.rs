@@ -69,8 +69,9 @@ unsafe extern "C" {
     pub(crate) fn probe_execute(address: usize) -> usize;
 }
 
-/// Makes instructions written through a data mapping visible to instruction fetch.
-pub(crate) fn sync_instruction_cache() {
+/// Makes instructions written through a data mapping (here at `_address`, `_length` bytes)
+/// visible to instruction fetch.
+pub(crate) fn sync_instruction_cache(_address: usize, _length: usize) {
     // SAFETY: `fence.i` only orders this hart's instruction fetches after its stores.
     unsafe { core::arch::asm!("fence.i") };
 }

@@ -1,0 +1,48 @@
+//! AArch64 glue for QEMU `virt` (`-cpu cortex-a72 -semihosting`): QEMU loads the ELF at
+//! 0x4008_0000 and enters it at EL1 with the MMU off.
+
+use core::ops::Range;
+
+mod boot;
+mod probe;
+mod trap;
+mod user;
+
+pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::trap::TrapFrame;
+pub(crate) use self::user::{run_user, user_routine};
+
+/// Printed at boot.
+pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";
+
+/// The documented RAM window: QEMU `virt` RAM starts at 0x4000_0000 and is 128 MiB by default
+/// (the device tree sits at its start, the kernel is loaded at 0x4008_0000).
+pub(crate) const RAM_WINDOW: Range<usize> = 0x4000_0000..0x4800_0000;
+
+/// Device memory the kernel maps: the PL011 UART.
+pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000];
+
+const UART_BASE: usize = 0x0900_0000;
+
+/// Writes one byte to the PL011 UART (polling the TX-FIFO-full flag).
+pub(crate) fn console_write_byte(byte: u8) {
+    let data = UART_BASE as *mut u32;
+    let flags = (UART_BASE + 0x18) as *const u32;
+    // SAFETY: the PL011 registers are device MMIO (identity-mapped as DEVICE once the MMU is on).
+    unsafe {
+        while flags.read_volatile() & (1 << 5) != 0 {}
+        data.write_volatile(u32::from(byte));
+    }
+}
+
+/// Ends the QEMU run through semihosting SYS_EXIT (ADP_Stopped_ApplicationExit, code 0 or 1).
+pub(crate) fn exit_qemu(success: bool) -> ! {
+    const SYS_EXIT: usize = 0x18;
+    const ADP_STOPPED_APPLICATION_EXIT: u64 = 0x2_0026;
+    let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, if success { 0 } else { 1 }];
+    loop {
+        // SAFETY: the semihosting call reads the two-word block and stops QEMU (which runs with
+        // `-semihosting`, as the platform notes require).
+        unsafe { core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT, in("x1") block.as_ptr()) };
+    }
+}

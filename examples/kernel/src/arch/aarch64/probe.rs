@@ -1,0 +1,84 @@
+//! The probes of `crate::probe` in AArch64 assembly: each arms `PROBE_RECOVERY` with the pc and sp
+//! of its label `1:`, makes the access, disarms and returns 0; a faulting access lands on `1:` and
+//! returns 1.
+
+use core::arch::global_asm;
+
+/// `ret`, little endian: what the execute probe calls.
+pub(crate) const RETURN_INSTRUCTION: &[u8] = &0xd65f_03c0u32.to_le_bytes();
+
+global_asm!(
+    ".section .text",
+    ".globl example_probe_read",
+    "example_probe_read:",
+    "    adrp x9, {recovery}",
+    "    add x9, x9, :lo12:{recovery}",
+    "    adr x10, 1f",
+    "    mov x11, sp",
+    "    stp x10, x11, [x9]",
+    "    ldr x12, [x0]",
+    "    str xzr, [x9]",
+    "    str x12, [x1]",
+    "    mov x0, #0",
+    "    ret",
+    "1:  mov x0, #1",
+    "    ret",
+    "",
+    ".globl example_probe_write",
+    "example_probe_write:",
+    "    adrp x9, {recovery}",
+    "    add x9, x9, :lo12:{recovery}",
+    "    adr x10, 1f",
+    "    mov x11, sp",
+    "    stp x10, x11, [x9]",
+    "    str x1, [x0]",
+    "    str xzr, [x9]",
+    "    mov x0, #0",
+    "    ret",
+    "1:  mov x0, #1",
+    "    ret",
+    "",
+    ".globl example_probe_execute",
+    "example_probe_execute:",
+    "    stp x29, x30, [sp, #-16]!",
+    "    adrp x9, {recovery}",
+    "    add x9, x9, :lo12:{recovery}",
+    "    adr x10, 1f",
+    "    mov x11, sp",
+    "    stp x10, x11, [x9]",
+    "    blr x0",
+    "    adrp x9, {recovery}",
+    "    add x9, x9, :lo12:{recovery}",
+    "    str xzr, [x9]",
+    "    mov x0, #0",
+    "    b 2f",
+    "1:  mov x0, #1",
+    "2:  ldp x29, x30, [sp], #16",
+    "    ret",
+    recovery = sym crate::probe::PROBE_RECOVERY,
+);
+
+unsafe extern "C" {
+    /// Reads the word at `address` into `*value`; 0 on success, 1 after a recovered fault.
+    #[link_name = "example_probe_read"]
+    pub(crate) fn probe_read(address: usize, value: *mut u64) -> usize;
+    /// Writes `value` at `address`; 0 on success, 1 after a recovered fault.
+    #[link_name = "example_probe_write"]
+    pub(crate) fn probe_write(address: usize, value: u64) -> usize;
+    /// Calls `address`; 0 on success, 1 after a recovered fetch fault.
+    #[link_name = "example_probe_execute"]
+    pub(crate) fn probe_execute(address: usize) -> usize;
+}
+
+/// Makes instructions written through a data mapping at `address` (`length` bytes, within one
+/// cache line here) visible to instruction fetch: clean D-cache to PoU, invalidate I-cache.
+pub(crate) fn sync_instruction_cache(address: usize, length: usize) {
+    let mut line = address & !63;
+    while line < address + length {
+        // SAFETY: cache maintenance by VA on a mapped, readable address has no memory effects.
+        unsafe { core::arch::asm!("dc cvau, {0}", "dsb ish", "ic ivau, {0}", in(reg) line) };
+        line += 64;
+    }
+    // SAFETY: barriers only.
+    unsafe { core::arch::asm!("dsb ish", "isb") };
+}
