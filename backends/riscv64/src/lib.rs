@@ -1,0 +1,123 @@
+//! The RISC-V backend of the paging layer: Sv39 (and Sv48) page-table entries, `sfence.vma`,
+//! `satp` and page-fault decoding, implementing [`paging_arch::PagingArch`] as [`Sv39`] and
+//! [`Sv48`].
+//!
+//! Only what is RISC-V specific lives here; the walker, the mapping backends and the address
+//! space are ISA-neutral (crate `paging`).
+//!
+//! - [`entry`]: [`MappingFlags`] ↔ PTE bits. A leaf always has `R` or `X` (never the
+//!   `V = 1, R = W = X = 0` table pointer page_table_entry builds for PROT_NONE), write-only is
+//!   granted read, and PROT_NONE is `V = 0` with the frame kept and a software marker.
+//! - [`tlb`]: `sfence.vma` per page or all; [`satp`]: root switch.
+//! - [`fault`]: `scause` + `stval` + `sstatus` → [`PageFaultInfo`].
+//!
+//! # ASIDs
+//!
+//! All address spaces use ASID 0. A switch writes `satp` with ASID 0 and flushes everything;
+//! page flushes drop the address in every address space (`sfence.vma va, x0`). Kernel leaves
+//! are global (`G`), user leaves are not, but no flush of this crate spares global entries, so
+//! correctness never depends on the kernel half being identical everywhere. Real ASIDs would
+//! only save the full flush at a switch.
+//!
+//! # Example
+//!
+//! ```
+//! use paging_arch::{EntryKind, PagingArch};
+//! use paging_riscv64::{MappingFlags, PhysAddr, Sv39};
+//!
+//! let frame = PhysAddr::from(0x8040_0000);
+//! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
+//! let entry = Sv39::encode_leaf(frame, flags, 0);
+//! assert_eq!(entry, 0x2010_00d7); // PPN 0x80400, V R W U A D
+//! assert_eq!(Sv39::decode(entry, 0), EntryKind::Leaf { paddr: frame, flags });
+//!
+//! // PROT_NONE keeps the frame but is invalid to the hardware.
+//! let none = Sv39::encode_reserved(frame, 1);
+//! assert_eq!(none & 1, 0);
+//! assert_eq!(Sv39::decode(none, 1), EntryKind::Reserved { paddr: frame });
+//! ```
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod entry;
+pub mod fault;
+pub mod satp;
+pub mod tlb;
+
+#[cfg(test)]
+mod tests;
+
+pub use memory_addr::{PhysAddr, VirtAddr};
+pub use page_table_multiarch::MappingFlags;
+pub use paging_arch::{Access, PageFaultInfo};
+
+use page_table_entry::riscv::Rv64PTE;
+use page_table_multiarch::riscv::{Sv39MetaData, Sv48MetaData};
+use paging_arch::{EntryKind, PagingArch, TlbFlush};
+
+/// RISC-V Sv39: three levels, 39-bit virtual addresses, 4 KiB pages, 2 MiB and 1 GiB leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sv39;
+
+/// RISC-V Sv48: four levels, 48-bit virtual addresses (same entry format as [`Sv39`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sv48;
+
+/// Implements the contract for one translation mode; the entry format is the same for both.
+macro_rules! impl_paging_arch {
+    ($arch:ty, $name:literal, $metadata:ty, $mode:expr) => {
+        // SAFETY: `entry::decode` inverts the encoders exactly (see the `entry` module and its
+        // exhaustive tests, and `conformance::assert_conforms` in this crate's tests): leaves
+        // always carry `R` or `X` and are never taken for table pointers, the reserved entry has
+        // `V = 0` with a non-zero marker, and a table pointer is refused at level 0.
+        unsafe impl PagingArch for $arch {
+            const NAME: &'static str = $name;
+            type MetaData = $metadata;
+            type Entry = Rv64PTE;
+
+            fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, _level: usize) -> u64 {
+                entry::encode_leaf(paddr, flags)
+            }
+
+            fn encode_table(paddr: PhysAddr) -> u64 {
+                entry::encode_table(paddr)
+            }
+
+            fn encode_reserved(paddr: PhysAddr, _level: usize) -> u64 {
+                entry::encode_reserved(paddr)
+            }
+
+            fn decode(entry: u64, level: usize) -> EntryKind {
+                entry::decode(entry, level)
+            }
+
+            fn flush_tlb_local(flush: TlbFlush) {
+                tlb::flush_local(flush);
+            }
+
+            #[cfg(target_os = "none")]
+            unsafe fn activate(root_paddr: PhysAddr) {
+                // SAFETY: forwarded from this function's contract.
+                unsafe { satp::switch_to($mode, root_paddr) }
+            }
+
+            #[cfg(target_os = "none")]
+            fn current_root() -> PhysAddr {
+                satp::root_of_satp(satp::read_satp())
+            }
+        }
+    };
+}
+
+impl_paging_arch!(
+    Sv39,
+    "riscv64-sv39",
+    Sv39MetaData<VirtAddr>,
+    satp::TranslationMode::Sv39
+);
+impl_paging_arch!(
+    Sv48,
+    "riscv64-sv48",
+    Sv48MetaData<VirtAddr>,
+    satp::TranslationMode::Sv48
+);

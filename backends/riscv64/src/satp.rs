@@ -1,0 +1,84 @@
+//! The `satp` register: translation mode, ASID and root table, and switching address spaces.
+//!
+//! RISC-V has one root register for both halves of the address space. A kernel shares its
+//! upper half by copying the root entries that cover it into every address space's root table
+//! (those entries point to the same lower-level tables, so later changes below them are seen
+//! everywhere).
+
+use memory_addr::PhysAddr;
+
+#[cfg(test)]
+mod tests;
+
+/// The translation modes this crate builds tables for (`satp.MODE`, bits 63:60).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u64)]
+pub enum TranslationMode {
+    /// No translation (`MODE = 0`).
+    Bare = 0,
+    /// Three-level, 39-bit virtual addresses (`MODE = 8`).
+    Sv39 = 8,
+    /// Four-level, 48-bit virtual addresses (`MODE = 9`).
+    Sv48 = 9,
+}
+
+/// `satp.PPN`, bits 43:0.
+pub const SATP_PPN_MASK: u64 = (1 << 44) - 1;
+/// `satp.ASID`, bits 59:44.
+pub const SATP_ASID_SHIFT: u32 = 44;
+
+/// The `satp` value selecting `mode`, address-space identifier `asid` and the root table at
+/// `root` (4 KiB aligned).
+///
+/// ```
+/// use paging_riscv64::satp::{satp_value, TranslationMode};
+/// use paging_riscv64::PhysAddr;
+///
+/// assert_eq!(satp_value(TranslationMode::Sv39, 0, PhysAddr::from(0x8020_5000)), 0x8000_0000_0008_0205);
+/// ```
+pub const fn satp_value(mode: TranslationMode, asid: u16, root: PhysAddr) -> u64 {
+    ((mode as u64) << 60)
+        | ((asid as u64) << SATP_ASID_SHIFT)
+        | ((root.as_usize() as u64 >> 12) & SATP_PPN_MASK)
+}
+
+/// The root table a `satp` value points to.
+pub const fn root_of_satp(satp: u64) -> PhysAddr {
+    PhysAddr::from_usize(((satp & SATP_PPN_MASK) << 12) as usize)
+}
+
+/// Makes `root` the current root table of this hart with ASID 0, in `mode`, and drops every
+/// cached translation: `sfence.vma; csrw satp; sfence.vma` (the first fence makes earlier
+/// page-table stores visible to the walk of the new table).
+///
+/// # Safety
+///
+/// `root` must be the root of a complete table in `mode` that maps the code, stack and data
+/// this hart uses from here on (including this function's caller), and it must stay alive
+/// and unchanged except through this crate's flushes while it is active.
+#[cfg(target_os = "none")]
+pub unsafe fn switch_to(mode: TranslationMode, root: PhysAddr) {
+    let value = satp_value(mode, 0, root);
+    // SAFETY: the caller guarantees the new table maps everything the hart uses next; the
+    // fences only order page-table accesses and drop cached translations.
+    unsafe {
+        core::arch::asm!(
+            "sfence.vma zero, zero",
+            "csrw satp, {0}",
+            "sfence.vma zero, zero",
+            in(reg) value,
+            options(nostack),
+        );
+    }
+}
+
+/// The current `satp` value of this hart.
+#[cfg(target_os = "none")]
+pub fn read_satp() -> u64 {
+    let value: u64;
+    // SAFETY: reading `satp` in S-mode has no side effect.
+    unsafe {
+        core::arch::asm!("csrr {0}, satp", out(reg) value, options(nomem, nostack));
+    }
+    value
+}

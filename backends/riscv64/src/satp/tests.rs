@@ -1,0 +1,35 @@
+use memory_addr::PhysAddr;
+
+use super::*;
+
+#[test]
+fn satp_fields_are_where_the_spec_puts_them() {
+    let root = PhysAddr::from(0x8020_5000);
+    assert_eq!(
+        satp_value(TranslationMode::Sv39, 0, root),
+        0x8000_0000_0008_0205,
+        "Sv39"
+    );
+    assert_eq!(
+        satp_value(TranslationMode::Sv48, 0, root),
+        0x9000_0000_0008_0205,
+        "Sv48"
+    );
+    assert_eq!(
+        satp_value(TranslationMode::Sv39, 0xabcd, root),
+        0x8abc_d000_0008_0205,
+        "ASID in bits 59:44"
+    );
+    assert_eq!(
+        satp_value(TranslationMode::Bare, 0, PhysAddr::from(0)),
+        0,
+        "bare"
+    );
+    assert_eq!(root_of_satp(0x8abc_d000_0008_0205), root, "root back");
+    let top_root = PhysAddr::from((1usize << 56) - 0x1000);
+    assert_eq!(
+        root_of_satp(satp_value(TranslationMode::Sv48, 7, top_root)),
+        top_root,
+        "56-bit PA"
+    );
+}

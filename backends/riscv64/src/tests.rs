@@ -1,0 +1,58 @@
+use paging_arch::PagingArch;
+use paging_arch::conformance::assert_conforms;
+
+use super::*;
+
+#[test]
+fn sv39_conforms_to_the_paging_arch_contract() {
+    assert_conforms::<Sv39>();
+}
+
+#[test]
+fn sv48_conforms_to_the_paging_arch_contract() {
+    assert_conforms::<Sv48>();
+}
+
+#[test]
+fn geometry_of_both_modes() {
+    assert_eq!(
+        (Sv39::LEVELS, Sv39::VA_BITS, Sv39::PA_BITS),
+        (3, 39, 56),
+        "Sv39"
+    );
+    assert_eq!(
+        (Sv48::LEVELS, Sv48::VA_BITS, Sv48::PA_BITS),
+        (4, 48, 56),
+        "Sv48"
+    );
+    let cases = [
+        (
+            Sv39::is_valid_vaddr(0x3f_ffff_ffff),
+            "Sv39: top of the lower half",
+        ),
+        (
+            !Sv39::is_valid_vaddr(0x40_0000_0000),
+            "Sv39: bit 38 set, not sign-extended",
+        ),
+        (
+            Sv39::is_valid_vaddr(0xffff_ffc0_0000_0000),
+            "Sv39: bottom of the upper half",
+        ),
+        (Sv48::is_valid_vaddr(0x7fff_ffff_f000), "Sv48: lower half"),
+        (!Sv48::is_valid_vaddr(0x8000_0000_0000), "Sv48: hole"),
+    ];
+    for (holds, what) in cases {
+        assert!(holds, "{what}");
+    }
+}
+
+#[test]
+fn hosted_flush_is_a_no_op_for_every_request() {
+    // Under qemu-user `sfence.vma` would be an illegal instruction: these must return.
+    Sv39::flush_tlb_local(TlbFlush::Page(VirtAddr::from(0x1000)));
+    Sv39::flush_tlb_local(TlbFlush::Range {
+        start: VirtAddr::from(0xffff_ffff_ffff_e000),
+        end: VirtAddr::from(0xffff_ffff_ffff_f000),
+    });
+    Sv48::flush_tlb_local(TlbFlush::All);
+}
