@@ -1,0 +1,55 @@
+//! x86_64 glue for QEMU `q35` booted through the PVH entry: QEMU reads the `.note.Xen` note and
+//! enters the 32-bit stub in protected mode with paging off; the stub reaches long mode.
+
+use core::ops::Range;
+
+mod boot;
+mod descriptors;
+mod probe;
+mod trap;
+mod user;
+
+pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::trap::TrapFrame;
+pub(crate) use self::user::{run_user, user_routine};
+
+/// Printed at boot.
+pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
+
+/// The documented RAM window: QEMU `q35` has 128 MiB at 0 by default. The kernel is loaded at
+/// 2 MiB (the low 2 MiB hold the BIOS areas and the PVH start info); the top 16 MiB are left to
+/// the firmware's ACPI tables.
+pub(crate) const RAM_WINDOW: Range<usize> = 0x20_0000..0x700_0000;
+
+/// Device memory the kernel maps: none, the console (COM1) and the exit device are I/O ports.
+pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[];
+
+const COM1: u16 = 0x3f8;
+const DEBUG_EXIT_PORT: u16 = 0xf4;
+
+fn outb(port: u16, value: u8) {
+    // SAFETY: port I/O to the UART or the isa-debug-exit device has no memory effects.
+    unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack)) };
+}
+
+fn inb(port: u16) -> u8 {
+    let value: u8;
+    // SAFETY: reading the UART line status has no memory effects.
+    unsafe { core::arch::asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack)) };
+    value
+}
+
+/// Writes one byte to COM1 (polling the line-status register).
+pub(crate) fn console_write_byte(byte: u8) {
+    while inb(COM1 + 5) & 0x20 == 0 {}
+    outb(COM1, byte);
+}
+
+/// Ends the QEMU run through isa-debug-exit: 0x10 → status 33 (pass), 0x11 → status 35.
+pub(crate) fn exit_qemu(success: bool) -> ! {
+    outb(DEBUG_EXIT_PORT, if success { 0x10 } else { 0x11 });
+    loop {
+        // SAFETY: `hlt` only waits; QEMU exits before it returns.
+        unsafe { core::arch::asm!("cli", "hlt") };
+    }
+}

@@ -1,0 +1,135 @@
+//! Interrupt stubs: each pushes a dummy error code if the CPU did not, then its vector, then all
+//! general-purpose registers. Traps from ring 3 end a user run (`user.rs`); traps from ring 0 go
+//! to the neutral handler and return with `iretq`.
+
+use core::arch::global_asm;
+
+use crate::trap::{AccessKind, FaultInfo};
+
+/// Registers saved by the stubs plus the CPU's interrupt frame.
+#[repr(C)]
+pub(crate) struct TrapFrame {
+    /// r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax.
+    registers: [u64; 15],
+    vector: u64,
+    error_code: u64,
+    rip: u64,
+    cs: u64,
+    rflags: u64,
+    rsp: u64,
+    ss: u64,
+}
+
+impl TrapFrame {
+    /// The interrupted pc.
+    pub(crate) fn pc(&self) -> usize {
+        self.rip as usize
+    }
+
+    /// Continues at `pc` with stack pointer `sp` instead of retrying the instruction.
+    pub(crate) fn resume_at(&mut self, pc: usize, sp: usize) {
+        self.rip = pc as u64;
+        self.rsp = sp as u64;
+    }
+}
+
+global_asm!(
+    ".macro example_isr vector",
+    ".balign 16",
+    "example_isr_\\vector:",
+    ".if (\\vector == 8) || (\\vector == 10) || (\\vector == 11) || (\\vector == 12) || (\\vector == 13) || (\\vector == 14) || (\\vector == 17) || (\\vector == 21) || (\\vector == 29) || (\\vector == 30)",
+    ".else",
+    "    pushq $0",
+    ".endif",
+    "    pushq $\\vector",
+    "    jmp example_trap_common",
+    ".endm",
+    "",
+    ".section .text",
+    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128",
+    "example_isr \\vector",
+    ".endr",
+    "",
+    "example_trap_common:",
+    "    pushq %rax",
+    "    pushq %rbx",
+    "    pushq %rcx",
+    "    pushq %rdx",
+    "    pushq %rsi",
+    "    pushq %rdi",
+    "    pushq %rbp",
+    "    pushq %r8",
+    "    pushq %r9",
+    "    pushq %r10",
+    "    pushq %r11",
+    "    pushq %r12",
+    "    pushq %r13",
+    "    pushq %r14",
+    "    pushq %r15",
+    "    testb $3, 144(%rsp)",
+    "    jnz example_user_trap",
+    "    movq %rsp, %rdi",
+    "    cld",
+    "    call {handler}",
+    "    popq %r15",
+    "    popq %r14",
+    "    popq %r13",
+    "    popq %r12",
+    "    popq %r11",
+    "    popq %r10",
+    "    popq %r9",
+    "    popq %r8",
+    "    popq %rbp",
+    "    popq %rdi",
+    "    popq %rsi",
+    "    popq %rdx",
+    "    popq %rcx",
+    "    popq %rbx",
+    "    popq %rax",
+    "    addq $16, %rsp",
+    "    iretq",
+    "",
+    ".section .rodata.example_isr_table, \"a\"",
+    ".balign 8",
+    ".globl example_isr_table",
+    "example_isr_table:",
+    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128",
+    "    .quad example_isr_\\vector",
+    ".endr",
+    handler = sym kernel_trap,
+    options(att_syntax),
+);
+
+const PAGE_FAULT_VECTOR: u64 = 14;
+
+/// Decodes a #PF error code into the access kind and whether it came from ring 3.
+pub(super) fn page_fault_access(error_code: u64) -> (AccessKind, bool) {
+    let access = if error_code & (1 << 4) != 0 {
+        AccessKind::Execute
+    } else if error_code & (1 << 1) != 0 {
+        AccessKind::Write
+    } else {
+        AccessKind::Read
+    };
+    (access, error_code & (1 << 2) != 0)
+}
+
+/// Reads CR2, the faulting address of the last #PF.
+pub(super) fn read_cr2() -> usize {
+    let address: usize;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { core::arch::asm!("mov {0}, cr2", out(reg) address, options(nomem, nostack)) };
+    address
+}
+
+extern "C" fn kernel_trap(frame: &mut TrapFrame) {
+    if frame.vector == PAGE_FAULT_VECTOR {
+        let (access, from_user) = page_fault_access(frame.error_code);
+        crate::trap::kernel_fault(frame, FaultInfo { address: read_cr2(), access, from_user });
+    } else {
+        crate::trap::unexpected(format_args!(
+            "vector {} error {:#x} rip {:#x}",
+            frame.vector, frame.error_code, frame.rip
+        ));
+    }
+}
