@@ -1,2 +1,63 @@
-//! Placeholder until the xtask lands.
-fn main() {}
+//! `cargo xtask`: builds, boots and tests the workspace on x86_64, AArch64 and RISC-V.
+//!
+//! - `cargo xtask test [--arch x86_64|aarch64|riscv64|all]`: per ISA, the unit tests (natively
+//!   for x86_64, under qemu-user for the others), then the example kernel built for the ISA and
+//!   booted under qemu-system, its conformance suite read from the serial console. Ends with a
+//!   table of counts and times and exits non-zero on any failure, naming the ISA and the case.
+//! - `cargo xtask run [--arch <isa>]`: builds and boots the kernel with its console on the
+//!   terminal; the exit status follows the ISA's exit protocol.
+//! - `cargo xtask setup [--check]`: adds missing Rust targets and installs QEMU and the cross
+//!   linkers (run automatically by `test`, `run` and `ci`).
+//! - `cargo xtask ci`: fmt check, clippy and docs with warnings denied, then `test --arch all`.
+//!
+//! Only this crate knows QEMU: the [`arch`] table holds every triple, binary, machine argument and
+//! exit protocol. QEMU runs with a deadline under a guard that kills it (and any process tree)
+//! when dropped, its full command line printed first, and only the protocol's explicit success
+//! status counts as a pass.
+//!
+//! The linker and runner for the qemu-user unit tests come from the same table through
+//! `CARGO_TARGET_<TRIPLE>_{LINKER,RUNNER}` (unless already set in the environment), so an xtask
+//! run works whatever `.cargo/config.toml` says.
+
+mod arch;
+mod cli;
+mod commands;
+mod error;
+mod exit_protocol;
+mod kernel;
+mod libtest;
+mod outcome;
+mod process;
+mod serial;
+mod setup;
+mod table;
+mod unit_tests;
+mod workspace;
+
+use std::process::ExitCode;
+
+use crate::cli::Task;
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let result = cli::parse(&arguments).and_then(|task| match task {
+        Task::Test(arches) => commands::test(&arches),
+        Task::Run(arch) => commands::run(arch),
+        Task::Setup(mode) => commands::setup(mode),
+        Task::Ci => commands::ci(),
+        Task::Help => {
+            print!("{}", cli::USAGE);
+            Ok(())
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("\nerror: {error}");
+            if matches!(error, error::XtaskError::Usage(_)) {
+                eprint!("\n{}", cli::USAGE);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The `Arch` table: the single place that knows, per ISA, the Rust triples, the unit-test
+//! packages, the QEMU binaries and machine arguments, the host packages that provide them and
+//! the kernel's exit protocol.
+//!
+//! Everything else in the xtask asks this table; no other file spells a triple or a QEMU flag.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::exit_protocol::ExitProtocol;
+
+/// One of the three ISAs the workspace supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arch {
+    /// x86-64 (4-level paging), unit-tested natively on the host.
+    X86_64,
+    /// AArch64 (4 KiB granule, 48-bit VA), unit-tested under `qemu-aarch64-static`.
+    Aarch64,
+    /// RISC-V Sv39, unit-tested under `qemu-riscv64-static`.
+    Riscv64,
+}
+
+/// A program on the host's `PATH` and the Debian package that provides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HostProgram {
+    /// The executable's file name, looked up on `PATH`.
+    pub(crate) program: &'static str,
+    /// The Debian/Ubuntu package that installs it.
+    pub(crate) debian_package: &'static str,
+}
+
+/// A file the host must have (a cross C library) and the Debian package that provides it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HostFile {
+    /// Absolute path of the file.
+    pub(crate) path: &'static str,
+    /// The Debian/Ubuntu package that installs it.
+    pub(crate) debian_package: &'static str,
+}
+
+/// How an ISA's unit tests run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnitTests {
+    /// Plain `cargo test` on the workspace's default members, on the host (x86_64 hosts).
+    Native,
+    /// `cargo test --target <linux-gnu triple> -p …` with each test binary run under qemu-user.
+    Emulated(EmulatedUnitTests),
+}
+
+/// The cross tool chain for running an ISA's unit tests under qemu-user.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EmulatedUnitTests {
+    /// The hosted target the tests are compiled for, e.g. `riscv64gc-unknown-linux-gnu`.
+    pub(crate) triple: &'static str,
+    /// The qemu-user emulator that runs the test binaries.
+    pub(crate) runner: HostProgram,
+    /// The cross C compiler used as linker (rust-lld alone cannot link linux-gnu targets).
+    pub(crate) linker: HostProgram,
+    /// The cross sysroot holding the target's dynamic loader and libc, passed to qemu-user as
+    /// `-L`.
+    pub(crate) sysroot: &'static str,
+    /// A file of the cross libc development package (the linker needs its `crt1.o`).
+    pub(crate) libc_dev: HostFile,
+}
+
+/// Everything the xtask knows about one ISA.
+#[derive(Debug)]
+pub(crate) struct ArchSpec {
+    /// The name used on the command line and in reports.
+    pub(crate) name: &'static str,
+    /// The bare-metal target the example kernel is built for.
+    pub(crate) bare_metal_triple: &'static str,
+    /// How the unit tests run.
+    pub(crate) unit_tests: UnitTests,
+    /// The ISA's crates: unit-tested together (under qemu-user when emulated) and checked for the
+    /// bare-metal target. `memory_set@0.1.0` selects ours, not the upstream dev-dependency.
+    pub(crate) packages: &'static [&'static str],
+    /// The full-system emulator that boots the kernel.
+    pub(crate) qemu_system: HostProgram,
+    /// Machine arguments for `qemu_system` (before `-kernel`); see `platform.md`.
+    pub(crate) machine_args: &'static [&'static str],
+    /// How the kernel reports its verdict to QEMU.
+    pub(crate) exit_protocol: ExitProtocol,
+}
+
+/// The workspace package of the bare-metal example kernel (binary of the same name).
+pub(crate) const KERNEL_PACKAGE: &str = "example_kernel";
+/// The example kernel's directory, relative to the workspace root.
+pub(crate) const KERNEL_DIRECTORY: &str = "examples/kernel";
+
+const X86_64: ArchSpec = ArchSpec {
+    name: "x86_64",
+    bare_metal_triple: "x86_64-unknown-none",
+    unit_tests: UnitTests::Native,
+    packages: &["memory_set@0.1.0", "paging_arch", "paging", "paging_x86_64"],
+    qemu_system: HostProgram {
+        program: "qemu-system-x86_64",
+        debian_package: "qemu-system-x86",
+    },
+    machine_args: &[
+        "-machine",
+        "q35",
+        "-no-reboot",
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ],
+    exit_protocol: ExitProtocol::IsaDebugExit,
+};
+
+const AARCH64: ArchSpec = ArchSpec {
+    name: "aarch64",
+    bare_metal_triple: "aarch64-unknown-none",
+    unit_tests: UnitTests::Emulated(EmulatedUnitTests {
+        triple: "aarch64-unknown-linux-gnu",
+        runner: HostProgram {
+            program: "qemu-aarch64-static",
+            debian_package: "qemu-user-static",
+        },
+        linker: HostProgram {
+            program: "aarch64-linux-gnu-gcc",
+            debian_package: "gcc-aarch64-linux-gnu",
+        },
+        sysroot: "/usr/aarch64-linux-gnu",
+        libc_dev: HostFile {
+            path: "/usr/aarch64-linux-gnu/lib/crt1.o",
+            debian_package: "libc6-dev-arm64-cross",
+        },
+    }),
+    packages: &[
+        "memory_set@0.1.0",
+        "paging_arch",
+        "paging",
+        "paging_aarch64",
+    ],
+    qemu_system: HostProgram {
+        program: "qemu-system-aarch64",
+        debian_package: "qemu-system-arm",
+    },
+    machine_args: &["-machine", "virt", "-cpu", "cortex-a72", "-semihosting"],
+    exit_protocol: ExitProtocol::Semihosting,
+};
+
+const RISCV64: ArchSpec = ArchSpec {
+    name: "riscv64",
+    bare_metal_triple: "riscv64gc-unknown-none-elf",
+    unit_tests: UnitTests::Emulated(EmulatedUnitTests {
+        triple: "riscv64gc-unknown-linux-gnu",
+        runner: HostProgram {
+            program: "qemu-riscv64-static",
+            debian_package: "qemu-user-static",
+        },
+        linker: HostProgram {
+            program: "riscv64-linux-gnu-gcc",
+            debian_package: "gcc-riscv64-linux-gnu",
+        },
+        sysroot: "/usr/riscv64-linux-gnu",
+        libc_dev: HostFile {
+            path: "/usr/riscv64-linux-gnu/lib/crt1.o",
+            debian_package: "libc6-dev-riscv64-cross",
+        },
+    }),
+    packages: &[
+        "memory_set@0.1.0",
+        "paging_arch",
+        "paging",
+        "paging_riscv64",
+    ],
+    qemu_system: HostProgram {
+        program: "qemu-system-riscv64",
+        debian_package: "qemu-system-misc",
+    },
+    machine_args: &["-machine", "virt", "-bios", "default"],
+    exit_protocol: ExitProtocol::SifiveTest,
+};
+
+impl Arch {
+    /// Every supported ISA, in report order.
+    pub(crate) const ALL: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::Riscv64];
+
+    /// This ISA's row of the table.
+    pub(crate) fn spec(self) -> &'static ArchSpec {
+        match self {
+            Arch::X86_64 => &X86_64,
+            Arch::Aarch64 => &AARCH64,
+            Arch::Riscv64 => &RISCV64,
+        }
+    }
+
+    /// The command-line name, e.g. `riscv64`.
+    pub(crate) fn name(self) -> &'static str {
+        self.spec().name
+    }
+
+    /// Looks an ISA up by its command-line name.
+    pub(crate) fn from_name(name: &str) -> Option<Arch> {
+        Arch::ALL.into_iter().find(|arch| arch.name() == name)
+    }
+
+    /// The Rust targets this ISA needs installed: the bare-metal one and, when the unit tests are
+    /// emulated, the hosted one.
+    pub(crate) fn rust_targets(self) -> Vec<&'static str> {
+        let spec = self.spec();
+        let mut targets = vec![spec.bare_metal_triple];
+        if let UnitTests::Emulated(emulated) = spec.unit_tests {
+            targets.push(emulated.triple);
+        }
+        targets
+    }
+
+    /// QEMU arguments that boot `kernel` for an automated run: serial console on stdout, no
+    /// display, no monitor.
+    pub(crate) fn qemu_test_arguments(self, kernel: &Path) -> Vec<String> {
+        let mut arguments = self.machine_arguments();
+        arguments
+            .extend(["-display", "none", "-serial", "stdio", "-monitor", "none"].map(String::from));
+        arguments.push("-kernel".to_owned());
+        arguments.push(kernel.display().to_string());
+        arguments
+    }
+
+    /// QEMU arguments that boot `kernel` interactively: `-nographic` puts the serial console and
+    /// the monitor (Ctrl-A x quits) on the terminal.
+    pub(crate) fn qemu_interactive_arguments(self, kernel: &Path) -> Vec<String> {
+        let mut arguments = self.machine_arguments();
+        arguments.push("-nographic".to_owned());
+        arguments.push("-kernel".to_owned());
+        arguments.push(kernel.display().to_string());
+        arguments
+    }
+
+    fn machine_arguments(self) -> Vec<String> {
+        self.spec()
+            .machine_args
+            .iter()
+            .map(|argument| (*argument).to_owned())
+            .collect()
+    }
+}
+
+impl EmulatedUnitTests {
+    /// The environment that makes cargo link with the cross gcc and run test binaries (and
+    /// doctests) under qemu-user: `CARGO_TARGET_<TRIPLE>_LINKER` and `…_RUNNER`. These override
+    /// any `[target.<triple>]` entries in `.cargo/config.toml`, so an xtask run does not depend on
+    /// them; they carry the same values.
+    pub(crate) fn cargo_environment(&self) -> [(String, String); 2] {
+        let prefix = format!(
+            "CARGO_TARGET_{}",
+            self.triple.to_ascii_uppercase().replace('-', "_")
+        );
+        [
+            (format!("{prefix}_LINKER"), self.linker.program.to_owned()),
+            (
+                format!("{prefix}_RUNNER"),
+                format!("{} -L {}", self.runner.program, self.sysroot),
+            ),
+        ]
+    }
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests;

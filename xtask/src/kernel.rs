@@ -1,0 +1,108 @@
+//! Building the example kernel for an ISA and booting it under qemu-system.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::arch::{Arch, KERNEL_DIRECTORY, KERNEL_PACKAGE};
+use crate::error::XtaskError;
+use crate::outcome::Outcome;
+use crate::process::{Echo, display_command, run_captured};
+use crate::serial::SuiteReport;
+use crate::workspace::{self, cargo_error_lines, executable_from_messages, quote_lines};
+
+/// How long a kernel may run under QEMU before it counts as hung (a pass takes well under a
+/// second).
+pub(crate) const BOOT_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a kernel build may take (a cold build on two cores takes under a minute).
+const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
+
+/// Builds the kernel for `arch` in release mode and returns the ELF's path.
+///
+/// # Errors
+///
+/// [`XtaskError::CommandFailed`] when `examples/kernel` is missing, the build fails (quoting the
+/// compiler's error lines) or cargo reports no executable; [`XtaskError::Io`] when cargo cannot
+/// be run.
+pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
+    let mut command = workspace::cargo("build");
+    command.args([
+        "--package",
+        KERNEL_PACKAGE,
+        "--release",
+        "--target",
+        arch.spec().bare_metal_triple,
+        "--message-format=json-render-diagnostics",
+    ]);
+    let manifest = workspace::root().join(KERNEL_DIRECTORY).join("Cargo.toml");
+    if !manifest.is_file() {
+        return Err(XtaskError::CommandFailed {
+            command: display_command(&command),
+            reason: format!(
+                "the example kernel is missing: {} does not exist (package `{KERNEL_PACKAGE}`)",
+                manifest.display()
+            ),
+        });
+    }
+    let captured = run_captured(&mut command, BUILD_DEADLINE, Echo::StderrOnly)?;
+    if !captured.termination.is_success() {
+        return Err(XtaskError::CommandFailed {
+            command: display_command(&command),
+            reason: format!(
+                "kernel build for {arch} ended with {:?}: {}",
+                captured.termination,
+                quote_lines(&cargo_error_lines(&captured.stderr))
+            ),
+        });
+    }
+    executable_from_messages(&captured.stdout, KERNEL_PACKAGE).ok_or_else(|| {
+        XtaskError::CommandFailed {
+            command: display_command(&command),
+            reason: format!("cargo reported no `{KERNEL_PACKAGE}` executable"),
+        }
+    })
+}
+
+/// The qemu-system command that boots `kernel` for `arch` with its console on stdout.
+pub(crate) fn boot_command(arch: Arch, kernel: &std::path::Path) -> Command {
+    let mut command = Command::new(arch.spec().qemu_system.program);
+    command.args(arch.qemu_test_arguments(kernel));
+    command
+}
+
+/// Builds and boots the kernel for `arch` and judges its conformance suite.
+pub(crate) fn run_suite(arch: Arch) -> Outcome {
+    let started = Instant::now();
+    let kernel = match build(arch) {
+        Ok(kernel) => kernel,
+        Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
+    };
+    let captured = match run_captured(&mut boot_command(arch, &kernel), BOOT_DEADLINE, Echo::Both) {
+        Ok(captured) => captured,
+        Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
+    };
+    let mut outcome = SuiteReport::parse(&captured.stdout).judge(
+        arch.spec().exit_protocol,
+        captured.termination,
+        BOOT_DEADLINE,
+        started.elapsed(),
+    );
+    let qemu_errors: Vec<String> = captured
+        .stderr
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if !outcome.is_pass() && !qemu_errors.is_empty() {
+        outcome
+            .problems
+            .push(format!("QEMU's stderr: {}", quote_lines(&qemu_errors)));
+    }
+    println!(
+        "{arch}: kernel booted in {:.2} s ({:?})",
+        captured.elapsed.as_secs_f64(),
+        captured.termination
+    );
+    outcome
+}
