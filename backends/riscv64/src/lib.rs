@@ -3,7 +3,8 @@
 //! [`Sv48`].
 //!
 //! Only what is RISC-V specific lives here; the walker, the mapping backends and the address
-//! space are ISA-neutral (crate `paging`).
+//! space are ISA-neutral (crate `paging`). The crate compiles to nothing on other architectures
+//! (page_table_entry gates its RISC-V types); its tests run under qemu-user.
 //!
 //! - [`entry`]: [`MappingFlags`] ↔ PTE bits. A leaf always has `R` or `X` (never the
 //!   `V = 1, R = W = X = 0` table pointer page_table_entry builds for PROT_NONE), write-only is
@@ -38,6 +39,9 @@
 //! ```
 
 #![cfg_attr(not(test), no_std)]
+// page_table_entry defines the RISC-V entry type only when compiling for RISC-V; elsewhere the
+// crate is empty so that a workspace-wide host build still succeeds.
+#![cfg(target_arch = "riscv64")]
 
 pub mod entry;
 pub mod fault;

@@ -1,0 +1,117 @@
+//! The AArch64 backend of the paging layer: VMSAv8-64 stage-1 descriptors (4 KiB granule,
+//! 48-bit virtual and physical addresses, 4 levels), `TLBI`, `TTBR0_EL1`/`TTBR1_EL1` and
+//! `ESR_EL1`/`FAR_EL1` decoding, implementing [`paging_arch::PagingArch`] as [`AArch64`].
+//!
+//! Only what is AArch64 specific lives here; the walker, the mapping backends and the address
+//! space are ISA-neutral (crate `paging`). The crate compiles to nothing on other architectures
+//! (page_table_entry gates its AArch64 types); its tests run under qemu-user.
+//!
+//! - [`entry`]: [`MappingFlags`] ↔ descriptor bits: kernel pages `UXN`, user pages `PXN` and
+//!   `nG`, `AF` always set, memory type through `MAIR_EL1` = [`entry::MAIR_VALUE`], and
+//!   PROT_NONE as an invalid descriptor that keeps the frame.
+//! - [`tlb`]: broadcast `TLBI` with the barriers around it; [`registers`]: TTBR switch and the
+//!   kernel-half story.
+//! - [`fault`]: `ESR_EL1` + `FAR_EL1` → [`PageFaultInfo`].
+//!
+//! # ASIDs
+//!
+//! All address spaces use ASID 0: `PagingArch::activate` writes `TTBR0_EL1` with ASID 0 and
+//! flushes the local TLB; page flushes drop the address in all ASIDs (`TLBI VAAE1IS`). User
+//! pages are nevertheless `nG` and kernel pages global, which is what real ASIDs would need.
+//!
+//! # Example
+//!
+//! ```
+//! use paging_arch::{EntryKind, PagingArch};
+//! use paging_aarch64::{AArch64, MappingFlags, PhysAddr};
+//!
+//! let frame = PhysAddr::from(0x4040_0000);
+//! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
+//! let entry = AArch64::encode_leaf(frame, flags, 0);
+//! // UXN PXN | address | nG AF SH=11 AP=01 AttrIndx=1 page valid
+//! assert_eq!(entry, 0x0060_0000_4040_0f47);
+//! assert_eq!(AArch64::decode(entry, 0), EntryKind::Leaf { paddr: frame, flags });
+//!
+//! // PROT_NONE keeps the frame but is invalid to the hardware.
+//! let none = AArch64::encode_reserved(frame, 1);
+//! assert_eq!(none & 1, 0);
+//! assert_eq!(AArch64::decode(none, 1), EntryKind::Reserved { paddr: frame });
+//! ```
+
+#![cfg_attr(not(test), no_std)]
+// page_table_entry defines the AArch64 descriptor type only when compiling for AArch64;
+// elsewhere the crate is empty so that a workspace-wide host build still succeeds.
+#![cfg(target_arch = "aarch64")]
+
+pub mod entry;
+pub mod fault;
+pub mod registers;
+pub mod tlb;
+
+#[cfg(test)]
+mod tests;
+
+pub use memory_addr::{PhysAddr, VirtAddr};
+pub use page_table_multiarch::MappingFlags;
+pub use paging_arch::{Access, PageFaultInfo};
+
+use page_table_entry::aarch64::A64PTE;
+use page_table_multiarch::aarch64::A64PagingMetaData;
+use paging_arch::{EntryKind, PagingArch, TlbFlush};
+
+/// AArch64 VMSAv8-64 stage 1, EL1&0 regime, 4 KiB granule, 48-bit addresses: 4 KiB pages,
+/// 2 MiB and 1 GiB blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AArch64;
+
+// SAFETY: `entry::decode` inverts the encoders exactly (see the `entry` module, its exhaustive
+// tests and `conformance::assert_conforms` in this crate's tests): the reserved entry has bit 0
+// clear and a non-zero software marker, a table descriptor (bits 1:0 = 11) is decoded as a table
+// only at levels 1-3 (Arm lookup levels 2-0), and a leaf is a page (11) at level 0 or a block (01)
+// at levels 1-2.
+unsafe impl PagingArch for AArch64 {
+    const NAME: &'static str = "aarch64";
+    type MetaData = A64PagingMetaData;
+    type Entry = A64PTE;
+
+    /// Both halves are translatable (bits 63:48 all zero for `TTBR0_EL1` or all one for
+    /// `TTBR1_EL1`, see [`registers`]), not only sign-extended 48-bit addresses.
+    fn is_valid_vaddr(vaddr: usize) -> bool {
+        registers::Half::of(vaddr).is_some()
+    }
+
+    #[inline]
+    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+        entry::encode_leaf(paddr, flags, level)
+    }
+
+    #[inline]
+    fn encode_table(paddr: PhysAddr) -> u64 {
+        entry::encode_table(paddr)
+    }
+
+    #[inline]
+    fn encode_reserved(paddr: PhysAddr, _level: usize) -> u64 {
+        entry::encode_reserved(paddr)
+    }
+
+    #[inline]
+    fn decode(entry: u64, level: usize) -> EntryKind {
+        entry::decode(entry, level)
+    }
+
+    fn flush_tlb_local(flush: TlbFlush) {
+        tlb::flush(flush);
+    }
+
+    #[cfg(target_os = "none")]
+    unsafe fn activate(root_paddr: PhysAddr) {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { registers::switch_user_root(root_paddr) }
+    }
+
+    #[cfg(target_os = "none")]
+    fn current_root() -> PhysAddr {
+        registers::root_of_ttbr(registers::read_ttbr0())
+    }
+}
