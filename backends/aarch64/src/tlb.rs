@@ -62,7 +62,6 @@ pub fn flush_page(vaddr: VirtAddr) {
 /// Drops the translation of `vaddr` tagged with `asid` (and global translations of it), on
 /// every CPU: `TLBI VAE1IS`. Not used by this crate's ASID-0 policy; offered to kernels that
 /// assign real ASIDs.
-#[inline]
 pub fn flush_page_in_address_space(vaddr: VirtAddr, asid: u16) {
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
