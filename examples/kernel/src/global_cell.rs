@@ -39,9 +39,4 @@ impl<T> GlobalCell<T> {
         self.borrowed.set(false);
         result
     }
-
-    /// Whether the value is currently borrowed (a trap handler checks this before borrowing).
-    pub(crate) fn is_borrowed(&self) -> bool {
-        self.borrowed.get()
-    }
 }

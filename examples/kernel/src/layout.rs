@@ -14,7 +14,6 @@ unsafe extern "C" {
     static __rodata_start: u8;
     static __rodata_end: u8;
     static __data_start: u8;
-    static __bss_start: u8;
     static __bss_end: u8;
     static __kernel_end: u8;
 }
@@ -32,30 +31,21 @@ pub(crate) struct KernelLayout {
 
 /// Reads the section boundaries the linker script exports.
 pub(crate) fn kernel_layout() -> KernelLayout {
-    // SAFETY: only the addresses of the linker-defined symbols are taken, never their contents.
-    let (text_start, text_end, rodata_start, rodata_end, data_start, bss_end) = unsafe {
-        (
-            &raw const __text_start as usize,
-            &raw const __text_end as usize,
-            &raw const __rodata_start as usize,
-            &raw const __rodata_end as usize,
-            &raw const __data_start as usize,
-            &raw const __bss_end as usize,
-        )
-    };
+    // Taking the address of an extern static is safe; its contents are never read.
+    let (text_start, text_end, rodata_start, rodata_end, data_start, bss_end) = (
+        &raw const __text_start as usize,
+        &raw const __text_end as usize,
+        &raw const __rodata_start as usize,
+        &raw const __rodata_end as usize,
+        &raw const __data_start as usize,
+        &raw const __bss_end as usize,
+    );
     KernelLayout { text: text_start..text_end, rodata: rodata_start..rodata_end, data: data_start..bss_end }
 }
 
 /// The whole image, first byte to the page-aligned end of bss.
 pub(crate) fn kernel_image() -> Range<usize> {
-    // SAFETY: only the addresses of the linker-defined symbols are taken.
-    unsafe { &raw const __kernel_start as usize..&raw const __kernel_end as usize }
-}
-
-/// The range of `.bss` (zeroed by the boot code).
-pub(crate) fn bss() -> Range<usize> {
-    // SAFETY: only the addresses of the linker-defined symbols are taken.
-    unsafe { &raw const __bss_start as usize..&raw const __bss_end as usize }
+    &raw const __kernel_start as usize..&raw const __kernel_end as usize
 }
 
 /// Free RAM for the frame pool and the heap: from the end of the image to the end of the

@@ -26,6 +26,8 @@ mod harness;
 #[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
+mod kernel_space;
+#[cfg(target_os = "none")]
 mod layout;
 #[cfg(target_os = "none")]
 mod probe;
@@ -45,7 +47,9 @@ fn kernel_main() -> ! {
     frame_pool::init(layout::frame_pool_window());
     let heap_region = frame_pool::take_forever(HEAP_FRAMES).expect("RAM window too small for the heap");
     heap::init(heap_region);
+    kernel_space::init();
     let outcome = suite::run_all();
+    kernel_space::print_maps();
     arch::exit_qemu(outcome.is_success())
 }
 

@@ -9,7 +9,7 @@ use core::cell::UnsafeCell;
 
 use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
-use crate::trap::FaultInfo;
+use crate::trap::PageFaultInfo;
 
 /// `[recovery pc, recovery sp]`, written by the assembly probes, cleared by [`recover`]. A zero pc
 /// means "no probe armed".
@@ -24,10 +24,10 @@ unsafe impl Sync for ProbeRecovery {}
 #[unsafe(no_mangle)]
 pub(crate) static PROBE_RECOVERY: ProbeRecovery = ProbeRecovery(UnsafeCell::new([0; 2]));
 
-static LAST_FAULT: GlobalCell<Option<FaultInfo>> = GlobalCell::new(None);
+static LAST_FAULT: GlobalCell<Option<PageFaultInfo>> = GlobalCell::new(None);
 
 /// If a probe is armed, records `fault`, points `frame` at the recovery label and returns `true`.
-pub(crate) fn recover(frame: &mut TrapFrame, fault: FaultInfo) -> bool {
+pub(crate) fn recover(frame: &mut TrapFrame, fault: PageFaultInfo) -> bool {
     let record = PROBE_RECOVERY.0.get();
     // SAFETY: see `ProbeRecovery`; volatile because the assembly writes it behind Rust's back.
     let [pc, sp] = unsafe { record.read_volatile() };
@@ -41,12 +41,12 @@ pub(crate) fn recover(frame: &mut TrapFrame, fault: FaultInfo) -> bool {
     true
 }
 
-fn take_fault() -> FaultInfo {
+fn take_fault() -> PageFaultInfo {
     LAST_FAULT.with(|last| last.take()).expect("a probe returned 'faulted' but no fault was recorded")
 }
 
 /// Reads the 64-bit word at `address`; `Err` holds the fault when the read faulted.
-pub(crate) fn read(address: usize) -> Result<u64, FaultInfo> {
+pub(crate) fn read(address: usize) -> Result<u64, PageFaultInfo> {
     let mut value = 0u64;
     // SAFETY: the probe only touches `address` (a fault there is recovered) and `value`.
     match unsafe { crate::arch::probe_read(address, &mut value) } {
@@ -60,7 +60,7 @@ pub(crate) fn read(address: usize) -> Result<u64, FaultInfo> {
 /// # Safety
 /// A write that succeeds must not clobber memory the kernel uses (the suite only probes its own
 /// test mappings).
-pub(crate) unsafe fn write(address: usize, value: u64) -> Result<(), FaultInfo> {
+pub(crate) unsafe fn write(address: usize, value: u64) -> Result<(), PageFaultInfo> {
     // SAFETY: the caller vouches for the target; a fault there is recovered.
     match unsafe { crate::arch::probe_write(address, value) } {
         0 => Ok(()),
@@ -74,7 +74,7 @@ pub(crate) unsafe fn write(address: usize, value: u64) -> Result<(), FaultInfo> 
 /// # Safety
 /// If the fetch succeeds, the bytes at `address` run as kernel code: they must be exactly the
 /// return instruction.
-pub(crate) unsafe fn execute(address: usize) -> Result<(), FaultInfo> {
+pub(crate) unsafe fn execute(address: usize) -> Result<(), PageFaultInfo> {
     // SAFETY: the caller vouches for the code; a fetch fault is recovered.
     match unsafe { crate::arch::probe_execute(address) } {
         0 => Ok(()),

@@ -1,5 +1,6 @@
 //! The neutral half of trap handling: the per-ISA vectors save the registers, decode the cause and
-//! call [`kernel_fault`] with an ISA-neutral [`FaultInfo`]. Three outcomes:
+//! call [`kernel_fault`] with the ISA-neutral `paging_arch::PageFaultInfo` (decoded by the ISA
+//! crate's `decode_page_fault`). Three outcomes:
 //! 1. the installed page-fault handler (the address space's lazy allocation) fixes the fault: the
 //!    faulting instruction is retried (RESUME);
 //! 2. a probe armed a recovery point ([`crate::probe`]): the fault is recorded and execution
@@ -12,37 +13,22 @@ use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
 use crate::println;
 
-/// How the faulting access used memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum AccessKind {
-    /// A load.
-    Read,
-    /// A store (or an atomic read-modify-write).
-    Write,
-    /// An instruction fetch.
-    Execute,
-}
+pub(crate) use paging_arch::{Access, PageFaultInfo};
 
-/// An ISA-neutral description of a page fault.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FaultInfo {
-    /// The faulting virtual address.
-    pub(crate) address: usize,
-    /// Read, write or execute.
-    pub(crate) access: AccessKind,
-    /// Whether the access came from user mode (U-mode, EL0, ring 3).
-    pub(crate) from_user: bool,
-}
-
-impl fmt::Display for FaultInfo {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = if self.from_user { "user" } else { "kernel" };
-        write!(formatter, "{:?} fault at {:#x} from {mode} mode", self.access, self.address)
+/// Formats a fault for messages: `Write fault at 0x1000 from kernel mode`.
+pub(crate) fn describe(fault: &PageFaultInfo) -> impl fmt::Display + '_ {
+    struct Describe<'a>(&'a PageFaultInfo);
+    impl fmt::Display for Describe<'_> {
+        fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+            let mode = if self.0.user { "user" } else { "kernel" };
+            write!(formatter, "{:?} fault at {:#x} from {mode} mode", self.0.access, self.0.address.as_usize())
+        }
     }
+    Describe(fault)
 }
 
 /// A page-fault handler: returns `true` when it fixed the mapping and the access can be retried.
-pub(crate) type PageFaultHandler = fn(&FaultInfo) -> bool;
+pub(crate) type PageFaultHandler = fn(PageFaultInfo) -> bool;
 
 struct TrapState {
     page_fault_handler: Option<PageFaultHandler>,
@@ -63,10 +49,10 @@ pub(crate) fn handled_fault_count() -> usize {
 }
 
 /// Called by the per-ISA vector for a page fault taken in kernel mode.
-pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: FaultInfo) {
+pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: PageFaultInfo) {
     let handler = STATE.with(|state| state.page_fault_handler);
     if let Some(handler) = handler {
-        if handler(&fault) {
+        if handler(fault) {
             STATE.with(|state| state.handled_faults += 1);
             return;
         }
@@ -74,7 +60,7 @@ pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: FaultInfo) {
     if crate::probe::recover(frame, fault) {
         return;
     }
-    unexpected(format_args!("unhandled {fault} (pc {:#x})", frame.pc()));
+    unexpected(format_args!("unhandled {} (pc {:#x})", describe(&fault), frame.pc()));
 }
 
 /// Reports a trap the kernel cannot handle and exits QEMU with failure.

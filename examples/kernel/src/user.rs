@@ -5,7 +5,7 @@
 //! (`ecall`, `svc #0`, `int 0x80`). The first trap from user mode — that system call or a fault —
 //! ends the run and returns to the kernel: user mode is never resumed, which keeps the glue small.
 
-use crate::trap::FaultInfo;
+use crate::trap::PageFaultInfo;
 
 /// What the user routine does with its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,13 +22,14 @@ pub(crate) enum UserOperation {
 /// How a user-mode run ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UserExit {
-    /// The routine reached its system call; `value` is its result register (the word read).
+    /// The routine reached its system call; `value` is its result register: the word read, or
+    /// the operation number after a write or a call.
     SystemCall {
         /// The user's return-value register at the system call.
         value: usize,
     },
     /// A page fault ended the run.
-    PageFault(FaultInfo),
+    PageFault(PageFaultInfo),
     /// Any other trap (ISA-specific cause code).
     Other {
         /// The raw cause (scause, ESR_EL1, vector number).

@@ -4,11 +4,13 @@
 use core::ops::Range;
 
 mod boot;
+mod mmu;
 mod probe;
 mod trap;
 mod user;
 
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::mmu::enable_mmu;
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{run_user, user_routine};
 

@@ -4,7 +4,7 @@
 
 use core::arch::global_asm;
 
-use crate::trap::{AccessKind, FaultInfo};
+use paging_aarch64::fault::decode_page_fault;
 
 /// Registers saved on a synchronous exception at EL1.
 #[repr(C)]
@@ -125,39 +125,12 @@ pub(super) fn install() {
     }
 }
 
-const EC_INSTRUCTION_ABORT_LOWER: usize = 0x20;
-const EC_INSTRUCTION_ABORT_SAME: usize = 0x21;
-const EC_DATA_ABORT_LOWER: usize = 0x24;
-const EC_DATA_ABORT_SAME: usize = 0x25;
-
-/// Decodes an ESR_EL1 value of an abort caused by translation (translation, access flag or
-/// permission fault) into the access kind; `None` for anything else.
-pub(super) fn page_fault_access(esr: usize) -> Option<AccessKind> {
-    let class = esr >> 26;
-    let fault_status = esr & 0x3f;
-    // DFSC/IFSC 0b0001LL translation, 0b0010LL access flag, 0b0011LL permission.
-    let is_translation_related = (0b00_0100..=0b00_1111).contains(&fault_status);
-    if !is_translation_related {
-        return None;
-    }
-    match class {
-        EC_INSTRUCTION_ABORT_LOWER | EC_INSTRUCTION_ABORT_SAME => Some(AccessKind::Execute),
-        EC_DATA_ABORT_LOWER | EC_DATA_ABORT_SAME => {
-            let write_not_read = esr & (1 << 6) != 0;
-            Some(if write_not_read { AccessKind::Write } else { AccessKind::Read })
-        }
-        _ => None,
-    }
-}
-
 extern "C" fn kernel_sync(frame: &mut TrapFrame) {
     let (esr, far): (usize, usize);
     // SAFETY: reading the syndrome registers has no side effects.
     unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, far_el1", out(reg) esr, out(reg) far) };
-    match page_fault_access(esr) {
-        Some(access) if esr >> 26 == EC_DATA_ABORT_SAME || esr >> 26 == EC_INSTRUCTION_ABORT_SAME => {
-            crate::trap::kernel_fault(frame, FaultInfo { address: far, access, from_user: false })
-        }
+    match decode_page_fault(esr as u64, far as u64) {
+        Some(fault) if !fault.user => crate::trap::kernel_fault(frame, fault),
         _ => crate::trap::unexpected(format_args!("ESR_EL1 {esr:#x} FAR_EL1 {far:#x} ELR_EL1 {:#x}", frame.elr)),
     }
 }

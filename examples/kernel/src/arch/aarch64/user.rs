@@ -4,8 +4,8 @@
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
-use super::trap::page_fault_access;
-use crate::trap::FaultInfo;
+use paging_aarch64::fault::decode_page_fault;
+
 use crate::user::UserExit;
 
 /// `[x0, ESR_EL1, FAR_EL1, ELR_EL1]` at the exception that ended the last user run.
@@ -108,8 +108,8 @@ pub(crate) unsafe fn run_user(code: usize, stack_top: usize, operation: usize, a
     if esr >> 26 == EC_SVC64 {
         return UserExit::SystemCall { value };
     }
-    match page_fault_access(esr) {
-        Some(access) => UserExit::PageFault(FaultInfo { address: far, access, from_user: true }),
+    match decode_page_fault(esr as u64, far as u64) {
+        Some(fault) => UserExit::PageFault(fault),
         None => UserExit::Other { cause: esr },
     }
 }

@@ -47,3 +47,12 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
         unsafe { core::arch::asm!("wfi") };
     }
 }
+
+/// Turns translation on with the table at `root` (Sv39 through `satp`).
+///
+/// # Safety
+/// `root` must map the running kernel (code, stack, data, devices) at its current addresses.
+pub(crate) unsafe fn enable_mmu(root: paging_arch::PhysAddr) {
+    // SAFETY: forwarded contract; `activate` writes satp between `sfence.vma`s.
+    unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
+}

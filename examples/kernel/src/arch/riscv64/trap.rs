@@ -3,7 +3,7 @@
 
 use core::arch::global_asm;
 
-use crate::trap::{AccessKind, FaultInfo};
+use paging_riscv64::fault::decode_page_fault;
 
 /// Registers saved on a kernel-mode trap.
 #[repr(C)]
@@ -75,28 +75,12 @@ pub(super) fn install() {
     unsafe { core::arch::asm!("csrw stvec, {0}", in(reg) example_trap_vector as *const () as usize) };
 }
 
-const INSTRUCTION_PAGE_FAULT: usize = 12;
-const LOAD_PAGE_FAULT: usize = 13;
-const STORE_PAGE_FAULT: usize = 15;
-
-/// Decodes a page-fault `scause` into an access kind.
-pub(super) fn page_fault_access(scause: usize) -> Option<AccessKind> {
-    match scause {
-        INSTRUCTION_PAGE_FAULT => Some(AccessKind::Execute),
-        LOAD_PAGE_FAULT => Some(AccessKind::Read),
-        STORE_PAGE_FAULT => Some(AccessKind::Write),
-        _ => None,
-    }
-}
-
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     let (scause, stval): (usize, usize);
     // SAFETY: reading trap CSRs has no side effects.
     unsafe { core::arch::asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval) };
-    match page_fault_access(scause) {
-        Some(access) => {
-            crate::trap::kernel_fault(frame, FaultInfo { address: stval, access, from_user: false })
-        }
+    match decode_page_fault(scause as u64, stval as u64, frame.sstatus as u64) {
+        Some(fault) => crate::trap::kernel_fault(frame, fault),
         None => crate::trap::unexpected(format_args!(
             "scause {scause:#x} stval {stval:#x} sepc {:#x}",
             frame.sepc

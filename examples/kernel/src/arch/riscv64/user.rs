@@ -4,8 +4,8 @@
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
-use super::trap::page_fault_access;
-use crate::trap::FaultInfo;
+use paging_riscv64::fault::decode_page_fault;
+
 use crate::user::UserExit;
 
 /// `[a0, scause, stval, sepc]` at the trap that ended the last user run.
@@ -107,8 +107,9 @@ pub(crate) unsafe fn run_user(code: usize, stack_top: usize, operation: usize, a
     if scause == ECALL_FROM_USER {
         return UserExit::SystemCall { value };
     }
-    match page_fault_access(scause) {
-        Some(access) => UserExit::PageFault(FaultInfo { address: stval, access, from_user: true }),
+    // sstatus.SPP = 0: the trap came from U-mode.
+    match decode_page_fault(scause as u64, stval as u64, 0) {
+        Some(fault) => UserExit::PageFault(fault),
         None => UserExit::Other { cause: scause },
     }
 }

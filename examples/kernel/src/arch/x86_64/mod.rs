@@ -53,3 +53,13 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
         unsafe { core::arch::asm!("cli", "hlt") };
     }
 }
+
+/// Switches from the boot page table to the table at `root` (paging is already on since the
+/// PVH stub; `activate` writes CR3).
+///
+/// # Safety
+/// `root` must map the running kernel (code, stack, data, GDT/IDT/TSS) at its current addresses.
+pub(crate) unsafe fn enable_mmu(root: paging_arch::PhysAddr) {
+    // SAFETY: forwarded contract.
+    unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
+}

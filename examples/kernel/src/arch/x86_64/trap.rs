@@ -4,7 +4,7 @@
 
 use core::arch::global_asm;
 
-use crate::trap::{AccessKind, FaultInfo};
+use paging_x86_64::decode_page_fault;
 
 /// Registers saved by the stubs plus the CPU's interrupt frame.
 #[repr(C)]
@@ -102,18 +102,6 @@ global_asm!(
 
 const PAGE_FAULT_VECTOR: u64 = 14;
 
-/// Decodes a #PF error code into the access kind and whether it came from ring 3.
-pub(super) fn page_fault_access(error_code: u64) -> (AccessKind, bool) {
-    let access = if error_code & (1 << 4) != 0 {
-        AccessKind::Execute
-    } else if error_code & (1 << 1) != 0 {
-        AccessKind::Write
-    } else {
-        AccessKind::Read
-    };
-    (access, error_code & (1 << 2) != 0)
-}
-
 /// Reads CR2, the faulting address of the last #PF.
 pub(super) fn read_cr2() -> usize {
     let address: usize;
@@ -124,8 +112,8 @@ pub(super) fn read_cr2() -> usize {
 
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     if frame.vector == PAGE_FAULT_VECTOR {
-        let (access, from_user) = page_fault_access(frame.error_code);
-        crate::trap::kernel_fault(frame, FaultInfo { address: read_cr2(), access, from_user });
+        let fault = decode_page_fault(frame.error_code, read_cr2() as u64);
+        crate::trap::kernel_fault(frame, fault);
     } else {
         crate::trap::unexpected(format_args!(
             "vector {} error {:#x} rip {:#x}",

@@ -4,8 +4,8 @@
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
-use super::trap::page_fault_access;
-use crate::trap::FaultInfo;
+use paging_x86_64::decode_page_fault;
+
 use crate::user::UserExit;
 
 /// `[rax, vector, error code, cr2, rip, saved kernel rsp]` of the trap that ended the last run.
@@ -66,6 +66,7 @@ global_asm!(
     ".section .rodata.example_user_routine, \"a\"",
     ".globl example_user_routine_start",
     "example_user_routine_start:",
+    "    movq %rdi, %rax",
     "    testq %rdi, %rdi",
     "    jz 1f",
     "    cmpq $1, %rdi",
@@ -116,8 +117,7 @@ pub(crate) unsafe fn run_user(code: usize, stack_top: usize, operation: usize, a
         return UserExit::SystemCall { value };
     }
     if vector == PAGE_FAULT_VECTOR {
-        let (access, from_user) = page_fault_access(error_code as u64);
-        return UserExit::PageFault(FaultInfo { address: cr2, access, from_user });
+        return UserExit::PageFault(decode_page_fault(error_code as u64, cr2 as u64));
     }
     UserExit::Other { cause: vector }
 }

@@ -1,0 +1,60 @@
+//! Turning the EL1&0 stage-1 MMU on: MAIR_EL1 matching the ISA crate's attribute indices,
+//! TCR_EL1 (48-bit halves, 4 KiB granules, TTBR1 walks disabled: this kernel lives in the lower
+//! half), TTBR0_EL1 through the ISA crate's `activate`, then SCTLR_EL1.M|C|I.
+
+use paging_arch::{PagingArch, PhysAddr};
+
+const TCR_T0SZ_48_BIT: u64 = 16;
+const TCR_IRGN0_WRITE_BACK: u64 = 1 << 8;
+const TCR_ORGN0_WRITE_BACK: u64 = 1 << 10;
+const TCR_SH0_INNER: u64 = 3 << 12;
+const TCR_T1SZ_48_BIT: u64 = 16 << 16;
+const TCR_EPD1_NO_WALKS: u64 = 1 << 23;
+const TCR_TG1_4K: u64 = 2 << 30;
+const TCR_IPS_SHIFT: u64 = 32;
+
+const SCTLR_MMU: u64 = 1 << 0;
+const SCTLR_DATA_CACHE: u64 = 1 << 2;
+const SCTLR_INSTRUCTION_CACHE: u64 = 1 << 12;
+
+/// Turns the MMU on with the lower-half table at `root`.
+///
+/// # Safety
+/// `root` must map the running kernel (code, stack, data, devices) at its current addresses.
+pub(crate) unsafe fn enable_mmu(root: PhysAddr) {
+    let physical_range: u64;
+    // SAFETY: reading an ID register has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, id_aa64mmfr0_el1", out(reg) physical_range) };
+    let tcr = TCR_T0SZ_48_BIT
+        | TCR_IRGN0_WRITE_BACK
+        | TCR_ORGN0_WRITE_BACK
+        | TCR_SH0_INNER
+        | TCR_T1SZ_48_BIT
+        | TCR_EPD1_NO_WALKS
+        | TCR_TG1_4K
+        | ((physical_range & 0b111) << TCR_IPS_SHIFT);
+    // SAFETY: the MMU is still off, so MAIR and TCR take effect only with the first table.
+    unsafe {
+        core::arch::asm!(
+            "msr mair_el1, {mair}",
+            "msr tcr_el1, {tcr}",
+            "isb",
+            mair = in(reg) paging_aarch64::entry::MAIR_VALUE,
+            tcr = in(reg) tcr,
+        );
+    }
+    // SAFETY: forwarded contract; `activate` writes TTBR0_EL1 and flushes the TLB.
+    unsafe { <paging::Arch as PagingArch>::activate(root) };
+    // SAFETY: the table identity-maps everything the kernel touches, so turning translation on
+    // does not move the instruction stream.
+    unsafe {
+        core::arch::asm!(
+            "mrs {value}, sctlr_el1",
+            "orr {value}, {value}, {bits}",
+            "msr sctlr_el1, {value}",
+            "isb",
+            value = out(reg) _,
+            bits = in(reg) SCTLR_MMU | SCTLR_DATA_CACHE | SCTLR_INSTRUCTION_CACHE,
+        );
+    }
+}

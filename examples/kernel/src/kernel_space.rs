@@ -1,0 +1,189 @@
+//! The integration point: the kernel's address spaces built with `paging::AddressSpace`.
+//!
+//! 1. [`KernelFrames`] feeds page tables and lazy pages from the frame pool
+//!    (`page_table_multiarch::PagingHandler`); RAM is identity-mapped, so `phys_to_virt` is the
+//!    identity.
+//! 2. [`init`] maps the kernel image with honest permissions (text R+X, rodata R, data+bss R+W),
+//!    the free RAM window R+W (linear, identity), the MMIO pages as DEVICE; installs the TLB flush
+//!    hook; turns the MMU on (`arch::enable_mmu`, which ends in the ISA crate's
+//!    `PagingArch::activate`); and installs [`handle_page_fault`] as the trap's page-fault
+//!    handler.
+//! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
+//!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the current space.
+
+use alloc::format;
+use alloc::string::String;
+
+use paging::{AddressSpace, MappingError, MappingFlags};
+use paging_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
+
+use crate::global_cell::GlobalCell;
+use crate::layout;
+use crate::{arch, frame_pool, println, trap};
+
+/// The ISA this kernel is built for, as `paging` selected it from the target.
+pub(crate) type Arch = paging::Arch;
+
+/// Frames for page tables and Alloc areas, from the kernel's frame pool.
+pub(crate) struct KernelFrames;
+
+impl PagingHandler for KernelFrames {
+    fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
+        frame_pool::alloc(count, align).map(PhysAddr::from)
+    }
+
+    fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        frame_pool::free(paddr.as_usize(), count);
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        // All RAM the pool hands out is identity-mapped (see `init`).
+        VirtAddr::from(paddr.as_usize())
+    }
+}
+
+/// The kernel's address-space type.
+pub(crate) type KernelAddressSpace = AddressSpace<KernelFrames>;
+
+/// Which of the two address spaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Space {
+    /// The kernel's own space, active after boot.
+    Kernel,
+    /// A second space (same kernel mappings) for the two-spaces case.
+    Spare,
+}
+
+struct Spaces {
+    kernel: Option<KernelAddressSpace>,
+    spare: Option<KernelAddressSpace>,
+    current: Space,
+}
+
+static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces { kernel: None, spare: None, current: Space::Kernel });
+
+/// Shorthand for a virtual address.
+pub(crate) fn va(address: usize) -> VirtAddr {
+    VirtAddr::from(address)
+}
+
+/// Shorthand for a physical address.
+pub(crate) fn pa(address: usize) -> PhysAddr {
+    PhysAddr::from(address)
+}
+
+/// Runs `f` on one of the address spaces.
+///
+/// # Panics
+/// If that space does not exist (the spare one before [`create_spare`]).
+pub(crate) fn with<R>(which: Space, f: impl FnOnce(&mut KernelAddressSpace) -> R) -> R {
+    SPACES.with(|spaces| {
+        let space = match which {
+            Space::Kernel => spaces.kernel.as_mut(),
+            Space::Spare => spaces.spare.as_mut(),
+        };
+        f(space.expect("address space not created"))
+    })
+}
+
+/// The TLB flush hook of every kernel address space: a local flush on this single hart (an SMP
+/// kernel would also send IPIs here). With the test-only feature `broken-skip-tlb-flush` it
+/// skips the flush, to show that the suite catches a backend that forgets TLB maintenance.
+fn flush_hook(request: &TlbFlushRequest) {
+    if cfg!(feature = "broken-skip-tlb-flush") {
+        return;
+    }
+    <Arch as PagingArch>::flush_tlb_local(request.flush);
+}
+
+/// A new address space holding the kernel's own mappings.
+fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
+    let mut space = KernelAddressSpace::try_new()?;
+    space.set_tlb_flush_hook(Some(flush_hook));
+    let image = layout::kernel_layout();
+    let read = MappingFlags::READ;
+    let write = MappingFlags::WRITE;
+    let regions = [
+        (image.text.clone(), read | MappingFlags::EXECUTE),
+        (image.rodata.clone(), read),
+        (image.data.clone(), read | write),
+        (layout::frame_pool_window(), read | write),
+    ];
+    for (range, flags) in regions {
+        space.map_linear(va(range.start), pa(range.start), range.end - range.start, flags)?;
+    }
+    for range in arch::MMIO_REGIONS {
+        space.map_linear(va(range.start), pa(range.start), range.end - range.start, read | write | MappingFlags::DEVICE)?;
+    }
+    Ok(space)
+}
+
+/// Builds the kernel address space, turns the MMU on and routes page faults to it.
+///
+/// # Panics
+/// If the kernel cannot be mapped (no memory): nothing can run without it.
+pub(crate) fn init() {
+    let space = new_space_with_kernel().expect("mapping the kernel failed");
+    let root = space.root_paddr();
+    SPACES.with(|spaces| spaces.kernel = Some(space));
+    // SAFETY: the new table maps the running code, the stack, all data and the devices at
+    // their current (identity) addresses, and lives in `SPACES` until the kernel exits.
+    unsafe { arch::enable_mmu(root) };
+    trap::set_page_fault_handler(Some(handle_page_fault));
+    println!("MMU on: {} root at {:#x}", <Arch as PagingArch>::NAME, root.as_usize());
+}
+
+/// The page-fault handler: asks the current address space (lazy allocation, spurious faults).
+fn handle_page_fault(fault: PageFaultInfo) -> bool {
+    SPACES.with(|spaces| {
+        let space = match spaces.current {
+            Space::Kernel => spaces.kernel.as_mut(),
+            Space::Spare => spaces.spare.as_mut(),
+        };
+        space.is_some_and(|space| space.handle_page_fault(fault))
+    })
+}
+
+/// Creates the spare address space (kernel mappings only).
+pub(crate) fn create_spare() -> Result<(), String> {
+    let space = new_space_with_kernel().map_err(|error| format!("{error:?}"))?;
+    SPACES.with(|spaces| spaces.spare = Some(space));
+    Ok(())
+}
+
+/// Drops the spare address space (it must not be active).
+pub(crate) fn destroy_spare() {
+    let spare = SPACES.with(|spaces| {
+        assert_eq!(spaces.current, Space::Kernel, "dropping the active address space");
+        spaces.spare.take()
+    });
+    drop(spare);
+}
+
+/// Makes `which` the active address space (root register switch through the ISA crate).
+pub(crate) fn switch_to(which: Space) {
+    let root = with(which, |space| space.root_paddr());
+    SPACES.with(|spaces| spaces.current = which);
+    // SAFETY: both spaces map the whole kernel identically (`new_space_with_kernel`) and stay
+    // alive while active (`destroy_spare` refuses the active one).
+    unsafe { <Arch as PagingArch>::activate(root) };
+}
+
+/// Whether the page table maps `address` (PROT_NONE pages count as mapped).
+pub(crate) fn is_mapped(space: &KernelAddressSpace, address: usize) -> bool {
+    space.query(va(address)).is_some()
+}
+
+/// The size of the page or block that maps `address`.
+pub(crate) fn mapping_size(space: &KernelAddressSpace, address: usize) -> Option<usize> {
+    space.query(va(address)).map(|translation| translation.page_size as usize)
+}
+
+/// Prints the kernel address space like `/proc/self/maps`.
+pub(crate) fn print_maps() {
+    with(Space::Kernel, |space| {
+        println!("kernel address space ({} table pages):", space.page_table().table_page_count());
+        crate::print!("{space}");
+    });
+}
+

@@ -1,0 +1,123 @@
+//! Cases 7 and 8: two address spaces; user/kernel separation.
+
+use alloc::string::String;
+
+use paging::MappingFlags;
+
+use super::fixtures::{Frame, read_faults, read_ok, slot, write_ok};
+use crate::kernel_space::{self, Space, pa, va};
+use crate::layout::{self, PAGE_SIZE};
+use crate::trap::{Access, PageFaultInfo};
+use crate::user::{self, UserExit, UserOperation};
+use crate::{ensure_eq, ensure_ok, frame_pool};
+
+/// The same virtual address maps different frames in two address spaces; switching roots
+/// switches what the CPU sees. Dropping the second space returns all its frames.
+pub(crate) fn two_address_spaces() -> Result<(), String> {
+    let page = slot(6);
+    let only_in_spare = page + 0x20_0000;
+    let frame_kernel = Frame::filled(0xa0a0)?;
+    let frame_spare = Frame::filled(0xb0b0)?;
+    let in_use_before = frame_pool::stats().in_use;
+    ensure_ok!(kernel_space::create_spare(), "create the second address space");
+    let read_write = MappingFlags::READ | MappingFlags::WRITE;
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(frame_kernel.paddr), PAGE_SIZE, read_write)),
+        "map in the kernel space"
+    );
+    ensure_ok!(
+        kernel_space::with(Space::Spare, |space| space.map_linear(va(page), pa(frame_spare.paddr), PAGE_SIZE, read_write)),
+        "map in the spare space"
+    );
+    ensure_ok!(
+        kernel_space::with(Space::Spare, |space| space.map_linear(va(only_in_spare), pa(frame_spare.paddr), PAGE_SIZE, MappingFlags::READ)),
+        "second mapping in the spare space"
+    );
+    ensure_eq!(read_ok(page, "kernel space")?, 0xa0a0, "kernel space sees its frame");
+    read_faults(only_in_spare, "spare-only page from the kernel space")?;
+
+    kernel_space::switch_to(Space::Spare);
+    let spare_view = (read_ok(page, "spare space"), read_ok(only_in_spare, "spare-only page"), write_ok(page, 0xb1b1, "spare space"));
+    kernel_space::switch_to(Space::Kernel);
+    ensure_eq!(spare_view.0?, 0xb0b0, "spare space sees its frame");
+    ensure_eq!(spare_view.1?, 0xb0b0, "spare-only page in the spare space");
+    spare_view.2?;
+    ensure_eq!(frame_spare.word(0), 0xb1b1, "write in the spare space hit its frame");
+    ensure_eq!(frame_kernel.word(0), 0xa0a0, "kernel frame untouched");
+    ensure_eq!(read_ok(page, "back in the kernel space")?, 0xa0a0, "kernel space after switching back");
+    read_faults(only_in_spare, "spare-only page after switching back")?;
+
+    kernel_space::destroy_spare();
+    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap");
+    ensure_eq!(frame_pool::stats().in_use, in_use_before, "dropping the spare space returned its table frames");
+    Ok(())
+}
+
+/// A page without USER faults from user mode, with USER it works, and no kernel page is
+/// reachable from user mode (read, write or execute).
+pub(crate) fn user_kernel_separation() -> Result<(), String> {
+    let base = slot(7);
+    let code = base;
+    let stack = base + 0x1_0000;
+    let user_data = base + 0x2_0000;
+    let user_return = base + 0x3_0000;
+    let kernel_data = base + 0x4_0000;
+    let code_frame = Frame::filled(0)?;
+    code_frame.put_code(crate::arch::user_routine());
+    let return_frame = Frame::filled(0)?;
+    return_frame.put_code(crate::arch::RETURN_INSTRUCTION);
+    let stack_frame = Frame::filled(0)?;
+    let user_frame = Frame::filled(0x5553_4552)?;
+    let kernel_frame = Frame::filled(0x4b45_524e)?;
+    let user = MappingFlags::USER;
+    let (read, write, execute) = (MappingFlags::READ, MappingFlags::WRITE, MappingFlags::EXECUTE);
+    let mappings = [
+        (code, code_frame.paddr, user | read | execute),
+        (user_return, return_frame.paddr, user | read | execute),
+        (stack, stack_frame.paddr, user | read | write),
+        (user_data, user_frame.paddr, user | read | write),
+        (kernel_data, kernel_frame.paddr, read | write),
+    ];
+    for (address, frame, flags) in mappings {
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.map_linear(va(address), pa(frame), PAGE_SIZE, flags)),
+            "map {address:#x}"
+        );
+    }
+    let run = |operation, address, value| {
+        // SAFETY: the routine and its stack are mapped above with the flags `run` requires.
+        unsafe { user::run(code, stack + PAGE_SIZE, operation, address, value) }
+    };
+    let user_fault = |address, access| UserExit::PageFault(PageFaultInfo { address: va(address), access, user: true });
+
+    ensure_eq!(run(UserOperation::Read, user_data, 0), UserExit::SystemCall { value: 0x5553_4552 }, "user reads a USER page");
+    ensure_eq!(run(UserOperation::Write, user_data + 8, 0x99), UserExit::SystemCall { value: 1 }, "user writes a USER page");
+    ensure_eq!(user_frame.word(1), 0x99, "the user write landed");
+    ensure_eq!(run(UserOperation::Execute, user_return, 0), UserExit::SystemCall { value: 2 }, "user calls a USER|X page");
+    ensure_eq!(run(UserOperation::Execute, user_data, 0), user_fault(user_data, Access::Execute), "user executes a USER page without X");
+    ensure_eq!(run(UserOperation::Read, kernel_data, 0), user_fault(kernel_data, Access::Read), "user reads a page without USER");
+    ensure_eq!(run(UserOperation::Write, kernel_data, 7), user_fault(kernel_data, Access::Write), "user writes a page without USER");
+    ensure_eq!(kernel_frame.word(0), 0x4b45_524e, "the refused user write left the frame alone");
+
+    // The kernel's own pages: image, stack, heap and the linear RAM map.
+    let layout = layout::kernel_layout();
+    let heap_object = alloc::boxed::Box::new(0u64);
+    let stack_variable = 0u64;
+    let kernel_addresses = [
+        ("text", layout.text.start),
+        ("rodata", layout.rodata.start),
+        ("data", layout.data.start),
+        ("stack", &raw const stack_variable as usize),
+        ("heap", &raw const *heap_object as usize),
+        ("linear RAM", kernel_frame.paddr),
+    ];
+    for (name, address) in kernel_addresses {
+        ensure_eq!(run(UserOperation::Read, address, 0), user_fault(address, Access::Read), "user reads kernel {name}");
+        ensure_eq!(run(UserOperation::Write, address, 0), user_fault(address, Access::Write), "user writes kernel {name}");
+    }
+    ensure_eq!(run(UserOperation::Execute, layout.text.start, 0), user_fault(layout.text.start, Access::Execute), "user executes kernel text");
+    for (address, _, _) in mappings {
+        ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(address), PAGE_SIZE)), "unmap {address:#x}");
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! Cases 1 and 2: permissions by real access; unmap then map again.
+
+use alloc::format;
+use alloc::string::String;
+
+use paging::MappingFlags;
+
+use super::fixtures::{Frame, expect_kernel_fault, read_faults, read_ok, slot, write_ok};
+use crate::kernel_space::{self, Space, pa, va};
+use crate::layout::PAGE_SIZE;
+use crate::probe;
+use crate::trap::Access;
+use crate::{ensure_eq, ensure_ok};
+
+/// For R, R+W, R+X, R+W+X and NONE: a read, a write and an execute attempt succeed or fault
+/// exactly as the flags say, with the right fault kind and address.
+pub(crate) fn permissions_by_real_access() -> Result<(), String> {
+    let read = MappingFlags::READ;
+    let write = MappingFlags::WRITE;
+    let execute = MappingFlags::EXECUTE;
+    let combinations = [
+        ("R", read),
+        ("RW", read | write),
+        ("RX", read | execute),
+        ("RWX", read | write | execute),
+        ("NONE", MappingFlags::empty()),
+    ];
+    for (index, (name, flags)) in combinations.into_iter().enumerate() {
+        let page = slot(0) + index * 0x20_0000;
+        let frame = Frame::filled(0x1111_0000 + index as u64)?;
+        frame.put_code(crate::arch::RETURN_INSTRUCTION);
+        let first_word = frame.word(0);
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(frame.paddr), PAGE_SIZE, flags)),
+            "map_linear {name}"
+        );
+
+        let data = page + 8;
+        match probe::read(page) {
+            Ok(value) if flags.contains(read) => ensure_eq!(value, first_word, "{name}: value read"),
+            result if flags.contains(read) => return Err(format!("{name}: read faulted: {result:x?}")),
+            result => expect_kernel_fault(result, page, Access::Read, &format!("{name}: read"))?,
+        }
+        // SAFETY: `data` is our own test page (word 1, after the return instruction).
+        let written = unsafe { probe::write(data, 0x5a5a) };
+        if flags.contains(write) {
+            ensure_eq!(written, Ok(()), "{name}: write");
+            ensure_eq!(frame.word(1), 0x5a5a, "{name}: written value in the frame");
+        } else {
+            expect_kernel_fault(written, data, Access::Write, &format!("{name}: write"))?;
+            ensure_eq!(frame.word(1), 0x1111_0000 + index as u64, "{name}: frame unchanged by the refused write");
+        }
+        // SAFETY: the page starts with the ISA's return instruction.
+        let executed = unsafe { probe::execute(page) };
+        if flags.contains(execute) {
+            ensure_eq!(executed, Ok(()), "{name}: execute");
+        } else {
+            expect_kernel_fault(executed, page, Access::Execute, &format!("{name}: execute"))?;
+        }
+        ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap {name}");
+    }
+    Ok(())
+}
+
+/// Unmapped memory faults; mapped again (to another frame) it works and shows the new frame.
+pub(crate) fn unmap_then_remap() -> Result<(), String> {
+    let page = slot(1);
+    let first = Frame::filled(0xaaaa)?;
+    let second = Frame::filled(0xbbbb)?;
+    let read_write = MappingFlags::READ | MappingFlags::WRITE;
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(first.paddr), PAGE_SIZE, read_write)),
+        "map first"
+    );
+    ensure_eq!(read_ok(page, "mapped")?, 0xaaaa, "first frame through the mapping");
+    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap");
+    read_faults(page, "after unmap")?;
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(second.paddr), PAGE_SIZE, read_write)),
+        "map again"
+    );
+    ensure_eq!(read_ok(page, "mapped again")?, 0xbbbb, "second frame through the mapping");
+    write_ok(page, 0xcccc, "mapped again")?;
+    ensure_eq!(second.word(0), 0xcccc, "write reached the second frame");
+    ensure_eq!(first.word(0), 0xaaaa, "first frame untouched");
+    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "final unmap");
+    Ok(())
+}
