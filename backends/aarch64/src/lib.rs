@@ -43,6 +43,9 @@
 // elsewhere the crate is empty so that a workspace-wide host build still succeeds.
 #![cfg(target_arch = "aarch64")]
 
+#[macro_use]
+mod sequences;
+
 pub mod entry;
 pub mod fault;
 pub mod registers;

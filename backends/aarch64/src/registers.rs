@@ -91,12 +91,7 @@ pub unsafe fn switch_user_root(root: PhysAddr) {
     // barriers and the TLBI only order accesses and drop cached translations.
     unsafe {
         core::arch::asm!(
-            "dsb ishst",
-            "msr ttbr0_el1, {0}",
-            "isb",
-            "tlbi vmalle1",
-            "dsb ish",
-            "isb",
+            switch_ttbr!("ttbr0_el1"),
             in(reg) ttbr_value(root, 0),
             options(nostack),
         );
@@ -118,12 +113,7 @@ pub unsafe fn switch_kernel_root(root: PhysAddr) {
     // SAFETY: as in `switch_user_root`.
     unsafe {
         core::arch::asm!(
-            "dsb ishst",
-            "msr ttbr1_el1, {0}",
-            "isb",
-            "tlbi vmalle1",
-            "dsb ish",
-            "isb",
+            switch_ttbr!("ttbr1_el1"),
             in(reg) ttbr_value(root, 0),
             options(nostack),
         );

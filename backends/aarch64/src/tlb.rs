@@ -47,10 +47,7 @@ pub fn flush_page(vaddr: VirtAddr) {
     // bare-metal build of this crate runs at EL1, where they are permitted.
     unsafe {
         core::arch::asm!(
-            "dsb ishst",
-            "tlbi vaae1is, {0}",
-            "dsb ish",
-            "isb",
+            tlbi_page_all_asids!(),
             in(reg) tlbi_operand(vaddr, 0),
             options(nostack),
         );
@@ -67,10 +64,7 @@ pub fn flush_page_in_address_space(vaddr: VirtAddr, asid: u16) {
     // SAFETY: as in `flush_page`.
     unsafe {
         core::arch::asm!(
-            "dsb ishst",
-            "tlbi vae1is, {0}",
-            "dsb ish",
-            "isb",
+            tlbi_page_one_asid!(),
             in(reg) tlbi_operand(vaddr, asid),
             options(nostack),
         );
@@ -86,7 +80,7 @@ pub fn flush_range(start: VirtAddr, end: VirtAddr) {
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
     unsafe {
-        core::arch::asm!("dsb ishst", options(nostack));
+        core::arch::asm!(tlbi_range_begin!(), options(nostack));
     }
     let mut page = first;
     while page < end {
@@ -94,7 +88,7 @@ pub fn flush_range(start: VirtAddr, end: VirtAddr) {
         // SAFETY: as in `flush_page`.
         unsafe {
             core::arch::asm!(
-                "tlbi vaae1is, {0}",
+                tlbi_range_page!(),
                 in(reg) tlbi_operand(VirtAddr::from(page), 0),
                 options(nostack),
             );
@@ -107,7 +101,7 @@ pub fn flush_range(start: VirtAddr, end: VirtAddr) {
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
     unsafe {
-        core::arch::asm!("dsb ish", "isb", options(nostack));
+        core::arch::asm!(tlbi_range_end!(), options(nostack));
     }
 }
 
@@ -118,13 +112,7 @@ pub fn flush_all() {
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
     unsafe {
-        core::arch::asm!(
-            "dsb ishst",
-            "tlbi vmalle1is",
-            "dsb ish",
-            "isb",
-            options(nostack),
-        );
+        core::arch::asm!(tlbi_all!(), options(nostack));
     }
 }
 

@@ -43,6 +43,9 @@
 // crate is empty so that a workspace-wide host build still succeeds.
 #![cfg(target_arch = "riscv64")]
 
+#[macro_use]
+mod sequences;
+
 pub mod entry;
 pub mod fault;
 pub mod satp;

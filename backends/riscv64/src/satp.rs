@@ -63,9 +63,7 @@ pub unsafe fn switch_to(mode: TranslationMode, root: PhysAddr) {
     // fences only order page-table accesses and drop cached translations.
     unsafe {
         core::arch::asm!(
-            "sfence.vma zero, zero",
-            "csrw satp, {0}",
-            "sfence.vma zero, zero",
+            switch_satp!(),
             in(reg) value,
             options(nostack),
         );

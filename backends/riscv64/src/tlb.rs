@@ -31,7 +31,7 @@ pub fn flush_page(vaddr: VirtAddr) {
     // SAFETY: `sfence.vma` only orders page-table accesses and drops cached translations; a
     // bare-metal build of this crate runs in S-mode, where the instruction is permitted.
     unsafe {
-        core::arch::asm!("sfence.vma {0}, zero", in(reg) vaddr.as_usize(), options(nostack));
+        core::arch::asm!(sfence_page!(), in(reg) vaddr.as_usize(), options(nostack));
     }
     #[cfg(not(target_os = "none"))]
     let _ = vaddr;
@@ -43,7 +43,7 @@ pub fn flush_all() {
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
     unsafe {
-        core::arch::asm!("sfence.vma zero, zero", options(nostack));
+        core::arch::asm!(sfence_all!(), options(nostack));
     }
 }
 

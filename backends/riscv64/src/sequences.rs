@@ -1,0 +1,58 @@
+//! The exact instruction sequences of this crate, written once as macros so that the `asm!`
+//! blocks (compiled only for bare metal) and the hosted tests see the same text.
+//!
+//! The tests pin the operands that upstream gets wrong: a by-address fence must pass `zero` as
+//! `rs2` (all address spaces, global entries included), not a register holding ASID 0.
+
+// Hosted builds have no asm! blocks; only their tests expand the macros.
+#![cfg_attr(
+    not(any(test, target_os = "none")),
+    expect(
+        unused_macros,
+        reason = "expanded only by bare-metal asm! blocks and by the tests"
+    )
+)]
+
+/// Fence one virtual address (operand `{0}`) in all address spaces.
+macro_rules! sfence_page {
+    () => {
+        "sfence.vma {0}, zero"
+    };
+}
+
+/// Fence everything: all addresses, all address spaces, global entries included.
+macro_rules! sfence_all {
+    () => {
+        "sfence.vma zero, zero"
+    };
+}
+
+/// Switch `satp` to operand `{0}` with a full fence on both sides.
+macro_rules! switch_satp {
+    () => {
+        "sfence.vma zero, zero\ncsrw satp, {0}\nsfence.vma zero, zero"
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fences_cover_every_address_space_and_global_entries() {
+        assert_eq!(
+            sfence_page!(),
+            "sfence.vma {0}, zero",
+            "rs2 = x0, not an ASID register"
+        );
+        assert_eq!(sfence_all!(), "sfence.vma zero, zero", "rs1 = rs2 = x0");
+        let switch: Vec<&str> = switch_satp!().lines().collect();
+        assert_eq!(
+            switch,
+            [
+                "sfence.vma zero, zero",
+                "csrw satp, {0}",
+                "sfence.vma zero, zero"
+            ],
+            "fence, write, fence"
+        );
+    }
+}
