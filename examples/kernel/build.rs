@@ -7,7 +7,8 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest_dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     println!("cargo:rerun-if-changed=build.rs");
@@ -25,8 +26,14 @@ fn main() {
     let script_path = manifest_dir.join("link").join(script);
     println!("cargo:rerun-if-changed={}", script_path.display());
     // `-L` lets the per-ISA script `INCLUDE common.ld`.
-    println!("cargo:rustc-link-arg-bins=-L{}", manifest_dir.join("link").display());
-    println!("cargo:rerun-if-changed={}", manifest_dir.join("link/common.ld").display());
+    println!(
+        "cargo:rustc-link-arg-bins=-L{}",
+        manifest_dir.join("link").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest_dir.join("link/common.ld").display()
+    );
     println!("cargo:rustc-link-arg-bins=-T{}", script_path.display());
     if target_arch == "x86_64" {
         // x86_64-unknown-none links static-pie by default; the 32-bit PVH stub uses absolute

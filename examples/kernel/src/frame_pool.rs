@@ -33,8 +33,13 @@ struct FramePool {
     in_use: usize,
 }
 
-static POOL: GlobalCell<FramePool> =
-    GlobalCell::new(FramePool { next: 0, end: 0, free_head: 0, free_count: 0, in_use: 0 });
+static POOL: GlobalCell<FramePool> = GlobalCell::new(FramePool {
+    next: 0,
+    end: 0,
+    free_head: 0,
+    free_count: 0,
+    in_use: 0,
+});
 
 /// Hands the page-aligned `window` to the pool.
 pub(crate) fn init(window: Range<usize>) {
@@ -91,8 +96,15 @@ pub(crate) fn alloc(count: usize, align: usize) -> Option<usize> {
 /// Returns `count` frames starting at `paddr` (as handed out by [`alloc`]) to the pool.
 pub(crate) fn free(paddr: usize, count: usize) {
     POOL.with(|pool| {
-        assert!(paddr % PAGE_SIZE == 0, "freeing unaligned frame {paddr:#x}");
-        assert!(pool.in_use >= count, "freeing {count} frames but only {} are in use", pool.in_use);
+        assert!(
+            paddr.is_multiple_of(PAGE_SIZE),
+            "freeing unaligned frame {paddr:#x}"
+        );
+        assert!(
+            pool.in_use >= count,
+            "freeing {count} frames but only {} are in use",
+            pool.in_use
+        );
         for index in 0..count {
             push_free(pool, paddr + index * PAGE_SIZE);
         }

@@ -22,7 +22,10 @@ unsafe impl<T> Sync for GlobalCell<T> {}
 impl<T> GlobalCell<T> {
     /// Creates the cell.
     pub(crate) const fn new(value: T) -> Self {
-        Self { borrowed: Cell::new(false), value: UnsafeCell::new(value) }
+        Self {
+            borrowed: Cell::new(false),
+            value: UnsafeCell::new(value),
+        }
     }
 
     /// Runs `f` with exclusive access to the value.
@@ -31,7 +34,10 @@ impl<T> GlobalCell<T> {
     /// If the value is already borrowed (a trap handler re-entering state the interrupted code
     /// holds).
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        assert!(!self.borrowed.get(), "GlobalCell borrowed twice (re-entered from a trap?)");
+        assert!(
+            !self.borrowed.get(),
+            "GlobalCell borrowed twice (re-entered from a trap?)"
+        );
         self.borrowed.set(true);
         // SAFETY: `borrowed` guarantees this is the only live reference (single hart, see the
         // `Sync` impl), and it is released below before anyone else can borrow.

@@ -4,7 +4,7 @@
 
 use alloc::string::String;
 
-use crate::println;
+use crate::{print, println};
 
 /// A test case: a name and a function returning a failure message.
 pub(crate) struct TestCase {
@@ -35,15 +35,22 @@ impl Outcome {
 /// Runs `cases` in order; `expected` is the number of cases the suite must have.
 pub(crate) fn run(cases: &[TestCase], expected: usize) -> Outcome {
     println!("running {} tests", cases.len());
-    let mut outcome = Outcome { passed: 0, failed: 0, expected };
+    let mut outcome = Outcome {
+        passed: 0,
+        failed: 0,
+        expected,
+    };
     for case in cases {
+        // The name goes out first: a case that hangs or kills the kernel is left visibly
+        // unfinished on the console (`test NAME ... kernel trap: ...`).
+        print!("test {} ... ", case.name);
         match (case.run)() {
             Ok(()) => {
-                println!("test {} ... ok", case.name);
+                println!("ok");
                 outcome.passed += 1;
             }
             Err(message) => {
-                println!("test {} ... FAILED", case.name);
+                println!("FAILED");
                 println!("    {message}");
                 outcome.failed += 1;
             }
@@ -51,7 +58,10 @@ pub(crate) fn run(cases: &[TestCase], expected: usize) -> Outcome {
     }
     println!("{} passed, {} failed", outcome.passed, outcome.failed);
     if outcome.passed + outcome.failed != expected {
-        println!("error: {} cases ran but the suite declares {expected}", outcome.passed + outcome.failed);
+        println!(
+            "error: {} cases ran but the suite declares {expected}",
+            outcome.passed + outcome.failed
+        );
     }
     outcome
 }

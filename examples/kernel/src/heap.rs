@@ -17,7 +17,11 @@ struct Heap {
     free_heads: [usize; CLASS_COUNT],
 }
 
-static HEAP: GlobalCell<Heap> = GlobalCell::new(Heap { next: 0, end: 0, free_heads: [0; CLASS_COUNT] });
+static HEAP: GlobalCell<Heap> = GlobalCell::new(Heap {
+    next: 0,
+    end: 0,
+    free_heads: [0; CLASS_COUNT],
+});
 
 /// Gives the heap its region (identity-mapped RAM, owned by the heap from now on).
 pub(crate) fn init(region: Range<usize>) {
@@ -28,7 +32,11 @@ pub(crate) fn init(region: Range<usize>) {
 }
 
 fn class_of(layout: Layout) -> Option<usize> {
-    let size = layout.size().max(layout.align()).max(1 << MIN_CLASS_SHIFT).checked_next_power_of_two()?;
+    let size = layout
+        .size()
+        .max(layout.align())
+        .max(1 << MIN_CLASS_SHIFT)
+        .checked_next_power_of_two()?;
     let shift = size.trailing_zeros();
     (shift <= MAX_CLASS_SHIFT).then(|| (shift - MIN_CLASS_SHIFT) as usize)
 }
@@ -40,7 +48,9 @@ struct KernelHeap;
 // list of the same class they came from (the class is a function of the layout).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(class) = class_of(layout) else { return core::ptr::null_mut() };
+        let Some(class) = class_of(layout) else {
+            return core::ptr::null_mut();
+        };
         let size = 1usize << (class as u32 + MIN_CLASS_SHIFT);
         HEAP.with(|heap| {
             let head = heap.free_heads[class];

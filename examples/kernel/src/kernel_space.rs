@@ -60,7 +60,11 @@ struct Spaces {
     current: Space,
 }
 
-static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces { kernel: None, spare: None, current: Space::Kernel });
+static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces {
+    kernel: None,
+    spare: None,
+    current: Space::Kernel,
+});
 
 /// Shorthand for a virtual address.
 pub(crate) fn va(address: usize) -> VirtAddr {
@@ -110,10 +114,20 @@ fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
         (layout::frame_pool_window(), read | write),
     ];
     for (range, flags) in regions {
-        space.map_linear(va(range.start), pa(range.start), range.end - range.start, flags)?;
+        space.map_linear(
+            va(range.start),
+            pa(range.start),
+            range.end - range.start,
+            flags,
+        )?;
     }
     for range in arch::MMIO_REGIONS {
-        space.map_linear(va(range.start), pa(range.start), range.end - range.start, read | write | MappingFlags::DEVICE)?;
+        space.map_linear(
+            va(range.start),
+            pa(range.start),
+            range.end - range.start,
+            read | write | MappingFlags::DEVICE,
+        )?;
     }
     Ok(space)
 }
@@ -130,7 +144,11 @@ pub(crate) fn init() {
     // their current (identity) addresses, and lives in `SPACES` until the kernel exits.
     unsafe { arch::enable_mmu(root) };
     trap::set_page_fault_handler(Some(handle_page_fault));
-    println!("MMU on: {} root at {:#x}", <Arch as PagingArch>::NAME, root.as_usize());
+    println!(
+        "MMU on: {} root at {:#x}",
+        <Arch as PagingArch>::NAME,
+        root.as_usize()
+    );
 }
 
 /// The page-fault handler: asks the current address space (lazy allocation, spurious faults).
@@ -154,7 +172,11 @@ pub(crate) fn create_spare() -> Result<(), String> {
 /// Drops the spare address space (it must not be active).
 pub(crate) fn destroy_spare() {
     let spare = SPACES.with(|spaces| {
-        assert_eq!(spaces.current, Space::Kernel, "dropping the active address space");
+        assert_eq!(
+            spaces.current,
+            Space::Kernel,
+            "dropping the active address space"
+        );
         spaces.spare.take()
     });
     drop(spare);
@@ -176,14 +198,18 @@ pub(crate) fn is_mapped(space: &KernelAddressSpace, address: usize) -> bool {
 
 /// The size of the page or block that maps `address`.
 pub(crate) fn mapping_size(space: &KernelAddressSpace, address: usize) -> Option<usize> {
-    space.query(va(address)).map(|translation| translation.page_size as usize)
+    space
+        .query(va(address))
+        .map(|translation| translation.page_size as usize)
 }
 
 /// Prints the kernel address space like `/proc/self/maps`.
 pub(crate) fn print_maps() {
     with(Space::Kernel, |space| {
-        println!("kernel address space ({} table pages):", space.page_table().table_page_count());
+        println!(
+            "kernel address space ({} table pages):",
+            space.page_table().table_page_count()
+        );
         crate::print!("{space}");
     });
 }
-

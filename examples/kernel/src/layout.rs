@@ -40,7 +40,11 @@ pub(crate) fn kernel_layout() -> KernelLayout {
         &raw const __data_start as usize,
         &raw const __bss_end as usize,
     );
-    KernelLayout { text: text_start..text_end, rodata: rodata_start..rodata_end, data: data_start..bss_end }
+    KernelLayout {
+        text: text_start..text_end,
+        rodata: rodata_start..rodata_end,
+        data: data_start..bss_end,
+    }
 }
 
 /// The whole image, first byte to the page-aligned end of bss.
@@ -60,6 +64,11 @@ pub(crate) fn print_layout() {
     let layout = kernel_layout();
     println!(
         "kernel image: text {:#x}..{:#x} rodata {:#x}..{:#x} data+bss {:#x}..{:#x}",
-        layout.text.start, layout.text.end, layout.rodata.start, layout.rodata.end, layout.data.start, layout.data.end
+        layout.text.start,
+        layout.text.end,
+        layout.rodata.start,
+        layout.rodata.end,
+        layout.data.start,
+        layout.data.end
     );
 }

@@ -42,7 +42,9 @@ pub(crate) fn recover(frame: &mut TrapFrame, fault: PageFaultInfo) -> bool {
 }
 
 fn take_fault() -> PageFaultInfo {
-    LAST_FAULT.with(|last| last.take()).expect("a probe returned 'faulted' but no fault was recorded")
+    LAST_FAULT
+        .with(|last| last.take())
+        .expect("a probe returned 'faulted' but no fault was recorded")
 }
 
 /// Reads the 64-bit word at `address`; `Err` holds the fault when the read faulted.

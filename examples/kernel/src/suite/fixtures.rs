@@ -40,7 +40,9 @@ impl Frame {
     pub(crate) fn put_code(&self, bytes: &[u8]) {
         assert!(bytes.len() <= PAGE_SIZE, "code larger than a page");
         // SAFETY: in bounds of our identity-mapped frame.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.paddr as *mut u8, bytes.len()) };
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.paddr as *mut u8, bytes.len())
+        };
         crate::arch::sync_instruction_cache(self.paddr, bytes.len());
     }
 }
@@ -58,30 +60,51 @@ pub(crate) fn expect_kernel_fault<T: core::fmt::Debug>(
     access: Access,
     what: &str,
 ) -> Result<(), String> {
-    let expected = PageFaultInfo { address: va(address), access, user: false };
+    let expected = PageFaultInfo {
+        address: va(address),
+        access,
+        user: false,
+    };
     match result {
         Err(fault) if fault == expected => Ok(()),
-        Err(fault) => Err(format!("{what}: expected {}, got {}", describe(&expected), describe(&fault))),
-        Ok(value) => Err(format!("{what}: expected {}, but the access succeeded ({value:x?})", describe(&expected))),
+        Err(fault) => Err(format!(
+            "{what}: expected {}, got {}",
+            describe(&expected),
+            describe(&fault)
+        )),
+        Ok(value) => Err(format!(
+            "{what}: expected {}, but the access succeeded ({value:x?})",
+            describe(&expected)
+        )),
     }
 }
 
 /// Reads a word that must be readable.
 pub(crate) fn read_ok(address: usize, what: &str) -> Result<u64, String> {
-    probe::read(address).map_err(|fault| format!("{what}: read at {address:#x} faulted: {}", describe(&fault)))
+    probe::read(address)
+        .map_err(|fault| format!("{what}: read at {address:#x} faulted: {}", describe(&fault)))
 }
 
 /// Writes a word that must be writable.
 pub(crate) fn write_ok(address: usize, value: u64, what: &str) -> Result<(), String> {
     // SAFETY: the suite only writes its own test mappings.
-    unsafe { probe::write(address, value) }
-        .map_err(|fault| format!("{what}: write at {address:#x} faulted: {}", describe(&fault)))
+    unsafe { probe::write(address, value) }.map_err(|fault| {
+        format!(
+            "{what}: write at {address:#x} faulted: {}",
+            describe(&fault)
+        )
+    })
 }
 
 /// Writes a word that must fault.
 pub(crate) fn write_faults(address: usize, what: &str) -> Result<(), String> {
     // SAFETY: the suite only writes its own test mappings (and expects a fault here).
-    expect_kernel_fault(unsafe { probe::write(address, 0xdead) }, address, Access::Write, what)
+    expect_kernel_fault(
+        unsafe { probe::write(address, 0xdead) },
+        address,
+        Access::Write,
+        what,
+    )
 }
 
 /// Reads a word that must fault.

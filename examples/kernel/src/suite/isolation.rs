@@ -19,37 +19,78 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
     let frame_kernel = Frame::filled(0xa0a0)?;
     let frame_spare = Frame::filled(0xb0b0)?;
     let in_use_before = frame_pool::stats().in_use;
-    ensure_ok!(kernel_space::create_spare(), "create the second address space");
+    ensure_ok!(
+        kernel_space::create_spare(),
+        "create the second address space"
+    );
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(frame_kernel.paddr), PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Kernel, |space| space.map_linear(
+            va(page),
+            pa(frame_kernel.paddr),
+            PAGE_SIZE,
+            read_write
+        )),
         "map in the kernel space"
     );
     ensure_ok!(
-        kernel_space::with(Space::Spare, |space| space.map_linear(va(page), pa(frame_spare.paddr), PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Spare, |space| space.map_linear(
+            va(page),
+            pa(frame_spare.paddr),
+            PAGE_SIZE,
+            read_write
+        )),
         "map in the spare space"
     );
     ensure_ok!(
-        kernel_space::with(Space::Spare, |space| space.map_linear(va(only_in_spare), pa(frame_spare.paddr), PAGE_SIZE, MappingFlags::READ)),
+        kernel_space::with(Space::Spare, |space| space.map_linear(
+            va(only_in_spare),
+            pa(frame_spare.paddr),
+            PAGE_SIZE,
+            MappingFlags::READ
+        )),
         "second mapping in the spare space"
     );
-    ensure_eq!(read_ok(page, "kernel space")?, 0xa0a0, "kernel space sees its frame");
+    ensure_eq!(
+        read_ok(page, "kernel space")?,
+        0xa0a0,
+        "kernel space sees its frame"
+    );
     read_faults(only_in_spare, "spare-only page from the kernel space")?;
 
     kernel_space::switch_to(Space::Spare);
-    let spare_view = (read_ok(page, "spare space"), read_ok(only_in_spare, "spare-only page"), write_ok(page, 0xb1b1, "spare space"));
+    let spare_view = (
+        read_ok(page, "spare space"),
+        read_ok(only_in_spare, "spare-only page"),
+        write_ok(page, 0xb1b1, "spare space"),
+    );
     kernel_space::switch_to(Space::Kernel);
     ensure_eq!(spare_view.0?, 0xb0b0, "spare space sees its frame");
     ensure_eq!(spare_view.1?, 0xb0b0, "spare-only page in the spare space");
     spare_view.2?;
-    ensure_eq!(frame_spare.word(0), 0xb1b1, "write in the spare space hit its frame");
+    ensure_eq!(
+        frame_spare.word(0),
+        0xb1b1,
+        "write in the spare space hit its frame"
+    );
     ensure_eq!(frame_kernel.word(0), 0xa0a0, "kernel frame untouched");
-    ensure_eq!(read_ok(page, "back in the kernel space")?, 0xa0a0, "kernel space after switching back");
+    ensure_eq!(
+        read_ok(page, "back in the kernel space")?,
+        0xa0a0,
+        "kernel space after switching back"
+    );
     read_faults(only_in_spare, "spare-only page after switching back")?;
 
     kernel_space::destroy_spare();
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap");
-    ensure_eq!(frame_pool::stats().in_use, in_use_before, "dropping the spare space returned its table frames");
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        "unmap"
+    );
+    ensure_eq!(
+        frame_pool::stats().in_use,
+        in_use_before,
+        "dropping the spare space returned its table frames"
+    );
     Ok(())
 }
 
@@ -70,7 +111,11 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     let user_frame = Frame::filled(0x5553_4552)?;
     let kernel_frame = Frame::filled(0x4b45_524e)?;
     let user = MappingFlags::USER;
-    let (read, write, execute) = (MappingFlags::READ, MappingFlags::WRITE, MappingFlags::EXECUTE);
+    let (read, write, execute) = (
+        MappingFlags::READ,
+        MappingFlags::WRITE,
+        MappingFlags::EXECUTE,
+    );
     let mappings = [
         (code, code_frame.paddr, user | read | execute),
         (user_return, return_frame.paddr, user | read | execute),
@@ -80,7 +125,12 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     ];
     for (address, frame, flags) in mappings {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(va(address), pa(frame), PAGE_SIZE, flags)),
+            kernel_space::with(Space::Kernel, |space| space.map_linear(
+                va(address),
+                pa(frame),
+                PAGE_SIZE,
+                flags
+            )),
             "map {address:#x}"
         );
     }
@@ -88,16 +138,50 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
         // SAFETY: the routine and its stack are mapped above with the flags `run` requires.
         unsafe { user::run(code, stack + PAGE_SIZE, operation, address, value) }
     };
-    let user_fault = |address, access| UserExit::PageFault(PageFaultInfo { address: va(address), access, user: true });
+    let user_fault = |address, access| {
+        UserExit::PageFault(PageFaultInfo {
+            address: va(address),
+            access,
+            user: true,
+        })
+    };
 
-    ensure_eq!(run(UserOperation::Read, user_data, 0), UserExit::SystemCall { value: 0x5553_4552 }, "user reads a USER page");
-    ensure_eq!(run(UserOperation::Write, user_data + 8, 0x99), UserExit::SystemCall { value: 1 }, "user writes a USER page");
+    ensure_eq!(
+        run(UserOperation::Read, user_data, 0),
+        UserExit::SystemCall { value: 0x5553_4552 },
+        "user reads a USER page"
+    );
+    ensure_eq!(
+        run(UserOperation::Write, user_data + 8, 0x99),
+        UserExit::SystemCall { value: 1 },
+        "user writes a USER page"
+    );
     ensure_eq!(user_frame.word(1), 0x99, "the user write landed");
-    ensure_eq!(run(UserOperation::Execute, user_return, 0), UserExit::SystemCall { value: 2 }, "user calls a USER|X page");
-    ensure_eq!(run(UserOperation::Execute, user_data, 0), user_fault(user_data, Access::Execute), "user executes a USER page without X");
-    ensure_eq!(run(UserOperation::Read, kernel_data, 0), user_fault(kernel_data, Access::Read), "user reads a page without USER");
-    ensure_eq!(run(UserOperation::Write, kernel_data, 7), user_fault(kernel_data, Access::Write), "user writes a page without USER");
-    ensure_eq!(kernel_frame.word(0), 0x4b45_524e, "the refused user write left the frame alone");
+    ensure_eq!(
+        run(UserOperation::Execute, user_return, 0),
+        UserExit::SystemCall { value: 2 },
+        "user calls a USER|X page"
+    );
+    ensure_eq!(
+        run(UserOperation::Execute, user_data, 0),
+        user_fault(user_data, Access::Execute),
+        "user executes a USER page without X"
+    );
+    ensure_eq!(
+        run(UserOperation::Read, kernel_data, 0),
+        user_fault(kernel_data, Access::Read),
+        "user reads a page without USER"
+    );
+    ensure_eq!(
+        run(UserOperation::Write, kernel_data, 7),
+        user_fault(kernel_data, Access::Write),
+        "user writes a page without USER"
+    );
+    ensure_eq!(
+        kernel_frame.word(0),
+        0x4b45_524e,
+        "the refused user write left the frame alone"
+    );
 
     // The kernel's own pages: image, stack, heap and the linear RAM map.
     let layout = layout::kernel_layout();
@@ -112,12 +196,27 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
         ("linear RAM", kernel_frame.paddr),
     ];
     for (name, address) in kernel_addresses {
-        ensure_eq!(run(UserOperation::Read, address, 0), user_fault(address, Access::Read), "user reads kernel {name}");
-        ensure_eq!(run(UserOperation::Write, address, 0), user_fault(address, Access::Write), "user writes kernel {name}");
+        ensure_eq!(
+            run(UserOperation::Read, address, 0),
+            user_fault(address, Access::Read),
+            "user reads kernel {name}"
+        );
+        ensure_eq!(
+            run(UserOperation::Write, address, 0),
+            user_fault(address, Access::Write),
+            "user writes kernel {name}"
+        );
     }
-    ensure_eq!(run(UserOperation::Execute, layout.text.start, 0), user_fault(layout.text.start, Access::Execute), "user executes kernel text");
+    ensure_eq!(
+        run(UserOperation::Execute, layout.text.start, 0),
+        user_fault(layout.text.start, Access::Execute),
+        "user executes kernel text"
+    );
     for (address, _, _) in mappings {
-        ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(address), PAGE_SIZE)), "unmap {address:#x}");
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.unmap(va(address), PAGE_SIZE)),
+            "unmap {address:#x}"
+        );
     }
     Ok(())
 }

@@ -13,15 +13,42 @@ mod tlb;
 
 /// The cases of issue 4, in order.
 const CASES: [TestCase; EXPECTED_CASES] = [
-    TestCase { name: "permissions_by_real_access", run: permissions::permissions_by_real_access },
-    TestCase { name: "unmap_then_remap", run: permissions::unmap_then_remap },
-    TestCase { name: "stale_tlb", run: tlb::stale_tlb },
-    TestCase { name: "lazy_allocation", run: lazy::lazy_allocation },
-    TestCase { name: "prot_none_round_trip", run: lazy::prot_none_round_trip },
-    TestCase { name: "huge_page_split", run: tlb::huge_page_split },
-    TestCase { name: "two_address_spaces", run: isolation::two_address_spaces },
-    TestCase { name: "user_kernel_separation", run: isolation::user_kernel_separation },
-    TestCase { name: "table_reclamation", run: reclamation::table_reclamation },
+    TestCase {
+        name: "permissions_by_real_access",
+        run: permissions::permissions_by_real_access,
+    },
+    TestCase {
+        name: "unmap_then_remap",
+        run: permissions::unmap_then_remap,
+    },
+    TestCase {
+        name: "stale_tlb",
+        run: tlb::stale_tlb,
+    },
+    TestCase {
+        name: "lazy_allocation",
+        run: lazy::lazy_allocation,
+    },
+    TestCase {
+        name: "prot_none_round_trip",
+        run: lazy::prot_none_round_trip,
+    },
+    TestCase {
+        name: "huge_page_split",
+        run: tlb::huge_page_split,
+    },
+    TestCase {
+        name: "two_address_spaces",
+        run: isolation::two_address_spaces,
+    },
+    TestCase {
+        name: "user_kernel_separation",
+        run: isolation::user_kernel_separation,
+    },
+    TestCase {
+        name: "table_reclamation",
+        run: reclamation::table_reclamation,
+    },
 ];
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.

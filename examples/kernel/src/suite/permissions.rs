@@ -31,14 +31,23 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
         frame.put_code(crate::arch::RETURN_INSTRUCTION);
         let first_word = frame.word(0);
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(frame.paddr), PAGE_SIZE, flags)),
+            kernel_space::with(Space::Kernel, |space| space.map_linear(
+                va(page),
+                pa(frame.paddr),
+                PAGE_SIZE,
+                flags
+            )),
             "map_linear {name}"
         );
 
         let data = page + 8;
         match probe::read(page) {
-            Ok(value) if flags.contains(read) => ensure_eq!(value, first_word, "{name}: value read"),
-            result if flags.contains(read) => return Err(format!("{name}: read faulted: {result:x?}")),
+            Ok(value) if flags.contains(read) => {
+                ensure_eq!(value, first_word, "{name}: value read")
+            }
+            result if flags.contains(read) => {
+                return Err(format!("{name}: read faulted: {result:x?}"));
+            }
             result => expect_kernel_fault(result, page, Access::Read, &format!("{name}: read"))?,
         }
         // SAFETY: `data` is our own test page (word 1, after the return instruction).
@@ -48,7 +57,11 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
             ensure_eq!(frame.word(1), 0x5a5a, "{name}: written value in the frame");
         } else {
             expect_kernel_fault(written, data, Access::Write, &format!("{name}: write"))?;
-            ensure_eq!(frame.word(1), 0x1111_0000 + index as u64, "{name}: frame unchanged by the refused write");
+            ensure_eq!(
+                frame.word(1),
+                0x1111_0000 + index as u64,
+                "{name}: frame unchanged by the refused write"
+            );
         }
         // SAFETY: the page starts with the ISA's return instruction.
         let executed = unsafe { probe::execute(page) };
@@ -57,7 +70,10 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
         } else {
             expect_kernel_fault(executed, page, Access::Execute, &format!("{name}: execute"))?;
         }
-        ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap {name}");
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+            "unmap {name}"
+        );
     }
     Ok(())
 }
@@ -69,20 +85,44 @@ pub(crate) fn unmap_then_remap() -> Result<(), String> {
     let second = Frame::filled(0xbbbb)?;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(first.paddr), PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Kernel, |space| space.map_linear(
+            va(page),
+            pa(first.paddr),
+            PAGE_SIZE,
+            read_write
+        )),
         "map first"
     );
-    ensure_eq!(read_ok(page, "mapped")?, 0xaaaa, "first frame through the mapping");
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap");
+    ensure_eq!(
+        read_ok(page, "mapped")?,
+        0xaaaa,
+        "first frame through the mapping"
+    );
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        "unmap"
+    );
     read_faults(page, "after unmap")?;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(second.paddr), PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Kernel, |space| space.map_linear(
+            va(page),
+            pa(second.paddr),
+            PAGE_SIZE,
+            read_write
+        )),
         "map again"
     );
-    ensure_eq!(read_ok(page, "mapped again")?, 0xbbbb, "second frame through the mapping");
+    ensure_eq!(
+        read_ok(page, "mapped again")?,
+        0xbbbb,
+        "second frame through the mapping"
+    );
     write_ok(page, 0xcccc, "mapped again")?;
     ensure_eq!(second.word(0), 0xcccc, "write reached the second frame");
     ensure_eq!(first.word(0), 0xaaaa, "first frame untouched");
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "final unmap");
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        "final unmap"
+    );
     Ok(())
 }

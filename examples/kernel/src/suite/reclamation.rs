@@ -20,24 +20,54 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
         // Slots 8..=39: distinct 1 GiB regions (new level-1/level-2 tables each time).
         let base = slot(8 + cycle % 32) + (cycle / 32) * 0x20_0000 * 3;
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_alloc(va(base), 3 * PAGE_SIZE, read_write, true)),
+            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+                va(base),
+                3 * PAGE_SIZE,
+                read_write,
+                true
+            )),
             "cycle {cycle}: map_alloc"
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_alloc(va(base + 0x20_0000), 2 * PAGE_SIZE, read_write, false)),
+            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+                va(base + 0x20_0000),
+                2 * PAGE_SIZE,
+                read_write,
+                false
+            )),
             "cycle {cycle}: lazy map_alloc"
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(va(base + 0x40_0000), pa(frame.paddr), PAGE_SIZE, read_write)),
+            kernel_space::with(Space::Kernel, |space| space.map_linear(
+                va(base + 0x40_0000),
+                pa(frame.paddr),
+                PAGE_SIZE,
+                read_write
+            )),
             "cycle {cycle}: map_linear"
         );
         write_ok(base + PAGE_SIZE, cycle as u64, "eager page")?;
-        write_ok(base + 0x20_0000, cycle as u64, "lazy page (populated by the fault)")?;
+        write_ok(
+            base + 0x20_0000,
+            cycle as u64,
+            "lazy page (populated by the fault)",
+        )?;
         write_ok(base + 0x40_0000, cycle as u64, "linear page")?;
-        ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(base), 0x60_0000)), "cycle {cycle}: unmap");
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.unmap(va(base), 0x60_0000)),
+            "cycle {cycle}: unmap"
+        );
         read_faults(base + 0x20_0000, "after unmap")?;
     }
-    ensure_eq!(frame.word(0), (cycles - 1) as u64, "the linear frame saw the writes");
-    ensure_eq!(frame_pool::stats().in_use, in_use_before, "frames in use after {cycles} map/unmap cycles");
+    ensure_eq!(
+        frame.word(0),
+        (cycles - 1) as u64,
+        "the linear frame saw the writes"
+    );
+    ensure_eq!(
+        frame_pool::stats().in_use,
+        in_use_before,
+        "frames in use after {cycles} map/unmap cycles"
+    );
     Ok(())
 }

@@ -19,22 +19,45 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
     let frame = Frame::filled(0)?;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(va(page), pa(frame.paddr), PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Kernel, |space| space.map_linear(
+            va(page),
+            pa(frame.paddr),
+            PAGE_SIZE,
+            read_write
+        )),
         "map"
     );
     write_ok(page, 1, "RW, warming the TLB")?;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(va(page), PAGE_SIZE, MappingFlags::READ)),
+        kernel_space::with(Space::Kernel, |space| space.protect(
+            va(page),
+            PAGE_SIZE,
+            MappingFlags::READ
+        )),
         "protect to R"
     );
     write_faults(page, "write right after protect RW -> R")?;
     ensure_eq!(frame.word(0), 1, "the refused write left the frame alone");
     ensure_eq!(read_ok(page, "R")?, 1, "still readable");
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.protect(va(page), PAGE_SIZE, read_write)), "protect to RW");
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.protect(
+            va(page),
+            PAGE_SIZE,
+            read_write
+        )),
+        "protect to RW"
+    );
     write_ok(page, 2, "write right after protect R -> RW")?;
     ensure_eq!(frame.word(0), 2, "write landed");
-    ensure_eq!(read_ok(page, "warming before unmap")?, 2, "value before unmap");
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)), "unmap");
+    ensure_eq!(
+        read_ok(page, "warming before unmap")?,
+        2,
+        "value before unmap"
+    );
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        "unmap"
+    );
     read_faults(page, "read right after unmap")?;
     write_faults(page, "write right after unmap")?;
     Ok(())
@@ -61,28 +84,54 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
     }
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(va(base), pa(frames), HUGE_PAGE_SIZE, read_write)),
+        kernel_space::with(Space::Kernel, |space| space.map_linear(
+            va(base),
+            pa(frames),
+            HUGE_PAGE_SIZE,
+            read_write
+        )),
         "map 2 MiB"
     );
-    let size = kernel_space::with(Space::Kernel, |space| kernel_space::mapping_size(space, base));
-    ensure_eq!(size, Some(HUGE_PAGE_SIZE), "the 2 MiB range is one huge mapping");
+    let size = kernel_space::with(Space::Kernel, |space| {
+        kernel_space::mapping_size(space, base)
+    });
+    ensure_eq!(
+        size,
+        Some(HUGE_PAGE_SIZE),
+        "the 2 MiB range is one huge mapping"
+    );
     for index in 0..512 {
-        write_ok(base + index * PAGE_SIZE + 8, index as u64, "huge page before split")?;
+        write_ok(
+            base + index * PAGE_SIZE + 8,
+            index as u64,
+            "huge page before split",
+        )?;
     }
     let protected = base + 7 * PAGE_SIZE;
     let unmapped = base + 9 * PAGE_SIZE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(va(protected), PAGE_SIZE, MappingFlags::READ)),
+        kernel_space::with(Space::Kernel, |space| space.protect(
+            va(protected),
+            PAGE_SIZE,
+            MappingFlags::READ
+        )),
         "protect page 7"
     );
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(unmapped), PAGE_SIZE)), "unmap page 9");
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(unmapped), PAGE_SIZE)),
+        "unmap page 9"
+    );
     for index in 0..512 {
         let page = base + index * PAGE_SIZE;
         if page == unmapped {
             read_faults(page, "unmapped page 9")?;
             continue;
         }
-        ensure_eq!(read_ok(page, "after split")?, marker(index), "page {index} still maps its own frame");
+        ensure_eq!(
+            read_ok(page, "after split")?,
+            marker(index),
+            "page {index} still maps its own frame"
+        );
         if page == protected {
             write_faults(page + 8, "read-only page 7")?;
         } else {
@@ -90,7 +139,10 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         }
     }
     // One unmap over the whole range, hole included (munmap semantics).
-    ensure_ok!(kernel_space::with(Space::Kernel, |space| space.unmap(va(base), HUGE_PAGE_SIZE)), "unmap 2 MiB");
+    ensure_ok!(
+        kernel_space::with(Space::Kernel, |space| space.unmap(va(base), HUGE_PAGE_SIZE)),
+        "unmap 2 MiB"
+    );
     read_faults(base, "after unmapping the whole range")?;
     Ok(())
 }

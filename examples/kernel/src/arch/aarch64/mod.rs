@@ -9,8 +9,10 @@ mod probe;
 mod trap;
 mod user;
 
-pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
 pub(crate) use self::mmu::enable_mmu;
+pub(crate) use self::probe::{
+    RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache,
+};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{run_user, user_routine};
 
@@ -22,6 +24,10 @@ pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";
 pub(crate) const RAM_WINDOW: Range<usize> = 0x4000_0000..0x4800_0000;
 
 /// Device memory the kernel maps: the PL011 UART.
+#[expect(
+    clippy::single_range_in_vec_init,
+    reason = "a list of regions that holds one on this machine"
+)]
 pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000];
 
 const UART_BASE: usize = 0x0900_0000;

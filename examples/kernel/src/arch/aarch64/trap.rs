@@ -131,7 +131,10 @@ extern "C" fn kernel_sync(frame: &mut TrapFrame) {
     unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, far_el1", out(reg) esr, out(reg) far) };
     match decode_page_fault(esr as u64, far as u64) {
         Some(fault) if !fault.user => crate::trap::kernel_fault(frame, fault),
-        _ => crate::trap::unexpected(format_args!("ESR_EL1 {esr:#x} FAR_EL1 {far:#x} ELR_EL1 {:#x}", frame.elr)),
+        _ => crate::trap::unexpected(format_args!(
+            "ESR_EL1 {esr:#x} FAR_EL1 {far:#x} ELR_EL1 {:#x}",
+            frame.elr
+        )),
     }
 }
 
@@ -139,5 +142,7 @@ extern "C" fn fatal_vector(kind: usize) -> ! {
     let (esr, elr): (usize, usize);
     // SAFETY: reading the syndrome registers has no side effects.
     unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, elr_el1", out(reg) esr, out(reg) elr) };
-    crate::trap::unexpected(format_args!("exception vector {kind} ESR_EL1 {esr:#x} ELR_EL1 {elr:#x}"))
+    crate::trap::unexpected(format_args!(
+        "exception vector {kind} ESR_EL1 {esr:#x} ELR_EL1 {elr:#x}"
+    ))
 }

@@ -8,7 +8,9 @@ mod probe;
 mod trap;
 mod user;
 
-pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::probe::{
+    RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache,
+};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{run_user, user_routine};
 
@@ -20,7 +22,8 @@ pub(crate) const ISA_NAME: &str = "riscv64 (Sv39, S-mode under OpenSBI)";
 pub(crate) const RAM_WINDOW: Range<usize> = 0x8000_0000..0x8800_0000;
 
 /// Device memory the kernel maps: the ns16550 UART and the sifive_test exit device.
-pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000, TEST_BASE..TEST_BASE + 0x1000];
+pub(crate) const MMIO_REGIONS: &[Range<usize>] =
+    &[UART_BASE..UART_BASE + 0x1000, TEST_BASE..TEST_BASE + 0x1000];
 
 const UART_BASE: usize = 0x1000_0000;
 const TEST_BASE: usize = 0x10_0000;

@@ -72,13 +72,17 @@ pub(super) fn install() {
     }
     // SAFETY: the vector is a complete trap handler (above); installing it changes only where
     // traps go.
-    unsafe { core::arch::asm!("csrw stvec, {0}", in(reg) example_trap_vector as *const () as usize) };
+    unsafe {
+        core::arch::asm!("csrw stvec, {0}", in(reg) example_trap_vector as *const () as usize)
+    };
 }
 
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     let (scause, stval): (usize, usize);
     // SAFETY: reading trap CSRs has no side effects.
-    unsafe { core::arch::asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval) };
+    unsafe {
+        core::arch::asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval)
+    };
     match decode_page_fault(scause as u64, stval as u64, frame.sstatus as u64) {
         Some(fault) => crate::trap::kernel_fault(frame, fault),
         None => crate::trap::unexpected(format_args!(

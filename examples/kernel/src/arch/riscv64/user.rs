@@ -78,7 +78,13 @@ global_asm!(
 );
 
 unsafe extern "C" {
-    fn example_run_user(code: usize, stack_top: usize, operation: usize, address: usize, value: usize);
+    fn example_run_user(
+        code: usize,
+        stack_top: usize,
+        operation: usize,
+        address: usize,
+        value: usize,
+    );
     pub(super) fn example_user_trap();
     static example_user_routine_start: u8;
     static example_user_routine_end: u8;
@@ -98,7 +104,13 @@ pub(crate) fn user_routine() -> &'static [u8] {
 ///
 /// # Safety
 /// See `crate::user::run`.
-pub(crate) unsafe fn run_user(code: usize, stack_top: usize, operation: usize, address: usize, value: usize) -> UserExit {
+pub(crate) unsafe fn run_user(
+    code: usize,
+    stack_top: usize,
+    operation: usize,
+    address: usize,
+    value: usize,
+) -> UserExit {
     // SAFETY: the caller maps the routine and its stack; the routine ends in a trap that returns
     // here with every callee-saved register restored.
     unsafe { example_run_user(code, stack_top, operation, address, value) };

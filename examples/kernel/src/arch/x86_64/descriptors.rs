@@ -97,10 +97,14 @@ pub(super) fn install() {
     // SAFETY: the ISR table (rodata) holds the 33 stub addresses; the IDT is only written here,
     // before `lidt`, and stays alive forever.
     unsafe {
-        let table = &*(&raw const example_isr_table);
+        let table = &example_isr_table;
         let idt = &mut *IDT.0.get();
         for (index, &handler) in table.iter().enumerate() {
-            let vector = if index == 32 { SYSTEM_CALL_VECTOR } else { index };
+            let vector = if index == 32 {
+                SYSTEM_CALL_VECTOR
+            } else {
+                index
+            };
             let dpl: u64 = if vector == SYSTEM_CALL_VECTOR { 3 } else { 0 };
             let handler = handler as u64;
             idt[vector * 2] = (handler & 0xffff)
@@ -111,7 +115,13 @@ pub(super) fn install() {
         }
         let pointer: [u16; 5] = {
             let base = IDT.0.get() as u64;
-            [(512 * 8 - 1) as u16, base as u16, (base >> 16) as u16, (base >> 32) as u16, (base >> 48) as u16]
+            [
+                (512 * 8 - 1) as u16,
+                base as u16,
+                (base >> 16) as u16,
+                (base >> 32) as u16,
+                (base >> 48) as u16,
+            ]
         };
         core::arch::asm!("lidt [{0}]", in(reg) pointer.as_ptr());
     }

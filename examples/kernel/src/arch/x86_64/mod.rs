@@ -9,7 +9,9 @@ mod probe;
 mod trap;
 mod user;
 
-pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache};
+pub(crate) use self::probe::{
+    RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache,
+};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{run_user, user_routine};
 
@@ -29,13 +31,17 @@ const DEBUG_EXIT_PORT: u16 = 0xf4;
 
 fn outb(port: u16, value: u8) {
     // SAFETY: port I/O to the UART or the isa-debug-exit device has no memory effects.
-    unsafe { core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack))
+    };
 }
 
 fn inb(port: u16) -> u8 {
     let value: u8;
     // SAFETY: reading the UART line status has no memory effects.
-    unsafe { core::arch::asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack)) };
+    unsafe {
+        core::arch::asm!("in al, dx", in("dx") port, out("al") value, options(nomem, nostack))
+    };
     value
 }
 
