@@ -1,0 +1,208 @@
+//! Map / protect / unmap 1 GiB as 4 KiB pages through our Linear backend versus
+//! page_table_multiarch's own cursor (`map_region` / `protect_region` / `unmap_region`), in one
+//! run, plus a 1 GiB-aligned map as one entry. Throughput is in pages: ns per page = 1e3 /
+//! (Melem/s).
+//!
+//! `cargo bench -p paging --bench linear -- --warm-up-time 1 --measurement-time 2`
+
+use std::alloc::{Layout, alloc, dealloc};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use memory_set::MappingBackend;
+use paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch, PagingHandler};
+use paging::{PhysAddr, VirtAddr};
+
+/// Frames from the host heap, physical = virtual.
+struct HeapFrames;
+
+impl PagingHandler for HeapFrames {
+    fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
+        let layout = Layout::from_size_align(count * 0x1000, align.max(0x1000)).ok()?;
+        // SAFETY: non-zero size.
+        let pointer = unsafe { alloc(layout) };
+        (!pointer.is_null()).then(|| PhysAddr::from(pointer as usize))
+    }
+
+    fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        let layout = Layout::from_size_align(count * 0x1000, 0x1000).expect("layout");
+        // SAFETY: allocated by `alloc_frames` with this layout (every caller uses 4 KiB
+        // alignment).
+        unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        VirtAddr::from(paddr.as_usize())
+    }
+}
+
+type Upstream = page_table_multiarch::PageTable64<
+    <Arch as PagingArch>::MetaData,
+    <Arch as PagingArch>::Entry,
+    HeapFrames,
+>;
+
+const GIB: usize = 0x4000_0000;
+const PAGES: u64 = (GIB / 0x1000) as u64;
+const BASE: usize = GIB;
+const RW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE);
+const LINEAR: Backend = Backend::Linear { pa_va_offset: 0 };
+
+fn ours_4k() -> PageTable<HeapFrames> {
+    let mut table = PageTable::<HeapFrames>::try_new().expect("root");
+    table
+        .set_largest_page_size(PageSize::Size4K)
+        .expect("4 KiB");
+    table
+}
+
+fn ours_map(table: &mut PageTable<HeapFrames>) {
+    LINEAR
+        .map(VirtAddr::from(BASE), GIB, RW, table)
+        .expect("map");
+}
+
+fn upstream_map(table: &mut Upstream, allow_huge: bool) {
+    table
+        .cursor()
+        .map_region(
+            VirtAddr::from(BASE),
+            |va| PhysAddr::from(va.as_usize()),
+            GIB,
+            RW,
+            allow_huge,
+        )
+        .expect("map_region");
+}
+
+/// Times `operation` on a table that `setup` prepares outside the measurement.
+fn timed<T>(
+    iterations: u64,
+    mut setup: impl FnMut() -> T,
+    mut operation: impl FnMut(&mut T),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iterations {
+        let mut table = setup();
+        let start = Instant::now();
+        operation(&mut table);
+        total += start.elapsed();
+        drop(black_box(table));
+    }
+    total
+}
+
+fn one_gib_of_4k_pages(c: &mut Criterion) {
+    let mut group = c.benchmark_group("1GiB_as_4KiB_pages");
+    group.throughput(Throughput::Elements(PAGES));
+    group.sample_size(10);
+
+    group.bench_function("map/ours", |b| {
+        b.iter_custom(|n| timed(n, ours_4k, ours_map))
+    });
+    group.bench_function("map/upstream", |b| {
+        b.iter_custom(|n| {
+            timed(
+                n,
+                || Upstream::try_new().expect("root"),
+                |t| upstream_map(t, false),
+            )
+        })
+    });
+
+    let mut flags = [MappingFlags::READ, RW].into_iter().cycle();
+    let mut ours = ours_4k();
+    ours_map(&mut ours);
+    group.bench_function("protect/ours", |b| {
+        b.iter(|| {
+            LINEAR
+                .protect(VirtAddr::from(BASE), GIB, flags.next().unwrap(), &mut ours)
+                .expect("protect")
+        })
+    });
+    drop(ours);
+    let mut upstream = Upstream::try_new().expect("root");
+    upstream_map(&mut upstream, false);
+    group.bench_function("protect/upstream", |b| {
+        b.iter(|| {
+            upstream
+                .cursor()
+                .protect_region(VirtAddr::from(BASE), GIB, flags.next().unwrap())
+                .expect("protect_region")
+        })
+    });
+    drop(upstream);
+
+    let mapped_ours = || {
+        let mut table = ours_4k();
+        ours_map(&mut table);
+        table
+    };
+    group.bench_function("unmap/ours", |b| {
+        b.iter_custom(|n| {
+            timed(n, mapped_ours, |t| {
+                LINEAR.unmap(VirtAddr::from(BASE), GIB, t).expect("unmap")
+            })
+        })
+    });
+    let mapped_upstream = || {
+        let mut table = Upstream::try_new().expect("root");
+        upstream_map(&mut table, false);
+        table
+    };
+    group.bench_function("unmap/upstream", |b| {
+        b.iter_custom(|n| {
+            timed(n, mapped_upstream, |t| {
+                t.cursor()
+                    .unmap_region(VirtAddr::from(BASE), GIB)
+                    .expect("unmap_region")
+            })
+        })
+    });
+    group.finish();
+}
+
+fn one_gib_entry(c: &mut Criterion) {
+    let mut group = c.benchmark_group("1GiB_aligned_linear");
+    group.bench_function("map/ours", |b| {
+        b.iter_custom(|n| {
+            timed(
+                n,
+                || PageTable::<HeapFrames>::try_new().expect("root"),
+                |t| {
+                    LINEAR.map(VirtAddr::from(BASE), GIB, RW, t).expect("map");
+                    assert_eq!(
+                        t.query(VirtAddr::from(BASE)).expect("mapped").page_size,
+                        PageSize::Size1G
+                    );
+                },
+            )
+        })
+    });
+    group.bench_function("map/upstream", |b| {
+        b.iter_custom(|n| {
+            timed(
+                n,
+                || Upstream::try_new().expect("root"),
+                |t| upstream_map(t, true),
+            )
+        })
+    });
+    group.finish();
+}
+
+/// The criterion entry points (private, so the generated function needs no docs).
+mod group {
+    use super::*;
+
+    criterion_group! {
+        name = benches;
+        config = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(2));
+        targets = one_gib_of_4k_pages, one_gib_entry
+    }
+}
+
+criterion_main!(group::benches);

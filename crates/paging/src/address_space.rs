@@ -1,0 +1,274 @@
+//! The address space: an area set, its page table and page-fault handling.
+
+use core::fmt;
+
+use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
+use memory_set::{MemoryArea, MemorySet};
+use page_table_multiarch::{MappingFlags, PagingHandler};
+use paging_arch::{PageFaultInfo, PagingArch, TlbFlushHook};
+
+use crate::backend::{AllocFrames, Backend, checked_range};
+use crate::table::{PageTable, Translation};
+use crate::{Arch, MappingError, MappingResult};
+
+/// The area set type an [`AddressSpace`] uses.
+pub type AreaSet<H, A = Arch> = MemorySet<MappingFlags, PageTable<H, A>, Backend>;
+
+/// One area of an [`AddressSpace`].
+pub type Area = MemoryArea<MappingFlags, Backend>;
+
+/// A virtual address space: areas with Linux `mmap` rules ([`MemorySet`]) kept in agreement
+/// with a hardware [`PageTable`] of ISA `A` whose frames come from `H`.
+///
+/// After any error the areas and the page table still agree. Dropping it unmaps every area
+/// (returning every Alloc frame) and frees the table pages.
+pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
+    areas: AreaSet<H, A>,
+    page_table: PageTable<H, A>,
+}
+
+impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
+    /// An empty address space with a fresh root table.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NoMemory`] if `H` has no frame for the root.
+    pub fn try_new() -> Result<Self, MappingError> {
+        Ok(Self {
+            areas: MemorySet::new(),
+            page_table: PageTable::try_new()?,
+        })
+    }
+
+    /// Maps `[vaddr, vaddr + size)` to `[paddr, paddr + size)` with `flags` (a Linear area),
+    /// using 2 MiB / 1 GiB entries where `vaddr`, `paddr` and `size` allow.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: an address or the size is not 4 KiB aligned, the size
+    ///   is zero, or a range is not translatable / addressable on this ISA.
+    /// - [`MappingError::AlreadyExists`]: the range overlaps an area.
+    /// - [`MappingError::NoMemory`]: no frame for a table page.
+    ///
+    /// Nothing changes on error.
+    pub fn map_linear(
+        &mut self,
+        vaddr: VirtAddr,
+        paddr: PhysAddr,
+        size: usize,
+        flags: MappingFlags,
+    ) -> MappingResult {
+        if paddr.as_usize() & 0xfff != 0 {
+            return Err(MappingError::InvalidParam);
+        }
+        let area = MemoryArea::new(vaddr, size, flags, Backend::linear_for(vaddr, paddr));
+        self.areas.map_noreplace(area, &mut self.page_table)
+    }
+
+    /// Maps `[vaddr, vaddr + size)` with fresh zeroed frames (an Alloc area): all of them now
+    /// if `populate`, else each on its first legal access ([`Self::handle_page_fault`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map_linear`]; with `populate`, `NoMemory` also when the frames run out, and
+    /// every frame taken so far is returned.
+    pub fn map_alloc(
+        &mut self,
+        vaddr: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        populate: bool,
+    ) -> MappingResult {
+        checked_range::<A>(vaddr, size)?;
+        let area = MemoryArea::new(vaddr, size, flags, Backend::Alloc { populate });
+        self.areas.map_noreplace(area, &mut self.page_table)
+    }
+
+    /// Unmaps every page in `[vaddr, vaddr + size)`, shrinking or splitting the areas it cuts
+    /// (and huge entries). Holes are skipped.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] for an unaligned range; [`MappingError::NoMemory`] when
+    /// a huge entry must be split and no table page is left (that area is unchanged).
+    pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> MappingResult {
+        self.areas.unmap(vaddr, size, &mut self.page_table)
+    }
+
+    /// Gives every page in `[vaddr, vaddr + size)` the flags `flags` (taken as they are:
+    /// include `USER`, `DEVICE`, ... as needed). Flags without `READ`, `WRITE` or `EXECUTE` make
+    /// the pages PROT_NONE: every access faults, frames and data are kept, and a later
+    /// `protect` restores them. Holes are skipped.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::unmap`]; on error every area keeps its old flags.
+    pub fn protect(&mut self, vaddr: VirtAddr, size: usize, flags: MappingFlags) -> MappingResult {
+        self.areas
+            .protect(vaddr, size, |_| Some(flags), &mut self.page_table)
+    }
+
+    /// Unmaps every area.
+    ///
+    /// # Errors
+    ///
+    /// None in practice (whole areas never need splits); a backend error stops it with the
+    /// remaining areas intact.
+    pub fn clear(&mut self) -> MappingResult {
+        self.areas.clear(&mut self.page_table)
+    }
+
+    /// Handles a page fault: returns `true` if the access may now be retried, `false` if it is
+    /// a real fault the kernel must deliver (no area, an access the area's flags forbid, a
+    /// user access to a kernel area, or no memory for a lazy page).
+    ///
+    /// A legal access to an unpopulated Alloc page gets a fresh zeroed frame mapped with the
+    /// area's flags; a legal access to a page already mapped (a stale TLB entry, or another
+    /// CPU was first) flushes that page.
+    pub fn handle_page_fault(&mut self, fault: PageFaultInfo) -> bool {
+        let Some(area) = self.areas.find(fault.address) else {
+            return false;
+        };
+        let flags = area.flags();
+        if !flags.contains(fault.required_flags()) {
+            return false;
+        }
+        let page = fault.address.as_usize() & !0xfff;
+        if let Some(translation) = self.page_table.query(VirtAddr::from(page)) {
+            if translation.flags.contains(fault.required_flags()) {
+                self.page_table.flush_page(page);
+                return true;
+            }
+            return false;
+        }
+        match area.backend() {
+            Backend::Alloc { .. } => self
+                .page_table
+                .map_range(
+                    page,
+                    page + 0x1000,
+                    flags,
+                    &mut AllocFrames::<H>::new(),
+                    true,
+                )
+                .is_ok(),
+            Backend::Linear { .. } => false,
+        }
+    }
+
+    /// The physical address of the root table, for `satp` / `TTBR0_EL1` / `CR3`.
+    pub fn root_paddr(&self) -> PhysAddr {
+        self.page_table.root_paddr()
+    }
+
+    /// What the page table holds at `vaddr` (`None` if nothing is mapped; PROT_NONE pages are
+    /// found with empty flags).
+    pub fn query(&self, vaddr: VirtAddr) -> Option<Translation> {
+        self.page_table.query(vaddr)
+    }
+
+    /// The area containing `vaddr`.
+    pub fn find_area(&self, vaddr: VirtAddr) -> Option<&Area> {
+        self.areas.find(vaddr)
+    }
+
+    /// The areas in address order.
+    pub fn areas(&self) -> impl Iterator<Item = &Area> {
+        self.areas.iter()
+    }
+
+    /// The lowest free, `align`-aligned range of `size` bytes at or above `hint` inside `limit`
+    /// (else below `hint`), as [`MemorySet::find_free_area`].
+    pub fn find_free_area(
+        &self,
+        hint: VirtAddr,
+        size: usize,
+        limit: VirtAddrRange,
+        align: usize,
+    ) -> Option<VirtAddr> {
+        self.areas.find_free_area(hint, size, limit, align)
+    }
+
+    /// The page table (for lookups and statistics).
+    pub fn page_table(&self) -> &PageTable<H, A> {
+        &self.page_table
+    }
+
+    /// Replaces the TLB flush hook of this address space only (see
+    /// [`PageTable::set_tlb_flush_hook`]).
+    pub fn set_tlb_flush_hook(&mut self, hook: Option<TlbFlushHook>) {
+        self.page_table.set_tlb_flush_hook(hook);
+    }
+
+    /// Limits the Linear backend's leaves (see [`PageTable::set_largest_page_size`]).
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] for a size the ISA has no leaf for.
+    pub fn set_largest_page_size(
+        &mut self,
+        largest: page_table_multiarch::PageSize,
+    ) -> MappingResult {
+        self.page_table.set_largest_page_size(largest)
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch> Drop for AddressSpace<H, A> {
+    fn drop(&mut self) {
+        // Whole areas never need a split, so this cannot fail; if a backend ever did, the frames
+        // of the areas left would leak rather than be freed while mapped.
+        let _ = self.areas.clear(&mut self.page_table);
+    }
+}
+
+/// Prints one line per area, like `/proc/self/maps`:
+/// `start-end rwxp kind`, e.g. `0000000000400000-0000000000401000 r-xp linear pa 0x80000000`.
+impl<H: PagingHandler, A: PagingArch> fmt::Display for AddressSpace<H, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for area in self.areas.iter() {
+            let flags = area.flags();
+            let bit = |flag, c| if flags.contains(flag) { c } else { '-' };
+            write!(
+                f,
+                "{:016x}-{:016x} {}{}{}p ",
+                area.start().as_usize(),
+                area.end().as_usize(),
+                bit(MappingFlags::READ, 'r'),
+                bit(MappingFlags::WRITE, 'w'),
+                bit(MappingFlags::EXECUTE, 'x'),
+            )?;
+            match area.backend() {
+                Backend::Linear { .. } => {
+                    let paddr = area
+                        .backend()
+                        .linear_paddr(area.start())
+                        .unwrap_or_default();
+                    write!(f, "linear pa {:#x}", paddr.as_usize())?;
+                }
+                Backend::Alloc { populate: true } => f.write_str("alloc populated")?,
+                Backend::Alloc { populate: false } => f.write_str("alloc lazy")?,
+            }
+            for (flag, name) in [
+                (MappingFlags::USER, " user"),
+                (MappingFlags::DEVICE, " device"),
+                (MappingFlags::UNCACHED, " uncached"),
+            ] {
+                if flags.contains(flag) {
+                    f.write_str(name)?;
+                }
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch> fmt::Debug for AddressSpace<H, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddressSpace")
+            .field("arch", &A::NAME)
+            .field("root", &self.root_paddr())
+            .field("areas", &self.areas.len())
+            .finish()
+    }
+}

@@ -1,0 +1,174 @@
+//! The mapping backends: how an area's pages get their frames.
+
+use memory_addr::{PhysAddr, VirtAddr};
+use memory_set::{MappingBackend, MappingResult};
+use page_table_multiarch::{MappingFlags, PagingHandler};
+use paging_arch::{PagingArch, level_size};
+
+use crate::MappingError;
+use crate::table::{PageTable, alloc_zeroed_frame};
+use crate::walk::FrameSource;
+
+/// How the pages of an area are backed. Used as the `B` of
+/// [`MemorySet`](memory_set::MemorySet) by [`AddressSpace`](crate::AddressSpace).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Virtual address `va` maps physical address `va - pa_va_offset` (kernel image, physical
+    /// memory window, MMIO with [`MappingFlags::DEVICE`]). Uses 2 MiB / 1 GiB entries where the
+    /// range and the offset allow; unmapping or protecting part of one splits it. The frames are
+    /// not owned: unmapping frees nothing but emptied table pages. The offset is the same for
+    /// every page, so splitting the area keeps it right.
+    Linear {
+        /// `va - pa`, modulo 2^64; a multiple of 4 KiB.
+        pa_va_offset: usize,
+    },
+    /// Each page gets its own zeroed 4 KiB frame from the [`PagingHandler`], at map time if
+    /// `populate`, else at the first fault. Frames are owned: unmap, clear and drop return
+    /// every one; PROT_NONE keeps them with their data.
+    Alloc {
+        /// Allocate every frame when mapping (eager) instead of on fault (lazy).
+        populate: bool,
+    },
+}
+
+impl Backend {
+    /// A Linear backend that maps `vaddr` to `paddr` (and the pages after it likewise).
+    pub const fn linear_for(vaddr: VirtAddr, paddr: PhysAddr) -> Self {
+        Self::Linear {
+            pa_va_offset: vaddr.as_usize().wrapping_sub(paddr.as_usize()),
+        }
+    }
+
+    /// The physical address a Linear backend maps `vaddr` to; `None` for Alloc.
+    pub const fn linear_paddr(&self, vaddr: VirtAddr) -> Option<PhysAddr> {
+        match *self {
+            Self::Linear { pa_va_offset } => Some(PhysAddr::from_usize(
+                vaddr.as_usize().wrapping_sub(pa_va_offset),
+            )),
+            Self::Alloc { .. } => None,
+        }
+    }
+}
+
+/// Linear frames: `va - offset`, as a block when aligned.
+struct LinearFrames {
+    pa_va_offset: usize,
+}
+
+impl FrameSource for LinearFrames {
+    #[inline(always)]
+    fn frame(&mut self, vaddr: usize, level: usize) -> Result<Option<PhysAddr>, MappingError> {
+        let paddr = vaddr.wrapping_sub(self.pa_va_offset);
+        Ok((paddr & (level_size(level) - 1) == 0).then(|| PhysAddr::from(paddr)))
+    }
+}
+
+/// Fresh zeroed 4 KiB frames from `H`.
+pub(crate) struct AllocFrames<H>(core::marker::PhantomData<fn() -> H>);
+
+impl<H> AllocFrames<H> {
+    /// A source of fresh frames.
+    pub(crate) const fn new() -> Self {
+        Self(core::marker::PhantomData)
+    }
+}
+
+impl<H: PagingHandler> FrameSource for AllocFrames<H> {
+    fn frame(&mut self, _vaddr: usize, level: usize) -> Result<Option<PhysAddr>, MappingError> {
+        if level > 0 {
+            return Ok(None);
+        }
+        alloc_zeroed_frame::<H>().map(Some)
+    }
+}
+
+/// Checks that `[start, start + size)` is a 4 KiB aligned, non-empty range the ISA can
+/// translate, and returns it as numbers.
+pub(crate) fn checked_range<A: PagingArch>(
+    start: VirtAddr,
+    size: usize,
+) -> Result<(usize, usize), MappingError> {
+    let start = start.as_usize();
+    if start & 0xfff != 0 || size & 0xfff != 0 || size == 0 {
+        return Err(MappingError::InvalidParam);
+    }
+    let end = start.checked_add(size).ok_or(MappingError::InvalidParam)?;
+    let last = end - 1;
+    if !A::is_valid_vaddr(start) || !A::is_valid_vaddr(last) || (start ^ last) >> A::VA_BITS != 0 {
+        return Err(MappingError::InvalidParam);
+    }
+    Ok((start, end))
+}
+
+/// Checks that a Linear area's physical range is valid for the ISA.
+fn check_linear_paddr<A: PagingArch>(
+    start: usize,
+    size: usize,
+    pa_va_offset: usize,
+) -> Result<(), MappingError> {
+    let paddr = start.wrapping_sub(pa_va_offset);
+    let valid = pa_va_offset & 0xfff == 0
+        && paddr
+            .checked_add(size - 1)
+            .is_some_and(|last| A::is_valid_paddr(paddr) && A::is_valid_paddr(last));
+    if valid {
+        Ok(())
+    } else {
+        Err(MappingError::InvalidParam)
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, A>> for Backend {
+    /// Maps the range. Linear writes every entry (huge where possible); Alloc with `populate`
+    /// allocates a zeroed frame per page, lazy Alloc leaves the range empty. On failure
+    /// everything this call mapped is unmapped again and its frames are returned.
+    fn map(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        page_table: &mut PageTable<H, A>,
+    ) -> MappingResult {
+        let (start_usize, end) = checked_range::<A>(start, size)?;
+        match *self {
+            Self::Linear { pa_va_offset } => {
+                check_linear_paddr::<A>(start_usize, size, pa_va_offset)?;
+                let mut source = LinearFrames { pa_va_offset };
+                page_table.map_range(start_usize, end, flags, &mut source, false)
+            }
+            Self::Alloc { populate: true } => {
+                page_table.map_range(start_usize, end, flags, &mut AllocFrames::<H>::new(), true)
+            }
+            Self::Alloc { populate: false } => Ok(()),
+        }
+    }
+
+    /// Unmaps the range (holes are fine), splitting huge entries at its bounds; Alloc returns
+    /// every frame, also of PROT_NONE pages. Fails only with `NoMemory` for a split, changing
+    /// nothing.
+    fn unmap(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        page_table: &mut PageTable<H, A>,
+    ) -> MappingResult {
+        let (start, end) = checked_range::<A>(start, size)?;
+        let owns_frames = matches!(self, Self::Alloc { .. });
+        page_table.unmap_range(start, end, owns_frames)
+    }
+
+    /// Changes the flags of every mapped page in the range, keeping the frames (flags without
+    /// READ/WRITE/EXECUTE make them PROT_NONE). Not-yet-populated lazy pages stay empty and take
+    /// the area's new flags when they fault in. Fails only with `NoMemory` for a split,
+    /// changing nothing.
+    fn protect(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        new_flags: MappingFlags,
+        page_table: &mut PageTable<H, A>,
+    ) -> MappingResult {
+        let (start, end) = checked_range::<A>(start, size)?;
+        page_table.protect_range(start, end, new_flags)
+    }
+}

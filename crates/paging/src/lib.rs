@@ -1,0 +1,97 @@
+//! ISA-neutral page tables and address spaces for `no_std` kernels.
+//!
+//! One implementation for x86_64, AArch64 and RISC-V: the ISA crate ([`Arch`], picked by cargo
+//! feature or by the build target) only encodes entries, flushes TLBs and switches roots (see
+//! [`paging_arch`]). This crate holds everything else:
+//!
+//! - [`PageTable`]: a hardware page table walked range by range (one visit per table, a tight
+//!   loop per leaf table), with 2 MiB / 1 GiB leaves, splitting of huge leaves on partial
+//!   unmap / protect, reclamation of emptied table pages, and rollback of failed maps;
+//! - [`Backend`]: the [`Linear`](Backend::Linear) and [`Alloc`](Backend::Alloc) mapping
+//!   backends, implementing [`memory_set::MappingBackend`];
+//! - [`AddressSpace`]: a [`memory_set::MemorySet`] plus its page table: `map_linear`,
+//!   `map_alloc`, `unmap`, `protect`, `handle_page_fault`, printed like `/proc/self/maps`.
+//!
+//! PROT_NONE (flags without `READ`, `WRITE`, `EXECUTE`) is an entry the hardware treats as
+//! invalid that keeps its frame, so protecting back restores the same frames and data. Every
+//! change to a table is flushed through [`paging_arch::tlb`] (a kernel-installed shootdown hook,
+//! else the local flush; a no-op in hosted tests) before released frames return to the
+//! allocator.
+//!
+//! # Example
+//!
+//! Frames come from a [`PagingHandler`]; here from the host heap, with physical = virtual:
+//!
+//! ```
+//! use paging::{AddressSpace, Access, MappingFlags, PageFaultInfo, PagingHandler, PhysAddr, VirtAddr};
+//! use std::alloc::{Layout, alloc, dealloc};
+//!
+//! struct HeapFrames;
+//! impl PagingHandler for HeapFrames {
+//!     fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
+//!         let layout = Layout::from_size_align(count * 4096, align).ok()?;
+//!         // SAFETY: the layout has a non-zero size.
+//!         let pointer = unsafe { alloc(layout) };
+//!         (!pointer.is_null()).then(|| PhysAddr::from(pointer as usize))
+//!     }
+//!     fn dealloc_frames(paddr: PhysAddr, count: usize) {
+//!         let layout = Layout::from_size_align(count * 4096, 4096).unwrap();
+//!         // SAFETY: allocated by `alloc_frames` with this layout.
+//!         unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
+//!     }
+//!     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+//!         VirtAddr::from(paddr.as_usize())
+//!     }
+//! }
+//!
+//! let mut space = AddressSpace::<HeapFrames>::try_new()?;
+//! let rw = MappingFlags::READ | MappingFlags::WRITE;
+//!
+//! // A 2 MiB aligned physical window becomes one 2 MiB entry.
+//! space.map_linear(VirtAddr::from(0x4000_0000), PhysAddr::from(0x8020_0000), 0x20_0000, rw)?;
+//! let translation = space.query(VirtAddr::from(0x4000_1234)).unwrap();
+//! assert_eq!(translation.paddr, PhysAddr::from(0x8020_1234));
+//! assert_eq!(translation.page_size, paging::PageSize::Size2M);
+//!
+//! // A lazy heap: nothing is mapped until the first legal access faults.
+//! space.map_alloc(VirtAddr::from(0x1000_0000), 0x4000, rw, false)?;
+//! assert_eq!(space.query(VirtAddr::from(0x1000_0000)), None);
+//! let write = PageFaultInfo { address: VirtAddr::from(0x1000_0010), access: Access::Write, user: false };
+//! assert!(space.handle_page_fault(write));
+//! assert_eq!(space.query(VirtAddr::from(0x1000_0000)).unwrap().flags & rw, rw);
+//! let fetch = PageFaultInfo { access: Access::Execute, ..write };
+//! assert!(!space.handle_page_fault(fetch), "the area is not executable");
+//!
+//! assert_eq!(
+//!     space.to_string(),
+//!     "0000000010000000-0000000010004000 rw-p alloc lazy\n\
+//!      0000000040000000-0000000040200000 rw-p linear pa 0x80200000\n"
+//! );
+//! # Ok::<(), paging::MappingError>(())
+//! ```
+
+#![no_std]
+
+mod address_space;
+mod arch_select;
+mod backend;
+mod batch;
+mod table;
+mod walk;
+
+#[cfg(test)]
+extern crate std;
+#[cfg(test)]
+mod tests;
+
+pub use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
+pub use memory_set::{MappingError, MappingResult, MemorySet};
+pub use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
+pub use paging_arch::{
+    Access, PageFaultInfo, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest, set_tlb_flush_hook,
+};
+
+pub use self::address_space::{AddressSpace, Area, AreaSet};
+pub use self::arch_select::{Arch, isa};
+pub use self::backend::Backend;
+pub use self::table::{PageTable, Translation};

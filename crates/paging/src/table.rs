@@ -1,0 +1,204 @@
+//! The page table: a root frame, the ISA that encodes it and the allocator that feeds it.
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use memory_addr::{PhysAddr, VirtAddr};
+use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
+use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, table_index};
+
+use crate::Arch;
+use crate::MappingError;
+
+/// What [`PageTable::query`] finds at an address.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Translation {
+    /// The physical address the queried virtual address translates to (page offset included).
+    pub paddr: PhysAddr,
+    /// The entry's flags as the ISA decodes them; empty for a PROT_NONE entry.
+    pub flags: MappingFlags,
+    /// The size of the page or block holding the address.
+    pub page_size: PageSize,
+}
+
+impl Translation {
+    /// Whether the entry is PROT_NONE: reserved (frame kept) but inaccessible.
+    pub fn is_prot_none(&self) -> bool {
+        self.flags.is_empty()
+    }
+}
+
+/// A hardware page table of ISA `A` whose table pages come from `H`.
+///
+/// It owns its table pages (freed when they become empty and on drop) but not the frames its
+/// leaves point to: those belong to the mapping backends ([`Backend`](crate::Backend)), which
+/// [`AddressSpace`](crate::AddressSpace) drives. Changes go through the backends; this type
+/// offers lookups and configuration.
+pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
+    pub(crate) root: PhysAddr,
+    pub(crate) largest_leaf_level: usize,
+    pub(crate) flush_hook: Option<TlbFlushHook>,
+    _marker: PhantomData<(A, fn() -> H)>,
+}
+
+impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
+    /// Creates an empty table: allocates and zeroes the root page.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NoMemory`] if `H` has no frame.
+    pub fn try_new() -> Result<Self, MappingError> {
+        let root = alloc_table::<H>()?;
+        Ok(Self {
+            root,
+            largest_leaf_level: A::LARGEST_LEAF_LEVEL,
+            flush_hook: None,
+            _marker: PhantomData,
+        })
+    }
+
+    /// The physical address of the root table (what `satp`, `TTBR0_EL1` or `CR3` points to).
+    pub fn root_paddr(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// Limits the leaves the Linear backend creates to `largest` (for example
+    /// [`PageSize::Size2M`] on an x86_64 CPU without 1 GiB pages). Existing entries stay.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] for a size the ISA has no leaf for (1 MiB).
+    pub fn set_largest_page_size(&mut self, largest: PageSize) -> Result<(), MappingError> {
+        self.largest_leaf_level = match largest {
+            PageSize::Size4K => 0,
+            PageSize::Size2M => 1,
+            PageSize::Size1G => 2,
+            PageSize::Size1M => return Err(MappingError::InvalidParam),
+        }
+        .min(A::LARGEST_LEAF_LEVEL);
+        Ok(())
+    }
+
+    /// Replaces the TLB flush hook for this table only (`None`: the global one installed with
+    /// [`paging_arch::set_tlb_flush_hook`], else the ISA's local flush).
+    pub fn set_tlb_flush_hook(&mut self, hook: Option<TlbFlushHook>) {
+        self.flush_hook = hook;
+    }
+
+    /// Looks `vaddr` up. `None` if nothing is mapped there (PROT_NONE entries are found, with
+    /// empty flags).
+    pub fn query(&self, vaddr: VirtAddr) -> Option<Translation> {
+        let vaddr = vaddr.as_usize();
+        if !A::is_valid_vaddr(vaddr) {
+            return None;
+        }
+        let mut table = self.root;
+        for level in (0..A::LEVELS).rev() {
+            // SAFETY: `table` is the root or a table reached through a table entry of this page
+            // table, so it is one of its live table pages; it is only read.
+            let entry = unsafe { entries::<H>(table) }[table_index(vaddr, level)];
+            let (paddr, flags) = match A::decode(entry, level) {
+                EntryKind::Empty => return None,
+                EntryKind::Table(next) => {
+                    table = next;
+                    continue;
+                }
+                EntryKind::Leaf { paddr, flags } => (paddr, flags),
+                EntryKind::Reserved { paddr } => (paddr, MappingFlags::empty()),
+            };
+            let page_size = match level {
+                0 => PageSize::Size4K,
+                1 => PageSize::Size2M,
+                _ => PageSize::Size1G,
+            };
+            let offset = vaddr & (level_size(level) - 1);
+            return Some(Translation {
+                paddr: paddr + offset,
+                flags,
+                page_size,
+            });
+        }
+        None
+    }
+
+    /// The number of table pages in use, root included (a walk over the tables).
+    pub fn table_page_count(&self) -> usize {
+        count_tables::<H, A>(self.root, A::LEVELS - 1)
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch> Drop for PageTable<H, A> {
+    /// Frees every table page. Frames the leaves still point to are not freed: the backends own
+    /// them ([`AddressSpace`](crate::AddressSpace) unmaps everything before its table drops).
+    fn drop(&mut self) {
+        free_tables::<H, A>(self.root, A::LEVELS - 1);
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch> fmt::Debug for PageTable<H, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PageTable")
+            .field("arch", &A::NAME)
+            .field("root", &self.root)
+            .finish()
+    }
+}
+
+/// The entries of the table page at `paddr`.
+///
+/// # Safety
+///
+/// `paddr` must be a live table page of a page table whose frames `H::phys_to_virt` maps, and
+/// while the returned reference lives no other reference to that page may be used.
+#[inline]
+pub(crate) unsafe fn entries<'a, H: PagingHandler>(paddr: PhysAddr) -> &'a mut [u64; ENTRY_COUNT] {
+    let pointer = H::phys_to_virt(paddr)
+        .as_mut_ptr()
+        .cast::<[u64; ENTRY_COUNT]>();
+    // SAFETY: the caller guarantees the page is a live, 4 KiB aligned table page mapped at
+    // `phys_to_virt` and not otherwise borrowed.
+    unsafe { &mut *pointer }
+}
+
+/// Allocates and zeroes a table page.
+pub(crate) fn alloc_table<H: PagingHandler>() -> Result<PhysAddr, MappingError> {
+    alloc_zeroed_frame::<H>()
+}
+
+/// Allocates a frame from `H` and fills it with zeros.
+pub(crate) fn alloc_zeroed_frame<H: PagingHandler>() -> Result<PhysAddr, MappingError> {
+    let paddr = H::alloc_frame().ok_or(MappingError::NoMemory)?;
+    // SAFETY: `H` just handed us this 4 KiB frame; `phys_to_virt` maps it and nobody else uses it.
+    unsafe { core::ptr::write_bytes(H::phys_to_virt(paddr).as_mut_ptr(), 0, 0x1000) };
+    Ok(paddr)
+}
+
+/// Frees the table at `paddr` (at `level`) and every table below it.
+fn free_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) {
+    if level > 0 {
+        // SAFETY: `paddr` is a live table page of the table being dropped; only read here.
+        let table = unsafe { entries::<H>(paddr) };
+        for &entry in table.iter() {
+            if let EntryKind::Table(next) = A::decode(entry, level) {
+                free_tables::<H, A>(next, level - 1);
+            }
+        }
+    }
+    H::dealloc_frame(paddr);
+}
+
+/// Counts the table at `paddr` and every table below it.
+fn count_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) -> usize {
+    if level == 0 {
+        return 1;
+    }
+    // SAFETY: `paddr` is a live table page of this page table; only read here.
+    let table = unsafe { entries::<H>(paddr) };
+    1 + table
+        .iter()
+        .filter_map(|&entry| match A::decode(entry, level) {
+            EntryKind::Table(next) => Some(count_tables::<H, A>(next, level - 1)),
+            _ => None,
+        })
+        .sum::<usize>()
+}

@@ -1,0 +1,112 @@
+//! A frame allocator for tests: host heap pages, physical = virtual, counted per thread, with
+//! failure injection.
+
+use std::alloc::{Layout, alloc, dealloc};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::vec::Vec;
+
+use memory_addr::{PhysAddr, VirtAddr};
+use page_table_multiarch::PagingHandler;
+use paging_arch::TlbFlushRequest;
+
+#[derive(Default)]
+struct State {
+    allocated: usize,
+    freed: usize,
+    live: BTreeSet<usize>,
+    /// Layout of every live allocation, by start address.
+    layouts: BTreeMap<usize, Layout>,
+    /// Allocations that still succeed; `None`: unlimited.
+    budget: Option<usize>,
+    flushes: Vec<TlbFlushRequest>,
+}
+
+std::thread_local! {
+    static STATE: RefCell<State> = RefCell::new(State::default());
+}
+
+/// The test [`PagingHandler`]. Each test runs on its own thread, so counts are per test.
+pub(super) struct TestFrames;
+
+impl PagingHandler for TestFrames {
+    fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
+        let allowed = STATE.with_borrow_mut(|state| match &mut state.budget {
+            Some(0) => false,
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+            None => true,
+        });
+        if !allowed {
+            return None;
+        }
+        let layout = Layout::from_size_align(count * 0x1000, align.max(0x1000)).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let pointer = unsafe { alloc(layout) } as usize;
+        assert_ne!(pointer, 0, "host out of memory");
+        // Poison the frame: the page table must zero what it uses.
+        // SAFETY: freshly allocated, `layout.size()` bytes.
+        unsafe { std::ptr::write_bytes(pointer as *mut u8, 0xa5, layout.size()) };
+        STATE.with_borrow_mut(|state| {
+            state.allocated += count;
+            state.layouts.insert(pointer, layout);
+            for frame in 0..count {
+                state.live.insert(pointer + frame * 0x1000);
+            }
+        });
+        Some(PhysAddr::from(pointer))
+    }
+
+    fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        let layout = STATE.with_borrow_mut(|state| {
+            for frame in 0..count {
+                let address = paddr.as_usize() + frame * 0x1000;
+                assert!(
+                    state.live.remove(&address),
+                    "freeing {address:#x}, which is not live"
+                );
+            }
+            state.freed += count;
+            let layout = state.layouts.remove(&paddr.as_usize());
+            layout.expect("freeing part of an allocation")
+        });
+        assert_eq!(
+            layout.size(),
+            count * 0x1000,
+            "freeing {count} frames of another size"
+        );
+        // SAFETY: allocated by `alloc_frames` with exactly this layout, freed once (checked).
+        unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        VirtAddr::from(paddr.as_usize())
+    }
+}
+
+/// Frames allocated and not yet freed on this thread.
+pub(super) fn live_frames() -> usize {
+    STATE.with_borrow(|state| state.live.len())
+}
+
+/// (allocated, freed) frame counts on this thread.
+pub(super) fn frame_counts() -> (usize, usize) {
+    STATE.with_borrow(|state| (state.allocated, state.freed))
+}
+
+/// Lets only the next `count` allocations succeed (`None`: all).
+pub(super) fn set_allocation_budget(count: Option<usize>) {
+    STATE.with_borrow_mut(|state| state.budget = count);
+}
+
+/// A TLB flush hook that records every request on this thread.
+pub(super) fn record_flush(request: &TlbFlushRequest) {
+    STATE.with_borrow_mut(|state| state.flushes.push(*request));
+}
+
+/// The recorded flush requests since the last call.
+pub(super) fn take_flushes() -> Vec<TlbFlushRequest> {
+    STATE.with_borrow_mut(|state| std::mem::take(&mut state.flushes))
+}

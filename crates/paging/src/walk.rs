@@ -1,0 +1,424 @@
+//! The range walker: map, unmap and protect a range in one pass over the tables it touches.
+//!
+//! Each operation recurses from the root over the entries that cover the range, so a table is
+//! visited once per operation and a run of 4 KiB pages is a tight loop over one leaf table
+//! (upstream walks from the root for every page). Huge entries straddling the bounds of an
+//! unmap or protect are split first, the only step that can fail; tables left empty are freed.
+
+use memory_addr::PhysAddr;
+use page_table_multiarch::{MappingFlags, PagingHandler};
+use paging_arch::{ACCESS_FLAGS, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
+
+use crate::MappingError;
+use crate::batch::Batch;
+use crate::table::{PageTable, alloc_table, entries};
+
+/// Supplies the physical frame for a page or block being mapped.
+pub(crate) trait FrameSource {
+    /// The frame for the entry at `vaddr` of level `level`, or `Ok(None)` to map that range with
+    /// smaller entries. At level 0 it must return a frame or an error.
+    fn frame(&mut self, vaddr: usize, level: usize) -> Result<Option<PhysAddr>, MappingError>;
+}
+
+/// A failed map: the error, and the first address not mapped (everything from the start of
+/// the operation up to it was mapped by it).
+struct Failure {
+    error: MappingError,
+    at: usize,
+}
+
+/// The entry for `paddr` at `level` with `flags`: a leaf, or PROT_NONE without access flags.
+#[inline(always)]
+fn encode<A: PagingArch>(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+    if flags.intersects(ACCESS_FLAGS) {
+        A::encode_leaf(paddr, flags, level)
+    } else {
+        A::encode_reserved(paddr, level)
+    }
+}
+
+/// The end of the entry of `size` bytes containing `vaddr`, clipped to `end`.
+#[inline(always)]
+fn chunk_end(vaddr: usize, size: usize, end: usize) -> usize {
+    (vaddr & !(size - 1))
+        .checked_add(size)
+        .map_or(end, |entry_end| entry_end.min(end))
+}
+
+/// Whether every entry of a table is zero (we always clear entries to zero).
+fn is_empty_table(table: &[u64; ENTRY_COUNT]) -> bool {
+    table.iter().all(|&entry| entry == 0)
+}
+
+/// A split to undo if a later split of the same operation fails.
+#[derive(Clone, Copy)]
+struct Split {
+    table: PhysAddr,
+    index: usize,
+    old_entry: u64,
+    child: PhysAddr,
+}
+
+/// At most `LEVELS - 1` splits per bound, two bounds per operation.
+const MAX_SPLITS: usize = 6;
+
+impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
+    /// A batch for one operation on this table.
+    fn batch(&self) -> Batch<A, H> {
+        Batch::new(self.root, self.flush_hook)
+    }
+
+    /// Maps `[start, end)` (validated, 4 KiB aligned) with frames from `source`. Fails with
+    /// `AlreadyExists` on a non-empty entry or with the source's or the table allocator's error,
+    /// and then unmaps what it mapped, returning frames to `H` if `owns_frames`.
+    pub(crate) fn map_range<S: FrameSource>(
+        &mut self,
+        start: usize,
+        end: usize,
+        flags: MappingFlags,
+        source: &mut S,
+        owns_frames: bool,
+    ) -> Result<(), MappingError> {
+        let mut batch = self.batch();
+        let top = A::LEVELS - 1;
+        let result = self.map_in(self.root, top, start, end, flags, source, &mut batch);
+        if let Err(failure) = result {
+            self.unmap_in(self.root, top, start, failure.at, owns_frames, &mut batch);
+            return Err(failure.error);
+        }
+        batch.finish();
+        Ok(())
+    }
+
+    /// Unmaps `[start, end)` (validated), splitting huge entries at the bounds first and
+    /// returning the frames of removed leaves to `H` if `owns_frames`. Holes are skipped.
+    ///
+    /// Fails only with `NoMemory` when a split needs a table page; nothing changed then.
+    pub(crate) fn unmap_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        owns_frames: bool,
+    ) -> Result<(), MappingError> {
+        let mut batch = self.batch();
+        self.split_bounds(start, end, &mut batch)?;
+        self.unmap_in(
+            self.root,
+            A::LEVELS - 1,
+            start,
+            end,
+            owns_frames,
+            &mut batch,
+        );
+        batch.finish();
+        Ok(())
+    }
+
+    /// Gives every entry in `[start, end)` (validated) the flags `flags`, keeping its frame
+    /// (PROT_NONE without access flags), after splitting huge entries at the bounds. Holes
+    /// are skipped.
+    ///
+    /// Fails only with `NoMemory` when a split needs a table page; nothing changed then.
+    pub(crate) fn protect_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        flags: MappingFlags,
+    ) -> Result<(), MappingError> {
+        let mut batch = self.batch();
+        self.split_bounds(start, end, &mut batch)?;
+        self.protect_in(self.root, A::LEVELS - 1, start, end, flags, &mut batch);
+        batch.finish();
+        Ok(())
+    }
+
+    /// Flushes the translation of one page (a spurious fault on a stale TLB entry).
+    pub(crate) fn flush_page(&self, vaddr: usize) {
+        let mut batch = self.batch();
+        batch.touch(vaddr & !0xfff, 0x1000);
+        batch.finish();
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one recursive step of the walk")]
+    fn map_in<S: FrameSource>(
+        &self,
+        table: PhysAddr,
+        level: usize,
+        start: usize,
+        end: usize,
+        flags: MappingFlags,
+        source: &mut S,
+        batch: &mut Batch<A, H>,
+    ) -> Result<(), Failure> {
+        // SAFETY: `table` is the root or was reached through a table entry of this page table,
+        // so it is a live table page; the recursion borrows each page at most once at a time.
+        let table = unsafe { entries::<H>(table) };
+        if level == 0 {
+            return map_leaves::<A, S>(table, start, end, flags, source, batch);
+        }
+        let size = level_size(level);
+        let mut vaddr = start;
+        while vaddr < end {
+            let next = chunk_end(vaddr, size, end);
+            let index = table_index(vaddr, level);
+            let child = match A::decode(table[index], level) {
+                EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
+                    return Err(Failure {
+                        error: MappingError::AlreadyExists,
+                        at: vaddr,
+                    });
+                }
+                EntryKind::Table(child) => child,
+                EntryKind::Empty => {
+                    if next - vaddr == size && level <= self.largest_leaf_level {
+                        let frame = source
+                            .frame(vaddr, level)
+                            .map_err(|error| Failure { error, at: vaddr })?;
+                        if let Some(paddr) = frame {
+                            table[index] = encode::<A>(paddr, flags, level);
+                            batch.touch(vaddr, size);
+                            vaddr = next;
+                            continue;
+                        }
+                    }
+                    let child = alloc_table::<H>().map_err(|error| Failure { error, at: vaddr })?;
+                    table[index] = A::encode_table(child);
+                    child
+                }
+            };
+            if let Err(failure) = self.map_in(child, level - 1, vaddr, next, flags, source, batch) {
+                // SAFETY: `child` is a live table page of this table, no longer borrowed.
+                if is_empty_table(unsafe { entries::<H>(child) }) {
+                    table[index] = 0;
+                    batch.touch_all();
+                    batch.release(child);
+                }
+                return Err(failure);
+            }
+            vaddr = next;
+        }
+        Ok(())
+    }
+
+    /// Clears every entry in `[start, end)`; leaves must not straddle the bounds (see
+    /// [`Self::split_bounds`]). Frees tables that become empty.
+    fn unmap_in(
+        &self,
+        table_paddr: PhysAddr,
+        level: usize,
+        start: usize,
+        end: usize,
+        owns_frames: bool,
+        batch: &mut Batch<A, H>,
+    ) {
+        // SAFETY: as in `map_in`.
+        let table = unsafe { entries::<H>(table_paddr) };
+        if level == 0 {
+            let first = table_index(start, 0);
+            let count = (end - start) >> 12;
+            for slot in &mut table[first..first + count] {
+                if *slot == 0 {
+                    continue;
+                }
+                if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
+                    A::decode(*slot, 0)
+                    && owns_frames
+                {
+                    batch.release(paddr);
+                }
+                *slot = 0;
+            }
+            batch.touch(start, end - start);
+            return;
+        }
+        let size = level_size(level);
+        let mut vaddr = start;
+        while vaddr < end {
+            let next = chunk_end(vaddr, size, end);
+            let index = table_index(vaddr, level);
+            match A::decode(table[index], level) {
+                EntryKind::Empty => {}
+                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                    debug_assert_eq!(next - vaddr, size, "unmap of a straddled block");
+                    table[index] = 0;
+                    batch.touch(vaddr, size);
+                    if owns_frames {
+                        for frame in 0..size >> 12 {
+                            batch.release(paddr + (frame << 12));
+                        }
+                    }
+                }
+                EntryKind::Table(child) => {
+                    self.unmap_in(child, level - 1, vaddr, next, owns_frames, batch);
+                    // SAFETY: `child` is a live table page of this table, no longer borrowed.
+                    if next - vaddr == size || is_empty_table(unsafe { entries::<H>(child) }) {
+                        table[index] = 0;
+                        batch.touch_all();
+                        batch.release(child);
+                    }
+                }
+            }
+            vaddr = next;
+        }
+    }
+
+    /// Re-encodes every leaf in `[start, end)` with `flags`; leaves must not straddle the
+    /// bounds.
+    fn protect_in(
+        &self,
+        table_paddr: PhysAddr,
+        level: usize,
+        start: usize,
+        end: usize,
+        flags: MappingFlags,
+        batch: &mut Batch<A, H>,
+    ) {
+        // SAFETY: as in `map_in`.
+        let table = unsafe { entries::<H>(table_paddr) };
+        if level == 0 {
+            let first = table_index(start, 0);
+            let count = (end - start) >> 12;
+            for slot in &mut table[first..first + count] {
+                if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
+                    A::decode(*slot, 0)
+                {
+                    *slot = encode::<A>(paddr, flags, 0);
+                }
+            }
+            batch.touch(start, end - start);
+            return;
+        }
+        let size = level_size(level);
+        let mut vaddr = start;
+        while vaddr < end {
+            let next = chunk_end(vaddr, size, end);
+            let index = table_index(vaddr, level);
+            match A::decode(table[index], level) {
+                EntryKind::Empty => {}
+                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                    debug_assert_eq!(next - vaddr, size, "protect of a straddled block");
+                    table[index] = encode::<A>(paddr, flags, level);
+                    batch.touch(vaddr, size);
+                }
+                EntryKind::Table(child) => {
+                    self.protect_in(child, level - 1, vaddr, next, flags, batch);
+                }
+            }
+            vaddr = next;
+        }
+    }
+
+    /// Splits the huge entries that straddle `start` or `end`, so that the range can be changed
+    /// entry by entry. On failure every split of this call is undone.
+    fn split_bounds(
+        &mut self,
+        start: usize,
+        end: usize,
+        batch: &mut Batch<A, H>,
+    ) -> Result<(), MappingError> {
+        let mut splits = [None; MAX_SPLITS];
+        let mut count = 0;
+        let result = self
+            .split_at(start, batch, &mut splits, &mut count)
+            .and_then(|()| self.split_at(end, batch, &mut splits, &mut count));
+        if result.is_err() {
+            for split in splits[..count].iter().rev().flatten() {
+                // SAFETY: `split.table` is a live table page of this table, written by
+                // `split_at` in this operation.
+                let table = unsafe { entries::<H>(split.table) };
+                table[split.index] = split.old_entry;
+                batch.touch_all();
+                batch.release(split.child);
+            }
+        }
+        result
+    }
+
+    /// Splits, level by level, the huge entry that contains `vaddr` unless `vaddr` is on its
+    /// boundary, recording each split in `splits`.
+    fn split_at(
+        &mut self,
+        vaddr: usize,
+        batch: &mut Batch<A, H>,
+        splits: &mut [Option<Split>; MAX_SPLITS],
+        count: &mut usize,
+    ) -> Result<(), MappingError> {
+        if vaddr & (level_size(A::LARGEST_LEAF_LEVEL) - 1) == 0 {
+            return Ok(());
+        }
+        let mut table_paddr = self.root;
+        for level in (1..A::LEVELS).rev() {
+            // SAFETY: as in `map_in`.
+            let table = unsafe { entries::<H>(table_paddr) };
+            let index = table_index(vaddr, level);
+            let old_entry = table[index];
+            let size = level_size(level);
+            let (paddr, flags) = match A::decode(old_entry, level) {
+                EntryKind::Empty => return Ok(()),
+                EntryKind::Table(child) => {
+                    table_paddr = child;
+                    continue;
+                }
+                EntryKind::Leaf { paddr, flags } => (paddr, flags),
+                EntryKind::Reserved { paddr } => (paddr, MappingFlags::empty()),
+            };
+            if vaddr & (size - 1) == 0 {
+                return Ok(());
+            }
+            let child = alloc_table::<H>()?;
+            let child_size = level_size(level - 1);
+            // SAFETY: `child` was just allocated for this table and is not yet linked.
+            let child_entries = unsafe { entries::<H>(child) };
+            for (i, slot) in child_entries.iter_mut().enumerate() {
+                *slot = encode::<A>(paddr + i * child_size, flags, level - 1);
+            }
+            table[index] = A::encode_table(child);
+            batch.touch(vaddr & !(size - 1), size);
+            splits[*count] = Some(Split {
+                table: table_paddr,
+                index,
+                old_entry,
+                child,
+            });
+            *count += 1;
+            table_paddr = child;
+        }
+        Ok(())
+    }
+}
+
+/// Fills the level-0 entries of `[start, end)`: the hot loop of every map.
+#[inline(always)]
+fn map_leaves<A: PagingArch, S: FrameSource>(
+    table: &mut [u64; ENTRY_COUNT],
+    start: usize,
+    end: usize,
+    flags: MappingFlags,
+    source: &mut S,
+    batch: &mut Batch<A, impl PagingHandler>,
+) -> Result<(), Failure> {
+    let first = table_index(start, 0);
+    let count = (end - start) >> 12;
+    let mut vaddr = start;
+    let mut result = Ok(());
+    for slot in &mut table[first..first + count] {
+        if !matches!(A::decode(*slot, 0), EntryKind::Empty) {
+            result = Err(MappingError::AlreadyExists);
+            break;
+        }
+        match source.frame(vaddr, 0) {
+            Ok(Some(paddr)) => *slot = encode::<A>(paddr, flags, 0),
+            Ok(None) => {
+                result = Err(MappingError::InvalidParam);
+                break;
+            }
+            Err(error) => {
+                result = Err(error);
+                break;
+            }
+        }
+        vaddr += 0x1000;
+    }
+    batch.touch(start, vaddr - start);
+    result.map_err(|error| Failure { error, at: vaddr })
+}
