@@ -22,7 +22,11 @@ use crate::layout;
 use crate::{arch, frame_pool, println, trap};
 
 /// The ISA this kernel is built for, as `paging` selected it from the target.
+#[cfg(not(feature = "broken-drop-nx"))]
 pub(crate) type Arch = paging::Arch;
+/// Test-only: the target's ISA with the execute-never bit dropped (see `broken_arch`).
+#[cfg(feature = "broken-drop-nx")]
+pub(crate) type Arch = crate::broken_arch::NxDroppingArch;
 
 /// Frames for page tables and Alloc areas, from the kernel's frame pool.
 pub(crate) struct KernelFrames;
@@ -43,7 +47,7 @@ impl PagingHandler for KernelFrames {
 }
 
 /// The kernel's address-space type.
-pub(crate) type KernelAddressSpace = AddressSpace<KernelFrames>;
+pub(crate) type KernelAddressSpace = AddressSpace<KernelFrames, Arch>;
 
 /// Which of the two address spaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -15,6 +15,8 @@ extern crate alloc;
 
 #[cfg(target_os = "none")]
 mod arch;
+#[cfg(all(target_os = "none", feature = "broken-drop-nx"))]
+mod broken_arch;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]

@@ -121,6 +121,14 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         kernel_space::with(Space::Kernel, |space| space.unmap(va(unmapped), PAGE_SIZE)),
         "unmap page 9"
     );
+    let neighbour_size = kernel_space::with(Space::Kernel, |space| {
+        kernel_space::mapping_size(space, base + 8 * PAGE_SIZE)
+    });
+    ensure_eq!(
+        neighbour_size,
+        Some(PAGE_SIZE),
+        "the 2 MiB entry was split into 4 KiB pages"
+    );
     for index in 0..512 {
         let page = base + index * PAGE_SIZE;
         if page == unmapped {
