@@ -18,6 +18,9 @@ pub(crate) struct UnitTestReport {
     pub(crate) ignored: u64,
     /// Names from `test NAME ... FAILED` lines, in order.
     pub(crate) failed_tests: Vec<String>,
+    /// Tests libtest reported as `has been running for over 60 seconds` that never printed a
+    /// result: the suspects when the run hangs.
+    pub(crate) slow_tests: Vec<String>,
     /// `running N tests` lines: test binaries (or doctest runs) that started.
     pub(crate) runs_started: usize,
     /// `test result:` lines: runs that finished and reported.
@@ -37,6 +40,11 @@ impl UnitTestReport {
                 report.add_summary(summary);
             } else if let Some(name) = failed_test_name(line) {
                 report.failed_tests.push(name.to_owned());
+                report.slow_tests.retain(|slow| slow != name);
+            } else if let Some(name) = finished_test_name(line) {
+                report.slow_tests.retain(|slow| slow != name);
+            } else if let Some(name) = slow_test_name(line) {
+                report.slow_tests.push(name.to_owned());
             } else if is_run_start(line) {
                 report.runs_started += 1;
             }
@@ -75,9 +83,18 @@ impl UnitTestReport {
     ) -> Outcome {
         let mut problems = Vec::new();
         match termination {
-            Termination::TimedOut => problems.push(format!(
+            Termination::TimedOut if self.slow_tests.is_empty() => problems.push(format!(
                 "hang: `cargo test` did not finish within {} s",
                 deadline.as_secs()
+            )),
+            Termination::TimedOut => problems.push(format!(
+                "hang: `cargo test` did not finish within {} s; still running: {}",
+                deadline.as_secs(),
+                self.slow_tests
+                    .iter()
+                    .map(|name| format!("test `{name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
             Termination::Signaled(signal) => {
                 problems.push(format!("`cargo test` was killed by signal {signal}"));
@@ -134,6 +151,18 @@ fn is_run_start(line: &str) -> bool {
                 .or_else(|| rest.strip_suffix(" test"))
         })
         .is_some_and(|count| count.parse::<u64>().is_ok())
+}
+
+/// The NAME of a `test NAME ... <result>` line of a test that finished other than by failing.
+fn finished_test_name(line: &str) -> Option<&str> {
+    let (name, _) = line.strip_prefix("test ")?.split_once(" ... ")?;
+    Some(name)
+}
+
+/// The NAME of libtest's `test NAME has been running for over 60 seconds` warning.
+fn slow_test_name(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("test ")?;
+    Some(&rest[..rest.find(" has been running for over ")?])
 }
 
 /// The NAME of a `test NAME ... FAILED` line.

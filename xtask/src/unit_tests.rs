@@ -10,7 +10,7 @@ use crate::process::{Echo, run_captured};
 use crate::workspace;
 
 /// How long one ISA's `cargo test` (build included) may take before it counts as hung.
-pub(crate) const UNIT_TEST_DEADLINE: Duration = Duration::from_secs(20 * 60);
+pub(crate) const UNIT_TEST_DEADLINE: Duration = Duration::from_secs(10 * 60);
 
 /// Runs `cargo test` for `arch` and judges libtest's output.
 ///

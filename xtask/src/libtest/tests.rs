@@ -156,3 +156,22 @@ fn a_hang_and_an_empty_run_fail() {
         "zero tests is no evidence"
     );
 }
+
+#[test]
+fn a_hang_names_the_tests_libtest_flagged_as_slow() {
+    let stdout = "\nrunning 3 tests\ntest quick ... ok\n\
+                  test model::agree has been running for over 60 seconds\n\
+                  test protect_none has been running for over 60 seconds\n\
+                  test model::agree ... ok\n";
+    let report = UnitTestReport::parse(stdout, "");
+    assert_eq!(
+        report.slow_tests,
+        ["protect_none"],
+        "finished slow test dropped"
+    );
+    let outcome = report.judge(Termination::TimedOut, DEADLINE, ELAPSED);
+    assert_eq!(
+        outcome.problems[0],
+        "hang: `cargo test` did not finish within 600 s; still running: test `protect_none`"
+    );
+}
