@@ -37,9 +37,11 @@ fn a_hanging_program_is_terminated_at_the_deadline_with_its_children() {
     )
     .expect("sh runs");
     assert_eq!(captured.termination, Termination::TimedOut, "deadline hit");
-    assert_eq!(
-        captured.stdout, "test a ... ok\ntest b ... ",
-        "output up to the hang"
+    // SIGTERM may let `sh` print its last words; everything before the hang must be there.
+    assert!(
+        captured.stdout.starts_with("test a ... ok\ntest b ... "),
+        "output up to the hang: {:?}",
+        captured.stdout
     );
     assert!(
         captured.elapsed < Duration::from_secs(5),
