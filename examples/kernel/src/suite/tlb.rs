@@ -8,6 +8,7 @@ use super::fixtures::{Frame, read_faults, read_ok, slot, write_faults, write_ok}
 use crate::frame_pool;
 use crate::kernel_space::{self, Space, pa, va};
 use crate::layout::PAGE_SIZE;
+use crate::trap;
 use crate::{ensure_eq, ensure_ok};
 
 const HUGE_PAGE_SIZE: usize = 0x20_0000;
@@ -47,7 +48,14 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
         )),
         "protect to RW"
     );
+    let faults_before = trap::handled_fault_count();
     write_ok(page, 2, "write right after protect R -> RW")?;
+    // "At once" means without a spurious fault that the handler has to paper over.
+    ensure_eq!(
+        trap::handled_fault_count(),
+        faults_before,
+        "the upgrade needed no page fault"
+    );
     ensure_eq!(frame.word(0), 2, "write landed");
     ensure_eq!(
         read_ok(page, "warming before unmap")?,
