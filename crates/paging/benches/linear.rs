@@ -5,8 +5,9 @@
 //!
 //! `cargo bench -p paging --bench linear -- --warm-up-time 1 --measurement-time 2`
 
-use std::alloc::{Layout, alloc, dealloc};
+use std::alloc::{Layout, alloc_zeroed};
 use std::hint::black_box;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -14,22 +15,41 @@ use memory_set::MappingBackend;
 use paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch, PagingHandler};
 use paging::{PhysAddr, VirtAddr};
 
-/// Frames from the host heap, physical = virtual.
-struct HeapFrames;
+/// Frames from a pool of pre-touched host memory, physical = virtual: like a kernel's free
+/// list, so the measurement shows page-table work and not the host's page faults (glibc hands
+/// freed 4 KiB blocks back to the OS, and re-touching them costs more than the mapping).
+struct PoolFrames;
 
-impl PagingHandler for HeapFrames {
-    fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
-        let layout = Layout::from_size_align(count * 0x1000, align.max(0x1000)).ok()?;
-        // SAFETY: non-zero size.
-        let pointer = unsafe { alloc(layout) };
-        (!pointer.is_null()).then(|| PhysAddr::from(pointer as usize))
+/// Free frames of the pool.
+static POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Frames in the pool: enough for 1 GiB of 4 KiB pages (513 table pages) several times over.
+const POOL_FRAMES: usize = 4096;
+
+fn fill_pool() {
+    let layout = Layout::from_size_align(POOL_FRAMES * 0x1000, 0x1000).expect("layout");
+    // SAFETY: non-zero size. The pool is never freed (the process ends with the bench).
+    let base = unsafe { alloc_zeroed(layout) } as usize;
+    assert_ne!(base, 0, "pool allocation");
+    for frame in 0..POOL_FRAMES {
+        // SAFETY: inside the allocation; touching every page now keeps faults out of the timing.
+        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
+    }
+    let mut pool = POOL.lock().expect("pool");
+    pool.extend((0..POOL_FRAMES).rev().map(|frame| base + frame * 0x1000));
+}
+
+impl PagingHandler for PoolFrames {
+    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
+        if count != 1 {
+            return None;
+        }
+        POOL.lock().expect("pool").pop().map(PhysAddr::from)
     }
 
     fn dealloc_frames(paddr: PhysAddr, count: usize) {
-        let layout = Layout::from_size_align(count * 0x1000, 0x1000).expect("layout");
-        // SAFETY: allocated by `alloc_frames` with this layout (every caller uses 4 KiB
-        // alignment).
-        unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
+        assert_eq!(count, 1, "the pool hands out single frames");
+        POOL.lock().expect("pool").push(paddr.as_usize());
     }
 
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
@@ -40,7 +60,7 @@ impl PagingHandler for HeapFrames {
 type Upstream = page_table_multiarch::PageTable64<
     <Arch as PagingArch>::MetaData,
     <Arch as PagingArch>::Entry,
-    HeapFrames,
+    PoolFrames,
 >;
 
 const GIB: usize = 0x4000_0000;
@@ -49,15 +69,15 @@ const BASE: usize = GIB;
 const RW: MappingFlags = MappingFlags::READ.union(MappingFlags::WRITE);
 const LINEAR: Backend = Backend::Linear { pa_va_offset: 0 };
 
-fn ours_4k() -> PageTable<HeapFrames> {
-    let mut table = PageTable::<HeapFrames>::try_new().expect("root");
+fn ours_4k() -> PageTable<PoolFrames> {
+    let mut table = PageTable::<PoolFrames>::try_new().expect("root");
     table
         .set_largest_page_size(PageSize::Size4K)
         .expect("4 KiB");
     table
 }
 
-fn ours_map(table: &mut PageTable<HeapFrames>) {
+fn ours_map(table: &mut PageTable<PoolFrames>) {
     LINEAR
         .map(VirtAddr::from(BASE), GIB, RW, table)
         .expect("map");
@@ -94,6 +114,7 @@ fn timed<T>(
 }
 
 fn one_gib_of_4k_pages(c: &mut Criterion) {
+    fill_pool();
     let mut group = c.benchmark_group("1GiB_as_4KiB_pages");
     group.throughput(Throughput::Elements(PAGES));
     group.sample_size(10);
@@ -164,19 +185,29 @@ fn one_gib_of_4k_pages(c: &mut Criterion) {
 }
 
 fn one_gib_entry(c: &mut Criterion) {
+    let mut table = PageTable::<PoolFrames>::try_new().expect("root");
+    LINEAR
+        .map(VirtAddr::from(BASE), GIB, RW, &mut table)
+        .expect("map");
+    let translation = table.query(VirtAddr::from(BASE + 0x1234)).expect("mapped");
+    assert_eq!(
+        translation.page_size,
+        PageSize::Size1G,
+        "a 1 GiB-aligned map is one entry"
+    );
+    assert_eq!(
+        table.table_page_count(),
+        (Arch::LEVELS - 2).max(1),
+        "no table below it"
+    );
+    drop(table);
     let mut group = c.benchmark_group("1GiB_aligned_linear");
     group.bench_function("map/ours", |b| {
         b.iter_custom(|n| {
             timed(
                 n,
-                || PageTable::<HeapFrames>::try_new().expect("root"),
-                |t| {
-                    LINEAR.map(VirtAddr::from(BASE), GIB, RW, t).expect("map");
-                    assert_eq!(
-                        t.query(VirtAddr::from(BASE)).expect("mapped").page_size,
-                        PageSize::Size1G
-                    );
-                },
+                || PageTable::<PoolFrames>::try_new().expect("root"),
+                |t| LINEAR.map(VirtAddr::from(BASE), GIB, RW, t).expect("map"),
             )
         })
     });

@@ -6,6 +6,7 @@
 //! when the batch is full, at [`Batch::finish`] or on drop, so a flush cannot be forgotten.
 
 use core::marker::PhantomData;
+use core::mem::MaybeUninit;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
@@ -23,7 +24,8 @@ pub(crate) struct Batch<A: PagingArch, H: PagingHandler> {
     high: usize,
     /// A table page was freed or replaced: flush everything (non-leaf caches).
     flush_all: bool,
-    pending: [PhysAddr; PENDING_CAPACITY],
+    /// The first `pending_len` are initialized.
+    pending: [MaybeUninit<PhysAddr>; PENDING_CAPACITY],
     pending_len: usize,
     _marker: PhantomData<(A, fn() -> H)>,
 }
@@ -37,7 +39,7 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
             low: usize::MAX,
             high: 0,
             flush_all: false,
-            pending: [PhysAddr::from(0); PENDING_CAPACITY],
+            pending: [const { MaybeUninit::uninit() }; PENDING_CAPACITY],
             pending_len: 0,
             _marker: PhantomData,
         }
@@ -61,7 +63,7 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         if self.pending_len == PENDING_CAPACITY {
             self.flush();
         }
-        self.pending[self.pending_len] = paddr;
+        self.pending[self.pending_len] = MaybeUninit::new(paddr);
         self.pending_len += 1;
     }
 
@@ -85,8 +87,9 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         self.low = usize::MAX;
         self.high = 0;
         self.flush_all = false;
-        for &paddr in &self.pending[..self.pending_len] {
-            H::dealloc_frame(paddr);
+        for slot in &self.pending[..self.pending_len] {
+            // SAFETY: `release` initialized every slot below `pending_len`.
+            H::dealloc_frame(unsafe { slot.assume_init() });
         }
         self.pending_len = 0;
     }

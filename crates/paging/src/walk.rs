@@ -402,7 +402,7 @@ fn map_leaves<A: PagingArch, S: FrameSource>(
     let mut vaddr = start;
     let mut result = Ok(());
     for slot in &mut table[first..first + count] {
-        if !matches!(A::decode(*slot, 0), EntryKind::Empty) {
+        if *slot != 0 && !matches!(A::decode(*slot, 0), EntryKind::Empty) {
             result = Err(MappingError::AlreadyExists);
             break;
         }
