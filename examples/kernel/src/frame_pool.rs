@@ -93,7 +93,7 @@ pub(crate) fn alloc(count: usize, align: usize) -> Option<usize> {
     })
 }
 
-/// Returns `count` frames starting at `paddr` (as handed out by [`alloc`]) to the pool.
+/// Returns `count` frames starting at `paddr` (as handed out by [`alloc()`]) to the pool.
 pub(crate) fn free(paddr: usize, count: usize) {
     POOL.with(|pool| {
         assert!(

@@ -3,7 +3,7 @@
 //!
 //! Boot order (see `README.md` for the integration guide):
 //! 1. `arch::*::boot` — per-ISA entry: stack, bss, console, trap vectors;
-//! 2. [`kernel_main`] — the neutral part: frame pool, kernel address space, MMU on, test suite;
+//! 2. `kernel_main` — the neutral part: frame pool, kernel address space, MMU on, test suite;
 //! 3. exit QEMU with a status only a full pass can produce.
 //!
 //! Only `src/arch/<isa>/` is per-ISA; everything else is written once.

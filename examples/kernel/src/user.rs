@@ -1,6 +1,6 @@
 //! Running a short piece of code in user mode (U-mode, EL0, ring 3) and coming back.
 //!
-//! The per-ISA user routine (`arch::USER_ROUTINE`, position independent) takes an operation, an
+//! The per-ISA user routine (`arch::user_routine`, position independent) takes an operation, an
 //! address and a value: it reads, writes or calls the address, then makes a system call
 //! (`ecall`, `svc #0`, `int 0x80`). The first trap from user mode — that system call or a fault —
 //! ends the run and returns to the kernel: user mode is never resumed, which keeps the glue small.
@@ -41,7 +41,7 @@ pub(crate) enum UserExit {
 /// below `stack_top` (user-writable), and returns how it ended.
 ///
 /// # Safety
-/// `code_address` must map a copy of [`crate::arch::USER_ROUTINE`] with USER|READ|EXECUTE and
+/// `code_address` must map a copy of [`crate::arch::user_routine`] with USER|READ|EXECUTE and
 /// `stack_top` must be the end of a USER|READ|WRITE mapping in the active address space.
 pub(crate) unsafe fn run(
     code_address: usize,
