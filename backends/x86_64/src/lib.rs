@@ -13,8 +13,9 @@
 //!
 //! Non-executable pages carry the XD bit, so `EFER.NXE` must be set before a table built here is
 //! loaded; `CR0.WP` should be set so that kernel writes to read-only pages fault. 1 GiB leaves
-//! need the `pdpe1gb` CPU feature ([`has_1gib_pages`]); the `paging` crate can be told to stop at
-//! 2 MiB blocks.
+//! need the `pdpe1gb` CPU feature ([`has_1gib_pages`]): on bare metal
+//! [`PagingArch::largest_leaf_level`] checks it, so page tables use 2 MiB blocks on CPUs
+//! without it (QEMU's default `qemu64` model).
 //!
 //! # Example
 //!
@@ -66,6 +67,16 @@ unsafe impl PagingArch for X86_64 {
     const NAME: &'static str = "x86_64";
     type MetaData = X64PagingMetaData;
     type Entry = page_table_entry::x86_64::X64PTE;
+
+    /// 1 GiB leaves only where CPUID reports `pdpe1gb` (bare metal; hosted builds, where no
+    /// table is ever loaded, always allow them).
+    fn largest_leaf_level() -> usize {
+        if cfg!(target_os = "none") && !has_1gib_pages() {
+            1
+        } else {
+            2
+        }
+    }
 
     #[inline]
     fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {

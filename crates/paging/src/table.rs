@@ -51,7 +51,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         let root = alloc_table::<H>()?;
         Ok(Self {
             root,
-            largest_leaf_level: A::LARGEST_LEAF_LEVEL,
+            largest_leaf_level: A::largest_leaf_level().min(A::LARGEST_LEAF_LEVEL),
             flush_hook: None,
             _marker: PhantomData,
         })
@@ -62,8 +62,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         self.root
     }
 
-    /// Limits the leaves the Linear backend creates to `largest` (for example
-    /// [`PageSize::Size2M`] on an x86_64 CPU without 1 GiB pages). Existing entries stay.
+    /// Limits the leaves the Linear backend creates to `largest`. Existing entries stay. A new
+    /// table starts at the largest the CPU supports ([`PagingArch::largest_leaf_level`]: on
+    /// x86_64 bare metal 2 MiB unless CPUID reports 1 GiB pages).
     ///
     /// # Errors
     ///

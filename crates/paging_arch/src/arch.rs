@@ -109,6 +109,13 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// The highest level that may hold a leaf: 2 (1 GiB blocks) on every supported ISA.
     const LARGEST_LEAF_LEVEL: usize = 2;
 
+    /// The highest leaf level this CPU supports, at most [`Self::LARGEST_LEAF_LEVEL`]. The
+    /// default returns that constant; an ISA whose large leaves are optional (x86_64 1 GiB
+    /// pages need `pdpe1gb`) checks the CPU on bare metal. Page tables read it when created.
+    fn largest_leaf_level() -> usize {
+        Self::LARGEST_LEAF_LEVEL
+    }
+
     /// Whether `vaddr` can be translated by a table of this ISA. The default accepts addresses
     /// whose bits above `VA_BITS - 1` are a sign extension (canonical addresses).
     fn is_valid_vaddr(vaddr: usize) -> bool {

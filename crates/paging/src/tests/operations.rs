@@ -4,7 +4,10 @@ use memory_set::MappingError;
 use page_table_multiarch::{MappingFlags, PageSize};
 use paging_arch::{Access, PageFaultInfo, PagingArch, TlbFlush, TlbFlushRequest};
 
-use super::frames::{live_frames, record_flush, set_allocation_budget, take_flushes};
+use super::frames::{
+    live_frames, record_flush, record_live_frames, set_allocation_budget, take_flushes,
+    take_live_at_flush,
+};
 use super::*;
 
 #[test]
@@ -436,6 +439,28 @@ fn every_change_is_flushed_through_the_hook() {
     // A lazy map changes no entry and flushes nothing.
     space.map_alloc(va(0x80_0000), 0x1000, RW, false).unwrap();
     assert_eq!(take_flushes(), []);
+}
+
+#[test]
+fn frames_are_freed_only_after_the_flush() {
+    let mut space = Space::try_new().unwrap();
+    space.map_alloc(va(0x40_0000), 0x3000, RW, true).unwrap();
+    let live = live_frames();
+    space.set_tlb_flush_hook(Some(record_live_frames));
+    space.unmap(va(0x40_0000), 0x3000).unwrap();
+    assert_eq!(
+        take_live_at_flush(),
+        [live],
+        "3 frames and the tables still live at the flush"
+    );
+    assert_eq!(live_frames(), 1, "freed after it");
+    // More frames than the batch holds: flushes happen before each batch of frees.
+    space.map_alloc(va(0x40_0000), 0x200_000, RW, true).unwrap();
+    let live = live_frames();
+    space.unmap(va(0x40_0000), 0x200_000).unwrap();
+    let seen = take_live_at_flush();
+    assert_eq!(seen.first(), Some(&live), "first flush before any free");
+    assert_eq!(seen.len(), 3, "512 frames + tables in batches of 256");
 }
 
 #[test]
