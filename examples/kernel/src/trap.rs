@@ -6,6 +6,9 @@
 //! 2. a probe armed a recovery point ([`crate::probe`]): the fault is recorded and execution
 //!    continues at the recovery point (SKIP);
 //! 3. otherwise the kernel reports the unexpected fault and exits QEMU with failure.
+//!
+//! Page faults from user mode go through [`user_fault`]: handled ones resume user mode, the
+//! others end the user run (`crate::user`).
 
 use core::fmt;
 
@@ -72,6 +75,17 @@ pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: PageFaultInfo) {
         describe(&fault),
         frame.pc()
     ));
+}
+
+/// Called by the per-ISA user-trap path for a page fault taken in user mode: `true` when the
+/// page-fault handler fixed it and user mode resumes at the faulting instruction.
+pub(crate) fn user_fault(fault: PageFaultInfo) -> bool {
+    let handler = STATE.with(|state| state.page_fault_handler);
+    let handled = handler.is_some_and(|handler| handler(fault));
+    if handled {
+        STATE.with(|state| state.handled_faults += 1);
+    }
+    handled
 }
 
 /// Reports a trap the kernel cannot handle and exits QEMU with failure.

@@ -183,6 +183,8 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
         "the refused user write left the frame alone"
     );
 
+    user_demand_paging(base, &run)?;
+
     // The kernel's own pages: image, stack, heap and the linear RAM map.
     let layout = layout::kernel_layout();
     let heap_object = alloc::boxed::Box::new(0u64);
@@ -215,6 +217,127 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     for (address, _, _) in mappings {
         ensure_ok!(
             kernel_space::with(Space::Kernel, |space| space.unmap(va(address), PAGE_SIZE)),
+            "unmap {address:#x}"
+        );
+    }
+    Ok(())
+}
+
+/// Demand paging from user mode: the fault reaches `AddressSpace::handle_page_fault` with
+/// `user = true`; USER lazy pages are populated and user mode resumes, a lazy area without USER
+/// and a forbidden write are refused and populate nothing.
+fn user_demand_paging(
+    base: usize,
+    run: &dyn Fn(UserOperation, usize, usize) -> UserExit,
+) -> Result<(), String> {
+    let user_lazy = base + 0x5_0000;
+    let kernel_lazy = base + 0x7_0000;
+    let user_lazy_read_only = base + 0x8_0000;
+    let user = MappingFlags::USER;
+    let (read, write) = (MappingFlags::READ, MappingFlags::WRITE);
+    let lazy_areas = [
+        (user_lazy, 2 * PAGE_SIZE, user | read | write),
+        (kernel_lazy, PAGE_SIZE, read | write),
+        (user_lazy_read_only, PAGE_SIZE, user | read),
+    ];
+    for (address, size, flags) in lazy_areas {
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+                va(address),
+                size,
+                flags,
+                false
+            )),
+            "lazy map {address:#x}"
+        );
+    }
+    let user_fault = |address, access| {
+        UserExit::PageFault(PageFaultInfo {
+            address: va(address),
+            access,
+            user: true,
+        })
+    };
+    let mapped = |address| {
+        kernel_space::with(Space::Kernel, |space| {
+            kernel_space::is_mapped(space, address)
+        })
+    };
+    let faults_before = crate::trap::handled_fault_count();
+
+    ensure_eq!(
+        run(UserOperation::Write, user_lazy + 8, 0x42),
+        UserExit::SystemCall { value: 1 },
+        "user write populates a USER lazy page"
+    );
+    ensure_eq!(
+        crate::trap::handled_fault_count(),
+        faults_before + 1,
+        "one handled user fault"
+    );
+    ensure_eq!(
+        run(UserOperation::Read, user_lazy + 8, 0),
+        UserExit::SystemCall { value: 0x42 },
+        "user reads its write back"
+    );
+    ensure_eq!(
+        run(UserOperation::Read, user_lazy + PAGE_SIZE + 16, 0),
+        UserExit::SystemCall { value: 0 },
+        "second lazy page reads zero"
+    );
+    ensure_eq!(
+        crate::trap::handled_fault_count(),
+        faults_before + 2,
+        "one fault per first-touched page"
+    );
+    let frame = kernel_space::with(Space::Kernel, |space| {
+        space
+            .query(va(user_lazy))
+            .map(|translation| translation.paddr.as_usize())
+    });
+    let frame = frame.ok_or("the populated user page is not in the page table")?;
+    // SAFETY: the frame was just populated for the user page; RAM is identity-mapped.
+    let word = unsafe { ((frame + 8) as *const u64).read_volatile() };
+    ensure_eq!(
+        word,
+        0x42,
+        "the user write is in the frame the handler mapped"
+    );
+
+    ensure_eq!(
+        run(UserOperation::Read, kernel_lazy, 0),
+        user_fault(kernel_lazy, Access::Read),
+        "user touches a lazy area without USER"
+    );
+    ensure_eq!(
+        mapped(kernel_lazy),
+        false,
+        "the refused user access populated nothing"
+    );
+    ensure_eq!(
+        run(UserOperation::Write, user_lazy_read_only, 5),
+        user_fault(user_lazy_read_only, Access::Write),
+        "user writes a lazy read-only area"
+    );
+    ensure_eq!(
+        mapped(user_lazy_read_only),
+        false,
+        "the refused write populated nothing"
+    );
+    ensure_eq!(
+        crate::trap::handled_fault_count(),
+        faults_before + 2,
+        "refused faults are not counted as handled"
+    );
+    ensure_eq!(
+        run(UserOperation::Read, user_lazy_read_only, 0),
+        UserExit::SystemCall { value: 0 },
+        "user read of the read-only area is allowed"
+    );
+
+    for (address, size, _) in lazy_areas {
+        ensure_ok!(
+            kernel_space::with(Space::Kernel, |space| space.unmap(va(address), size)),
             "unmap {address:#x}"
         );
     }

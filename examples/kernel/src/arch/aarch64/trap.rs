@@ -23,6 +23,11 @@ impl TrapFrame {
         self.elr
     }
 
+    /// Register `x<index>` at the exception.
+    pub(crate) fn register(&self, index: usize) -> usize {
+        self.registers[index]
+    }
+
     /// Continues at `pc` instead of retrying the instruction.
     ///
     /// # Panics

@@ -6,6 +6,7 @@ use core::cell::UnsafeCell;
 
 use paging_aarch64::fault::decode_page_fault;
 
+use super::trap::TrapFrame;
 use crate::user::UserExit;
 
 /// `[x0, ESR_EL1, FAR_EL1, ELR_EL1]` at the exception that ended the last user run.
@@ -42,13 +43,33 @@ global_asm!(
     "",
     ".globl example_user_sync",
     "example_user_sync:",
-    "    adrp x9, {record}",
-    "    add x9, x9, :lo12:{record}",
-    "    mrs x10, esr_el1",
-    "    stp x0, x10, [x9]",
-    "    mrs x10, far_el1",
-    "    mrs x11, elr_el1",
-    "    stp x10, x11, [x9, #16]",
+    // sp = SP_EL1 = the kernel sp left by example_run_user.
+    "    sub sp, sp, #{frame_size}",
+    "    stp x0, x1, [sp, #0]",
+    "    stp x2, x3, [sp, #16]",
+    "    stp x4, x5, [sp, #32]",
+    "    stp x6, x7, [sp, #48]",
+    "    stp x8, x9, [sp, #64]",
+    "    stp x10, x11, [sp, #80]",
+    "    stp x12, x13, [sp, #96]",
+    "    stp x14, x15, [sp, #112]",
+    "    stp x16, x17, [sp, #128]",
+    "    stp x18, x19, [sp, #144]",
+    "    stp x20, x21, [sp, #160]",
+    "    stp x22, x23, [sp, #176]",
+    "    stp x24, x25, [sp, #192]",
+    "    stp x26, x27, [sp, #208]",
+    "    stp x28, x29, [sp, #224]",
+    "    mrs x0, sp_el0",
+    "    stp x30, x0, [sp, #240]",
+    "    mrs x0, elr_el1",
+    "    mrs x1, spsr_el1",
+    "    stp x0, x1, [sp, #256]",
+    "    mov x0, sp",
+    "    bl {user_trap}",
+    "    cbnz x0, 1f",
+    // End of the run: back to example_run_user's caller.
+    "    add sp, sp, #{frame_size}",
     "    ldp x19, x20, [sp, #0]",
     "    ldp x21, x22, [sp, #16]",
     "    ldp x23, x24, [sp, #32]",
@@ -57,6 +78,29 @@ global_asm!(
     "    ldp x29, x30, [sp, #80]",
     "    add sp, sp, #96",
     "    ret",
+    // Handled fault: resume EL0 at the faulting instruction.
+    "1:  ldp x0, x1, [sp, #256]",
+    "    msr elr_el1, x0",
+    "    msr spsr_el1, x1",
+    "    ldp x30, x0, [sp, #240]",
+    "    msr sp_el0, x0",
+    "    ldp x0, x1, [sp, #0]",
+    "    ldp x2, x3, [sp, #16]",
+    "    ldp x4, x5, [sp, #32]",
+    "    ldp x6, x7, [sp, #48]",
+    "    ldp x8, x9, [sp, #64]",
+    "    ldp x10, x11, [sp, #80]",
+    "    ldp x12, x13, [sp, #96]",
+    "    ldp x14, x15, [sp, #112]",
+    "    ldp x16, x17, [sp, #128]",
+    "    ldp x18, x19, [sp, #144]",
+    "    ldp x20, x21, [sp, #160]",
+    "    ldp x22, x23, [sp, #176]",
+    "    ldp x24, x25, [sp, #192]",
+    "    ldp x26, x27, [sp, #208]",
+    "    ldp x28, x29, [sp, #224]",
+    "    add sp, sp, #{frame_size}",
+    "    eret",
     "",
     // The user routine: x0 = operation, x1 = address, x2 = value. Position independent; copied
     // into a user page by the suite. It lives in rodata: the kernel never executes it.
@@ -76,8 +120,30 @@ global_asm!(
     "4:  b 4b",
     ".globl example_user_routine_end",
     "example_user_routine_end:",
-    record = sym USER_EXIT,
+    frame_size = const core::mem::size_of::<TrapFrame>(),
+    user_trap = sym user_trap,
 );
+
+/// Every synchronous exception from EL0: a page fault the handler fixes resumes EL0 (returns 1);
+/// anything else is recorded in `USER_EXIT` and ends the run (returns 0).
+extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
+    let (esr, far): (usize, usize);
+    // SAFETY: reading the syndrome registers has no side effects.
+    unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, far_el1", out(reg) esr, out(reg) far) };
+    if let Some(fault) = decode_page_fault(esr as u64, far as u64)
+        && crate::trap::user_fault(fault)
+    {
+        return 1;
+    }
+    // SAFETY: see `UserExitRecord`; `run_user` reads it after this run ends.
+    unsafe {
+        USER_EXIT
+            .0
+            .get()
+            .write_volatile([frame.register(0), esr, far, frame.pc()])
+    };
+    0
+}
 
 unsafe extern "C" {
     fn example_run_user(

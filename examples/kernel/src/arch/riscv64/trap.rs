@@ -20,6 +20,11 @@ impl TrapFrame {
         self.sepc
     }
 
+    /// Register `x<index>` at the trap.
+    pub(crate) fn register(&self, index: usize) -> usize {
+        self.registers[index]
+    }
+
     /// Continues at `pc` with stack pointer `sp` instead of retrying the instruction.
     pub(crate) fn resume_at(&mut self, pc: usize, sp: usize) {
         self.sepc = pc;

@@ -6,6 +6,7 @@ use core::cell::UnsafeCell;
 
 use paging_riscv64::fault::decode_page_fault;
 
+use super::trap::TrapFrame;
 use crate::user::UserExit;
 
 /// `[a0, scause, stval, sepc]` at the trap that ended the last user run.
@@ -40,21 +41,43 @@ global_asm!(
     "",
     ".globl example_user_trap",
     "example_user_trap:",
-    "    la t0, {record}",
-    "    sd a0, 0(t0)",
-    "    csrr t1, scause",
-    "    sd t1, 8(t0)",
-    "    csrr t1, stval",
-    "    sd t1, 16(t0)",
-    "    csrr t1, sepc",
-    "    sd t1, 24(t0)",
+    // sp = the kernel sp saved by example_run_user, sscratch = the user sp.
+    "    addi sp, sp, -{frame_size}",
+    "    sd x1, 1*8(sp)",
+    ".irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    sd x\\n, \\n*8(sp)",
+    ".endr",
+    "    csrr t0, sscratch",
+    "    sd t0, 2*8(sp)",
     "    csrw sscratch, zero",
+    "    csrr t0, sepc",
+    "    sd t0, 32*8(sp)",
+    "    csrr t0, sstatus",
+    "    sd t0, 33*8(sp)",
+    "    mv a0, sp",
+    "    call {user_trap}",
+    "    bnez a0, 1f",
+    // End of the run: back to example_run_user's caller.
+    "    addi sp, sp, {frame_size}",
     "    ld ra, 0(sp)",
     ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
     "    ld s\\n, (\\n+1)*8(sp)",
     ".endr",
     "    addi sp, sp, 112",
     "    ret",
+    // Handled fault: resume user mode at the faulting instruction.
+    "1:  ld t0, 32*8(sp)",
+    "    csrw sepc, t0",
+    "    ld t0, 33*8(sp)",
+    "    csrw sstatus, t0",
+    "    addi t0, sp, {frame_size}",
+    "    csrw sscratch, t0",
+    "    ld x1, 1*8(sp)",
+    ".irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    ld x\\n, \\n*8(sp)",
+    ".endr",
+    "    ld sp, 2*8(sp)",
+    "    sret",
     "",
     // The user routine: a0 = operation, a1 = address, a2 = value. Position independent; copied
     // into a user page by the suite. It lives in rodata: the kernel never executes it.
@@ -74,8 +97,33 @@ global_asm!(
     "4:  j 4b",
     ".globl example_user_routine_end",
     "example_user_routine_end:",
-    record = sym USER_EXIT,
+    frame_size = const core::mem::size_of::<TrapFrame>(),
+    user_trap = sym user_trap,
 );
+
+/// Every trap from U-mode: a page fault the handler fixes resumes user mode (returns 1); anything
+/// else is recorded in `USER_EXIT` and ends the run (returns 0).
+extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
+    let (scause, stval): (usize, usize);
+    // SAFETY: reading trap CSRs has no side effects.
+    unsafe {
+        core::arch::asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval)
+    };
+    // sstatus.SPP = 0: the trap came from U-mode.
+    if let Some(fault) = decode_page_fault(scause as u64, stval as u64, 0)
+        && crate::trap::user_fault(fault)
+    {
+        return 1;
+    }
+    // SAFETY: see `UserExitRecord`; `run_user` reads it after this run ends.
+    unsafe {
+        USER_EXIT
+            .0
+            .get()
+            .write_volatile([frame.register(10), scause, stval, frame.pc()])
+    };
+    0
+}
 
 unsafe extern "C" {
     fn example_run_user(

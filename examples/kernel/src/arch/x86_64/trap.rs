@@ -26,6 +26,21 @@ impl TrapFrame {
         self.rip as usize
     }
 
+    /// The vector number.
+    pub(crate) fn vector(&self) -> u64 {
+        self.vector
+    }
+
+    /// The error code (0 for vectors without one).
+    pub(crate) fn error_code(&self) -> u64 {
+        self.error_code
+    }
+
+    /// `rax` at the trap.
+    pub(crate) fn rax(&self) -> u64 {
+        self.registers[14]
+    }
+
     /// Continues at `pc` with stack pointer `sp` instead of retrying the instruction.
     pub(crate) fn resume_at(&mut self, pc: usize, sp: usize) {
         self.rip = pc as u64;

@@ -6,6 +6,7 @@ use core::cell::UnsafeCell;
 
 use paging_x86_64::decode_page_fault;
 
+use super::trap::TrapFrame;
 use crate::user::UserExit;
 
 /// `[rax, vector, error code, cr2, rip, saved kernel rsp]` of the trap that ended the last run.
@@ -41,18 +42,14 @@ global_asm!(
     "",
     ".globl example_user_trap",
     "example_user_trap:",
-    "    leaq {record}(%rip), %rdi",
-    "    movq 112(%rsp), %rax",
-    "    movq %rax, 0(%rdi)",
-    "    movq 120(%rsp), %rax",
-    "    movq %rax, 8(%rdi)",
-    "    movq 128(%rsp), %rax",
-    "    movq %rax, 16(%rdi)",
-    "    movq %cr2, %rax",
-    "    movq %rax, 24(%rdi)",
-    "    movq 136(%rsp), %rax",
-    "    movq %rax, 32(%rdi)",
-    "    movq 40(%rdi), %rsp",
+    // rsp = the frame the stub built on the TSS.RSP0 stack.
+    "    movq %rsp, %rdi",
+    "    cld",
+    "    call {user_trap}",
+    "    testq %rax, %rax",
+    "    jnz 1f",
+    // End of the run: back to example_run_user's caller.
+    "    movq {record}+40(%rip), %rsp",
     "    popq %r15",
     "    popq %r14",
     "    popq %r13",
@@ -60,6 +57,24 @@ global_asm!(
     "    popq %rbp",
     "    popq %rbx",
     "    ret",
+    // Handled fault: resume ring 3 at the faulting instruction.
+    "1:  popq %r15",
+    "    popq %r14",
+    "    popq %r13",
+    "    popq %r12",
+    "    popq %r11",
+    "    popq %r10",
+    "    popq %r9",
+    "    popq %r8",
+    "    popq %rbp",
+    "    popq %rdi",
+    "    popq %rsi",
+    "    popq %rdx",
+    "    popq %rcx",
+    "    popq %rbx",
+    "    popq %rax",
+    "    addq $16, %rsp",
+    "    iretq",
     "",
     // The user routine: rdi = operation, rsi = address, rdx = value. Position independent;
     // copied into a user page by the suite. It lives in rodata: the kernel never executes it.
@@ -82,8 +97,32 @@ global_asm!(
     "example_user_routine_end:",
     record = sym USER_EXIT,
     tss = sym super::descriptors::EXAMPLE_TSS,
+    user_trap = sym user_trap,
     options(att_syntax),
 );
+
+/// Every trap from ring 3: a page fault the handler fixes resumes ring 3 (returns 1); anything
+/// else is recorded in `USER_EXIT` and ends the run (returns 0).
+extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
+    let cr2 = super::trap::read_cr2();
+    if frame.vector() == PAGE_FAULT_VECTOR as u64
+        && crate::trap::user_fault(decode_page_fault(frame.error_code(), cr2 as u64))
+    {
+        return 1;
+    }
+    let record = USER_EXIT.0.get();
+    // SAFETY: see `UserExitRecord`; only the first five words are written, the sixth (the saved
+    // kernel rsp) is still needed by the assembly that returns from `run_user`.
+    unsafe {
+        let words = record.cast::<usize>();
+        words.write_volatile(frame.rax() as usize);
+        words.add(1).write_volatile(frame.vector() as usize);
+        words.add(2).write_volatile(frame.error_code() as usize);
+        words.add(3).write_volatile(cr2);
+        words.add(4).write_volatile(frame.pc());
+    }
+    0
+}
 
 unsafe extern "C" {
     fn example_run_user(
