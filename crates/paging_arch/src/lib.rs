@@ -10,7 +10,7 @@
 //!   invalid but that keeps the frame (never a present entry, never a RISC-V table pointer);
 //! - **TLB maintenance**: [`PagingArch::flush_tlb_local`], called through [`tlb::flush`], which
 //!   prefers a kernel-installed [`TlbFlushHook`] (SMP shootdown);
-//! - **address-space switch**: [`PagingArch::activate`] and [`PagingArch::current_root`]
+//! - **address-space switch**: `PagingArch::activate` and `PagingArch::current_root`
 //!   (`satp`, `TTBR0_EL1`, `CR3`), compiled only for bare metal (`target_os = "none"`).
 //!
 //! # Implementing an ISA crate

@@ -489,3 +489,41 @@ fn display_lists_areas_like_proc_maps() {
          0000000000800000-0000000000801000 r-xp alloc lazy\n"
     );
 }
+
+#[test]
+fn upper_half_and_the_top_of_the_address_space() {
+    let mut space = Space::try_new().unwrap();
+    let upper = usize::MAX << (Arch::VA_BITS - 1);
+    space
+        .map_linear(va(upper), pa(0x8000_0000), 2 * GIB, RW)
+        .unwrap();
+    assert_eq!(
+        lookup(&space, upper + GIB + 5),
+        Some((0xc000_0005, normalized(RW), GIB))
+    );
+    // The second-to-last page (the last one's end would overflow, which memory_set refuses).
+    let top = usize::MAX - 0x1fff;
+    space
+        .map_alloc(va(top - 0x20_0000), 0x20_1000, RW, true)
+        .unwrap();
+    assert_eq!(
+        lookup(&space, top).map(|(_, f, s)| (f, s)),
+        Some((normalized(RW), 0x1000))
+    );
+    assert_eq!(lookup(&space, top + 0x1000), None);
+    space
+        .protect(va(upper + GIB - 0x1000), 0x2000, READ)
+        .unwrap();
+    assert_eq!(
+        lookup(&space, upper + GIB),
+        Some((0xc000_0000, normalized(READ), 0x1000))
+    );
+    assert_eq!(
+        lookup(&space, upper + GIB + 0x2000),
+        Some((0xc000_2000, normalized(RW), 0x1000))
+    );
+    space.unmap(va(upper), 2 * GIB).unwrap();
+    space.unmap(va(top - 0x20_0000), 0x20_1000).unwrap();
+    assert_eq!(space.page_table().table_page_count(), 1);
+    assert_eq!(live_frames(), 1);
+}
