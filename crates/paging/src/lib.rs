@@ -76,6 +76,7 @@ mod address_space;
 mod arch_select;
 mod backend;
 mod batch;
+mod split;
 mod table;
 mod walk;
 

@@ -29,7 +29,7 @@ struct Failure {
 
 /// The entry for `paddr` at `level` with `flags`: a leaf, or PROT_NONE without access flags.
 #[inline(always)]
-fn encode<A: PagingArch>(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+pub(crate) fn encode<A: PagingArch>(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
     if flags.intersects(ACCESS_FLAGS) {
         A::encode_leaf(paddr, flags, level)
     } else {
@@ -50,21 +50,9 @@ fn is_empty_table(table: &[u64; ENTRY_COUNT]) -> bool {
     table.iter().all(|&entry| entry == 0)
 }
 
-/// A split to undo if a later split of the same operation fails.
-#[derive(Clone, Copy)]
-struct Split {
-    table: PhysAddr,
-    index: usize,
-    old_entry: u64,
-    child: PhysAddr,
-}
-
-/// At most `LEVELS - 1` splits per bound, two bounds per operation.
-const MAX_SPLITS: usize = 6;
-
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// A batch for one operation on this table.
-    fn batch(&self) -> Batch<A, H> {
+    pub(crate) fn batch(&self) -> Batch<A, H> {
         Batch::new(self.root, self.flush_hook)
     }
 
@@ -306,84 +294,6 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             }
             vaddr = next;
         }
-    }
-
-    /// Splits the huge entries that straddle `start` or `end`, so that the range can be changed
-    /// entry by entry. On failure every split of this call is undone.
-    fn split_bounds(
-        &mut self,
-        start: usize,
-        end: usize,
-        batch: &mut Batch<A, H>,
-    ) -> Result<(), MappingError> {
-        let mut splits = [None; MAX_SPLITS];
-        let mut count = 0;
-        let result = self
-            .split_at(start, batch, &mut splits, &mut count)
-            .and_then(|()| self.split_at(end, batch, &mut splits, &mut count));
-        if result.is_err() {
-            for split in splits[..count].iter().rev().flatten() {
-                // SAFETY: `split.table` is a live table page of this table, written by
-                // `split_at` in this operation.
-                let table = unsafe { entries::<H>(split.table) };
-                table[split.index] = split.old_entry;
-                batch.touch_all();
-                batch.release(split.child);
-            }
-        }
-        result
-    }
-
-    /// Splits, level by level, the huge entry that contains `vaddr` unless `vaddr` is on its
-    /// boundary, recording each split in `splits`.
-    fn split_at(
-        &mut self,
-        vaddr: usize,
-        batch: &mut Batch<A, H>,
-        splits: &mut [Option<Split>; MAX_SPLITS],
-        count: &mut usize,
-    ) -> Result<(), MappingError> {
-        if vaddr & (level_size(A::LARGEST_LEAF_LEVEL) - 1) == 0 {
-            return Ok(());
-        }
-        let mut table_paddr = self.root;
-        for level in (1..A::LEVELS).rev() {
-            // SAFETY: as in `map_in`.
-            let table = unsafe { entries::<H>(table_paddr) };
-            let index = table_index(vaddr, level);
-            let old_entry = table[index];
-            let size = level_size(level);
-            let (paddr, flags) = match A::decode(old_entry, level) {
-                EntryKind::Empty => return Ok(()),
-                EntryKind::Table(child) => {
-                    table_paddr = child;
-                    continue;
-                }
-                EntryKind::Leaf { paddr, flags } => (paddr, flags),
-                EntryKind::Reserved { paddr } => (paddr, MappingFlags::empty()),
-            };
-            if vaddr & (size - 1) == 0 {
-                return Ok(());
-            }
-            let child = alloc_table::<H>()?;
-            let child_size = level_size(level - 1);
-            // SAFETY: `child` was just allocated for this table and is not yet linked.
-            let child_entries = unsafe { entries::<H>(child) };
-            for (i, slot) in child_entries.iter_mut().enumerate() {
-                *slot = encode::<A>(paddr + i * child_size, flags, level - 1);
-            }
-            table[index] = A::encode_table(child);
-            batch.touch(vaddr & !(size - 1), size);
-            splits[*count] = Some(Split {
-                table: table_paddr,
-                index,
-                old_entry,
-                child,
-            });
-            *count += 1;
-            table_paddr = child;
-        }
-        Ok(())
     }
 }
 

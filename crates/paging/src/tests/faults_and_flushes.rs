@@ -1,0 +1,184 @@
+//! Page faults, TLB flushes and the `/proc/self/maps` listing.
+
+use page_table_multiarch::MappingFlags;
+use paging_arch::{Access, PageFaultInfo, TlbFlush, TlbFlushRequest};
+
+use super::frames::{
+    live_frames, record_flush, record_live_frames, set_allocation_budget, take_flushes,
+    take_live_at_flush,
+};
+use super::*;
+
+#[test]
+fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
+    let mut space = Space::try_new().unwrap();
+    let user_rw = RW | MappingFlags::USER;
+    space
+        .map_alloc(va(0x100_0000), 0x4000, user_rw, false)
+        .unwrap();
+    space
+        .map_alloc(va(0x200_0000), 0x1000, READ, false)
+        .unwrap();
+    let after_map = live_frames();
+    assert_eq!(after_map, 1, "a lazy map allocates nothing");
+    let fault = |address, access, user| PageFaultInfo {
+        address: va(address),
+        access,
+        user,
+    };
+
+    assert!(space.handle_page_fault(fault(0x100_1008, Access::Write, true)));
+    assert_eq!(
+        lookup(&space, 0x100_1000).map(|(_, f, s)| (f, s)),
+        Some((normalized(user_rw), 0x1000))
+    );
+    assert_eq!(read_u64(&space, 0x100_1000), 0, "lazy frames are zeroed");
+    assert_eq!(
+        lookup(&space, 0x100_0000),
+        None,
+        "only the faulting page is populated"
+    );
+    let populated = live_frames();
+    assert!(populated > after_map, "a frame (and tables) were allocated");
+    // A second fault on the same page (stale TLB) is handled without allocating.
+    assert!(space.handle_page_fault(fault(0x100_1000, Access::Read, true)));
+    assert_eq!(live_frames(), populated);
+
+    assert!(
+        !space.handle_page_fault(fault(0x100_2000, Access::Execute, true)),
+        "no EXECUTE"
+    );
+    assert!(
+        !space.handle_page_fault(fault(0x200_0000, Access::Write, false)),
+        "read-only area"
+    );
+    assert!(
+        !space.handle_page_fault(fault(0x200_0000, Access::Read, true)),
+        "kernel area, user access"
+    );
+    assert!(
+        !space.handle_page_fault(fault(0x300_0000, Access::Read, false)),
+        "no area"
+    );
+    assert_eq!(live_frames(), populated, "refused faults allocate nothing");
+    assert!(space.handle_page_fault(fault(0x200_0000, Access::Read, false)));
+
+    // Out of memory: the fault is not handled and nothing changes.
+    set_allocation_budget(Some(0));
+    assert!(!space.handle_page_fault(fault(0x100_3000, Access::Read, true)));
+    set_allocation_budget(None);
+    assert_eq!(lookup(&space, 0x100_3000), None);
+}
+
+#[test]
+fn protect_applies_to_lazy_pages_that_fault_in_later() {
+    // ArceOS axmm defect: an untouched lazy page of an mprotect(READ) region faulted in
+    // writable with the old flags.
+    let mut space = Space::try_new().unwrap();
+    space.map_alloc(va(0x100_0000), 0x2000, RW, false).unwrap();
+    space.protect(va(0x100_0000), 0x2000, READ).unwrap();
+    let write = PageFaultInfo {
+        address: va(0x100_0000),
+        access: Access::Write,
+        user: false,
+    };
+    assert!(
+        !space.handle_page_fault(write),
+        "write to a now read-only lazy page"
+    );
+    let read = PageFaultInfo {
+        access: Access::Read,
+        ..write
+    };
+    assert!(space.handle_page_fault(read));
+    assert_eq!(
+        lookup(&space, 0x100_0000).map(|(_, f, _)| f),
+        Some(normalized(READ))
+    );
+}
+
+#[test]
+fn every_change_is_flushed_through_the_hook() {
+    let mut space = Space::try_new().unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    let root = space.root_paddr();
+    let request = |flush| TlbFlushRequest {
+        root_paddr: root,
+        flush,
+    };
+
+    space.map_alloc(va(0x40_0000), 0x2000, RW, true).unwrap();
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Range {
+            start: va(0x40_0000),
+            end: va(0x40_2000)
+        })]
+    );
+    space.protect(va(0x40_1000), 0x1000, READ).unwrap();
+    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x40_1000)))]);
+    space.unmap(va(0x40_0000), 0x1000).unwrap();
+    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x40_0000)))]);
+    space.map_linear(va(GIB), pa(0), 64 * 0x1000, RW).unwrap();
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::All)],
+        "past the threshold"
+    );
+    // Freeing table pages flushes everything (paging-structure caches).
+    space.unmap(va(0x40_1000), 0x1000).unwrap();
+    assert_eq!(take_flushes(), [request(TlbFlush::All)]);
+    // A lazy map changes no entry and flushes nothing.
+    space.map_alloc(va(0x80_0000), 0x1000, RW, false).unwrap();
+    assert_eq!(take_flushes(), []);
+}
+
+#[test]
+fn frames_are_freed_only_after_the_flush() {
+    let mut space = Space::try_new().unwrap();
+    space.map_alloc(va(0x40_0000), 0x3000, RW, true).unwrap();
+    let live = live_frames();
+    space.set_tlb_flush_hook(Some(record_live_frames));
+    space.unmap(va(0x40_0000), 0x3000).unwrap();
+    assert_eq!(
+        take_live_at_flush(),
+        [live],
+        "3 frames and the tables still live at the flush"
+    );
+    assert_eq!(live_frames(), 1, "freed after it");
+    // More frames than the batch holds: flushes happen before each batch of frees.
+    space.map_alloc(va(0x40_0000), 0x200_000, RW, true).unwrap();
+    let live = live_frames();
+    space.unmap(va(0x40_0000), 0x200_000).unwrap();
+    let seen = take_live_at_flush();
+    assert_eq!(seen.first(), Some(&live), "first flush before any free");
+    assert_eq!(seen.len(), 3, "512 frames + tables in batches of 256");
+}
+
+#[test]
+fn display_lists_areas_like_proc_maps() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x1000), 0x2000, RW | MappingFlags::USER, true)
+        .unwrap();
+    space
+        .map_linear(
+            va(0x40_0000),
+            pa(0x9000_0000),
+            0x1000,
+            RW | MappingFlags::DEVICE,
+        )
+        .unwrap();
+    space.map_alloc(va(0x80_0000), 0x1000, RX, false).unwrap();
+    space
+        .protect(va(0x2000), 0x1000, NONE | MappingFlags::USER)
+        .unwrap();
+    assert_eq!(
+        std::format!("{space}"),
+        "0000000000001000-0000000000002000 rw-p alloc populated user\n\
+         0000000000002000-0000000000003000 ---p alloc populated user\n\
+         0000000000400000-0000000000401000 rw-p linear pa 0x90000000 device\n\
+         0000000000800000-0000000000801000 r-xp alloc lazy\n"
+    );
+}
