@@ -23,6 +23,10 @@ unsafe impl PagingArch for NxDroppingArch {
     const PA_BITS: usize = <paging::Arch as PagingArch>::PA_BITS;
     const LARGEST_LEAF_LEVEL: usize = <paging::Arch as PagingArch>::LARGEST_LEAF_LEVEL;
 
+    fn largest_leaf_level() -> usize {
+        <paging::Arch as PagingArch>::largest_leaf_level()
+    }
+
     fn is_valid_vaddr(vaddr: usize) -> bool {
         <paging::Arch as PagingArch>::is_valid_vaddr(vaddr)
     }
