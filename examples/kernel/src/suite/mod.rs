@@ -10,6 +10,7 @@ mod lazy;
 mod permissions;
 mod reclamation;
 mod tlb;
+mod user_mode;
 
 /// The cases of issue 4, in order.
 const CASES: [TestCase; EXPECTED_CASES] = [
@@ -43,7 +44,7 @@ const CASES: [TestCase; EXPECTED_CASES] = [
     },
     TestCase {
         name: "user_kernel_separation",
-        run: isolation::user_kernel_separation,
+        run: user_mode::user_kernel_separation,
     },
     TestCase {
         name: "table_reclamation",
