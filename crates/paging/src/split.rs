@@ -40,8 +40,12 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 // SAFETY: `split.table` is a live table page of this table, written by
                 // `split_at` in this operation.
                 let table = unsafe { entries::<H>(split.table) };
-                table[split.index] = split.old_entry;
                 batch.touch_all();
+                if A::BREAK_BEFORE_MAKE {
+                    table[split.index] = 0;
+                    batch.flush();
+                }
+                table[split.index] = split.old_entry;
                 batch.release(split.child);
             }
         }
@@ -85,6 +89,11 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let child_entries = unsafe { entries::<H>(child) };
             for (i, slot) in child_entries.iter_mut().enumerate() {
                 *slot = encode::<A>(paddr + i * child_size, flags, level - 1);
+            }
+            if A::BREAK_BEFORE_MAKE {
+                table[index] = 0;
+                batch.touch(vaddr & !(size - 1), size);
+                batch.flush();
             }
             table[index] = A::encode_table(child);
             batch.touch(vaddr & !(size - 1), size);

@@ -109,6 +109,15 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// The highest level that may hold a leaf: 2 (1 GiB blocks) on every supported ISA.
     const LARGEST_LEAF_LEVEL: usize = 2;
 
+    /// Whether replacing a valid entry by one of a different size (a block by a table of
+    /// smaller entries when splitting, or back) needs break-before-make: write an invalid
+    /// entry, flush the TLB for the block, then write the new entry. The Arm ARM requires it
+    /// for AArch64 without FEAT_BBM (level 2); x86_64 and RISC-V allow the direct replacement.
+    /// During the break, an access to the block faults;
+    /// `AddressSpace::handle_page_fault` treats such a fault as spurious once the new entry is
+    /// written. Default `false`.
+    const BREAK_BEFORE_MAKE: bool = false;
+
     /// The highest leaf level this CPU supports, at most [`Self::LARGEST_LEAF_LEVEL`]. The
     /// default returns that constant; an ISA whose large leaves are optional (x86_64 1 GiB
     /// pages need `pdpe1gb`) checks the CPU on bare metal. Page tables read it when created.

@@ -1,0 +1,118 @@
+//! Break-before-make on splits, with an ISA wrapper that requires it (as AArch64 does).
+
+use std::cell::RefCell;
+use std::vec::Vec;
+
+use page_table_multiarch::PagingHandler;
+use paging_arch::{TlbFlush, TlbFlushRequest, table_index};
+
+use super::frames::TestFrames;
+use super::*;
+
+/// The build target's ISA, but demanding break-before-make.
+struct BreakBeforeMake;
+
+// SAFETY: every encoding is the real ISA's (which upholds the contract); only the
+// break-before-make requirement differs, which the contract leaves to the ISA.
+unsafe impl PagingArch for BreakBeforeMake {
+    const NAME: &'static str = "break-before-make";
+    type MetaData = <Arch as PagingArch>::MetaData;
+    type Entry = <Arch as PagingArch>::Entry;
+    const LEVELS: usize = Arch::LEVELS;
+    const VA_BITS: usize = Arch::VA_BITS;
+    const PA_BITS: usize = Arch::PA_BITS;
+    const BREAK_BEFORE_MAKE: bool = true;
+
+    fn is_valid_vaddr(vaddr: usize) -> bool {
+        Arch::is_valid_vaddr(vaddr)
+    }
+
+    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+        Arch::encode_leaf(paddr, flags, level)
+    }
+
+    fn encode_table(paddr: PhysAddr) -> u64 {
+        Arch::encode_table(paddr)
+    }
+
+    fn encode_reserved(paddr: PhysAddr, level: usize) -> u64 {
+        Arch::encode_reserved(paddr, level)
+    }
+
+    fn decode(entry: u64, level: usize) -> EntryKind {
+        Arch::decode(entry, level)
+    }
+
+    fn flush_tlb_local(flush: TlbFlush) {
+        Arch::flush_tlb_local(flush);
+    }
+}
+
+/// The level-1 (2 MiB) entry covering this address is what the hook records.
+const WATCHED: usize = 2 * MIB + 0x1000;
+
+std::thread_local! {
+    static SEEN: RefCell<Vec<(TlbFlush, EntryKind)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records each flush with the decoded level-1 entry covering [`WATCHED`] at that moment.
+fn record_watched_entry(request: &TlbFlushRequest) {
+    let mut table = request.root_paddr;
+    let mut found = EntryKind::Empty;
+    for level in (1..Arch::LEVELS).rev() {
+        let address = TestFrames::phys_to_virt(table).as_usize() as *const u64;
+        // SAFETY: test tables are live host memory at physical = virtual while the hook runs.
+        let entry = unsafe { address.add(table_index(WATCHED, level)).read() };
+        found = Arch::decode(entry, level);
+        match found {
+            EntryKind::Table(next) if level > 1 => table = next,
+            _ => break,
+        }
+    }
+    SEEN.with_borrow_mut(|seen| seen.push((request.flush, found)));
+}
+
+fn split_and_record<A: PagingArch>() -> Vec<(TlbFlush, EntryKind)> {
+    let mut space = AddressSpace::<TestFrames, A>::try_new().unwrap();
+    space
+        .map_linear(va(2 * MIB), pa(8 * MIB), 2 * MIB, RW)
+        .unwrap();
+    space.set_tlb_flush_hook(Some(record_watched_entry));
+    SEEN.with_borrow_mut(Vec::clear);
+    space.protect(va(WATCHED), 0x1000, READ).unwrap();
+    SEEN.with_borrow_mut(std::mem::take)
+}
+
+#[test]
+fn splits_break_before_make_where_the_isa_requires_it() {
+    let seen = split_and_record::<BreakBeforeMake>();
+    assert_eq!(
+        seen.len(),
+        2,
+        "a break flush, then the final flush: {seen:?}"
+    );
+    assert_eq!(
+        seen[0],
+        (TlbFlush::All, EntryKind::Empty),
+        "the block is invalid while flushed"
+    );
+    assert!(
+        matches!(seen[1], (_, EntryKind::Table(_))),
+        "then the table is in place: {:?}",
+        seen[1]
+    );
+}
+
+#[test]
+fn splits_replace_the_block_directly_otherwise() {
+    let seen = split_and_record::<Arch>();
+    assert_eq!(
+        seen.len(),
+        usize::from(Arch::BREAK_BEFORE_MAKE) + 1,
+        "{seen:?}"
+    );
+    assert!(
+        matches!(seen.last(), Some((_, EntryKind::Table(_)))),
+        "{seen:?}"
+    );
+}
