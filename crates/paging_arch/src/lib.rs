@@ -49,6 +49,9 @@
 
 #![no_std]
 
+#[cfg(test)]
+mod tests;
+
 mod arch;
 pub mod conformance;
 mod fault;
