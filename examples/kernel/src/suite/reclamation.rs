@@ -1,4 +1,5 @@
-//! Case 9: many map/unmap cycles leave the frame pool where it started.
+//! Case 9: many map/unmap cycles leave the frame pool where it started; nothing leaked over the
+//! whole suite.
 
 use alloc::string::String;
 
@@ -68,6 +69,15 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
         frame_pool::stats().in_use,
         in_use_before,
         "frames in use after {cycles} map/unmap cycles"
+    );
+    // The last case, so also a leak check of the whole suite: every frame still in use is a
+    // table page of the kernel space or this case's own frame.
+    let table_pages =
+        kernel_space::with(Space::Kernel, |space| space.page_table().table_page_count());
+    ensure_eq!(
+        frame_pool::stats().in_use,
+        table_pages + 1,
+        "frames in use at the end of the suite (kernel table pages + 1)"
     );
     Ok(())
 }
