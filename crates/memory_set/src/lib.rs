@@ -104,6 +104,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
 extern crate alloc;
 
 mod area;

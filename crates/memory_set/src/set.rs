@@ -320,6 +320,12 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         Ok(())
     }
 
+    /// The gap index as `(start, end)` pairs, for consistency checks.
+    #[cfg(test)]
+    pub(crate) fn gap_list(&self) -> Vec<(usize, usize)> {
+        self.gaps.to_vec()
+    }
+
     /// Fails with [`MappingError::NoMemory`] if `extra` more areas would exceed the limit.
     fn check_room(&self, extra: usize) -> MappingResult {
         if self.areas.len().saturating_add(extra) > self.max_areas {
@@ -355,6 +361,9 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
 
     /// The start of the lowest area that overlaps `[from, end)`.
     fn next_area_key(&self, from: usize, end: usize) -> Option<usize> {
+        if from >= end {
+            return None;
+        }
         if let Some((&key, a)) = self.areas.range(..from).next_back() {
             if a.end_usize() > from {
                 return Some(key);
