@@ -5,9 +5,11 @@
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
 use memory_set::MappingError;
-use paging_arch::{Access, EntryKind, PageFaultInfo, PagingArch, level_size};
+use paging_arch::{
+    Access, EntryKind, PageFaultInfo, PagingArch, TlbFlush, TlbFlushRequest, level_size,
+};
 
-use super::frames::{frame_counts, live_frames, set_allocation_budget};
+use super::frames::{frame_counts, live_frames, record_flush, set_allocation_budget, take_flushes};
 use super::*;
 
 /// Upstream: `map_region` has no rollback on failure.
@@ -237,4 +239,33 @@ fn defect_eager_populate_out_of_memory_reports_success() {
     assert_eq!(result, Err(MappingError::NoMemory));
     assert_eq!(lookup(&space, 0x1000), None);
     assert_eq!(live_frames(), 1);
+}
+
+/// Upstream: no cross-CPU shootdown; the cursor flushes only the local TLB. Here every change
+/// goes through the globally installed hook (a kernel's IPI shootdown) with the root it
+/// concerns.
+#[test]
+fn defect_no_tlb_shootdown() {
+    let mut space = Space::try_new().unwrap();
+    take_flushes();
+    // Other tests running meanwhile record into their own thread's list, never into this one.
+    paging_arch::set_tlb_flush_hook(Some(record_flush));
+    space.map_alloc(va(0x1000), 0x1000, RW, true).unwrap();
+    space.unmap(va(0x1000), 0x1000).unwrap();
+    paging_arch::set_tlb_flush_hook(None);
+    let root = space.root_paddr();
+    assert_eq!(
+        take_flushes(),
+        [
+            TlbFlushRequest {
+                root_paddr: root,
+                flush: TlbFlush::Page(va(0x1000))
+            },
+            TlbFlushRequest {
+                root_paddr: root,
+                flush: TlbFlush::All
+            },
+        ],
+        "map flushes the page; unmap frees tables, so it flushes everything"
+    );
 }
