@@ -26,6 +26,8 @@ pub(crate) struct SuiteReport {
     pub(crate) cases: Vec<(String, CaseResult)>,
     /// The last `N passed, M failed` line, if any.
     pub(crate) summary: Option<(u64, u64)>,
+    /// The `running N tests` header, if the kernel printed one: how many cases it meant to run.
+    pub(crate) declared: Option<u64>,
 }
 
 impl SuiteReport {
@@ -47,6 +49,8 @@ impl SuiteReport {
                 report.cases.push((name.to_owned(), result));
             } else if let Some(summary) = parse_summary(line.trim()) {
                 report.summary = Some(summary);
+            } else if let Some(declared) = parse_declared(line.trim()) {
+                report.declared = Some(declared);
             }
         }
         report
@@ -144,6 +148,14 @@ impl SuiteReport {
                 }
             }
         }
+        let printed = u64::try_from(self.cases.len()).unwrap_or(u64::MAX);
+        if let (Some(declared), Termination::Exited(_)) = (self.declared, termination)
+            && declared != printed
+        {
+            problems.push(format!(
+                "the kernel announced {declared} case(s) but printed {printed}"
+            ));
+        }
         if ok == 0 && failed == 0 && self.cases.is_empty() {
             problems.push("the kernel ran no conformance case".to_owned());
         }
@@ -155,6 +167,15 @@ impl SuiteReport {
             elapsed,
         }
     }
+}
+
+/// `running N tests` (or `running 1 test`) → `N`.
+fn parse_declared(line: &str) -> Option<u64> {
+    let rest = line.strip_prefix("running ")?;
+    rest.strip_suffix(" tests")
+        .or_else(|| rest.strip_suffix(" test"))?
+        .parse()
+        .ok()
 }
 
 /// `N passed, M failed` → `(N, M)`.

@@ -176,3 +176,20 @@ fn a_signal_is_reported_with_the_position() {
         "QEMU was killed by signal 11, after case `a`"
     );
 }
+
+#[test]
+fn a_kernel_that_skips_announced_cases_fails() {
+    let console = "running 3 tests\ntest a ... ok\ntest b ... ok\n2 passed, 0 failed\n";
+    let report = SuiteReport::parse(console);
+    assert_eq!(report.declared, Some(3), "header parsed");
+    let outcome = report.judge(
+        ExitProtocol::SifiveTest,
+        Termination::Exited(0),
+        DEADLINE,
+        ELAPSED,
+    );
+    assert_eq!(
+        outcome.problems,
+        ["the kernel announced 3 case(s) but printed 2"]
+    );
+}
