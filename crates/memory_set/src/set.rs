@@ -35,7 +35,7 @@ struct Protected<F> {
 /// Checks the granule rules and returns `[start, end)` as numbers.
 fn page_range(start: VirtAddr, size: usize) -> MappingResult<(usize, usize)> {
     let start = start.as_usize();
-    if start % PAGE_SIZE != 0 || size % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
         return Err(MappingError::InvalidParam);
     }
     let end = start.checked_add(size).ok_or(MappingError::InvalidParam)?;
@@ -137,7 +137,11 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             limit.end.as_usize(),
             hint.as_usize(),
         );
-        if size == 0 || size % PAGE_SIZE != 0 || !align.is_power_of_two() || align < PAGE_SIZE {
+        if size == 0
+            || !size.is_multiple_of(PAGE_SIZE)
+            || !align.is_power_of_two()
+            || align < PAGE_SIZE
+        {
             return None;
         }
         if lo >= hi {
@@ -186,14 +190,16 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             if !unmap_overlap {
                 return Err(MappingError::AlreadyExists);
             }
-            let removed = self
-                .iter_range(range)
-                .filter(|a| a.start_usize() >= start && a.end_usize() <= end)
-                .count();
-            self.check_room((1 + self.split_cost(start, end)).saturating_sub(removed))?;
+            self.check_room(2, || {
+                let removed = self
+                    .iter_range(range)
+                    .filter(|a| a.start_usize() >= start && a.end_usize() <= end)
+                    .count();
+                (1 + self.split_cost(start, end)).saturating_sub(removed)
+            })?;
             self.unmap_range(start, end, page_table)?;
         } else {
-            self.check_room(1)?;
+            self.check_room(1, || 1)?;
         }
         area.backend()
             .map(area.start(), area.size(), area.flags(), page_table)?;
@@ -239,7 +245,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         if start == end {
             return Ok(());
         }
-        self.check_room(self.split_cost(start, end))?;
+        self.check_room(1, || self.split_cost(start, end))?;
         self.unmap_range(start, end, page_table)
     }
 
@@ -268,12 +274,14 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         if start == end {
             return Ok(());
         }
-        self.check_room(self.protect_split_cost(start, end, &update_flags))?;
+        self.check_room(2, || self.protect_split_cost(start, end, &update_flags))?;
 
         let mut done: Vec<Protected<F>> = Vec::new();
         let mut cursor = start;
         while let Some(key) = self.next_area_key(cursor, end) {
-            let area = &self.areas[&key];
+            let Some(area) = self.areas.get(&key) else {
+                break;
+            };
             let (a_start, a_end) = (area.start_usize(), area.end_usize());
             let (p_start, p_end) = (a_start.max(start), a_end.min(end));
             cursor = p_end;
@@ -290,7 +298,9 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
                 self.roll_back_protect(done, page_table);
                 return Err(err);
             }
-            self.isolate(key, p_start, p_end).set_flags(new);
+            if let Some(piece) = self.isolate(key, p_start, p_end) {
+                piece.set_flags(new);
+            }
             done.push(Protected {
                 start: p_start,
                 end: p_end,
@@ -326,12 +336,17 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         self.gaps.to_vec()
     }
 
-    /// Fails with [`MappingError::NoMemory`] if `extra` more areas would exceed the limit.
-    fn check_room(&self, extra: usize) -> MappingResult {
-        if self.areas.len().saturating_add(extra) > self.max_areas {
-            return Err(MappingError::NoMemory);
+    /// Fails with [`MappingError::NoMemory`] if the operation would leave more areas than the
+    /// limit. It adds at most `at_most` areas; `exact` counts them precisely and is only called
+    /// near the limit.
+    fn check_room(&self, at_most: usize, exact: impl FnOnce() -> usize) -> MappingResult {
+        let len = self.areas.len();
+        if len.saturating_add(at_most) <= self.max_areas
+            || len.saturating_add(exact()) <= self.max_areas
+        {
+            return Ok(());
         }
-        Ok(())
+        Err(MappingError::NoMemory)
     }
 
     /// 1 if removing `[start, end)` splits one area in two, else 0.
@@ -364,32 +379,26 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         if from >= end {
             return None;
         }
-        if let Some((&key, a)) = self.areas.range(..from).next_back() {
-            if a.end_usize() > from {
-                return Some(key);
-            }
+        if let Some((&key, a)) = self.areas.range(..from).next_back()
+            && a.end_usize() > from
+        {
+            return Some(key);
         }
         self.areas.range(from..end).next().map(|(&key, _)| key)
     }
 
     /// Splits the area at `key` so that `[start, end)` (inside it) is an area of its own, and
     /// returns that area.
-    fn isolate(&mut self, key: usize, start: usize, end: usize) -> &mut MemoryArea<F, B> {
-        let area = self
-            .areas
-            .get_mut(&key)
-            .expect("isolate: caller passes a present key");
+    fn isolate(&mut self, key: usize, start: usize, end: usize) -> Option<&mut MemoryArea<F, B>> {
+        let area = self.areas.get_mut(&key)?;
         let right = (end < area.end_usize()).then(|| area.split_off(end));
         let middle = (start > key).then(|| area.split_off(start));
         if let Some(right) = right {
             self.areas.insert(end, right);
         }
         match middle {
-            Some(middle) => self.areas.entry(start).or_insert(middle),
-            None => self
-                .areas
-                .get_mut(&key)
-                .expect("isolate: key still present"),
+            Some(middle) => Some(self.areas.entry(start).or_insert(middle)),
+            None => self.areas.get_mut(&key),
         }
     }
 
@@ -409,7 +418,9 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
 
     fn roll_back_protect(&mut self, done: Vec<Protected<F>>, page_table: &mut PT) {
         for piece in done.into_iter().rev() {
-            let area = &self.areas[&piece.start];
+            let Some(area) = self.areas.get(&piece.start) else {
+                continue;
+            };
             let restored = area
                 .backend()
                 .protect(
@@ -422,10 +433,9 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             if !restored {
                 continue;
             }
-            self.areas
-                .get_mut(&piece.start)
-                .expect("piece is an area")
-                .set_flags(piece.old);
+            if let Some(area) = self.areas.get_mut(&piece.start) {
+                area.set_flags(piece.old);
+            }
             if piece.split_right {
                 self.rejoin(piece.end);
             }
@@ -437,10 +447,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
 
     /// Unmaps `[start, end)` (non-empty, validated), highest area first.
     fn unmap_range(&mut self, start: usize, end: usize, page_table: &mut PT) -> MappingResult {
-        loop {
-            let Some((&key, area)) = self.areas.range(..end).next_back() else {
-                break;
-            };
+        while let Some((&key, area)) = self.areas.range(..end).next_back() {
             let (a_start, a_end) = (key, area.end_usize());
             if a_end <= start {
                 break;
@@ -448,24 +455,19 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             let (p_start, p_end) = (a_start.max(start), a_end.min(end));
             area.backend()
                 .unmap(VirtAddr::from_usize(p_start), p_end - p_start, page_table)?;
-            match (p_start == a_start, p_end == a_end) {
-                (true, true) => {
-                    self.areas.remove(&key);
-                }
-                (true, false) => {
-                    let mut area = self.areas.remove(&key).expect("present");
+            if p_start == a_start {
+                // The head goes: the area is removed, or re-keyed at its new start.
+                if let Some(mut area) = self.areas.remove(&key)
+                    && p_end < a_end
+                {
                     area.shrink_start(p_end);
                     self.areas.insert(p_end, area);
                 }
-                (false, true) => self
-                    .areas
-                    .get_mut(&key)
-                    .expect("present")
-                    .shrink_end(p_start),
-                (false, false) => {
-                    let area = self.areas.get_mut(&key).expect("present");
-                    let right = area.split_off(p_end);
-                    area.shrink_end(p_start);
+            } else if let Some(area) = self.areas.get_mut(&key) {
+                // The tail or the middle goes.
+                let right = (p_end < a_end).then(|| area.split_off(p_end));
+                area.shrink_end(p_start);
+                if let Some(right) = right {
                     self.areas.insert(p_end, right);
                 }
             }

@@ -72,7 +72,7 @@ fn model_find_free(
         return None;
     }
     let fits = |a: usize| {
-        a % align == 0
+        a.is_multiple_of(align)
             && a >= lo
             && a + pages <= hi
             && (a..a + pages).all(|p| !model.contains_key(&p))
@@ -130,10 +130,10 @@ fn run(ops: Vec<(Op, Option<usize>)>) -> Result<(), TestCaseError> {
                 let res = set.protect(va(page), pages * PAGE_SIZE, update, &mut pt);
                 if res.is_ok() {
                     for p in page..page + pages {
-                        if let Some(f) = model.get_mut(&p) {
-                            if let Some(new) = update(*f) {
-                                *f = new;
-                            }
+                        if let Some(f) = model.get_mut(&p)
+                            && let Some(new) = update(*f)
+                        {
+                            *f = new;
                         }
                     }
                 } else {
