@@ -4,9 +4,9 @@
 //! Block and page descriptor fields used here (Arm ARM D8.3, "Translation table descriptor
 //! formats"):
 //!
-//! | bits  | 58:55    | 54  | 53  | 47:12          | 11 | 10 | 9:8 | 7:6     | 4:2      | 1    | 0     |
-//! |-------|----------|-----|-----|----------------|----|----|-----|---------|----------|------|-------|
-//! | field | software | UXN | PXN | output address | nG | AF | SH  | AP[2:1] | AttrIndx | type | valid |
+//! | bits  | 58:55    | 54  | 53  | 47:12          | 11 | 10 | 9:8 | 7:6       | 4:2      | 1    | 0     |
+//! |-------|----------|-----|-----|----------------|----|----|-----|-----------|----------|------|-------|
+//! | field | software | UXN | PXN | output address | nG | AF | SH  | `AP[2:1]` | AttrIndx | type | valid |
 //!
 //! `type` (bit 1) is 1 for a page at lookup level 3 (our level 0) and for a table pointer at
 //! levels 0–2, 0 for a block at levels 1–2 (our levels 2 and 1).

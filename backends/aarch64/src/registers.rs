@@ -6,12 +6,12 @@
 //! With `TCR_EL1.T0SZ = T1SZ = 16` and 4 KiB granules, addresses whose bits 63:48 are all zero
 //! translate through `TTBR0_EL1`, those whose bits 63:48 are all ones through `TTBR1_EL1`
 //! ([`Half::of`]). A kernel loads its own table (the upper half) into `TTBR1_EL1` once at boot
-//! with [`switch_kernel_root`]; switching address spaces ([`switch_user_root`], which
+//! with `switch_kernel_root`; switching address spaces (`switch_user_root`, which
 //! `PagingArch::activate` calls) only rewrites `TTBR0_EL1`, so the kernel half never has to be
-//! copied into user tables. Both halves index a table with bits 47:39, so one table must only
+//! copied into user tables (both functions exist in bare-metal builds only). Both halves index a table with bits 47:39, so one table must only
 //! hold addresses of one half (an upper-half address would alias the lower-half address with the
 //! same bits 47:0). A kernel that keeps everything in the lower half (like the example kernel,
-//! identity-mapped at 0x4008_0000) instead maps itself into every TTBR0 table as global
+//! identity-mapped in low RAM) instead maps itself into every TTBR0 table as global
 //! (non-`USER`) pages.
 //!
 //! Both registers are written with ASID 0 (`TCR_EL1.A1 = 0`: the ASID comes from `TTBR0_EL1`)
