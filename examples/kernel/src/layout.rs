@@ -2,6 +2,8 @@
 
 use core::ops::Range;
 
+use crate::firmware::Ram;
+use crate::global_cell::GlobalCell;
 use crate::println;
 
 /// Size of a base page on all three ISAs.
@@ -52,11 +54,41 @@ pub(crate) fn kernel_image() -> Range<usize> {
     &raw const __kernel_start as usize..&raw const __kernel_end as usize
 }
 
-/// Free RAM for the frame pool and the heap: from the end of the image to the end of the
-/// documented RAM window of the ISA ([`crate::arch::RAM_WINDOW`]).
+static RAM: GlobalCell<Option<Ram>> = GlobalCell::new(None);
+
+/// Records the RAM bank found at boot.
+///
+/// # Panics
+/// If the bank does not hold the whole kernel image (a wrong firmware description).
+pub(crate) fn set_ram(ram: Ram) {
+    let image = kernel_image();
+    assert!(
+        ram.range.start <= image.start && image.end <= ram.range.end,
+        "RAM {:#x}..{:#x} ({}) does not hold the kernel {:#x}..{:#x}",
+        ram.range.start,
+        ram.range.end,
+        ram.source,
+        image.start,
+        image.end
+    );
+    println!(
+        "RAM {:#x}..{:#x} (from the {})",
+        ram.range.start, ram.range.end, ram.source
+    );
+    RAM.with(|slot| *slot = Some(ram));
+}
+
+/// Free RAM for the frame pool and the heap: from the end of the image to the end of the RAM
+/// bank found at boot ([`set_ram`]).
+///
+/// # Panics
+/// Before [`set_ram`].
 pub(crate) fn frame_pool_window() -> Range<usize> {
     let start = kernel_image().end.next_multiple_of(PAGE_SIZE);
-    start..crate::arch::RAM_WINDOW.end
+    let end = RAM
+        .with(|slot| slot.as_ref().map(|ram| ram.range.end))
+        .expect("RAM not set yet");
+    start..end & !(PAGE_SIZE - 1)
 }
 
 /// Prints the image layout (one line per region).

@@ -20,6 +20,8 @@ mod broken_arch;
 #[cfg(target_os = "none")]
 mod console;
 #[cfg(target_os = "none")]
+mod firmware;
+#[cfg(target_os = "none")]
 mod frame_pool;
 #[cfg(target_os = "none")]
 mod global_cell;
@@ -41,11 +43,13 @@ mod trap;
 mod user;
 
 /// The neutral kernel entry, called by the per-ISA boot code once a stack exists, bss is zero, the
-/// console works and trap vectors are installed.
+/// console works and trap vectors are installed. `boot_argument` locates the firmware's
+/// description of the machine (device tree or PVH start info, see `arch::discover_ram`).
 #[cfg(target_os = "none")]
-fn kernel_main() -> ! {
+fn kernel_main(boot_argument: usize) -> ! {
     println!("example_kernel: booted on {}", arch::ISA_NAME);
     layout::print_layout();
+    layout::set_ram(firmware::ram(boot_argument));
     frame_pool::init(layout::frame_pool_window());
     let heap_region =
         frame_pool::take_forever(HEAP_FRAMES).expect("RAM window too small for the heap");

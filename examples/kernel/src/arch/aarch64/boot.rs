@@ -41,5 +41,5 @@ global_asm!(
 
 extern "C" fn rust_entry() -> ! {
     super::trap::install();
-    crate::kernel_main()
+    crate::kernel_main(super::DEVICE_TREE_ADDRESS)
 }

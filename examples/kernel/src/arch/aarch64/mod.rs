@@ -1,5 +1,9 @@
 //! AArch64 glue for QEMU `virt` (`-cpu cortex-a72 -semihosting`): QEMU loads the ELF at
-//! 0x4008_0000 and enters it at EL1 with the MMU off.
+//! 0x4020_0000 and enters it at EL1 with the MMU off.
+//!
+//! The link address leaves 2 MiB below the image: QEMU places the device tree of an ELF kernel
+//! at the start of RAM only if it fits below the image's lowest address (the unpacked blob is
+//! 1 MiB), and silently omits it otherwise (as it does at the common 0x4008_0000).
 
 use core::ops::Range;
 
@@ -19,8 +23,8 @@ pub(crate) use self::user::{run_user, user_routine};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";
 
-/// The documented RAM window: QEMU `virt` RAM starts at 0x4000_0000 and is 128 MiB by default
-/// (the device tree sits at its start, the kernel is loaded at 0x4008_0000).
+/// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM
+/// starts at 0x4000_0000 and is 128 MiB by default (the kernel is loaded at 0x4020_0000).
 pub(crate) const RAM_WINDOW: Range<usize> = 0x4000_0000..0x4800_0000;
 
 /// Device memory the kernel maps: the PL011 UART.
@@ -31,6 +35,10 @@ pub(crate) const RAM_WINDOW: Range<usize> = 0x4000_0000..0x4800_0000;
 pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000];
 
 const UART_BASE: usize = 0x0900_0000;
+
+/// Where QEMU puts the device tree for an ELF kernel on `virt`: the start of RAM (below the
+/// image; no register carries it).
+pub(super) const DEVICE_TREE_ADDRESS: usize = 0x4000_0000;
 
 /// Writes one byte to the PL011 UART (polling the TX-FIFO-full flag).
 pub(crate) fn console_write_byte(byte: u8) {
@@ -53,4 +61,12 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
         // `-semihosting`, as the platform notes require).
         unsafe { core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT, in("x1") block.as_ptr()) };
     }
+}
+
+/// The RAM bank from the device tree at the start of RAM (`boot_argument`).
+pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
+    // SAFETY: `boot_argument` is the start of RAM, below the image: always readable (MMU off);
+    // the reader checks the magic before trusting anything and bounds every read.
+    let bank = unsafe { crate::firmware::device_tree::first_memory_bank(boot_argument) };
+    bank.map(|range| (range, "device tree"))
 }

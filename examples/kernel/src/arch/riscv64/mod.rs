@@ -17,8 +17,9 @@ pub(crate) use self::user::{run_user, user_routine};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "riscv64 (Sv39, S-mode under OpenSBI)";
 
-/// The documented RAM window: QEMU `virt` RAM starts at 0x8000_0000 and is 128 MiB by default;
-/// OpenSBI owns the first 2 MiB, the kernel is loaded at 0x8020_0000.
+/// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM
+/// starts at 0x8000_0000 and is 128 MiB by default; OpenSBI owns the first 2 MiB, the kernel is
+/// loaded at 0x8020_0000.
 pub(crate) const RAM_WINDOW: Range<usize> = 0x8000_0000..0x8800_0000;
 
 /// Device memory the kernel maps: the ns16550 UART and the sifive_test exit device.
@@ -58,4 +59,12 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 pub(crate) unsafe fn enable_mmu(root: paging_arch::PhysAddr) {
     // SAFETY: forwarded contract; `activate` writes satp between `sfence.vma`s.
     unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
+}
+
+/// The RAM bank from the device tree whose address OpenSBI passed in `a1` (`boot_argument`).
+pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
+    // SAFETY: the SBI boot protocol passes the physical address of a valid device tree in `a1`
+    // (readable: the MMU is off); the reader checks the magic and every bound.
+    let bank = unsafe { crate::firmware::device_tree::first_memory_bank(boot_argument) };
+    bank.map(|range| (range, "device tree"))
 }

@@ -79,6 +79,7 @@ global_asm!(
     "    movw %ax, %fs",
     "    movw %ax, %gs",
     "    movq $__stack_top, %rsp",
+    "    movl %ebx, %edi",
     "    call {rust_entry}",
     "3:  hlt",
     "    jmp 3b",
@@ -87,7 +88,8 @@ global_asm!(
     options(att_syntax),
 );
 
-extern "C" fn rust_entry() -> ! {
+/// `start_info`: the PVH start info's physical address, passed in `ebx` (kept by the stub).
+extern "C" fn rust_entry(start_info: usize) -> ! {
     super::descriptors::install();
-    crate::kernel_main()
+    crate::kernel_main(start_info)
 }

@@ -18,9 +18,9 @@ pub(crate) use self::user::{run_user, user_routine};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
 
-/// The documented RAM window: QEMU `q35` has 128 MiB at 0 by default. The kernel is loaded at
-/// 2 MiB (the low 2 MiB hold the BIOS areas and the PVH start info); the top 16 MiB are left to
-/// the firmware's ACPI tables.
+/// The documented RAM window, used only if the PVH memory map cannot be read: QEMU `q35` has
+/// 128 MiB at 0 by default. The kernel is loaded at 2 MiB (the low 2 MiB hold the BIOS areas and
+/// the PVH start info); the top 16 MiB are left to the firmware's ACPI tables.
 pub(crate) const RAM_WINDOW: Range<usize> = 0x20_0000..0x700_0000;
 
 /// Device memory the kernel maps: none, the console (COM1) and the exit device are I/O ports.
@@ -68,4 +68,15 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 pub(crate) unsafe fn enable_mmu(root: paging_arch::PhysAddr) {
     // SAFETY: forwarded contract.
     unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
+}
+
+/// The RAM entry of the PVH memory map (start info at `boot_argument`, from `ebx`) that holds
+/// the kernel.
+pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
+    let kernel = crate::layout::kernel_image().start;
+    // SAFETY: the PVH boot protocol passes the start info's physical address in `ebx`; it and its
+    // memory map lie in the first GiB, identity-mapped by the boot page table; the reader checks
+    // the magic and version before trusting anything.
+    let entry = unsafe { crate::firmware::pvh::ram_containing(boot_argument, kernel) };
+    entry.map(|range| (range, "PVH memory map"))
 }
