@@ -22,6 +22,7 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(target_arch = "aarch64")] {
 //! use paging_arch::{EntryKind, PagingArch};
 //! use paging_aarch64::{AArch64, MappingFlags, PhysAddr};
 //!
@@ -36,6 +37,7 @@
 //! let none = AArch64::encode_reserved(frame, 1);
 //! assert_eq!(none & 1, 0);
 //! assert_eq!(AArch64::decode(none, 1), EntryKind::Reserved { paddr: frame });
+//! # }
 //! ```
 
 #![cfg_attr(not(test), no_std)]

@@ -23,6 +23,7 @@
 //! # Example
 //!
 //! ```
+//! # #[cfg(target_arch = "riscv64")] {
 //! use paging_arch::{EntryKind, PagingArch};
 //! use paging_riscv64::{MappingFlags, PhysAddr, Sv39};
 //!
@@ -36,6 +37,7 @@
 //! let none = Sv39::encode_reserved(frame, 1);
 //! assert_eq!(none & 1, 0);
 //! assert_eq!(Sv39::decode(none, 1), EntryKind::Reserved { paddr: frame });
+//! # }
 //! ```
 
 #![cfg_attr(not(test), no_std)]
