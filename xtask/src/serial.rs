@@ -28,6 +28,8 @@ pub(crate) struct SuiteReport {
     pub(crate) summary: Option<(u64, u64)>,
     /// The `running N tests` header, if the kernel printed one: how many cases it meant to run.
     pub(crate) declared: Option<u64>,
+    /// The last non-empty console line, for crash and hang messages.
+    pub(crate) last_line: Option<String>,
 }
 
 impl SuiteReport {
@@ -36,6 +38,9 @@ impl SuiteReport {
     pub(crate) fn parse(serial: &str) -> Self {
         let mut report = Self::default();
         for line in serial.lines().map(|line| line.trim_end_matches('\r')) {
+            if !line.trim().is_empty() {
+                report.last_line = Some(line.trim().to_owned());
+            }
             if let Some(rest) = line.strip_prefix("test ") {
                 let (name, result) = match rest.split_once(" ...") {
                     Some((name, after)) => (name, after.trim()),
@@ -78,7 +83,10 @@ impl SuiteReport {
     /// Where in the suite the kernel was when it stopped: for hang and crash messages.
     fn position(&self) -> String {
         match self.cases.last() {
-            None => "before the first case".to_owned(),
+            None => match &self.last_line {
+                Some(line) => format!("before the first case (last console line: `{line}`)"),
+                None => "before the first case (the console stayed silent)".to_owned(),
+            },
             Some((name, CaseResult::Unfinished(_))) => format!("in case `{name}`"),
             Some((name, _)) if self.summary.is_some() => {
                 format!("after the summary (last case `{name}`)")

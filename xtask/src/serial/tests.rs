@@ -123,7 +123,8 @@ fn a_hang_before_any_output_says_so() {
         DEADLINE,
     );
     assert_eq!(
-        outcome.problems[0], "hang: QEMU did not exit within 30 s, before the first case",
+        outcome.problems[0],
+        "hang: QEMU did not exit within 30 s, before the first case (the console stayed silent)",
         "no case to name"
     );
     assert_eq!(
@@ -191,5 +192,23 @@ fn a_kernel_that_skips_announced_cases_fails() {
     assert_eq!(
         outcome.problems,
         ["the kernel announced 3 case(s) but printed 2"]
+    );
+}
+
+#[test]
+fn a_crash_before_the_first_case_quotes_the_last_console_line() {
+    let console = "example_kernel: booted on x86_64\r\nMMU on: x86_64 root at 0x233000\r\n";
+    let outcome = SuiteReport::parse(console).judge(
+        ExitProtocol::IsaDebugExit,
+        Termination::Exited(0),
+        DEADLINE,
+        ELAPSED,
+    );
+    assert!(
+        outcome.problems[0].ends_with(
+            "before the first case (last console line: `MMU on: x86_64 root at 0x233000`)"
+        ),
+        "position quoted: {}",
+        outcome.problems[0]
     );
 }
