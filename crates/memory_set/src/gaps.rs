@@ -14,6 +14,9 @@ pub(crate) const TOP: usize = usize::MAX;
 
 const NIL: u32 = u32::MAX;
 
+/// A free range `(start, end)`.
+pub(crate) type Span = (usize, usize);
+
 #[derive(Clone, Copy)]
 struct Node {
     start: usize,
@@ -220,43 +223,41 @@ impl GapIndex {
         self.pull(t);
     }
 
-    /// The gap with the largest start `<= addr`, as `(start, end)`.
-    fn predecessor(&self, addr: usize) -> Option<(usize, usize)> {
+    /// The gap with the largest start `<= addr` and the gap with the smallest start `> addr`,
+    /// found in one descent.
+    fn around(&self, addr: usize) -> (Option<Span>, Option<Span>) {
         let mut t = self.root;
-        let mut best = None;
+        let (mut before, mut after) = (None, None);
         while t != NIL {
             let n = &self.nodes[t as usize];
             if n.start <= addr {
-                best = Some((n.start, n.end));
+                before = Some((n.start, n.end));
                 t = n.right;
             } else {
+                after = Some((n.start, n.end));
                 t = n.left;
             }
         }
-        best
+        (before, after)
     }
 
-    /// The gap that starts exactly at `addr`, as its end.
-    fn starting_at(&self, addr: usize) -> Option<usize> {
-        let mut t = self.root;
-        while t != NIL {
-            let n = &self.nodes[t as usize];
-            if n.start == addr {
-                return Some(n.end);
-            }
-            t = if addr < n.start { n.left } else { n.right };
+    /// The free range that contains `addr`, as `(start, end)`; `None` if an area holds `addr`.
+    pub(crate) fn free_span(&self, addr: usize) -> Option<Span> {
+        if !self.populated {
+            return Some((0, TOP));
         }
-        None
+        self.around(addr).0.filter(|&(_, end)| end > addr)
     }
 
-    /// Marks `[start, end)` as used by an area. The range must be free.
-    pub(crate) fn occupy(&mut self, start: usize, end: usize) {
+    /// Marks `[start, end)` as used by an area. It must lie inside the free range `span`, as
+    /// returned by [`Self::free_span`] with nothing changed since.
+    pub(crate) fn occupy(&mut self, span: Span, start: usize, end: usize) {
         self.populate();
-        let Some((gs, ge)) = self.predecessor(start) else {
-            debug_assert!(false, "gap index: occupying a range that is not free");
-            return;
-        };
-        debug_assert!(ge >= end, "gap index: occupying a range that is not free");
+        let (gs, ge) = span;
+        debug_assert!(
+            gs <= start && end <= ge,
+            "gap index: occupying a range that is not free"
+        );
         if gs < start {
             self.reshape_at(self.root, gs, gs, start);
         } else {
@@ -270,15 +271,18 @@ impl GapIndex {
     /// Marks `[start, end)` as free again, joining it with the gaps on either side.
     pub(crate) fn release(&mut self, start: usize, end: usize) {
         self.populate();
-        let before = self.predecessor(start).filter(|&(_, ge)| ge == start);
-        let after = self.starting_at(end);
+        // No gap starts inside the range that was in use, so the next gap after `start` is the
+        // one that may start exactly at `end`.
+        let (before, after) = self.around(start);
+        let before = before.filter(|&(_, ge)| ge == start);
+        let after = after.filter(|&(gs, _)| gs == end).map(|(_, ge)| ge);
         match (before, after) {
             (Some((bs, _)), Some(ae)) => {
                 self.remove(end);
                 self.reshape_at(self.root, bs, bs, ae);
             }
             (Some((bs, _)), None) => self.reshape_at(self.root, bs, bs, end),
-            // No gap starts inside [start, end), so re-keying the gap at `end` keeps the order.
+            // Re-keying the gap at `end` to `start` keeps the order, as no gap starts between.
             (None, Some(ae)) => self.reshape_at(self.root, end, start, ae),
             (None, None) => self.insert(start, end),
         }

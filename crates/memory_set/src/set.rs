@@ -186,7 +186,12 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             return Err(MappingError::InvalidParam);
         }
         let range = VirtAddrRange::from_start_size(area.start(), area.size());
-        if self.overlaps(range) {
+        // The range is free exactly when one gap holds all of it.
+        let mut span = self
+            .gaps
+            .free_span(start)
+            .filter(|&(_, gap_end)| gap_end >= end);
+        if span.is_none() {
             if !unmap_overlap {
                 return Err(MappingError::AlreadyExists);
             }
@@ -198,12 +203,17 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
                 (1 + self.split_cost(start, end)).saturating_sub(removed)
             })?;
             self.unmap_range(start, end, page_table)?;
+            span = self.gaps.free_span(start);
         } else {
             self.check_room(1, || 1)?;
         }
+        let Some(span) = span else {
+            debug_assert!(false, "map: range not free after unmapping it");
+            return Err(MappingError::BadState);
+        };
         area.backend()
             .map(area.start(), area.size(), area.flags(), page_table)?;
-        self.gaps.occupy(start, end);
+        self.gaps.occupy(span, start, end);
         self.areas.insert(start, area);
         Ok(())
     }
