@@ -1,7 +1,9 @@
 //! Cases 1 and 2: permissions by real access; unmap then map again.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
+use core::cell::UnsafeCell;
 
 use paging::MappingFlags;
 
@@ -74,6 +76,65 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
             kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
             "unmap {name}"
         );
+    }
+    kernel_image_permissions()
+}
+
+/// A return instruction in writable data: fetching it must fault (data is never executable).
+static RETURN_IN_DATA: ReturnInData = ReturnInData(UnsafeCell::new([0; 8]));
+
+struct ReturnInData(UnsafeCell<[u8; 8]>);
+
+// SAFETY: single hart; written only by `kernel_image_permissions`, before the fetch attempt.
+unsafe impl Sync for ReturnInData {}
+
+/// A constant in rodata: writing it must fault.
+static RODATA_WORD: u64 = 0x0123_4567_89ab_cdef;
+
+/// The kernel's own image by real access: text is not writable, rodata is read-only, data, heap
+/// and stack are not executable.
+fn kernel_image_permissions() -> Result<(), String> {
+    let text = (permissions_by_real_access as *const () as usize) & !7;
+    let rodata = &raw const RODATA_WORD as usize;
+    let return_bytes = crate::arch::RETURN_INSTRUCTION;
+
+    // The write probes put back the word that is there, so a wrongly writable image is not
+    // corrupted by the check.
+    let text_word = read_ok(text, "kernel text")?;
+    // SAFETY: writes back the word read; it must fault.
+    let written = unsafe { probe::write(text, text_word) };
+    expect_kernel_fault(written, text, Access::Write, "write to kernel text")?;
+    ensure_eq!(
+        read_ok(rodata, "kernel rodata")?,
+        0x0123_4567_89ab_cdef,
+        "rodata word"
+    );
+    // SAFETY: writes back the word read; it must fault.
+    let written = unsafe { probe::write(rodata, 0x0123_4567_89ab_cdef) };
+    expect_kernel_fault(written, rodata, Access::Write, "write to kernel rodata")?;
+
+    let mut code = [0u8; 8];
+    code[..return_bytes.len()].copy_from_slice(return_bytes);
+    let data = RETURN_IN_DATA.0.get();
+    // SAFETY: our own static, see `ReturnInData`.
+    unsafe { data.write_volatile(code) };
+    let on_heap = Box::new(code);
+    let on_stack = code;
+    let places = [
+        ("data", data as usize),
+        ("heap", on_heap.as_ptr() as usize),
+        ("stack", on_stack.as_ptr() as usize),
+    ];
+    for (name, address) in places {
+        crate::arch::sync_instruction_cache(address, return_bytes.len());
+        // SAFETY: the bytes at `address` are the return instruction; the fetch must fault.
+        let executed = unsafe { probe::execute(address) };
+        expect_kernel_fault(
+            executed,
+            address,
+            Access::Execute,
+            &format!("execute kernel {name}"),
+        )?;
     }
     Ok(())
 }
