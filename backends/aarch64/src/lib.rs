@@ -79,6 +79,11 @@ unsafe impl PagingArch for AArch64 {
     type MetaData = A64PagingMetaData;
     type Entry = A64PTE;
 
+    /// The Arm ARM's break-before-make rule for translation table updates requires an invalid
+    /// entry and a TLB invalidation between a block and the table that replaces it (or back),
+    /// unless FEAT_BBM level 2 is implemented, which we do not assume.
+    const BREAK_BEFORE_MAKE: bool = true;
+
     /// Both halves are translatable (bits 63:48 all zero for `TTBR0_EL1` or all one for
     /// `TTBR1_EL1`, see [`registers`]), not only sign-extended 48-bit addresses.
     fn is_valid_vaddr(vaddr: usize) -> bool {
