@@ -177,10 +177,6 @@ pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError>
         );
         return Ok(());
     }
-    println!("setup: missing:");
-    for description in &missing.descriptions {
-        println!("  - {description}");
-    }
     let host = HostKind::detect();
     if mode == SetupMode::CheckOnly {
         return Err(missing_error(
@@ -191,6 +187,10 @@ pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError>
     }
     if !missing.debian_packages.is_empty() && !host.can_apt_install() {
         return Err(missing_error(&missing, &host, &host.why_no_apt()));
+    }
+    println!("setup: installing what is missing:");
+    for description in &missing.descriptions {
+        println!("  - {description}");
     }
     if !missing.rust_targets.is_empty() {
         run_step(rustup(&["target", "add"], &missing.rust_targets))?;
