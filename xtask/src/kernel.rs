@@ -1,5 +1,6 @@
 //! Building the example kernel for an ISA and booting it under qemu-system.
 
+use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -8,12 +9,14 @@ use crate::arch::{Arch, KERNEL_DIRECTORY, KERNEL_PACKAGE};
 use crate::error::XtaskError;
 use crate::outcome::Outcome;
 use crate::process::{Echo, display_command, run_captured};
-use crate::serial::SuiteReport;
+use crate::serial::{SuiteReport, parse_required_cases};
 use crate::workspace::{self, cargo_error_lines, executable_from_messages, quote_lines};
 
 /// How long a kernel may run under QEMU before it counts as hung (a pass takes well under a
 /// second).
 pub(crate) const BOOT_DEADLINE: Duration = Duration::from_secs(30);
+/// The golden list of conformance cases every ISA's kernel must run, relative to the root.
+const REQUIRED_CASES_FILE: &str = "ci/kernel-cases.txt";
 /// How long a kernel build may take (a cold build on two cores takes under a minute).
 const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
@@ -81,12 +84,21 @@ pub(crate) fn run_suite(arch: Arch) -> Outcome {
         Ok(captured) => captured,
         Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
     };
-    let mut outcome = SuiteReport::parse(&captured.stdout).judge(
+    let report = SuiteReport::parse(&captured.stdout);
+    let mut outcome = report.judge(
         arch.spec().exit_protocol,
         captured.termination,
         BOOT_DEADLINE,
         started.elapsed(),
     );
+    match fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE)) {
+        Ok(text) => outcome
+            .problems
+            .extend(report.missing_required(&parse_required_cases(&text), REQUIRED_CASES_FILE)),
+        Err(error) => outcome
+            .problems
+            .push(format!("cannot read {REQUIRED_CASES_FILE}: {error}")),
+    }
     let qemu_errors: Vec<String> = captured
         .stderr
         .lines()

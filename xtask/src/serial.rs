@@ -80,6 +80,21 @@ impl SuiteReport {
         u64::try_from(count).unwrap_or(u64::MAX)
     }
 
+    /// The `required` cases that never appeared on a console that reached its summary, each as a
+    /// problem naming `source` (the file that requires them). Cases that ran and failed are
+    /// reported by [`SuiteReport::judge`]; a run without a summary (hang, crash) is reported there
+    /// too, so it gets no list of everything it never reached.
+    pub(crate) fn missing_required(&self, required: &[String], source: &str) -> Vec<String> {
+        if self.summary.is_none() {
+            return Vec::new();
+        }
+        required
+            .iter()
+            .filter(|name| !self.cases.iter().any(|(case, _)| case == *name))
+            .map(|name| format!("required case `{name}` did not run (listed in {source})"))
+            .collect()
+    }
+
     /// Where in the suite the kernel was when it stopped: for hang and crash messages.
     fn position(&self) -> String {
         match self.cases.last() {
@@ -175,6 +190,19 @@ impl SuiteReport {
             elapsed,
         }
     }
+}
+
+/// The names in a required-cases file: one a line, `#` starts a comment, blank lines ignored.
+pub(crate) fn parse_required_cases(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|line| {
+            line.split_once('#')
+                .map_or(line, |(before, _)| before)
+                .trim()
+        })
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `running N tests` (or `running 1 test`) → `N`.

@@ -73,3 +73,55 @@ fn automated_boot_arguments_put_serial_on_stdout_and_end_with_the_kernel() {
         "-machine virt -bios default -nographic -kernel /k"
     );
 }
+
+/// The `key = "value"` entries of the `[target.<triple>]` section of a cargo config text.
+fn target_section(config: &str, triple: &str) -> Vec<(String, String)> {
+    let header = format!("[target.{triple}]");
+    config
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != header)
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            Some((
+                key.trim().to_owned(),
+                value.trim().trim_matches('"').to_owned(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn cargo_config_runners_agree_with_the_table() {
+    // `.cargo/config.toml` serves plain `cargo test --target …`; the xtask passes the table's
+    // values through the environment. Where both exist they must be the same.
+    let path = crate::workspace::root().join(".cargo/config.toml");
+    let config = std::fs::read_to_string(&path).unwrap_or_default();
+    for arch in Arch::ALL {
+        let UnitTests::Emulated(emulated) = arch.spec().unit_tests else {
+            continue;
+        };
+        let [(_, linker), (_, runner)] = emulated.cargo_environment();
+        for (key, value) in target_section(&config, emulated.triple) {
+            match key.as_str() {
+                "linker" => assert_eq!(value, linker, "{arch} linker in {}", path.display()),
+                "runner" => assert_eq!(value, runner, "{arch} runner in {}", path.display()),
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn target_sections_are_read_up_to_the_next_header() {
+    let config = "[alias]\nx = \"y\"\n[target.t]\nlinker = \"gcc\"\nrunner = \"qemu -L /s\"\n[other]\nlinker = \"no\"\n";
+    assert_eq!(
+        target_section(config, "t"),
+        [
+            ("linker".to_owned(), "gcc".to_owned()),
+            ("runner".to_owned(), "qemu -L /s".to_owned())
+        ]
+    );
+}

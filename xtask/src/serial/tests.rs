@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::{CaseResult, SuiteReport};
+use super::{CaseResult, SuiteReport, parse_required_cases};
 use crate::exit_protocol::ExitProtocol;
 use crate::process::Termination;
 
@@ -210,5 +210,27 @@ fn a_crash_before_the_first_case_quotes_the_last_console_line() {
         ),
         "position quoted: {}",
         outcome.problems[0]
+    );
+}
+
+#[test]
+fn required_cases_that_never_ran_are_named() {
+    let required = parse_required_cases("# comment\nmap\n\nstale_tlb  # trailing comment\ncow\n");
+    assert_eq!(
+        required,
+        ["map", "stale_tlb", "cow"],
+        "comments and blanks skipped"
+    );
+    let report = SuiteReport::parse("test map ... ok\ntest cow ... FAILED\n1 passed, 1 failed\n");
+    assert_eq!(
+        report.missing_required(&required, "ci/kernel-cases.txt"),
+        ["required case `stale_tlb` did not run (listed in ci/kernel-cases.txt)"],
+        "a failed case ran; only the absent one is missing"
+    );
+    let hung = SuiteReport::parse("test map ... ok\ntest stale_tlb ... ");
+    assert_eq!(
+        hung.missing_required(&required, "ci/kernel-cases.txt"),
+        Vec::<String>::new(),
+        "no summary: the hang message says it all"
     );
 }
