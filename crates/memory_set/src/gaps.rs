@@ -5,6 +5,12 @@
 //! The index is a treap stored in an arena (`Vec` of nodes linked by `u32` indices), so it needs
 //! no unsafe code. Priorities come from a fixed-seed xorshift generator, which makes every run
 //! reproducible.
+//!
+//! Invariant: the non-empty gaps are exactly the complement of the areas in `[0, TOP)`. A gap
+//! that an area fills exactly is not removed but left as an *empty* gap `[s, s)` at the area's
+//! start `s` (a tombstone, cheaper than a treap removal); it is reused when the area's head is
+//! released again. Empty gaps sit only at area starts, which never lie inside a free range, so they
+//! never hide a real gap from [`GapIndex::free_span`], and they never fit a request.
 
 use alloc::vec::Vec;
 
@@ -13,6 +19,9 @@ use alloc::vec::Vec;
 pub(crate) const TOP: usize = usize::MAX;
 
 const NIL: u32 = u32::MAX;
+
+/// The deepest path [`GapIndex::reshape`] follows without recursion.
+const MAX_PATH: usize = 48;
 
 /// A free range `(start, end)`.
 pub(crate) type Span = (usize, usize);
@@ -206,6 +215,39 @@ impl GapIndex {
 
     /// Sets the bounds of the gap keyed `key` to `[start, end)`; the caller keeps the key order
     /// (no other gap starts between `key` and `start`).
+    ///
+    /// Walks down once, then fixes the subtree maxima bottom-up and stops as soon as one is
+    /// unchanged: filling or growing a small gap rarely changes the maxima above it.
+    fn reshape(&mut self, key: usize, start: usize, end: usize) {
+        let mut path = [NIL; MAX_PATH];
+        let mut depth = 0;
+        let mut t = self.root;
+        while t != NIL && self.nodes[t as usize].start != key {
+            if depth == MAX_PATH {
+                // A treap this deep is astronomically unlikely; stay correct anyway.
+                return self.reshape_at(self.root, key, start, end);
+            }
+            path[depth] = t;
+            depth += 1;
+            let n = &self.nodes[t as usize];
+            t = if key < n.start { n.left } else { n.right };
+        }
+        if t == NIL {
+            debug_assert!(false, "gap index: reshaping a gap that is not there");
+            return;
+        }
+        self.nodes[t as usize].start = start;
+        self.nodes[t as usize].end = end;
+        for &node in [t].iter().chain(path[..depth].iter().rev()) {
+            let before = self.nodes[node as usize].max_len;
+            self.pull(node);
+            if self.nodes[node as usize].max_len == before {
+                break;
+            }
+        }
+    }
+
+    /// Recursive form of [`Self::reshape`], for paths longer than `MAX_PATH`.
     fn reshape_at(&mut self, t: u32, key: usize, start: usize, end: usize) {
         if t == NIL {
             debug_assert!(false, "gap index: reshaping a gap that is not there");
@@ -258,13 +300,19 @@ impl GapIndex {
             gs <= start && end <= ge,
             "gap index: occupying a range that is not free"
         );
-        if gs < start {
-            self.reshape_at(self.root, gs, gs, start);
-        } else {
-            self.remove(gs);
-        }
-        if end < ge {
-            self.insert(end, ge);
+        match (gs < start, end < ge) {
+            // Split the gap in two.
+            (true, true) => {
+                self.reshape(gs, gs, start);
+                self.insert(end, ge);
+            }
+            // Cut the tail.
+            (true, false) => self.reshape(gs, gs, start),
+            // Cut the head: re-key the gap at `end`; no key lies in `(start, end]`.
+            (false, true) => self.reshape(gs, end, ge),
+            // Filled exactly: keep the node as an empty gap at the area's start (see the module
+            // docs) instead of paying for a removal.
+            (false, false) => self.reshape(gs, gs, gs),
         }
     }
 
@@ -279,11 +327,11 @@ impl GapIndex {
         match (before, after) {
             (Some((bs, _)), Some(ae)) => {
                 self.remove(end);
-                self.reshape_at(self.root, bs, bs, ae);
+                self.reshape(bs, bs, ae);
             }
-            (Some((bs, _)), None) => self.reshape_at(self.root, bs, bs, end),
+            (Some((bs, _)), None) => self.reshape(bs, bs, end),
             // Re-keying the gap at `end` to `start` keeps the order, as no gap starts between.
-            (None, Some(ae)) => self.reshape_at(self.root, end, start, ae),
+            (None, Some(ae)) => self.reshape(end, start, ae),
             (None, None) => self.insert(start, end),
         }
     }
@@ -334,7 +382,7 @@ impl GapIndex {
         self.lowest_fit_at(n.right, lo, hi, size, align)
     }
 
-    /// Every gap in address order, for consistency checks in tests.
+    /// Every gap, empty ones included, in address order, for consistency checks in tests.
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<(usize, usize)> {
         fn walk(g: &GapIndex, t: u32, out: &mut Vec<(usize, usize)>) {

@@ -1,6 +1,7 @@
 //! A page-granular mock page table and a backend over it that can be told to fail.
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use crate::{MappingBackend, MappingError, MappingResult, MemorySet, PAGE_SIZE, VirtAddr};
 
@@ -105,7 +106,7 @@ impl MappingBackend<Flags, MockPageTable> for MockBackend {
 pub(crate) type Set = MemorySet<Flags, MockPageTable, MockBackend>;
 
 /// The areas as `(start, size, flags)`.
-pub(crate) fn areas(set: &Set) -> alloc::vec::Vec<(usize, usize, Flags)> {
+pub(crate) fn areas(set: &Set) -> Vec<(usize, usize, Flags)> {
     set.iter()
         .map(|a| (a.start().as_usize(), a.size(), a.flags()))
         .collect()
@@ -126,7 +127,7 @@ pub(crate) fn assert_consistent(set: &Set, pt: &MockPageTable) {
         pt.pages,
         "area set and page table disagree"
     );
-    let mut gaps = alloc::vec::Vec::new();
+    let mut gaps = Vec::new();
     let mut prev_end = 0;
     for a in set.iter() {
         assert!(a.size() > 0, "empty area {a:?}");
@@ -140,5 +141,17 @@ pub(crate) fn assert_consistent(set: &Set, pt: &MockPageTable) {
         prev_end = a.end().as_usize();
     }
     gaps.push((prev_end, crate::gaps::TOP));
-    assert_eq!(set.gap_list(), gaps, "gap index does not match the areas");
+    let (real, empty): (Vec<_>, Vec<_>) = set.gap_list().into_iter().partition(|&(s, e)| s < e);
+    assert_eq!(real, gaps, "gap index does not match the areas");
+    for (s, _) in empty {
+        assert!(
+            set.find(VirtAddr::from_usize(s))
+                .is_some_and(|a| a.start().as_usize() == s),
+            "empty gap at {s:#x} is not at an area start"
+        );
+        assert!(
+            real.iter().all(|&(_, e)| e != s),
+            "empty gap at {s:#x} beside a real gap ending there"
+        );
+    }
 }
