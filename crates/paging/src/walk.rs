@@ -115,7 +115,44 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
         self.split_bounds(start, end, &mut batch)?;
-        self.protect_in(self.root, A::LEVELS - 1, start, end, flags, &mut batch);
+        let top = A::LEVELS - 1;
+        if A::BREAK_BEFORE_MAKE && flags.intersects(ACCESS_FLAGS) {
+            // Break: live leaves whose memory type or user/kernel ownership (nG on AArch64)
+            // changes become invalid (PROT_NONE keeps the frame), and the TLB is flushed before
+            // the new entries are made below.
+            let kept = decoded_attributes::<A>(flags);
+            let mut broke = false;
+            self.rewrite_in(
+                self.root,
+                top,
+                start,
+                end,
+                &mut batch,
+                &mut |entry, level| match A::decode(entry, level) {
+                    EntryKind::Leaf { paddr, flags: old } if old & BREAK_ATTRIBUTES != kept => {
+                        broke = true;
+                        Some(A::encode_reserved(paddr, level))
+                    }
+                    _ => None,
+                },
+            );
+            if broke {
+                batch.flush();
+            }
+        }
+        self.rewrite_in(
+            self.root,
+            top,
+            start,
+            end,
+            &mut batch,
+            &mut |entry, level| match A::decode(entry, level) {
+                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                    Some(encode::<A>(paddr, flags, level))
+                }
+                _ => None,
+            },
+        );
         batch.finish();
         Ok(())
     }
@@ -250,16 +287,16 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         }
     }
 
-    /// Re-encodes every leaf in `[start, end)` with `flags`; leaves must not straddle the
-    /// bounds.
-    fn protect_in(
+    /// Replaces every leaf or PROT_NONE entry in `[start, end)` by `rewrite(entry, level)`
+    /// where it returns `Some`; leaves must not straddle the bounds.
+    fn rewrite_in(
         &self,
         table_paddr: PhysAddr,
         level: usize,
         start: usize,
         end: usize,
-        flags: MappingFlags,
         batch: &mut Batch<A, H>,
+        rewrite: &mut impl FnMut(u64, usize) -> Option<u64>,
     ) {
         // SAFETY: as in `map_in`.
         let table = unsafe { entries::<H>(table_paddr) };
@@ -267,10 +304,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let first = table_index(start, 0);
             let count = (end - start) >> 12;
             for slot in &mut table[first..first + count] {
-                if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
-                    A::decode(*slot, 0)
-                {
-                    *slot = encode::<A>(paddr, flags, 0);
+                if let Some(entry) = rewrite(*slot, 0) {
+                    *slot = entry;
                 }
             }
             batch.touch(start, end - start);
@@ -281,20 +316,31 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         while vaddr < end {
             let next = chunk_end(vaddr, size, end);
             let index = table_index(vaddr, level);
-            match A::decode(table[index], level) {
-                EntryKind::Empty => {}
-                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
-                    debug_assert_eq!(next - vaddr, size, "protect of a straddled block");
-                    table[index] = encode::<A>(paddr, flags, level);
-                    batch.touch(vaddr, size);
-                }
-                EntryKind::Table(child) => {
-                    self.protect_in(child, level - 1, vaddr, next, flags, batch);
-                }
+            if let EntryKind::Table(child) = A::decode(table[index], level) {
+                self.rewrite_in(child, level - 1, vaddr, next, batch, rewrite);
+            } else if let Some(entry) = rewrite(table[index], level) {
+                debug_assert_eq!(next - vaddr, size, "rewrite of a straddled block");
+                table[index] = entry;
+                batch.touch(vaddr, size);
             }
             vaddr = next;
         }
     }
+}
+
+/// The attributes whose change on a live leaf needs break-before-make where the ISA requires
+/// it (the Arm ARM: memory type and shareability, and global to non-global via `USER`).
+const BREAK_ATTRIBUTES: MappingFlags = MappingFlags::USER
+    .union(MappingFlags::DEVICE)
+    .union(MappingFlags::UNCACHED);
+
+/// The [`BREAK_ATTRIBUTES`] a leaf encoded with `flags` (which has an access flag) decodes to.
+fn decoded_attributes<A: PagingArch>(flags: MappingFlags) -> MappingFlags {
+    let decoded = match A::decode(A::encode_leaf(PhysAddr::from(0), flags, 0), 0) {
+        EntryKind::Leaf { flags, .. } => flags,
+        _ => flags,
+    };
+    decoded & BREAK_ATTRIBUTES
 }
 
 /// Fills the level-0 entries of `[start, end)`: the hot loop of every map.

@@ -113,7 +113,10 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// smaller entries when splitting, or back) needs break-before-make: write an invalid
     /// entry, flush the TLB for the block, then write the new entry. The Arm ARM requires it
     /// for AArch64 without FEAT_BBM (level 2); x86_64 and RISC-V allow the direct replacement.
-    /// During the break, an access to the block faults;
+    /// With it, `protect` also breaks before it makes when a live leaf's memory type (`DEVICE`,
+    /// `UNCACHED`) or owner (`USER`, i.e. global vs non-global) changes: those leaves first
+    /// become PROT_NONE entries (invalid, frame kept), the TLB is flushed, then the new leaves
+    /// are written. During the break, an access to the block faults;
     /// `AddressSpace::handle_page_fault` treats such a fault as spurious once the new entry is
     /// written. Default `false`.
     const BREAK_BEFORE_MAKE: bool = false;

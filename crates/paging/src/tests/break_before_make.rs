@@ -116,3 +116,92 @@ fn splits_replace_the_block_directly_otherwise() {
         "{seen:?}"
     );
 }
+
+/// Maps a 2 MiB block at 2 MiB, then records the flushes of `protect(block, new_flags)`.
+fn protect_block_and_record<A: PagingArch>(new_flags: MappingFlags) -> Vec<(TlbFlush, EntryKind)> {
+    let mut space = AddressSpace::<TestFrames, A>::try_new().unwrap();
+    space
+        .map_linear(va(2 * MIB), pa(8 * MIB), 2 * MIB, RW)
+        .unwrap();
+    space.set_tlb_flush_hook(Some(record_watched_entry));
+    SEEN.with_borrow_mut(Vec::clear);
+    space.protect(va(2 * MIB), 2 * MIB, new_flags).unwrap();
+    assert_eq!(
+        lookup_in(&space, WATCHED),
+        Some(normalized(new_flags)),
+        "{}: flags after protect to {new_flags:?}",
+        A::NAME
+    );
+    SEEN.with_borrow_mut(std::mem::take)
+}
+
+fn lookup_in<A: PagingArch>(
+    space: &AddressSpace<TestFrames, A>,
+    address: usize,
+) -> Option<MappingFlags> {
+    space
+        .query(va(address))
+        .map(|translation| translation.flags)
+}
+
+/// The flags a live leaf changes to in the cases below, and whether that change needs
+/// break-before-make: the user/kernel owner (AArch64 nG) always; the memory type only where
+/// the ISA can express it (RISC-V without Svpbmt cannot).
+fn attribute_changes() -> Vec<(MappingFlags, bool)> {
+    let device_expressible = normalized(RW | MappingFlags::DEVICE).contains(MappingFlags::DEVICE);
+    std::vec![
+        (READ, false),
+        (RW | MappingFlags::USER, true),
+        (RW | MappingFlags::DEVICE, device_expressible),
+        (NONE, false),
+    ]
+}
+
+#[test]
+fn protect_changing_memory_type_or_owner_breaks_before_make_where_required() {
+    let block = EntryKind::Leaf {
+        paddr: pa(8 * MIB),
+        flags: normalized(RW),
+    };
+    for (new_flags, needs_break) in attribute_changes() {
+        let seen = protect_block_and_record::<BreakBeforeMake>(new_flags);
+        let made = if new_flags.is_empty() {
+            EntryKind::Reserved { paddr: pa(8 * MIB) }
+        } else {
+            EntryKind::Leaf {
+                paddr: pa(8 * MIB),
+                flags: normalized(new_flags),
+            }
+        };
+        let expected = if needs_break {
+            std::vec![
+                (TlbFlush::All, EntryKind::Reserved { paddr: pa(8 * MIB) }),
+                (TlbFlush::All, made),
+            ]
+        } else {
+            std::vec![(TlbFlush::All, made)]
+        };
+        assert_eq!(
+            seen, expected,
+            "RW block protected to {new_flags:?}: the break (invalid entry, flushed) comes \
+             first exactly when the change needs it"
+        );
+        assert_ne!(made, block, "the case changes the entry");
+    }
+}
+
+#[test]
+fn protect_rewrites_live_leaves_directly_without_break_before_make() {
+    for (new_flags, needs_break) in attribute_changes() {
+        let seen = protect_block_and_record::<Arch>(new_flags);
+        let breaks = usize::from(Arch::BREAK_BEFORE_MAKE && needs_break);
+        assert_eq!(seen.len(), breaks + 1, "{new_flags:?}: {seen:?}");
+        if breaks == 1 {
+            assert_eq!(
+                seen[0].1,
+                EntryKind::Reserved { paddr: pa(8 * MIB) },
+                "{new_flags:?}: the break"
+            );
+        }
+    }
+}
