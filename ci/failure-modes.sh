@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Proves that `cargo xtask test` fails, naming the ISA and the case, for each failure mode of
+# issue 5: a failing unit test, a failing conformance case, a hanging kernel and a triple-faulting
+# kernel. Each scenario breaks a scratch clone of this repository on purpose, runs
+# `cargo xtask test --arch <isa>`, and checks the exit status and the failure line.
+#
+# Usage: ci/failure-modes.sh [scratch-directory]   (default: a new temporary directory; pass the
+# same directory again to reuse its build cache). Takes about 2-3 minutes warm. Not part of
+# `cargo xtask ci`: it tests the xtask itself, by breaking code on purpose.
+set -euo pipefail
+
+source_repository="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+scratch="${1:-$(mktemp -d)}"
+if [ -d "$scratch/.git" ]; then
+    git -C "$scratch" fetch -q "$source_repository" HEAD
+    git -C "$scratch" reset -q --hard FETCH_HEAD
+else
+    git clone -q "$source_repository" "$scratch"
+fi
+cd "$scratch"
+unset CARGO_TARGET_DIR
+echo "scratch clone: $scratch at $(git log --oneline -1)"
+
+failures=0
+# scenario NAME ISA EXPECTED-LINE: runs the tests on the broken clone, then restores it.
+scenario() {
+    local name=$1 arch=$2 expected=$3 log="$scratch/failure-mode-$1.log"
+    if git diff --quiet; then
+        echo "FAIL $name: the breakage could not be injected (kernel or backend source changed?)"
+        failures=$((failures + 1))
+        return
+    fi
+    local status=0 started=$SECONDS
+    cargo xtask test --arch "$arch" >"$log" 2>&1 || status=$?
+    if [ "$status" -ne 0 ] && grep -qF -- "$expected" "$log"; then
+        echo "ok   $name: exit status $status after $((SECONDS - started)) s, reported:"
+    else
+        echo "FAIL $name: exit status $status, expected a failure reporting: $expected"
+        failures=$((failures + 1))
+    fi
+    sed -n '/^Failures:/,/^$/p' "$log"
+    git checkout -q -- .
+}
+
+# 1. A failing unit test in the riscv64 backend, run under qemu-riscv64-static.
+cat >>backends/riscv64/src/lib.rs <<'RUST'
+
+#[cfg(test)]
+mod injected_failure {
+    #[test]
+    fn injected_failing_unit_test() {
+        assert_eq!(1 + 1, 3, "deliberately wrong");
+    }
+}
+RUST
+scenario unit-test riscv64 \
+    "riscv64 unit tests: test \`injected_failure::injected_failing_unit_test\` FAILED"
+
+# 2. Failing conformance cases: the kernel's test-only backend that drops execute-never.
+sed -i 's/^default = \[\]/default = ["broken-drop-nx"]/' examples/kernel/Cargo.toml
+scenario conformance-case aarch64 \
+    "aarch64 kernel suite: case \`permissions_by_real_access\` FAILED"
+
+# 3. A hanging kernel: the stale_tlb case spins forever.
+sed -i 's/^pub(crate) fn stale_tlb() -> Result<(), String> {/&\n    #[allow(clippy::empty_loop)]\n    loop {}\n    #[allow(unreachable_code)]/' \
+    examples/kernel/src/suite/tlb.rs
+scenario hang riscv64 \
+    "riscv64 kernel suite: hang: QEMU did not exit within 30 s, in case \`stale_tlb\`"
+
+# 4. A triple-faulting x86 kernel: EFER.NXE left clear, so loading our page table (which sets NX)
+#    faults with no handler and the CPU resets; with -no-reboot QEMU exits 0.
+sed -i 's/    "    orl \$0x900, %eax",/    "    orl $0x100, %eax",/' examples/kernel/src/arch/x86_64/boot.rs
+scenario triple-fault x86_64 \
+    "x86_64 kernel suite: QEMU exited with status 0: the guest reset, which with -no-reboot means a triple fault"
+
+if [ "$failures" -ne 0 ]; then
+    echo "$failures failure mode(s) not detected as required"
+    exit 1
+fi
+echo "all four failure modes make \`cargo xtask test\` fail, naming the ISA and the case"
