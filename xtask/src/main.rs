@@ -20,6 +20,7 @@
 //! run works whatever `.cargo/config.toml` says.
 
 mod arch;
+mod ci;
 mod cli;
 mod commands;
 mod error;
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         Task::Test(arches) => commands::test(&arches),
         Task::Run(arch) => commands::run(arch),
         Task::Setup(mode) => commands::setup(mode),
-        Task::Ci => commands::ci(),
+        Task::Ci => ci::run(),
         Task::Help => {
             print!("{}", cli::USAGE);
             Ok(())

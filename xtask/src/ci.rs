@@ -1,0 +1,143 @@
+//! `cargo xtask ci`: everything CI checks, in one command.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::arch::{Arch, KERNEL_PACKAGE, UnitTests};
+use crate::commands;
+use crate::error::XtaskError;
+use crate::process::{display_command, run_interactive};
+use crate::setup::{self, SetupMode};
+use crate::workspace;
+
+/// How long one CI step (fmt, clippy, doc) may take.
+const CI_STEP_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+/// One CI step: a name for the report and the command.
+struct CiStep {
+    name: String,
+    command: Command,
+}
+
+/// `cargo xtask ci`: fmt check, clippy (host and every target) and docs with warnings denied, then
+/// `test --arch all`; every step runs, and a table of steps ends the output.
+///
+/// # Errors
+///
+/// [`XtaskError::ChecksFailed`] naming every failed step and test failure; setup errors.
+pub(crate) fn run() -> Result<(), XtaskError> {
+    setup::ensure(&Arch::ALL, SetupMode::Install)?;
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for mut step in ci_steps() {
+        println!("\n==> ci: {}", step.name);
+        let started = Instant::now();
+        let passed = match run_interactive(&mut step.command, CI_STEP_DEADLINE) {
+            Ok((termination, _)) if termination.is_success() => true,
+            Ok((termination, _)) => {
+                failures.push(format!(
+                    "ci step `{}` ended with {termination:?}: {}",
+                    step.name,
+                    display_command(&step.command)
+                ));
+                false
+            }
+            Err(error) => {
+                failures.push(format!("ci step `{}`: {error}", step.name));
+                false
+            }
+        };
+        rows.push((step.name, passed, started.elapsed()));
+    }
+    println!("\n==> ci: test --arch all");
+    let started = Instant::now();
+    let test_result = commands::test(&Arch::ALL);
+    rows.push((
+        "test --arch all".to_owned(),
+        test_result.is_ok(),
+        started.elapsed(),
+    ));
+    match test_result {
+        Ok(()) => {}
+        Err(XtaskError::ChecksFailed(test_failures)) => failures.extend(test_failures),
+        Err(error) => failures.push(format!("test --arch all: {error}")),
+    }
+    println!("\nCI steps:");
+    for (name, passed, elapsed) in &rows {
+        println!(
+            "  {:<4} {:>7.1} s  {name}",
+            if *passed { "ok" } else { "FAIL" },
+            elapsed.as_secs_f64()
+        );
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(XtaskError::ChecksFailed(failures))
+    }
+}
+
+/// The CI steps before the tests, in order.
+fn ci_steps() -> Vec<CiStep> {
+    let mut steps = Vec::new();
+    let mut fmt = workspace::cargo("fmt");
+    fmt.args(["--all", "--check"]);
+    steps.push(CiStep {
+        name: "fmt".to_owned(),
+        command: fmt,
+    });
+    let mut host_clippy = workspace::cargo("clippy");
+    host_clippy.args(["--all-targets", "--", "-D", "warnings"]);
+    steps.push(CiStep {
+        name: "clippy host (default members, all targets)".to_owned(),
+        command: host_clippy,
+    });
+    for arch in Arch::ALL {
+        let spec = arch.spec();
+        if let UnitTests::Emulated(emulated) = spec.unit_tests {
+            let mut clippy = workspace::cargo("clippy");
+            clippy.args(["--all-targets", "--target", emulated.triple]);
+            add_packages(&mut clippy, spec.packages);
+            clippy.args(["--", "-D", "warnings"]);
+            steps.push(CiStep {
+                name: format!("clippy {}", emulated.triple),
+                command: clippy,
+            });
+        }
+        let mut bare_metal = workspace::cargo("clippy");
+        bare_metal.args(["--target", spec.bare_metal_triple]);
+        add_packages(&mut bare_metal, spec.packages);
+        add_packages(&mut bare_metal, &[KERNEL_PACKAGE]);
+        bare_metal.args(["--", "-D", "warnings"]);
+        steps.push(CiStep {
+            name: format!("clippy {}", spec.bare_metal_triple),
+            command: bare_metal,
+        });
+    }
+    let mut host_doc = workspace::cargo("doc");
+    host_doc.arg("--no-deps").env("RUSTDOCFLAGS", "-D warnings");
+    steps.push(CiStep {
+        name: "doc host (default members)".to_owned(),
+        command: host_doc,
+    });
+    for arch in Arch::ALL {
+        let spec = arch.spec();
+        if let UnitTests::Emulated(emulated) = spec.unit_tests {
+            let mut doc = workspace::cargo("doc");
+            doc.args(["--no-deps", "--target", emulated.triple])
+                .env("RUSTDOCFLAGS", "-D warnings");
+            add_packages(&mut doc, spec.packages);
+            steps.push(CiStep {
+                name: format!("doc {}", emulated.triple),
+                command: doc,
+            });
+        }
+    }
+    steps
+}
+
+fn add_packages(command: &mut Command, packages: &[&str]) {
+    for package in packages {
+        command.args(["--package", package]);
+    }
+}
