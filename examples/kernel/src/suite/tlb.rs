@@ -117,6 +117,9 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
     }
     let protected = base + 7 * PAGE_SIZE;
     let unmapped = base + 9 * PAGE_SIZE;
+    // Each change is checked right after it, with the TLB warmed just before it: the 512 writes
+    // above may have evicted these pages' (2 MiB) translations, which would hide a missing flush.
+    write_ok(protected + 8, 7, "page 7, warming the TLB")?;
     ensure_ok!(
         kernel_space::with(Space::Kernel, |space| space.protect(
             va(protected),
@@ -125,10 +128,17 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         )),
         "protect page 7"
     );
+    write_faults(protected + 8, "write right after protecting page 7")?;
+    ensure_eq!(
+        read_ok(unmapped, "page 9, warming the TLB")?,
+        marker(9),
+        "page 9 before unmap"
+    );
     ensure_ok!(
         kernel_space::with(Space::Kernel, |space| space.unmap(va(unmapped), PAGE_SIZE)),
         "unmap page 9"
     );
+    read_faults(unmapped, "read right after unmapping page 9")?;
     let neighbour_size = kernel_space::with(Space::Kernel, |space| {
         kernel_space::mapping_size(space, base + 8 * PAGE_SIZE)
     });
@@ -153,6 +163,13 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         } else {
             write_ok(page + 8, 0x100 + index as u64, "writable neighbour")?;
         }
+    }
+    // The writes went to each page's own frame; page 7 kept the value written before protect.
+    for index in (0..512).filter(|&index| index != 9) {
+        let expected = if index == 7 { 7 } else { 0x100 + index as u64 };
+        // SAFETY: the 512 frames are ours and identity-mapped read-write.
+        let word = unsafe { ((frames + index * PAGE_SIZE + 8) as *const u64).read_volatile() };
+        ensure_eq!(word, expected, "frame {index} word 1 after the writes");
     }
     // One unmap over the whole range, hole included (munmap semantics).
     ensure_ok!(
