@@ -22,6 +22,7 @@ unsafe impl PagingArch for NxDroppingArch {
     const VA_BITS: usize = <paging::Arch as PagingArch>::VA_BITS;
     const PA_BITS: usize = <paging::Arch as PagingArch>::PA_BITS;
     const LARGEST_LEAF_LEVEL: usize = <paging::Arch as PagingArch>::LARGEST_LEAF_LEVEL;
+    const BREAK_BEFORE_MAKE: bool = <paging::Arch as PagingArch>::BREAK_BEFORE_MAKE;
 
     fn largest_leaf_level() -> usize {
         <paging::Arch as PagingArch>::largest_leaf_level()
