@@ -58,8 +58,16 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
     let block: [u64; 2] = [ADP_STOPPED_APPLICATION_EXIT, if success { 0 } else { 1 }];
     loop {
         // SAFETY: the semihosting call reads the two-word block and stops QEMU (which runs with
-        // `-semihosting`, as the platform notes require).
-        unsafe { core::arch::asm!("hlt #0xf000", in("x0") SYS_EXIT, in("x1") block.as_ptr()) };
+        // `-semihosting`, as the platform notes require). A semihosting call returns its result
+        // in x0, so x0 is declared clobbered even though SYS_EXIT does not return.
+        unsafe {
+            core::arch::asm!(
+                "hlt #0xf000",
+                inout("x0") SYS_EXIT => _,
+                in("x1") block.as_ptr(),
+                options(nostack, readonly)
+            )
+        };
     }
 }
 
