@@ -18,6 +18,9 @@ pub(crate) struct UnitTestReport {
     pub(crate) ignored: u64,
     /// Names from `test NAME ... FAILED` lines, in order.
     pub(crate) failed_tests: Vec<String>,
+    /// Where and why each failed test panicked, from its `---- NAME stdout ----` section:
+    /// `(NAME, "panicked at FILE:LINE:COLUMN: first message line")`.
+    pub(crate) panics: Vec<(String, String)>,
     /// Tests libtest reported as `has been running for over 60 seconds` that never printed a
     /// result: the suspects when the run hangs.
     pub(crate) slow_tests: Vec<String>,
@@ -34,7 +37,25 @@ impl UnitTestReport {
     /// Parses `cargo test`'s stdout (libtest's output) and stderr (cargo's own messages).
     pub(crate) fn parse(stdout: &str, stderr: &str) -> Self {
         let mut report = Self::default();
+        // The failed test whose captured output is being read, and its panic location once seen.
+        let mut section: Option<&str> = None;
+        let mut panic_location: Option<&str> = None;
         for line in stdout.lines().map(|line| line.trim_end_matches('\r')) {
+            if let (Some(name), Some(location)) = (section, panic_location.take()) {
+                report.panics.push((
+                    name.to_owned(),
+                    format!("panicked at {location}: {}", line.trim()),
+                ));
+                section = None;
+            } else if let Some(name) = section_name(line) {
+                section = Some(name);
+            } else if section.is_some() && line.starts_with("thread '") {
+                panic_location = line
+                    .split_once(" panicked at ")
+                    .map(|(_, location)| location.trim_end_matches(':'));
+            } else if line == "failures:" {
+                section = None;
+            }
             if let Some(summary) = line.strip_prefix("test result: ") {
                 report.runs_finished += 1;
                 report.add_summary(summary);
@@ -102,7 +123,10 @@ impl UnitTestReport {
             Termination::Exited(_) => {}
         }
         for name in &self.failed_tests {
-            problems.push(format!("test `{name}` FAILED"));
+            match self.panics.iter().find(|(panicked, _)| panicked == name) {
+                Some((_, panic)) => problems.push(format!("test `{name}` FAILED: {panic}")),
+                None => problems.push(format!("test `{name}` FAILED")),
+            }
         }
         let named = u64::try_from(self.failed_tests.len()).unwrap_or(u64::MAX);
         if self.failed > named {
@@ -163,6 +187,11 @@ fn finished_test_name(line: &str) -> Option<&str> {
 fn slow_test_name(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("test ")?;
     Some(&rest[..rest.find(" has been running for over ")?])
+}
+
+/// The NAME of libtest's `---- NAME stdout ----` header of a failed test's captured output.
+fn section_name(line: &str) -> Option<&str> {
+    line.strip_prefix("---- ")?.strip_suffix(" stdout ----")
 }
 
 /// The NAME of a `test NAME ... FAILED` line.

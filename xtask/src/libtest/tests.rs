@@ -38,7 +38,7 @@ failures:
 
 ---- walk::tests::unmap_huge stdout ----
 
-thread 'walk::tests::unmap_huge' panicked at src/walk/tests.rs:9:5:
+thread 'walk::tests::unmap_huge' (1779) panicked at src/walk/tests.rs:9:5:
 assertion `left == right` failed
 
 failures:
@@ -77,7 +77,10 @@ fn a_failing_test_is_named() {
     let outcome = report.judge(Termination::Exited(101), DEADLINE, ELAPSED);
     assert_eq!(
         outcome.problems,
-        ["test `walk::tests::unmap_huge` FAILED"],
+        [
+            "test `walk::tests::unmap_huge` FAILED: panicked at src/walk/tests.rs:9:5: \
+          assertion `left == right` failed"
+        ],
         "exactly the failing case"
     );
     assert_eq!((outcome.passed, outcome.failed), (1, 1));
@@ -173,5 +176,19 @@ fn a_hang_names_the_tests_libtest_flagged_as_slow() {
     assert_eq!(
         outcome.problems[0],
         "hang: `cargo test` did not finish within 600 s; still running: test `protect_none`"
+    );
+}
+
+#[test]
+fn a_failure_without_a_panic_section_is_still_named() {
+    let stdout = "\nrunning 1 test\ntest quiet ... FAILED\n\nfailures:\n    quiet\n\n\
+                  test result: FAILED. 0 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; \
+                  finished in 0.00s\n";
+    let outcome =
+        UnitTestReport::parse(stdout, "").judge(Termination::Exited(101), DEADLINE, ELAPSED);
+    assert_eq!(
+        outcome.problems,
+        ["test `quiet` FAILED"],
+        "name without details"
     );
 }
