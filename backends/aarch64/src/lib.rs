@@ -84,6 +84,9 @@ unsafe impl PagingArch for AArch64 {
     /// unless FEAT_BBM level 2 is implemented, which we do not assume.
     const BREAK_BEFORE_MAKE: bool = true;
 
+    /// Both halves index a table with bits 47:12 (see [`registers`]): one table, one half.
+    const ONE_HALF_PER_TABLE: bool = true;
+
     /// Both halves are translatable (bits 63:48 all zero for `TTBR0_EL1` or all one for
     /// `TTBR1_EL1`, see [`registers`]), not only sign-extended 48-bit addresses.
     fn is_valid_vaddr(vaddr: usize) -> bool {

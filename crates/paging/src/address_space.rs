@@ -46,7 +46,8 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// # Errors
     ///
     /// - [`MappingError::InvalidParam`]: an address or the size is not 4 KiB aligned, the size
-    ///   is zero, or a range is not translatable / addressable on this ISA.
+    ///   is zero, a range is not translatable / addressable on this ISA, or (AArch64) `vaddr`
+    ///   is in the other half of the address space than the existing areas.
     /// - [`MappingError::AlreadyExists`]: the range overlaps an area.
     /// - [`MappingError::NoMemory`]: no frame for a table page.
     ///
@@ -61,6 +62,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         if paddr.as_usize() & 0xfff != 0 {
             return Err(MappingError::InvalidParam);
         }
+        self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::linear_for(vaddr, paddr));
         self.areas.map_noreplace(area, &mut self.page_table)
     }
@@ -80,6 +82,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         populate: bool,
     ) -> MappingResult {
         checked_range::<A>(vaddr, size)?;
+        self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::Alloc { populate });
         self.areas.map_noreplace(area, &mut self.page_table)
     }
@@ -161,10 +164,30 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         self.page_table.root_paddr()
     }
 
-    /// What the page table holds at `vaddr` (`None` if nothing is mapped; PROT_NONE pages are
-    /// found with empty flags).
+    /// What the page table holds at `vaddr` (`None` if nothing is mapped, or on AArch64 if
+    /// `vaddr` is in the other half than the areas; PROT_NONE pages are found with empty
+    /// flags).
     pub fn query(&self, vaddr: VirtAddr) -> Option<Translation> {
+        self.check_half(vaddr).ok()?;
         self.page_table.query(vaddr)
+    }
+
+    /// Where the ISA translates the two halves through separate tables
+    /// ([`PagingArch::ONE_HALF_PER_TABLE`], AArch64), fails with
+    /// [`MappingError::InvalidParam`] if `vaddr` is in the other half than the areas (an
+    /// address there would alias one of theirs in this table).
+    fn check_half(&self, vaddr: VirtAddr) -> MappingResult {
+        if !A::ONE_HALF_PER_TABLE {
+            return Ok(());
+        }
+        let Some(first) = self.areas.iter().next() else {
+            return Ok(());
+        };
+        let top_bit = |address: VirtAddr| address.as_usize() >> (usize::BITS - 1);
+        if top_bit(first.start()) != top_bit(vaddr) {
+            return Err(MappingError::InvalidParam);
+        }
+        Ok(())
     }
 
     /// The area containing `vaddr`.

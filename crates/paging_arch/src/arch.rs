@@ -121,6 +121,14 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// written. Default `false`.
     const BREAK_BEFORE_MAKE: bool = false;
 
+    /// Whether the two halves of the address space are translated by separate root tables
+    /// (AArch64: `TTBR0_EL1` below, `TTBR1_EL1` above), so that a table indexes an upper-half
+    /// address with the same bits as a lower-half one and must hold addresses of one half
+    /// only. `AddressSpace` then refuses a map in the other half than its areas'. Default
+    /// `false` (x86_64 and RISC-V index the sign-extended address: no two valid addresses
+    /// alias).
+    const ONE_HALF_PER_TABLE: bool = false;
+
     /// The highest leaf level this CPU supports, at most [`Self::LARGEST_LEAF_LEVEL`]. The
     /// default returns that constant; an ISA whose large leaves are optional (x86_64 1 GiB
     /// pages need `pdpe1gb`) checks the CPU on bare metal. Page tables read it when created.
