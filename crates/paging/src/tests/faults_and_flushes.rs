@@ -132,6 +132,36 @@ fn every_change_is_flushed_through_the_hook() {
     // A lazy map changes no entry and flushes nothing.
     space.map_alloc(va(0x80_0000), 0x1000, RW, false).unwrap();
     assert_eq!(take_flushes(), []);
+    // Populating a lazy page on a fault flushes that page; so does a spurious fault on a page
+    // already mapped (a stale TLB entry), and a refused fault changes and flushes nothing.
+    let fault = PageFaultInfo {
+        address: va(0x80_0123),
+        access: Access::Write,
+        user: false,
+    };
+    assert!(space.handle_page_fault(fault));
+    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
+    assert!(space.handle_page_fault(fault));
+    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
+    let fetch = PageFaultInfo {
+        access: Access::Execute,
+        ..fault
+    };
+    assert!(!space.handle_page_fault(fetch));
+    assert_eq!(take_flushes(), []);
+    // A split flushes the whole block it replaces (past the threshold: everything).
+    space.map_linear(va(2 * GIB), pa(0), 2 * MIB, RW).unwrap();
+    take_flushes();
+    space.protect(va(2 * GIB + 0x1000), 0x1000, READ).unwrap();
+    let flushes = take_flushes();
+    assert_eq!(
+        flushes.last(),
+        Some(&request(TlbFlush::All)),
+        "split of a 2 MiB block: {flushes:?}"
+    );
+    // Dropping the space unmaps every area through the same hook.
+    drop(space);
+    assert_eq!(take_flushes().last(), Some(&request(TlbFlush::All)), "drop");
 }
 
 #[test]
