@@ -47,7 +47,7 @@ impl fmt::Display for XtaskError {
             Self::Io { context, source } => write!(formatter, "{context}: {source}"),
             Self::MissingHostTools(text) => write!(formatter, "missing host tools:\n{text}"),
             Self::CommandFailed { command, reason } => {
-                write!(formatter, "command failed: {command}\n{reason}")
+                write!(formatter, "{reason} (command: {command})")
             }
             Self::ChecksFailed(failures) => {
                 write!(formatter, "{} check(s) failed:", failures.len())?;

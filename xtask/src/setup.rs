@@ -258,7 +258,7 @@ fn run_step(mut command: Command) -> Result<(), XtaskError> {
     } else {
         Err(XtaskError::CommandFailed {
             command: crate::process::display_command(&command),
-            reason: format!("ended with {termination:?}"),
+            reason: format!("an installation step ended with {termination:?}"),
         })
     }
 }
@@ -300,7 +300,10 @@ fn rust_sysroot() -> Result<PathBuf, XtaskError> {
     if !output.status.success() {
         return Err(XtaskError::CommandFailed {
             command: "rustc --print sysroot".to_owned(),
-            reason: String::from_utf8_lossy(&output.stderr).into_owned(),
+            reason: format!(
+                "cannot find the Rust toolchain: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
         });
     }
     Ok(PathBuf::from(
