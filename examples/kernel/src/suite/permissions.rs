@@ -80,13 +80,35 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
     kernel_image_permissions()
 }
 
-/// A return instruction in writable data: fetching it must fault (data is never executable).
-static RETURN_IN_DATA: ReturnInData = ReturnInData(UnsafeCell::new([0; 8]));
+/// Eight bytes of code, aligned as every ISA requires of an instruction address.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct AlignedCode([u8; 8]);
 
-struct ReturnInData(UnsafeCell<[u8; 8]>);
+impl AlignedCode {
+    /// The ISA's return instruction, padded with zeros.
+    const fn return_instruction() -> Self {
+        let bytes = crate::arch::RETURN_INSTRUCTION;
+        let mut code = [0u8; 8];
+        let mut index = 0;
+        while index < bytes.len() {
+            code[index] = bytes[index];
+            index += 1;
+        }
+        Self(code)
+    }
+}
+
+/// A return instruction in writable data: fetching it must fault (data is never executable).
+static RETURN_IN_DATA: ReturnInData = ReturnInData(UnsafeCell::new(AlignedCode([0; 8])));
+
+struct ReturnInData(UnsafeCell<AlignedCode>);
 
 // SAFETY: single hart; written only by `kernel_image_permissions`, before the fetch attempt.
 unsafe impl Sync for ReturnInData {}
+
+/// A return instruction in rodata: fetching it must fault (rodata is not executable).
+static RETURN_IN_RODATA: AlignedCode = AlignedCode::return_instruction();
 
 /// A constant in rodata: writing it must fault.
 static RODATA_WORD: u64 = 0x0123_4567_89ab_cdef;
@@ -113,17 +135,17 @@ fn kernel_image_permissions() -> Result<(), String> {
     let written = unsafe { probe::write(rodata, 0x0123_4567_89ab_cdef) };
     expect_kernel_fault(written, rodata, Access::Write, "write to kernel rodata")?;
 
-    let mut code = [0u8; 8];
-    code[..return_bytes.len()].copy_from_slice(return_bytes);
+    let code = AlignedCode::return_instruction();
     let data = RETURN_IN_DATA.0.get();
     // SAFETY: our own static, see `ReturnInData`.
     unsafe { data.write_volatile(code) };
     let on_heap = Box::new(code);
     let on_stack = code;
     let places = [
+        ("rodata", &raw const RETURN_IN_RODATA as usize),
         ("data", data as usize),
-        ("heap", on_heap.as_ptr() as usize),
-        ("stack", on_stack.as_ptr() as usize),
+        ("heap", &raw const *on_heap as usize),
+        ("stack", &raw const on_stack as usize),
     ];
     for (name, address) in places {
         crate::arch::sync_instruction_cache(address, return_bytes.len());
@@ -135,6 +157,63 @@ fn kernel_image_permissions() -> Result<(), String> {
             Access::Execute,
             &format!("execute kernel {name}"),
         )?;
+    }
+    kernel_entries()
+}
+
+/// The page-table entries of the kernel's own mappings (first and last page of each region),
+/// as the ISA decodes them: identity, text R+X, rodata R, data+bss and the RAM window R+W,
+/// MMIO R+W+DEVICE (where the ISA has a memory-type bit: without Svpbmt, RISC-V has none and
+/// the platform's PMAs make MMIO device memory). Nothing else executable, nothing USER.
+fn kernel_entries() -> Result<(), String> {
+    use paging_arch::{EntryKind, PagingArch};
+    let (read, write, execute) = (
+        MappingFlags::READ,
+        MappingFlags::WRITE,
+        MappingFlags::EXECUTE,
+    );
+    let device_probe =
+        <kernel_space::Arch as PagingArch>::encode_leaf(pa(0), read | MappingFlags::DEVICE, 0);
+    let isa_has_device = matches!(
+        <kernel_space::Arch as PagingArch>::decode(device_probe, 0),
+        EntryKind::Leaf { flags, .. } if flags.contains(MappingFlags::DEVICE)
+    );
+    let device = if isa_has_device {
+        MappingFlags::DEVICE
+    } else {
+        MappingFlags::empty()
+    };
+    let image = crate::layout::kernel_layout();
+    let mut regions = alloc::vec![
+        ("text", image.text, read | execute),
+        ("rodata", image.rodata, read),
+        ("data+bss", image.data, read | write),
+        (
+            "RAM window",
+            crate::layout::frame_pool_window(),
+            read | write
+        ),
+    ];
+    for range in crate::arch::MMIO_REGIONS {
+        regions.push(("MMIO", range.clone(), read | write | device));
+    }
+    let compared = read | write | execute | MappingFlags::USER | MappingFlags::DEVICE;
+    for (name, range, expected) in regions {
+        for address in [range.start, range.end - PAGE_SIZE] {
+            let translation =
+                kernel_space::with(Space::Kernel, |space| space.query(va(address)))
+                    .ok_or_else(|| format!("kernel {name} page {address:#x} is not mapped"))?;
+            ensure_eq!(
+                translation.paddr.as_usize(),
+                address,
+                "kernel {name} page {address:#x} is identity-mapped"
+            );
+            ensure_eq!(
+                translation.flags & compared,
+                expected,
+                "flags of the kernel {name} page {address:#x}"
+            );
+        }
     }
     Ok(())
 }
