@@ -18,6 +18,23 @@
 //! The linker and runner for the qemu-user unit tests come from the same table through
 //! `CARGO_TARGET_<TRIPLE>_{LINKER,RUNNER}` (unless already set in the environment), so an xtask
 //! run works whatever `.cargo/config.toml` says.
+//! A unit test checks that `.cargo/config.toml`, where it names them too (for plain
+//! `cargo test --target …`), agrees with the table.
+//!
+//! # Verdicts
+//!
+//! - Unit tests pass when `cargo test --no-fail-fast` succeeds, every libtest run reported a
+//!   `test result:` line, none failed and at least one passed. A failure names the test and its
+//!   panic location; a test binary killed by a signal, a build error, a missing package and a hang
+//!   (with the tests libtest flagged as running for over 60 s) are failures too.
+//! - The kernel suite passes when QEMU's status is the exit protocol's success code (x86_64: 33;
+//!   status 0 there is a triple fault), the console's `N passed, M failed` summary says 0 failed
+//!   and N equals the `test NAME ... ok` lines, every case the kernel announced printed, and every
+//!   case listed in `ci/kernel-cases.txt` ran. A hang is QEMU still running after 30 s, reported
+//!   with the case it hung in.
+//!
+//! `ci/failure-modes.sh` breaks a scratch clone four ways (failing unit test, failing case, hang,
+//! triple fault) and checks that `cargo xtask test` fails naming the ISA and the case.
 
 mod arch;
 mod ci;
