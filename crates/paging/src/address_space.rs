@@ -5,7 +5,7 @@ use core::fmt;
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use memory_set::{MemoryArea, MemorySet};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{PageFaultInfo, PagingArch, TlbFlushHook};
+use paging_arch::{Access, PageFaultInfo, PagingArch, TlbFlushHook};
 
 use crate::backend::{AllocFrames, Backend, checked_range};
 use crate::table::{PageTable, Translation};
@@ -123,7 +123,8 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
 
     /// Handles a page fault: returns `true` if the access may now be retried, `false` if it is
     /// a real fault the kernel must deliver (no area, an access the area's flags forbid, a
-    /// user access to a kernel area, or no memory for a lazy page).
+    /// user access to a kernel area, a kernel instruction fetch from a user area, or no memory
+    /// for a lazy page).
     ///
     /// A legal access to an unpopulated Alloc page gets a fresh zeroed frame mapped with the
     /// area's flags; a legal access to a page already mapped (a stale TLB entry, or another
@@ -134,6 +135,11 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         };
         let flags = area.flags();
         if !flags.contains(fault.required_flags()) {
+            return false;
+        }
+        // The kernel never executes user pages (PXN / SMEP / RISC-V S-mode): populating or
+        // "retrying" such a fetch would only fault again, forever.
+        if fault.access == Access::Execute && !fault.user && flags.contains(MappingFlags::USER) {
             return false;
         }
         let page = fault.address.as_usize() & !0xfff;

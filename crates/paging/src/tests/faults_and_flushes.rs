@@ -48,6 +48,22 @@ fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
         !space.handle_page_fault(fault(0x100_2000, Access::Execute, true)),
         "no EXECUTE"
     );
+    // The kernel never executes user memory, even where the user may.
+    let user_rwx = user_rw | MappingFlags::EXECUTE;
+    space
+        .map_alloc(va(0x180_0000), 0x2000, user_rwx, false)
+        .unwrap();
+    assert!(
+        !space.handle_page_fault(fault(0x180_0000, Access::Execute, false)),
+        "kernel fetch from a lazy user page"
+    );
+    assert_eq!(lookup(&space, 0x180_0000), None, "not populated for it");
+    assert!(space.handle_page_fault(fault(0x180_1000, Access::Execute, true)));
+    assert!(
+        !space.handle_page_fault(fault(0x180_1000, Access::Execute, false)),
+        "kernel fetch from a mapped user page is not spurious"
+    );
+    space.unmap(va(0x180_0000), 0x2000).unwrap();
     assert!(
         !space.handle_page_fault(fault(0x200_0000, Access::Write, false)),
         "read-only area"
