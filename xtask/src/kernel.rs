@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::arch::{Arch, KERNEL_DIRECTORY, KERNEL_PACKAGE};
 use crate::error::XtaskError;
+use crate::exit_protocol::ExitProtocol;
 use crate::outcome::Outcome;
 use crate::process::{Echo, display_command, run_captured};
 use crate::serial::{SuiteReport, parse_required_cases};
@@ -80,25 +81,45 @@ pub(crate) fn run_suite(arch: Arch) -> Outcome {
         Ok(kernel) => kernel,
         Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
     };
-    let captured = match run_captured(&mut boot_command(arch, &kernel), BOOT_DEADLINE, Echo::Both) {
-        Ok(captured) => captured,
-        Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
+    let required = match fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE)) {
+        Ok(text) => parse_required_cases(&text),
+        Err(error) => {
+            let reason = format!("cannot read {REQUIRED_CASES_FILE}: {error}");
+            return Outcome::not_run(reason, started.elapsed());
+        }
     };
-    let report = SuiteReport::parse(&captured.stdout);
-    let mut outcome = report.judge(
+    let mut outcome = boot_and_judge(
+        &mut boot_command(arch, &kernel),
         arch.spec().exit_protocol,
-        captured.termination,
         BOOT_DEADLINE,
-        started.elapsed(),
+        &required,
     );
-    match fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE)) {
-        Ok(text) => outcome
-            .problems
-            .extend(report.missing_required(&parse_required_cases(&text), REQUIRED_CASES_FILE)),
-        Err(error) => outcome
-            .problems
-            .push(format!("cannot read {REQUIRED_CASES_FILE}: {error}")),
-    }
+    outcome.elapsed = started.elapsed();
+    outcome
+}
+
+/// Runs `qemu` (a command whose stdout is the kernel's serial console) under `deadline` and
+/// judges the console and exit status under `protocol`, requiring the `required` cases.
+pub(crate) fn boot_and_judge(
+    qemu: &mut Command,
+    protocol: ExitProtocol,
+    deadline: Duration,
+    required: &[String],
+) -> Outcome {
+    let captured = match run_captured(qemu, deadline, Echo::Both) {
+        Ok(captured) => captured,
+        Err(error) => return Outcome::not_run(error.to_string(), Duration::ZERO),
+    };
+    println!(
+        "QEMU ran {:.2} s and ended with {:?}",
+        captured.elapsed.as_secs_f64(),
+        captured.termination
+    );
+    let report = SuiteReport::parse(&captured.stdout);
+    let mut outcome = report.judge(protocol, captured.termination, deadline, captured.elapsed);
+    outcome
+        .problems
+        .extend(report.missing_required(required, REQUIRED_CASES_FILE));
     let qemu_errors: Vec<String> = captured
         .stderr
         .lines()
@@ -112,10 +133,8 @@ pub(crate) fn run_suite(arch: Arch) -> Outcome {
             .problems
             .push(format!("QEMU's stderr: {}", quote_lines(&qemu_errors)));
     }
-    println!(
-        "{arch}: kernel booted in {:.2} s ({:?})",
-        captured.elapsed.as_secs_f64(),
-        captured.termination
-    );
     outcome
 }
+
+#[cfg(test)]
+mod tests;

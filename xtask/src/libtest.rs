@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, seconds};
 use crate::process::Termination;
 use crate::workspace::{cargo_error_lines, quote_lines};
 
@@ -105,12 +105,12 @@ impl UnitTestReport {
         let mut problems = Vec::new();
         match termination {
             Termination::TimedOut if self.slow_tests.is_empty() => problems.push(format!(
-                "hang: `cargo test` did not finish within {} s",
-                deadline.as_secs()
+                "hang: `cargo test` did not finish within {}",
+                seconds(deadline)
             )),
             Termination::TimedOut => problems.push(format!(
-                "hang: `cargo test` did not finish within {} s; still running: {}",
-                deadline.as_secs(),
+                "hang: `cargo test` did not finish within {}; still running: {}",
+                seconds(deadline),
                 self.slow_tests
                     .iter()
                     .map(|name| format!("test `{name}`"))

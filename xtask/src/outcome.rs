@@ -32,3 +32,12 @@ impl Outcome {
         self.problems.is_empty()
     }
 }
+
+/// A duration for messages: whole seconds as `30 s`, anything else with one decimal (`0.3 s`).
+pub(crate) fn seconds(duration: Duration) -> String {
+    if duration.subsec_nanos() == 0 {
+        format!("{} s", duration.as_secs())
+    } else {
+        format!("{:.1} s", duration.as_secs_f64())
+    }
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::exit_protocol::ExitProtocol;
-use crate::outcome::Outcome;
+use crate::outcome::{Outcome, seconds};
 use crate::process::Termination;
 
 /// How one conformance case ended on the console.
@@ -122,8 +122,8 @@ impl SuiteReport {
         let mut problems = Vec::new();
         match termination {
             Termination::TimedOut => problems.push(format!(
-                "hang: QEMU did not exit within {} s, {}",
-                deadline.as_secs(),
+                "hang: QEMU did not exit within {}, {}",
+                seconds(deadline),
                 self.position()
             )),
             Termination::Signaled(signal) => problems.push(format!(
