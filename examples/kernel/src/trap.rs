@@ -9,6 +9,13 @@
 //!
 //! Page faults from user mode go through [`user_fault`]: handled ones resume user mode, the
 //! others end the user run (`crate::user`).
+//!
+//! The vectors save the integer registers only. That suffices here because every kernel-mode
+//! page fault is taken inside an assembly probe called through the C ABI (`crate::probe`),
+//! where the caller-saved floating-point/SIMD registers are dead and the Rust handler preserves
+//! the callee-saved ones, and because the user routine uses no floating point. A kernel whose
+//! Rust code may fault on lazily mapped memory must also save the FP/SIMD state in its vectors
+//! (aarch64: q0–q31, FPCR, FPSR; riscv64: f0–f31, fcsr; `x86_64-unknown-none` is soft-float).
 
 use core::fmt;
 

@@ -2,8 +2,9 @@
 //!
 //! The per-ISA user routine (`arch::user_routine`, position independent) takes an operation, an
 //! address and a value: it reads, writes or calls the address, then makes a system call
-//! (`ecall`, `svc #0`, `int 0x80`). The first trap from user mode — that system call or a fault —
-//! ends the run and returns to the kernel: user mode is never resumed, which keeps the glue small.
+//! (`ecall`, `svc #0`, `int 0x80`). A page fault that the address space fixes (demand paging,
+//! `crate::trap::user_fault`) resumes user mode at the faulting instruction; the system call or
+//! any other trap ends the run and returns to the kernel.
 
 use crate::trap::PageFaultInfo;
 

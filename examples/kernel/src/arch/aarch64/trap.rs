@@ -1,6 +1,6 @@
 //! The EL1 exception vectors. Synchronous exceptions from EL1 save a full frame and go to the
-//! neutral handler; the synchronous exception from EL0 ends a user run (see `user.rs`); every
-//! other vector is fatal.
+//! neutral handler; synchronous exceptions from EL0 go to the user-run path (`user.rs`: resume
+//! after a fixed page fault, else end the run); every other vector is fatal.
 
 use core::arch::global_asm;
 

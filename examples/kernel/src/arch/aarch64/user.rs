@@ -1,5 +1,6 @@
-//! EL0 runs: `eret` into the user routine; the synchronous exception from EL0 lands on the
-//! kernel stack that `run_user` left in SP_EL1, records ESR/FAR and returns from `run_user`.
+//! EL0 runs: `eret` into the user routine; a synchronous exception from EL0 lands on the kernel
+//! stack that `run_user` left in SP_EL1: a page fault the address space fixes resumes EL0,
+//! anything else records ESR/FAR and returns from `run_user`.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;

@@ -1,5 +1,6 @@
-//! U-mode runs: `sret` into the user routine with `sscratch` = kernel sp; the first trap from
-//! U-mode lands in [`example_user_trap`], which records the cause and returns from `run_user`.
+//! U-mode runs: `sret` into the user routine with `sscratch` = kernel sp; every trap from U-mode
+//! lands in [`example_user_trap`]: a page fault the address space fixes resumes U-mode, anything
+//! else is recorded and returns from `run_user`.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;

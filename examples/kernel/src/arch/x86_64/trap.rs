@@ -1,6 +1,7 @@
 //! Interrupt stubs: each pushes a dummy error code if the CPU did not, then its vector, then all
-//! general-purpose registers. Traps from ring 3 end a user run (`user.rs`); traps from ring 0 go
-//! to the neutral handler and return with `iretq`.
+//! general-purpose registers. Traps from ring 3 go to the user-run path (`user.rs`: resume after a
+//! fixed page fault, else end the run); traps from ring 0 go to the neutral handler and return
+//! with `iretq`.
 
 use core::arch::global_asm;
 

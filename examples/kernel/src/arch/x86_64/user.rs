@@ -1,5 +1,6 @@
-//! Ring-3 runs: `iretq` into the user routine with TSS.RSP0 = the kernel stack; the first trap
-//! from ring 3 (the `int 0x80` or a fault) records its cause and returns from `run_user`.
+//! Ring-3 runs: `iretq` into the user routine with TSS.RSP0 = the kernel stack; a page fault
+//! from ring 3 that the address space fixes resumes ring 3, any other trap (the `int 0x80`, a
+//! refused fault) records its cause and returns from `run_user`.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
