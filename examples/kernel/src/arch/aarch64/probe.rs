@@ -60,12 +60,23 @@ global_asm!(
 
 unsafe extern "C" {
     /// Reads the word at `address` into `*value`; 0 on success, 1 after a recovered fault.
+    ///
+    /// # Safety
+    /// `value` must be valid for an 8-byte write; a read of `address` must have no side effects
+    /// (not MMIO). A fault is recovered only if the page-fault handler does not fix it.
     #[link_name = "example_probe_read"]
     pub(crate) fn probe_read(address: usize, value: *mut u64) -> usize;
     /// Writes `value` at `address`; 0 on success, 1 after a recovered fault.
+    ///
+    /// # Safety
+    /// If the write succeeds it must not clobber memory that Rust code owns or relies on.
     #[link_name = "example_probe_write"]
     pub(crate) fn probe_write(address: usize, value: u64) -> usize;
     /// Calls `address`; 0 on success, 1 after a recovered fetch fault.
+    ///
+    /// # Safety
+    /// If the fetch succeeds, the code at `address` runs as kernel code: it must be exactly
+    /// [`RETURN_INSTRUCTION`].
     #[link_name = "example_probe_execute"]
     pub(crate) fn probe_execute(address: usize) -> usize;
 }
