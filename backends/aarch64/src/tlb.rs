@@ -76,27 +76,23 @@ pub fn flush_page_in_address_space(vaddr: VirtAddr, asid: u16) {
 /// Drops the translations of every page in `[start, end)` in every ASID on every CPU, with one
 /// barrier pair around all the `TLBI`s.
 pub fn flush_range(start: VirtAddr, end: VirtAddr) {
-    let (first, end) = (start.as_usize() & !0xfff, end.as_usize());
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.
     unsafe {
         core::arch::asm!(tlbi_range_begin!(), options(nostack));
     }
-    let mut page = first;
-    while page < end {
+    for page in paging_arch::tlb::pages_in(start, end) {
         #[cfg(target_os = "none")]
         // SAFETY: as in `flush_page`.
         unsafe {
             core::arch::asm!(
                 tlbi_range_page!(),
-                in(reg) tlbi_operand(VirtAddr::from(page), 0),
+                in(reg) tlbi_operand(page, 0),
                 options(nostack),
             );
         }
-        let Some(next) = page.checked_add(0x1000) else {
-            break;
-        };
-        page = next;
+        #[cfg(not(target_os = "none"))]
+        let _ = page;
     }
     #[cfg(target_os = "none")]
     // SAFETY: as in `flush_page`.

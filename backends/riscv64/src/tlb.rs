@@ -53,14 +53,7 @@ pub fn flush_local(flush: TlbFlush) {
     match flush {
         TlbFlush::Page(vaddr) => flush_page(vaddr),
         TlbFlush::Range { start, end } => {
-            let mut page = start.as_usize() & !0xfff;
-            while page < end.as_usize() {
-                flush_page(VirtAddr::from(page));
-                let Some(next) = page.checked_add(0x1000) else {
-                    break;
-                };
-                page = next;
-            }
+            paging_arch::tlb::pages_in(start, end).for_each(flush_page)
         }
         TlbFlush::All => flush_all(),
     }

@@ -18,10 +18,10 @@ pub fn has_1gib_pages() -> bool {
 pub(crate) fn flush_tlb_local(flush: TlbFlush) {
     #[cfg(target_os = "none")]
     match flush {
-        TlbFlush::Page(vaddr) => invlpg(page_of(vaddr)),
+        TlbFlush::Page(vaddr) => invlpg(vaddr.as_usize() & !0xfff),
         TlbFlush::Range { start, end } => {
-            for page in (page_of(start)..end.as_usize()).step_by(0x1000) {
-                invlpg(page);
+            for page in paging_arch::tlb::pages_in(start, end) {
+                invlpg(page.as_usize());
             }
         }
         TlbFlush::All => {
@@ -29,12 +29,6 @@ pub(crate) fn flush_tlb_local(flush: TlbFlush) {
             unsafe { write_cr3(read_cr3()) }
         }
     }
-}
-
-/// The first address of the 4 KiB page containing `vaddr`.
-#[cfg(target_os = "none")]
-fn page_of(vaddr: memory_addr::VirtAddr) -> usize {
-    vaddr.as_usize() & !0xfff
 }
 
 /// Invalidates the TLB entries (and paging-structure caches) for the page at `vaddr`.

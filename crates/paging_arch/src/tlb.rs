@@ -63,6 +63,23 @@ impl TlbFlush {
     }
 }
 
+/// The 4 KiB pages a by-address flush of `[start, end)` visits: the page containing `start`,
+/// then every page start below `end`. Each ISA's range flush iterates this.
+///
+/// ```
+/// use paging_arch::{VirtAddr, tlb::pages_in};
+///
+/// let pages: Vec<_> = pages_in(VirtAddr::from(0x1800), VirtAddr::from(0x3001)).collect();
+/// assert_eq!(pages, [VirtAddr::from(0x1000), VirtAddr::from(0x2000), VirtAddr::from(0x3000)]);
+/// let top = usize::MAX & !0xfff;
+/// assert_eq!(pages_in(VirtAddr::from(top), VirtAddr::from(usize::MAX)).count(), 1);
+/// ```
+pub fn pages_in(start: VirtAddr, end: VirtAddr) -> impl Iterator<Item = VirtAddr> {
+    (start.as_usize() & !0xfff..end.as_usize())
+        .step_by(0x1000)
+        .map(VirtAddr::from)
+}
+
 /// One flush, with the page table it concerns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlbFlushRequest {
