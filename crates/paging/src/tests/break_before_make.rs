@@ -145,16 +145,20 @@ fn lookup_in<A: PagingArch>(
 }
 
 /// The flags a live leaf changes to in the cases below, and whether that change needs
-/// break-before-make: the user/kernel owner (AArch64 nG) always; the memory type only where
-/// the ISA can express it (RISC-V without Svpbmt cannot).
+/// break-before-make: the user/kernel owner (AArch64 nG), and the memory types the ISA can
+/// express (RISC-V without Svpbmt has none, so those cases are left out there).
 fn attribute_changes() -> Vec<(MappingFlags, bool)> {
-    let device_expressible = normalized(RW | MappingFlags::DEVICE).contains(MappingFlags::DEVICE);
-    std::vec![
+    let mut changes = std::vec![
         (READ, false),
         (RW | MappingFlags::USER, true),
-        (RW | MappingFlags::DEVICE, device_expressible),
-        (NONE, false),
-    ]
+        (NONE, false)
+    ];
+    for memory_type in [MappingFlags::DEVICE, MappingFlags::UNCACHED] {
+        if normalized(RW | memory_type).contains(memory_type) {
+            changes.push((RW | memory_type, true));
+        }
+    }
+    changes
 }
 
 #[test]
