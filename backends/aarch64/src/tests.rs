@@ -1,3 +1,5 @@
+//! Contract conformance and geometry of the AArch64 backend.
+
 use paging_arch::PagingArch;
 use paging_arch::conformance::assert_conforms;
 

@@ -1,3 +1,5 @@
+//! Contract conformance, geometry and hosted flushes of Sv39 and Sv48.
+
 use paging_arch::PagingArch;
 use paging_arch::conformance::assert_conforms;
 

@@ -96,8 +96,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         let mut table = self.root;
         for level in (0..A::LEVELS).rev() {
             // SAFETY: `table` is the root or a table reached through a table entry of this page
-            // table, so it is one of its live table pages; it is only read.
-            let entry = unsafe { entries::<H>(table) }[table_index(vaddr, level)];
+            // table, so it is one of its live table pages; `&self` excludes writers.
+            let entry = unsafe { entries_ref::<H>(table) }[table_index(vaddr, level)];
             let (paddr, flags) = match A::decode(entry, level) {
                 EntryKind::Empty => return None,
                 EntryKind::Table(next) => {
@@ -161,6 +161,20 @@ pub(crate) unsafe fn entries<'a, H: PagingHandler>(paddr: PhysAddr) -> &'a mut [
     unsafe { &mut *pointer }
 }
 
+/// The entries of the table page at `paddr`, for reading only.
+///
+/// # Safety
+///
+/// `paddr` must be a live table page of a page table whose frames `H::phys_to_virt` maps, and
+/// while the returned reference lives that page may not be written.
+#[inline]
+pub(crate) unsafe fn entries_ref<'a, H: PagingHandler>(paddr: PhysAddr) -> &'a [u64; ENTRY_COUNT] {
+    let pointer = H::phys_to_virt(paddr).as_ptr().cast::<[u64; ENTRY_COUNT]>();
+    // SAFETY: the caller guarantees the page is a live, 4 KiB aligned table page mapped at
+    // `phys_to_virt` and not written meanwhile.
+    unsafe { &*pointer }
+}
+
 /// Allocates and zeroes a table page.
 pub(crate) fn alloc_table<H: PagingHandler>() -> Result<PhysAddr, MappingError> {
     alloc_zeroed_frame::<H>()
@@ -178,7 +192,7 @@ pub(crate) fn alloc_zeroed_frame<H: PagingHandler>() -> Result<PhysAddr, Mapping
 fn free_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) {
     if level > 0 {
         // SAFETY: `paddr` is a live table page of the table being dropped; only read here.
-        let table = unsafe { entries::<H>(paddr) };
+        let table = unsafe { entries_ref::<H>(paddr) };
         for &entry in table.iter() {
             if let EntryKind::Table(next) = A::decode(entry, level) {
                 free_tables::<H, A>(next, level - 1);
@@ -193,8 +207,9 @@ fn count_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) 
     if level == 0 {
         return 1;
     }
-    // SAFETY: `paddr` is a live table page of this page table; only read here.
-    let table = unsafe { entries::<H>(paddr) };
+    // SAFETY: `paddr` is a live table page of this page table, and the caller's `&self`
+    // excludes writers.
+    let table = unsafe { entries_ref::<H>(paddr) };
     1 + table
         .iter()
         .filter_map(|&entry| match A::decode(entry, level) {

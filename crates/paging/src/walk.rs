@@ -11,7 +11,7 @@ use paging_arch::{ACCESS_FLAGS, ENTRY_COUNT, EntryKind, PagingArch, level_size, 
 
 use crate::MappingError;
 use crate::batch::Batch;
-use crate::table::{PageTable, alloc_table, entries};
+use crate::table::{PageTable, alloc_table, entries, entries_ref};
 
 /// Supplies the physical frame for a page or block being mapped.
 pub(crate) trait FrameSource {
@@ -213,7 +213,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             };
             if let Err(failure) = self.map_in(child, level - 1, vaddr, next, flags, source, batch) {
                 // SAFETY: `child` is a live table page of this table, no longer borrowed.
-                if is_empty_table(unsafe { entries::<H>(child) }) {
+                if is_empty_table(unsafe { entries_ref::<H>(child) }) {
                     table[index] = 0;
                     batch.touch_all();
                     batch.release(child);
@@ -276,7 +276,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 EntryKind::Table(child) => {
                     self.unmap_in(child, level - 1, vaddr, next, owns_frames, batch);
                     // SAFETY: `child` is a live table page of this table, no longer borrowed.
-                    if next - vaddr == size || is_empty_table(unsafe { entries::<H>(child) }) {
+                    if next - vaddr == size || is_empty_table(unsafe { entries_ref::<H>(child) }) {
                         table[index] = 0;
                         batch.touch_all();
                         batch.release(child);

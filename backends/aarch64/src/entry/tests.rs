@@ -1,3 +1,5 @@
+//! Table tests of the VMSAv8-64 descriptor encodings against the Arm ARM.
+
 use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
 use paging_arch::EntryKind;

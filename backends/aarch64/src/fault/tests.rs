@@ -1,3 +1,5 @@
+//! Tests of the abort decoding from `ESR_EL1` and `FAR_EL1`.
+
 use memory_addr::VirtAddr;
 use paging_arch::{Access, PageFaultInfo};
 

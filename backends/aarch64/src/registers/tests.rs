@@ -1,3 +1,5 @@
+//! Tests of the TTBR field layout and the address-space halves.
+
 use memory_addr::PhysAddr;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Tests of the `TLBI` operand layout and the hosted no-op flushes.
+
 use memory_addr::VirtAddr;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Table tests of the Sv39/Sv48 entry encodings against the privileged spec.
+
 use memory_addr::PhysAddr;
 use page_table_multiarch::{GenericPTE, MappingFlags};
 use paging_arch::EntryKind;

@@ -1,3 +1,5 @@
+//! Tests of the page-fault decoding from `scause`, `stval` and `sstatus`.
+
 use memory_addr::VirtAddr;
 use paging_arch::{Access, PageFaultInfo};
 

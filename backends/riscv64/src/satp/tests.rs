@@ -1,3 +1,5 @@
+//! Tests of the `satp` field layout.
+
 use memory_addr::PhysAddr;
 
 use super::*;
