@@ -1,7 +1,7 @@
 //! The subcommands `test`, `run` and `setup` (`ci` has its own module).
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::arch::Arch;
 use crate::error::XtaskError;
@@ -20,6 +20,7 @@ const INTERACTIVE_DEADLINE: Duration = Duration::from_secs(120);
 ///
 /// [`XtaskError::ChecksFailed`] listing every failure by ISA and case; setup errors.
 pub(crate) fn test(arches: &[Arch]) -> Result<(), XtaskError> {
+    let started = Instant::now();
     setup::ensure(arches, SetupMode::Install)?;
     let mut results = Vec::new();
     for &arch in arches {
@@ -34,6 +35,7 @@ pub(crate) fn test(arches: &[Arch]) -> Result<(), XtaskError> {
         });
     }
     println!("\n{}", table::render(&results));
+    println!("total wall time {:.1} s", started.elapsed().as_secs_f64());
     let failures: Vec<String> = results.iter().flat_map(ArchResult::failures).collect();
     if failures.is_empty() {
         Ok(())
