@@ -5,6 +5,8 @@
 //! (upstream walks from the root for every page). Huge entries straddling the bounds of an
 //! unmap or protect are split first, the only step that can fail; tables left empty are freed.
 
+use core::marker::PhantomData;
+
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
 use paging_arch::{ACCESS_FLAGS, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
@@ -120,39 +122,21 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             // Break: live leaves whose memory type or user/kernel ownership (nG on AArch64)
             // changes become invalid (PROT_NONE keeps the frame), and the TLB is flushed before
             // the new entries are made below.
-            let kept = decoded_attributes::<A>(flags);
-            let mut broke = false;
-            self.rewrite_in(
-                self.root,
-                top,
-                start,
-                end,
-                &mut batch,
-                &mut |entry, level| match A::decode(entry, level) {
-                    EntryKind::Leaf { paddr, flags: old } if old & BREAK_ATTRIBUTES != kept => {
-                        broke = true;
-                        Some(A::encode_reserved(paddr, level))
-                    }
-                    _ => None,
-                },
-            );
-            if broke {
+            let mut breaker = Break::<A> {
+                kept: decoded_attributes::<A>(flags),
+                broke: false,
+                _arch: PhantomData,
+            };
+            self.rewrite_in(self.root, top, start, end, &mut batch, &mut breaker);
+            if breaker.broke {
                 batch.flush();
             }
         }
-        self.rewrite_in(
-            self.root,
-            top,
-            start,
-            end,
-            &mut batch,
-            &mut |entry, level| match A::decode(entry, level) {
-                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
-                    Some(encode::<A>(paddr, flags, level))
-                }
-                _ => None,
-            },
-        );
+        let mut protect = Protect::<A> {
+            flags,
+            _arch: PhantomData,
+        };
+        self.rewrite_in(self.root, top, start, end, &mut batch, &mut protect);
         batch.finish();
         Ok(())
     }
@@ -287,8 +271,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         }
     }
 
-    /// Replaces every leaf or PROT_NONE entry in `[start, end)` by `rewrite(entry, level)`
-    /// where it returns `Some`; leaves must not straddle the bounds.
+    /// Replaces every entry in `[start, end)` that is not a table pointer by
+    /// `rewrite.rewrite(entry, level)` where it returns `Some`; leaves must not straddle the
+    /// bounds.
     fn rewrite_in(
         &self,
         table_paddr: PhysAddr,
@@ -296,7 +281,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         start: usize,
         end: usize,
         batch: &mut Batch<A, H>,
-        rewrite: &mut impl FnMut(u64, usize) -> Option<u64>,
+        rewrite: &mut impl Rewrite,
     ) {
         // SAFETY: as in `map_in`.
         let table = unsafe { entries::<H>(table_paddr) };
@@ -304,7 +289,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let first = table_index(start, 0);
             let count = (end - start) >> 12;
             for slot in &mut table[first..first + count] {
-                if let Some(entry) = rewrite(*slot, 0) {
+                if let Some(entry) = rewrite.rewrite(*slot, 0) {
                     *slot = entry;
                 }
             }
@@ -318,12 +303,58 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let index = table_index(vaddr, level);
             if let EntryKind::Table(child) = A::decode(table[index], level) {
                 self.rewrite_in(child, level - 1, vaddr, next, batch, rewrite);
-            } else if let Some(entry) = rewrite(table[index], level) {
+            } else if let Some(entry) = rewrite.rewrite(table[index], level) {
                 debug_assert_eq!(next - vaddr, size, "rewrite of a straddled block");
                 table[index] = entry;
                 batch.touch(vaddr, size);
             }
             vaddr = next;
+        }
+    }
+}
+
+/// How [`PageTable::rewrite_in`] changes one entry (a trait, not a closure, so that the hot
+/// loop over a leaf table inlines it).
+trait Rewrite {
+    /// The new value of `entry` (at `level`, not a table pointer), or `None` to keep it.
+    fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64>;
+}
+
+/// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame.
+struct Protect<A> {
+    flags: MappingFlags,
+    _arch: PhantomData<A>,
+}
+
+impl<A: PagingArch> Rewrite for Protect<A> {
+    #[inline(always)]
+    fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
+        match A::decode(entry, level) {
+            EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                Some(encode::<A>(paddr, self.flags, level))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The break of break-before-make: a live leaf whose [`BREAK_ATTRIBUTES`] differ from `kept`
+/// becomes PROT_NONE (invalid, frame kept); `broke` records that one did.
+struct Break<A> {
+    kept: MappingFlags,
+    broke: bool,
+    _arch: PhantomData<A>,
+}
+
+impl<A: PagingArch> Rewrite for Break<A> {
+    #[inline(always)]
+    fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
+        match A::decode(entry, level) {
+            EntryKind::Leaf { paddr, flags } if flags & BREAK_ATTRIBUTES != self.kept => {
+                self.broke = true;
+                Some(A::encode_reserved(paddr, level))
+            }
+            _ => None,
         }
     }
 }
