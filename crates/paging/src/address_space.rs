@@ -103,6 +103,11 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// the pages PROT_NONE: every access faults, frames and data are kept, and a later
     /// `protect` restores them. Holes are skipped.
     ///
+    /// Where the ISA requires break-before-make ([`PagingArch::BREAK_BEFORE_MAKE`], AArch64),
+    /// pages whose memory type (`DEVICE`, `UNCACHED`) or `USER` changes are briefly invalid
+    /// (and flushed) before their new entries are written; an access in that window faults
+    /// and, once this call returns, [`Self::handle_page_fault`] lets it retry.
+    ///
     /// # Errors
     ///
     /// As [`Self::unmap`]; on error every area keeps its old flags.

@@ -367,11 +367,13 @@ const BREAK_ATTRIBUTES: MappingFlags = MappingFlags::USER
 
 /// The [`BREAK_ATTRIBUTES`] a leaf encoded with `flags` (which has an access flag) decodes to.
 fn decoded_attributes<A: PagingArch>(flags: MappingFlags) -> MappingFlags {
-    let decoded = match A::decode(A::encode_leaf(PhysAddr::from(0), flags, 0), 0) {
-        EntryKind::Leaf { flags, .. } => flags,
-        _ => flags,
-    };
-    decoded & BREAK_ATTRIBUTES
+    if let EntryKind::Leaf { flags: decoded, .. } =
+        A::decode(A::encode_leaf(PhysAddr::from(0), flags, 0), 0)
+    {
+        decoded & BREAK_ATTRIBUTES
+    } else {
+        flags & BREAK_ATTRIBUTES
+    }
 }
 
 /// Fills the level-0 entries of `[start, end)`: the hot loop of every map.
