@@ -87,7 +87,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     }
 
     /// Looks `vaddr` up. `None` if nothing is mapped there (PROT_NONE entries are found, with
-    /// empty flags).
+    /// empty flags). Where the ISA has one table per half ([`PagingArch::ONE_HALF_PER_TABLE`],
+    /// AArch64), an address of the other half reads the entry of its alias in this table;
+    /// [`AddressSpace::query`](crate::AddressSpace::query) refuses those.
     pub fn query(&self, vaddr: VirtAddr) -> Option<Translation> {
         let vaddr = vaddr.as_usize();
         if !A::is_valid_vaddr(vaddr) {
