@@ -1,12 +1,29 @@
 //! Running a short piece of code in user mode (U-mode, EL0, ring 3) and coming back.
 //!
-//! The per-ISA user routine (`arch::user_routine`, position independent) takes an operation, an
+//! The per-ISA user routine (assembly in `arch/<isa>/user.rs` between the symbols
+//! `example_user_routine_start` and `_end`, position independent; see [`routine`]) takes an operation, an
 //! address and a value: it reads, writes or calls the address, then makes a system call
 //! (`ecall`, `svc #0`, `int 0x80`). A page fault that the address space fixes (demand paging,
 //! `crate::trap::user_fault`) resumes user mode at the faulting instruction; the system call or
 //! any other trap ends the run and returns to the kernel.
 
 use crate::trap::PageFaultInfo;
+
+unsafe extern "C" {
+    static example_user_routine_start: u8;
+    static example_user_routine_end: u8;
+}
+
+/// The machine code of the ISA's user routine, to be copied into a user-executable page.
+pub(crate) fn routine() -> &'static [u8] {
+    // SAFETY: each ISA's `arch::<isa>::user` assembly defines the two symbols around the
+    // routine's bytes in a read-only section; they are immutable for the kernel's lifetime.
+    unsafe {
+        let start = &raw const example_user_routine_start;
+        let length = &raw const example_user_routine_end as usize - start as usize;
+        core::slice::from_raw_parts(start, length)
+    }
+}
 
 /// What the user routine does with its address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +59,7 @@ pub(crate) enum UserExit {
 /// below `stack_top` (user-writable), and returns how it ended.
 ///
 /// # Safety
-/// `code_address` must map a copy of [`crate::arch::user_routine`] with USER|READ|EXECUTE and
+/// `code_address` must map a copy of [`routine`] with USER|READ|EXECUTE and
 /// `stack_top` must be the end of a USER|READ|WRITE mapping in the active address space.
 pub(crate) unsafe fn run(
     code_address: usize,

@@ -1,7 +1,7 @@
 //! The per-ISA boot and trap glue. Each module provides the same small surface:
 //! `ISA_NAME`, `RAM_WINDOW`, `discover_ram`, `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and
 //! `resume_at`), the probes `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`,
-//! `user_routine`, `run_user`, `enable_mmu`, `sync_instruction_cache` and `MMIO_REGIONS`.
+//! `run_user`, `enable_mmu`, `sync_instruction_cache` and `MMIO_REGIONS`.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

@@ -21,7 +21,7 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     let user_return = base + 0x3_0000;
     let kernel_data = base + 0x4_0000;
     let code_frame = Frame::filled(0)?;
-    code_frame.put_code(crate::arch::user_routine());
+    code_frame.put_code(crate::user::routine());
     let return_frame = Frame::filled(0)?;
     return_frame.put_code(crate::arch::RETURN_INSTRUCTION);
     let stack_frame = Frame::filled(0)?;

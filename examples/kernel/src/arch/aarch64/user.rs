@@ -154,18 +154,6 @@ unsafe extern "C" {
         address: usize,
         value: usize,
     );
-    static example_user_routine_start: u8;
-    static example_user_routine_end: u8;
-}
-
-/// The machine code of the user routine, to be copied into a user-executable page.
-pub(crate) fn user_routine() -> &'static [u8] {
-    // SAFETY: the two symbols delimit the routine's bytes in rodata (above), immutable forever.
-    unsafe {
-        let start = &raw const example_user_routine_start;
-        let length = &raw const example_user_routine_end as usize - start as usize;
-        core::slice::from_raw_parts(start, length)
-    }
 }
 
 /// See `crate::user::run`.

@@ -13,7 +13,7 @@ pub(crate) use self::probe::{
     RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache,
 };
 pub(crate) use self::trap::TrapFrame;
-pub(crate) use self::user::{run_user, user_routine};
+pub(crate) use self::user::run_user;
 
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
