@@ -336,6 +336,28 @@ impl GapIndex {
         }
     }
 
+    /// Marks `[start, end)` as free again when it held several areas and the gaps between them:
+    /// those gaps are cut out of the treap at once (two splits and a merge, O(log n), plus O(k)
+    /// to recycle their nodes), then the range is released as one.
+    pub(crate) fn release_span(&mut self, start: usize, end: usize) {
+        self.populate();
+        let (left, rest) = self.split(self.root, start);
+        let (inside, right) = self.split(rest, end);
+        self.recycle(inside);
+        self.root = self.merge(left, right);
+        self.release(start, end);
+    }
+
+    /// Returns every node of the subtree `t` to the free list.
+    fn recycle(&mut self, t: u32) {
+        if t != NIL {
+            let n = self.nodes[t as usize];
+            self.recycle(n.left);
+            self.recycle(n.right);
+            self.free.push(t);
+        }
+    }
+
     /// The lowest `a`, a multiple of `align` (a power of two), with `lo <= a`, `a + size <= hi`
     /// and `[a, a + size)` inside one gap. `size` must be non-zero.
     pub(crate) fn lowest_fit(

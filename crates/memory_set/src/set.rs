@@ -247,9 +247,9 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
     ///   changes.
     /// - [`MappingError::NoMemory`]: splitting an area would exceed the area limit. Nothing
     ///   changes.
-    /// - A backend error: areas are processed from the highest address down and the first
-    ///   failure stops the operation; what was unmapped before it is gone from the set, the
-    ///   failing area and those below it are unchanged.
+    /// - A backend error: areas are processed from the lowest address up and the first failure
+    ///   stops the operation; what was unmapped before it is gone from the set, the failing area
+    ///   and those above it are unchanged.
     pub fn unmap(&mut self, start: VirtAddr, size: usize, page_table: &mut PT) -> MappingResult {
         let (start, end) = page_range(start, size)?;
         if start == end {
@@ -455,37 +455,90 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         }
     }
 
-    /// Unmaps `[start, end)` (non-empty, validated), highest area first.
+    /// Unmaps `[start, end)` (non-empty, validated), lowest area first: the area that straddles
+    /// `start`, then every area wholly inside (removed in one pass over the B-tree, their gaps
+    /// joined in one cut of the gap index), then the area that straddles `end`. O(log n + k) for
+    /// `k` areas, plus the backend calls. The first backend failure stops it.
     fn unmap_range(&mut self, start: usize, end: usize, page_table: &mut PT) -> MappingResult {
-        while let Some((&key, area)) = self.areas.range(..end).next_back() {
-            let (a_start, a_end) = (key, area.end_usize());
-            if a_end <= start {
-                break;
+        if let Some((&key, area)) = self.areas.range(..start).next_back()
+            && area.end_usize() > start
+        {
+            self.unmap_part(key, start, end, page_table)?;
+        }
+        let mut failure = None;
+        let mut straddler = None;
+        let mut removed: Option<(usize, usize)> = None;
+        let mut count = 0usize;
+        let inside = self.areas.extract_if(start..end, |&key, area| {
+            if failure.is_some() {
+                return false;
             }
-            let (p_start, p_end) = (a_start.max(start), a_end.min(end));
-            area.backend()
-                .unmap(VirtAddr::from_usize(p_start), p_end - p_start, page_table)?;
-            if p_start == a_start {
-                // The head goes: the area is removed, or re-keyed at its new start.
-                if let Some(mut area) = self.areas.remove(&key)
-                    && p_end < a_end
-                {
-                    area.shrink_start(p_end);
-                    self.areas.insert(p_end, area);
-                }
-            } else if let Some(area) = self.areas.get_mut(&key) {
-                // The tail or the middle goes.
-                let right = (p_end < a_end).then(|| area.split_off(p_end));
-                area.shrink_end(p_start);
-                if let Some(right) = right {
-                    self.areas.insert(p_end, right);
+            if area.end_usize() > end {
+                straddler = Some(key);
+                return false;
+            }
+            match area.backend().unmap(area.start(), area.size(), page_table) {
+                Ok(()) => true,
+                Err(err) => {
+                    failure = Some(err);
+                    false
                 }
             }
-            self.gaps.release(p_start, p_end);
-            if a_start <= start {
-                break;
+        });
+        for (_, area) in inside {
+            let first = removed.map_or(area.start_usize(), |(first, _)| first);
+            removed = Some((first, area.end_usize()));
+            count += 1;
+        }
+        if let Some((first, last_end)) = removed {
+            if count == 1 {
+                self.gaps.release(first, last_end);
+            } else {
+                self.gaps.release_span(first, last_end);
             }
         }
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        if let Some(key) = straddler {
+            self.unmap_part(key, start, end, page_table)?;
+        }
+        Ok(())
+    }
+
+    /// Unmaps the part of the area at `key` inside `[start, end)`, shrinking, splitting or
+    /// removing it.
+    fn unmap_part(
+        &mut self,
+        key: usize,
+        start: usize,
+        end: usize,
+        page_table: &mut PT,
+    ) -> MappingResult {
+        let Some(area) = self.areas.get_mut(&key) else {
+            return Ok(());
+        };
+        let (a_start, a_end) = (key, area.end_usize());
+        let (p_start, p_end) = (a_start.max(start), a_end.min(end));
+        area.backend()
+            .unmap(VirtAddr::from_usize(p_start), p_end - p_start, page_table)?;
+        if p_start == a_start {
+            // The head goes: the area is removed, or re-keyed at its new start.
+            if let Some(mut area) = self.areas.remove(&key)
+                && p_end < a_end
+            {
+                area.shrink_start(p_end);
+                self.areas.insert(p_end, area);
+            }
+        } else {
+            // The tail or the middle goes.
+            let right = (p_end < a_end).then(|| area.split_off(p_end));
+            area.shrink_end(p_start);
+            if let Some(right) = right {
+                self.areas.insert(p_end, right);
+            }
+        }
+        self.gaps.release(p_start, p_end);
         Ok(())
     }
 }

@@ -376,15 +376,45 @@ fn failing_map_without_overlap_changes_nothing() {
 #[test]
 fn failing_unmap_stops_and_set_matches_page_table() {
     let (mut set, mut pt) = two_areas();
-    // Areas are unmapped from the top: the second call (the first area) fails.
+    // Areas are unmapped from the bottom: the tail of the first goes (call 0), cutting the head
+    // of the second fails (call 1).
     pt.fail_at = Some(pt.calls + 1);
     assert_eq!(
         set.unmap(va(0x11000), 0x10000, &mut pt),
         Err(MappingError::BadState)
     );
+    assert_eq!(areas(&set), vec![(0x10000, K, R | W), (0x20000, 16 * K, R)]);
+    assert_consistent(&set, &pt);
+}
+
+#[test]
+fn unmap_of_many_areas_removes_them_and_joins_the_gaps() {
+    let mut set = Set::new();
+    let mut pt = MockPageTable::default();
+    for i in 0..10 {
+        set.map(area(0x10000 + i * 2 * K, K, R), &mut pt, false)
+            .unwrap();
+    }
+    // Cuts into nothing at the edges; removes areas 1..=8 whole.
+    set.unmap(va(0x12000), 16 * K, &mut pt).unwrap();
+    assert_eq!(areas(&set), vec![(0x10000, K, R), (0x22000, K, R)]);
+    assert_consistent(&set, &pt);
+    // A failure in the middle of a run of whole areas: the ones below are gone.
+    for i in 1..9 {
+        set.map(area(0x10000 + i * 2 * K, K, W), &mut pt, false)
+            .unwrap();
+    }
+    pt.fail_at = Some(pt.calls + 3);
     assert_eq!(
-        areas(&set),
-        vec![(0x10000, 4 * K, R | W), (0x21000, 15 * K, R)]
+        set.unmap(va(0x10000), 0x20000, &mut pt),
+        Err(MappingError::BadState)
+    );
+    let left: Vec<_> = areas(&set).iter().map(|a| a.0).collect();
+    assert_eq!(
+        left,
+        vec![
+            0x16000, 0x18000, 0x1a000, 0x1c000, 0x1e000, 0x20000, 0x22000
+        ]
     );
     assert_consistent(&set, &pt);
 }
