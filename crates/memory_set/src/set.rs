@@ -12,8 +12,9 @@ use crate::{MappingBackend, MappingError, MappingResult, MemoryArea, PAGE_SIZE};
 
 /// A set of non-overlapping memory areas and the page table they are mapped in.
 ///
-/// `F` is the flags type, `PT` the page table, `B` the backend. Every operation costs
-/// O(log n) for `n` areas plus O(log n) per area it touches. After any error, the set still
+/// `F` is the flags type, `PT` the page table, `B` the backend. For `n` areas, an operation on
+/// one area costs O(log n); an unmap over `k` areas O(log n + k), a protect over `k` areas
+/// O(k log n). After any error, the set still
 /// describes exactly what the backends have mapped (see the crate docs for the rules).
 pub struct MemorySet<F, PT, B> {
     /// Areas keyed by their start address.
