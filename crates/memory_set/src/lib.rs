@@ -25,8 +25,7 @@
 //! Areas live in a B-tree keyed by start address, and the free ranges between them in a gap
 //! index augmented with the largest gap of every subtree (as Linux keeps for its VMAs). A lookup,
 //! a map into a hole, an unmap or protect of one area and a free-area search with 4 KiB alignment
-//! are O(log n); an unmap over `k` areas is O(log n + k) and a protect over `k` areas
-//! O(k log n).
+//! are O(log n); an unmap or protect over `k` areas is O(log n + k).
 //!
 //! # Example
 //!

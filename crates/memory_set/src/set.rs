@@ -12,9 +12,8 @@ use crate::{MappingBackend, MappingError, MappingResult, MemoryArea, PAGE_SIZE};
 
 /// A set of non-overlapping memory areas and the page table they are mapped in.
 ///
-/// `F` is the flags type, `PT` the page table, `B` the backend. For `n` areas, an operation on
-/// one area costs O(log n); an unmap over `k` areas O(log n + k), a protect over `k` areas
-/// O(k log n). After any error, the set still
+/// `F` is the flags type, `PT` the page table, `B` the backend. For `n` areas, an operation that
+/// touches `k` areas costs O(log n + k), plus the backend calls. After any error, the set still
 /// describes exactly what the backends have mapped (see the crate docs for the rules).
 pub struct MemorySet<F, PT, B> {
     /// Areas keyed by their start address.
@@ -288,39 +287,11 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         self.check_room(2, || self.protect_split_cost(start, end, &update_flags))?;
 
         let mut done: Vec<Protected<F>> = Vec::new();
-        let mut cursor = start;
-        while let Some(key) = self.next_area_key(cursor, end) {
-            let Some(area) = self.areas.get(&key) else {
-                break;
-            };
-            let (a_start, a_end) = (area.start_usize(), area.end_usize());
-            let (p_start, p_end) = (a_start.max(start), a_end.min(end));
-            cursor = p_end;
-            let old = area.flags();
-            let Some(new) = update_flags(old) else {
-                continue;
-            };
-            if let Err(err) = area.backend().protect(
-                VirtAddr::from_usize(p_start),
-                p_end - p_start,
-                new,
-                page_table,
-            ) {
-                self.roll_back_protect(done, page_table);
-                return Err(err);
-            }
-            if let Some(piece) = self.isolate(key, p_start, p_end) {
-                piece.set_flags(new);
-            }
-            done.push(Protected {
-                start: p_start,
-                end: p_end,
-                old,
-                split_left: p_start > a_start,
-                split_right: p_end < a_end,
-            });
+        let result = self.protect_range(start, end, &update_flags, page_table, &mut done);
+        if result.is_err() {
+            self.roll_back_protect(done, page_table);
         }
-        Ok(())
+        result
     }
 
     /// Unmaps every area, lowest first.
@@ -385,19 +356,6 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         usize::from(cuts(start)) + usize::from(cuts(end))
     }
 
-    /// The start of the lowest area that overlaps `[from, end)`.
-    fn next_area_key(&self, from: usize, end: usize) -> Option<usize> {
-        if from >= end {
-            return None;
-        }
-        if let Some((&key, a)) = self.areas.range(..from).next_back()
-            && a.end_usize() > from
-        {
-            return Some(key);
-        }
-        self.areas.range(from..end).next().map(|(&key, _)| key)
-    }
-
     /// Splits the area at `key` so that `[start, end)` (inside it) is an area of its own, and
     /// returns that area.
     fn isolate(&mut self, key: usize, start: usize, end: usize) -> Option<&mut MemoryArea<F, B>> {
@@ -425,6 +383,91 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
                 self.areas.insert(right, right_area);
             }
         }
+    }
+
+    /// Protects `[start, end)` (non-empty, validated), lowest area first, recording every
+    /// changed piece in `done`: the area that straddles `start`, then the areas that start inside
+    /// (changed in place in one pass over the B-tree), then the one that reaches past `end`.
+    /// O(log n + k) for `k` areas, plus the backend calls. Stops at the first backend failure.
+    fn protect_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        update: &impl Fn(F) -> Option<F>,
+        page_table: &mut PT,
+        done: &mut Vec<Protected<F>>,
+    ) -> MappingResult {
+        let mut cursor = start;
+        if let Some((&key, area)) = self.areas.range(..start).next_back()
+            && area.end_usize() > start
+        {
+            cursor = area.end_usize().min(end);
+            self.protect_part(key, start, end, update, page_table, done)?;
+        }
+        let mut straddler = None;
+        for (&key, area) in self.areas.range_mut(cursor..end.max(cursor)) {
+            if area.end_usize() > end {
+                straddler = Some(key);
+                break;
+            }
+            let old = area.flags();
+            let Some(new) = update(old) else {
+                continue;
+            };
+            area.backend()
+                .protect(area.start(), area.size(), new, page_table)?;
+            area.set_flags(new);
+            done.push(Protected {
+                start: key,
+                end: area.end_usize(),
+                old,
+                split_left: false,
+                split_right: false,
+            });
+        }
+        if let Some(key) = straddler {
+            self.protect_part(key, start, end, update, page_table, done)?;
+        }
+        Ok(())
+    }
+
+    /// Protects the part of the area at `key` inside `[start, end)`, splitting it off as an area
+    /// of its own.
+    fn protect_part(
+        &mut self,
+        key: usize,
+        start: usize,
+        end: usize,
+        update: &impl Fn(F) -> Option<F>,
+        page_table: &mut PT,
+        done: &mut Vec<Protected<F>>,
+    ) -> MappingResult {
+        let Some(area) = self.areas.get(&key) else {
+            return Ok(());
+        };
+        let (a_start, a_end) = (key, area.end_usize());
+        let (p_start, p_end) = (a_start.max(start), a_end.min(end));
+        let old = area.flags();
+        let Some(new) = update(old) else {
+            return Ok(());
+        };
+        area.backend().protect(
+            VirtAddr::from_usize(p_start),
+            p_end - p_start,
+            new,
+            page_table,
+        )?;
+        if let Some(piece) = self.isolate(key, p_start, p_end) {
+            piece.set_flags(new);
+        }
+        done.push(Protected {
+            start: p_start,
+            end: p_end,
+            old,
+            split_left: p_start > a_start,
+            split_right: p_end < a_end,
+        });
+        Ok(())
     }
 
     fn roll_back_protect(&mut self, done: Vec<Protected<F>>, page_table: &mut PT) {

@@ -436,6 +436,40 @@ fn failing_protect_rolls_back_and_rejoins() {
 }
 
 #[test]
+fn protect_of_many_areas_and_its_rollback() {
+    let mut set = Set::new();
+    let mut pt = MockPageTable::default();
+    for i in 0..6 {
+        set.map(area(0x10000 + i * 4 * K, 2 * K, R), &mut pt, false)
+            .unwrap();
+    }
+    let before = areas(&set);
+    // Cuts the first and last areas, changes the four between in place; the fifth backend call
+    // (the fifth area) fails: the four pieces already changed are restored and rejoined.
+    pt.fail_at = Some(pt.calls + 4);
+    let err = set.protect(va(0x11000), 0x14000, |_| Some(R | W), &mut pt);
+    assert_eq!(err, Err(MappingError::BadState));
+    assert_eq!(areas(&set), before, "rolled back completely");
+    assert_consistent(&set, &pt);
+    set.protect(va(0x11000), 0x14000, |_| Some(R | W), &mut pt)
+        .unwrap();
+    assert_eq!(
+        areas(&set),
+        vec![
+            (0x10000, K, R),
+            (0x11000, K, R | W),
+            (0x14000, 2 * K, R | W),
+            (0x18000, 2 * K, R | W),
+            (0x1c000, 2 * K, R | W),
+            (0x20000, 2 * K, R | W),
+            (0x24000, K, R | W),
+            (0x25000, K, R)
+        ]
+    );
+    assert_consistent(&set, &pt);
+}
+
+#[test]
 fn failing_protect_whose_rollback_fails_keeps_the_new_flags() {
     let (mut set, mut pt) = two_areas();
     pt.fail_at = Some(pt.calls + 1);
