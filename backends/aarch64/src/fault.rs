@@ -98,7 +98,7 @@ pub struct Abort {
 /// assert_eq!(
 ///     decode_abort(0x9600_0047, 0x4040_0000),
 ///     Some(Abort {
-///         fault: PageFaultInfo { address: VirtAddr::from(0x4040_0000), access: Access::Write, user: false },
+///         fault: PageFaultInfo::new(VirtAddr::from(0x4040_0000), Access::Write, false),
 ///         status: FaultStatus::Translation { lookup_level: 3 },
 ///     })
 /// );
@@ -126,11 +126,7 @@ pub const fn decode_abort(esr: u64, far: u64) -> Option<Abort> {
         Access::Read
     };
     Some(Abort {
-        fault: PageFaultInfo {
-            address: VirtAddr::from_usize(far as usize),
-            access,
-            user,
-        },
+        fault: PageFaultInfo::new(VirtAddr::from_usize(far as usize), access, user),
         status,
     })
 }

@@ -62,7 +62,7 @@ pub use paging_arch::{Access, PageFaultInfo};
 
 use page_table_entry::aarch64::A64PTE;
 use page_table_multiarch::aarch64::A64PagingMetaData;
-use paging_arch::{EntryKind, PagingArch, TlbFlush};
+use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 /// AArch64 VMSAv8-64 stage 1, EL1&0 regime, 4 KiB granule, 48-bit addresses: 4 KiB pages,
 /// 2 MiB and 1 GiB blocks.
@@ -113,14 +113,15 @@ unsafe impl PagingArch for AArch64 {
         entry::decode(entry, level)
     }
 
-    fn flush_tlb_local(flush: TlbFlush) {
-        tlb::flush(flush);
+    fn flush_tlb_local(request: &TlbFlushRequest) {
+        tlb::flush(request.flush);
     }
 
     #[cfg(target_os = "none")]
-    unsafe fn activate(root_paddr: PhysAddr) {
+    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), paging_arch::ActivateError> {
         // SAFETY: forwarded from this function's contract.
-        unsafe { registers::switch_user_root(root_paddr) }
+        unsafe { registers::switch_user_root(root_paddr) };
+        Ok(())
     }
 
     #[cfg(target_os = "none")]

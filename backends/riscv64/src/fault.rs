@@ -55,16 +55,16 @@ pub const fn access_of_scause(scause: u64) -> Option<Access> {
 /// // A user-mode load from 0x1000: scause 13, sstatus.SPP = 0.
 /// assert_eq!(
 ///     decode_page_fault(13, 0x1000, 0x0),
-///     Some(PageFaultInfo { address: VirtAddr::from(0x1000), access: Access::Read, user: true })
+///     Some(PageFaultInfo::new(VirtAddr::from(0x1000), Access::Read, true))
 /// );
 /// ```
 pub const fn decode_page_fault(scause: u64, stval: u64, sstatus: u64) -> Option<PageFaultInfo> {
     let Some(access) = access_of_scause(scause) else {
         return None;
     };
-    Some(PageFaultInfo {
-        address: VirtAddr::from_usize(stval as usize),
+    Some(PageFaultInfo::new(
+        VirtAddr::from_usize(stval as usize),
         access,
-        user: sstatus & SSTATUS_SPP == 0,
-    })
+        sstatus & SSTATUS_SPP == 0,
+    ))
 }

@@ -62,7 +62,7 @@ pub use paging_arch::{Access, PageFaultInfo};
 
 use page_table_entry::riscv::Rv64PTE;
 use page_table_multiarch::riscv::{Sv39MetaData, Sv48MetaData};
-use paging_arch::{EntryKind, PagingArch, TlbFlush};
+use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 /// RISC-V Sv39: three levels, 39-bit virtual addresses, 4 KiB pages, 2 MiB and 1 GiB leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,14 +100,15 @@ macro_rules! impl_paging_arch {
                 entry::decode(entry, level)
             }
 
-            fn flush_tlb_local(flush: TlbFlush) {
-                tlb::flush_local(flush);
+            fn flush_tlb_local(request: &TlbFlushRequest) {
+                tlb::flush_local(request.flush);
             }
 
             #[cfg(target_os = "none")]
-            unsafe fn activate(root_paddr: PhysAddr) {
+            unsafe fn activate(root_paddr: PhysAddr) -> Result<(), paging_arch::ActivateError> {
                 // SAFETY: forwarded from this function's contract.
-                unsafe { satp::switch_to($mode, root_paddr) }
+                unsafe { satp::switch_to($mode, root_paddr) };
+                Ok(())
             }
 
             #[cfg(target_os = "none")]

@@ -38,7 +38,7 @@ impl PageFaultErrorCode {
 /// // A user-mode write to a not-present page at 0x4000_1234.
 /// assert_eq!(
 ///     decode_page_fault(0b110, 0x4000_1234),
-///     PageFaultInfo { address: VirtAddr::from(0x4000_1234), access: Access::Write, user: true }
+///     PageFaultInfo::new(VirtAddr::from(0x4000_1234), Access::Write, true)
 /// );
 /// ```
 pub fn decode_page_fault(error_code: u64, cr2: u64) -> PageFaultInfo {
@@ -50,9 +50,9 @@ pub fn decode_page_fault(error_code: u64, cr2: u64) -> PageFaultInfo {
     } else {
         Access::Read
     };
-    PageFaultInfo {
-        address: VirtAddr::from(cr2 as usize),
+    PageFaultInfo::new(
+        VirtAddr::from(cr2 as usize),
         access,
-        user: code.contains(PageFaultErrorCode::USER),
-    }
+        code.contains(PageFaultErrorCode::USER),
+    )
 }

@@ -50,7 +50,9 @@ mod tests;
 use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
 use page_table_multiarch::x86_64::X64PagingMetaData;
-use paging_arch::{EntryKind, PagingArch, TlbFlush};
+#[cfg(target_os = "none")]
+use paging_arch::ActivateError;
+use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 pub use self::entry::{ENTRY_ADDRESS_MASK, RESERVED_MARKER};
 pub use self::fault::{PageFaultErrorCode, decode_page_fault};
@@ -99,14 +101,15 @@ unsafe impl PagingArch for X86_64 {
     }
 
     #[inline]
-    fn flush_tlb_local(flush: TlbFlush) {
-        instructions::flush_tlb_local(flush);
+    fn flush_tlb_local(request: &TlbFlushRequest) {
+        instructions::flush_tlb_local(request.flush);
     }
 
     #[cfg(target_os = "none")]
-    unsafe fn activate(root_paddr: PhysAddr) {
+    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError> {
         // SAFETY: the caller upholds `PagingArch::activate`'s contract.
-        unsafe { instructions::write_cr3(root_paddr) }
+        unsafe { instructions::write_cr3(root_paddr) };
+        Ok(())
     }
 
     #[cfg(target_os = "none")]

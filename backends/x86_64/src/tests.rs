@@ -199,11 +199,7 @@ fn page_fault_error_codes_decode_to_access_and_mode() {
     for (code, access, user) in cases {
         assert_eq!(
             decode_page_fault(code, 0xffff_8000_0000_1000),
-            PageFaultInfo {
-                address: VirtAddr::from(0xffff_8000_0000_1000),
-                access,
-                user
-            },
+            PageFaultInfo::new(VirtAddr::from(0xffff_8000_0000_1000), access, user),
             "error code {code:#b}"
         );
     }

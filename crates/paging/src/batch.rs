@@ -78,6 +78,8 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
             let request = TlbFlushRequest {
                 root_paddr: self.root,
                 flush,
+                tables_changed: self.flush_all,
+                global_changed: true,
             };
             match self.hook {
                 Some(hook) => hook(&request),

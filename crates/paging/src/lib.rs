@@ -56,7 +56,7 @@
 //! // A lazy heap: nothing is mapped until the first legal access faults.
 //! space.map_alloc(VirtAddr::from(0x1000_0000), 0x4000, rw, false)?;
 //! assert_eq!(space.query(VirtAddr::from(0x1000_0000)), None);
-//! let write = PageFaultInfo { address: VirtAddr::from(0x1000_0010), access: Access::Write, user: false };
+//! let write = PageFaultInfo::new(VirtAddr::from(0x1000_0010), Access::Write, false);
 //! assert!(space.handle_page_fault(write));
 //! assert_eq!(space.query(VirtAddr::from(0x1000_0000)).unwrap().flags & rw, rw);
 //! let fetch = PageFaultInfo { access: Access::Execute, ..write };

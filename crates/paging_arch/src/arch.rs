@@ -3,7 +3,7 @@
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{GenericPTE, MappingFlags, PagingMetaData};
 
-use crate::TlbFlush;
+use crate::TlbFlushRequest;
 
 /// Entries per table: 512 eight-byte entries in a 4 KiB page, on every supported ISA.
 pub const ENTRY_COUNT: usize = 512;
@@ -76,8 +76,10 @@ pub const fn table_index(vaddr: usize, level: usize) -> usize {
 /// - `decode(0, level) == EntryKind::Empty`;
 /// - `decode(encode_table(pa), level) == EntryKind::Table(pa)` for `level >= 1`;
 /// - `decode(encode_leaf(pa, flags, level), level) == EntryKind::Leaf { paddr: pa, flags: f }`
-///   where `f` contains every access flag of `flags`, differs from `flags` at most by an added
-///   `READ` or dropped `DEVICE` / `UNCACHED` the ISA cannot express, and keeps `USER` exactly;
+///   where `f` contains every access flag of `flags` except that `EXECUTE` may be dropped on
+///   `DEVICE` memory (device memory is never executable where the ISA can say so), differs from
+///   `flags` otherwise at most by an added `READ` or dropped `DEVICE` / `UNCACHED` the ISA
+///   cannot express, and keeps `USER` exactly;
 /// - `decode(encode_reserved(pa, level), level) == EntryKind::Reserved { paddr: pa }`, the
 ///   entry is non-zero and the hardware treats it as invalid (no access at any privilege, never
 ///   as a table pointer);
@@ -103,7 +105,8 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// Number of implemented virtual-address bits (48, or 39 on Sv39).
     const VA_BITS: usize = <Self::MetaData as PagingMetaData>::VA_MAX_BITS;
 
-    /// Number of physical-address bits an entry can hold.
+    /// Number of physical-address bits the entry format can hold (the architectural maximum;
+    /// the CPU may implement fewer, see [`Self::phys_addr_bits`]).
     const PA_BITS: usize = <Self::MetaData as PagingMetaData>::PA_MAX_BITS;
 
     /// The highest level that may hold a leaf: 2 (1 GiB blocks) on every supported ISA.
@@ -143,7 +146,18 @@ pub unsafe trait PagingArch: 'static + Sized {
         vaddr & top_mask == 0 || vaddr & top_mask == top_mask
     }
 
-    /// Whether `paddr` fits in an entry.
+    /// The number of physical-address bits this CPU implements, at most [`Self::PA_BITS`]: an
+    /// entry holding an address at or above `1 << phys_addr_bits()` has reserved bits set
+    /// (x86: a `RSVD` fault on every access) or addresses nothing. ISA crates read it from the
+    /// CPU on bare metal (x86 `CPUID.80000008H:EAX[7:0]`, AArch64
+    /// `ID_AA64MMFR0_EL1.PARange`) and document their hosted default. Page tables read it when
+    /// created. The default returns [`Self::PA_BITS`].
+    fn phys_addr_bits() -> usize {
+        Self::PA_BITS
+    }
+
+    /// Whether `paddr` fits in an entry of this ISA's format (see [`Self::phys_addr_bits`] for
+    /// what the CPU can address).
     fn is_valid_paddr(paddr: usize) -> bool {
         Self::PA_BITS >= usize::BITS as usize || paddr >> Self::PA_BITS == 0
     }
@@ -167,22 +181,56 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// Decodes an entry read from a table at `level`.
     fn decode(entry: u64, level: usize) -> EntryKind;
 
-    /// Flushes this CPU's TLB as `flush` says. Only bare-metal builds (`target_os = "none"`)
-    /// execute an instruction; hosted builds (unit tests) compile it as a no-op. Address-space
-    /// identifiers are not used by this layer: an implementation flushes every ASID.
-    fn flush_tlb_local(flush: TlbFlush);
+    /// Flushes this CPU's TLB as `request` says: the leaf translations of `request.flush`,
+    /// non-leaf (walk-cache) entries too when `tables_changed`, and without sparing global
+    /// entries when `global_changed`. Only bare-metal builds (`target_os = "none"`) execute an
+    /// instruction; hosted builds (unit tests) compile it as a no-op. Address-space identifiers
+    /// are not used by this layer: an implementation flushes every ASID.
+    fn flush_tlb_local(request: &TlbFlushRequest);
+
+    /// Makes `[kernel_vaddr, kernel_vaddr + size)` (the kernel's alias of frames about to be
+    /// mapped executable) coherent for instruction fetches on this CPU, see [`crate::cache`].
+    /// Default: nothing (ISAs whose instruction fetches are coherent, x86_64).
+    fn sync_instruction_cache(kernel_vaddr: VirtAddr, size: usize) {
+        let _ = (kernel_vaddr, size);
+    }
 
     /// Makes the table at `root_paddr` the current user (lower-half) address space of this CPU
     /// and flushes its non-global TLB entries.
+    ///
+    /// # Errors
+    ///
+    /// [`ActivateError::ModeNotSupported`] if the CPU did not take the translation mode (RISC-V
+    /// `satp.MODE` is WARL: a core without Sv48 keeps the old value); the previous address
+    /// space is still active then.
     ///
     /// # Safety
     ///
     /// `root_paddr` must be the root of a complete table of this ISA that maps the code, stack
     /// and data the CPU uses from here on, and it must stay alive while it is active.
     #[cfg(target_os = "none")]
-    unsafe fn activate(root_paddr: PhysAddr);
+    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError>;
 
     /// The physical address of this CPU's current (lower-half) root table.
     #[cfg(target_os = "none")]
     fn current_root() -> PhysAddr;
 }
+
+/// Why [`PagingArch`]'s `activate` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ActivateError {
+    /// The CPU does not implement the translation mode the table is built for (read back from
+    /// the root register after the write).
+    ModeNotSupported,
+}
+
+impl core::fmt::Display for ActivateError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::ModeNotSupported => f.write_str("the CPU does not support this translation mode"),
+        }
+    }
+}
+
+impl core::error::Error for ActivateError {}

@@ -73,7 +73,11 @@ fn assert_leaf_round_trip<A: PagingArch>(paddr: PhysAddr, flags: MappingFlags, l
         decoded_paddr, paddr,
         "{name}: paddr of leaf {entry:#x} at level {level}"
     );
-    let access_and_user = ACCESS_FLAGS | MappingFlags::USER;
+    let mut access_and_user = ACCESS_FLAGS | MappingFlags::USER;
+    if flags.contains(MappingFlags::DEVICE) {
+        // Device memory may be made non-executable whatever the flags say.
+        access_and_user -= MappingFlags::EXECUTE;
+    }
     assert_eq!(
         decoded & flags & access_and_user,
         flags & access_and_user,

@@ -10,6 +10,10 @@
 //!   invalid but that keeps the frame (never a present entry, never a RISC-V table pointer);
 //! - **TLB maintenance**: [`PagingArch::flush_tlb_local`], called through [`tlb::flush`], which
 //!   prefers a kernel-installed [`TlbFlushHook`] (SMP shootdown);
+//! - **instruction caches**: [`PagingArch::sync_instruction_cache`], called through
+//!   [`cache::sync_instruction_cache`] before an executable frame becomes visible, which
+//!   prefers a kernel-installed [`InstructionSyncHook`] (other CPUs);
+//! - **physical-address width**: [`PagingArch::phys_addr_bits`], what this CPU can address;
 //! - **address-space switch**: `PagingArch::activate` and `PagingArch::current_root`
 //!   (`satp`, `TTBR0_EL1`, `CR3`), compiled only for bare metal (`target_os = "none"`).
 //!
@@ -37,6 +41,7 @@
 //! fn shootdown(request: &TlbFlushRequest) {
 //!     // A kernel would flush locally and send an IPI to the CPUs using request.root_paddr.
 //!     assert_eq!(request.root_paddr, PhysAddr::from(0x8000));
+//!     // ... and only return once every CPU has completed the invalidation.
 //! }
 //!
 //! paging_arch::set_tlb_flush_hook(Some(shootdown));
@@ -53,6 +58,7 @@
 mod tests;
 
 mod arch;
+pub mod cache;
 pub mod conformance;
 mod fault;
 pub mod tlb;
@@ -60,8 +66,11 @@ pub mod tlb;
 pub use memory_addr::{PhysAddr, VirtAddr};
 pub use page_table_multiarch::{GenericPTE, MappingFlags, PagingHandler, PagingMetaData};
 
-pub use self::arch::{ACCESS_FLAGS, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
-pub use self::fault::{Access, PageFaultInfo};
+pub use self::arch::{
+    ACCESS_FLAGS, ActivateError, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index,
+};
+pub use self::cache::{InstructionSyncHook, set_instruction_sync_hook};
+pub use self::fault::{Access, FaultCause, PageFaultInfo};
 pub use self::tlb::{
     FLUSH_ALL_THRESHOLD_PAGES, TlbFlush, TlbFlushHook, TlbFlushRequest, set_tlb_flush_hook,
     tlb_flush_hook,

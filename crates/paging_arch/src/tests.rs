@@ -61,6 +61,8 @@ fn call_installed_hook() -> (bool, usize, usize) {
     let request = TlbFlushRequest {
         root_paddr: PhysAddr::from(0x1000),
         flush: TlbFlush::All,
+        tables_changed: false,
+        global_changed: false,
     };
     let installed = tlb_flush_hook();
     if let Some(hook) = installed {
@@ -91,11 +93,7 @@ fn the_global_hook_can_be_installed_replaced_and_removed() {
 
 #[test]
 fn faults_require_the_access_flag_and_user_for_user_mode() {
-    let fault = |access, user| PageFaultInfo {
-        address: va(0x1000),
-        access,
-        user,
-    };
+    let fault = |access, user| PageFaultInfo::new(va(0x1000), access, user);
     assert_eq!(
         fault(Access::Read, false).required_flags(),
         MappingFlags::READ

@@ -27,7 +27,9 @@ pub enum TlbFlush {
         /// One past the last address, 4 KiB aligned.
         end: VirtAddr,
     },
-    /// Every non-global translation of the address space.
+    /// Every translation of the address space. Whether translations marked global (kernel
+    /// leaves: RISC-V `G`, AArch64 `nG = 0`) must go too is said by
+    /// [`TlbFlushRequest::global_changed`].
     All,
 }
 
@@ -86,16 +88,53 @@ pub struct TlbFlushRequest {
     /// Physical address of the root table that was changed. A shootdown hook sends the request
     /// only to the CPUs that have this root active (or may cache it).
     pub root_paddr: PhysAddr,
-    /// What to drop.
+    /// Which translations to drop.
     pub flush: TlbFlush,
+    /// Non-leaf entries changed in the range (a table linked or unlinked, a huge leaf split
+    /// into a table or a table replaced): cached non-leaf entries (paging-structure / walk
+    /// caches) must go too. On RISC-V this makes the fence a full `sfence.vma x0, x0`, because
+    /// a fence by address only covers leaf entries (privileged spec, "Supervisor
+    /// Memory-Management Fence Instruction"); x86 `INVLPG` and AArch64 `TLBI VAAE1IS` already
+    /// cover every level for the address.
+    pub tables_changed: bool,
+    /// Global translations (kernel leaves: RISC-V `G = 1`, AArch64 `nG = 0`) may be among
+    /// those that changed, so a flush must not spare global entries (RISC-V: no ASID operand;
+    /// AArch64: the all-ASID forms; x86: `CR4.PGE` toggled for a full flush).
+    pub global_changed: bool,
+}
+
+impl TlbFlushRequest {
+    /// A request for `flush` in the table at `root_paddr` that changed only leaf entries of
+    /// user (non-global) pages.
+    ///
+    /// ```
+    /// use paging_arch::{PhysAddr, TlbFlush, TlbFlushRequest};
+    ///
+    /// let request = TlbFlushRequest::new(PhysAddr::from(0x8000), TlbFlush::All);
+    /// assert!(!request.tables_changed && !request.global_changed);
+    /// ```
+    pub const fn new(root_paddr: PhysAddr, flush: TlbFlush) -> Self {
+        Self {
+            root_paddr,
+            flush,
+            tables_changed: false,
+            global_changed: false,
+        }
+    }
 }
 
 /// A function that carries out a flush request: typically flushes locally with
-/// [`PagingArch::flush_tlb_local`] and sends an IPI to every other CPU using the same root.
+/// [`PagingArch::flush_tlb_local`] and sends an IPI to every other CPU that may hold
+/// translations of `request.root_paddr`.
 ///
-/// It is called after the page-table entries were written and before page-table pages or
-/// frames that the change released are handed back to the frame allocator, so it must return
-/// only when every CPU has stopped using the old translations.
+/// # Contract
+///
+/// The page-table code calls it after the page-table entries were written and **before** the
+/// page-table pages and frames that the change released go back to the frame allocator. So it
+/// must return only when the invalidation has **completed on every CPU** that may still use the
+/// old translations (acknowledged IPIs; on AArch64 the `DSB ISH` after the broadcast `TLBI`
+/// does this). Returning earlier lets a CPU keep reading or writing a frame that the allocator
+/// has already handed to someone else. It must not call back into the page table being changed.
 pub type TlbFlushHook = fn(&TlbFlushRequest);
 
 /// The installed hook, stored as a type-erased function pointer; null means "local flush".
@@ -124,6 +163,6 @@ pub fn tlb_flush_hook() -> Option<TlbFlushHook> {
 pub fn flush<A: PagingArch>(request: &TlbFlushRequest) {
     match tlb_flush_hook() {
         Some(hook) => hook(request),
-        None => A::flush_tlb_local(request.flush),
+        None => A::flush_tlb_local(request),
     }
 }

@@ -5,7 +5,7 @@
 //! encodes is executable — the classic "forgot the execute-never bit" bug. The permission case
 //! must then fail on every ISA. No production kernel enables this feature.
 
-use paging_arch::{EntryKind, MappingFlags, PagingArch, PhysAddr, TlbFlush};
+use paging_arch::{ActivateError, EntryKind, MappingFlags, PagingArch, PhysAddr, TlbFlushRequest};
 
 /// The real ISA with the execute-never bit dropped from every leaf.
 pub(crate) struct NxDroppingArch;
@@ -52,11 +52,11 @@ unsafe impl PagingArch for NxDroppingArch {
         <paging::Arch as PagingArch>::decode(entry, level)
     }
 
-    fn flush_tlb_local(flush: TlbFlush) {
-        <paging::Arch as PagingArch>::flush_tlb_local(flush);
+    fn flush_tlb_local(request: &TlbFlushRequest) {
+        <paging::Arch as PagingArch>::flush_tlb_local(request);
     }
 
-    unsafe fn activate(root_paddr: PhysAddr) {
+    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError> {
         // SAFETY: forwarded contract.
         unsafe { <paging::Arch as PagingArch>::activate(root_paddr) }
     }

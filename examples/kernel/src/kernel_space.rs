@@ -101,7 +101,7 @@ fn flush_hook(request: &TlbFlushRequest) {
     if cfg!(feature = "broken-skip-tlb-flush") {
         return;
     }
-    <Arch as PagingArch>::flush_tlb_local(request.flush);
+    <Arch as PagingArch>::flush_tlb_local(request);
 }
 
 /// A new address space holding the kernel's own mappings.
@@ -146,7 +146,7 @@ pub(crate) fn init() {
     SPACES.with(|spaces| spaces.kernel = Some(space));
     // SAFETY: the new table maps the running code, the stack, all data and the devices at
     // their current (identity) addresses, and lives in `SPACES` until the kernel exits.
-    unsafe { arch::enable_mmu(root) };
+    unsafe { arch::enable_mmu(root) }.expect("the CPU does not support the translation mode");
     trap::set_page_fault_handler(Some(handle_page_fault));
     println!(
         "MMU on: {} root at {:#x}",
@@ -192,7 +192,8 @@ pub(crate) fn switch_to(which: Space) {
     SPACES.with(|spaces| spaces.current = which);
     // SAFETY: both spaces map the whole kernel identically (`new_space_with_kernel`) and stay
     // alive while active (`destroy_spare` refuses the active one).
-    unsafe { <Arch as PagingArch>::activate(root) };
+    unsafe { <Arch as PagingArch>::activate(root) }
+        .expect("the CPU took this translation mode at boot");
 }
 
 /// Whether the page table maps `address` (PROT_NONE pages count as mapped).

@@ -6,11 +6,7 @@ use paging_arch::{Access, PageFaultInfo};
 use super::*;
 
 fn fault(address: usize, access: Access, user: bool) -> PageFaultInfo {
-    PageFaultInfo {
-        address: VirtAddr::from(address),
-        access,
-        user,
-    }
+    PageFaultInfo::new(VirtAddr::from(address), access, user)
 }
 
 #[test]

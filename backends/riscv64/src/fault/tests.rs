@@ -15,11 +15,11 @@ fn kernel_store_page_fault_as_seen_by_the_example_kernel() {
     // A store to an unmapped page at 0xffff_ffc0_8040_0000 from S-mode.
     assert_eq!(
         decode_page_fault(0xf, 0xffff_ffc0_8040_0000, SSTATUS_FROM_KERNEL),
-        Some(PageFaultInfo {
-            address: VirtAddr::from(0xffff_ffc0_8040_0000),
-            access: Access::Write,
-            user: false,
-        }),
+        Some(PageFaultInfo::new(
+            VirtAddr::from(0xffff_ffc0_8040_0000),
+            Access::Write,
+            false
+        )),
     );
 }
 
@@ -36,11 +36,11 @@ fn each_page_fault_cause_from_each_mode() {
     for (scause, sstatus, access, user) in cases {
         assert_eq!(
             decode_page_fault(scause, 0x4000_1234, sstatus),
-            Some(PageFaultInfo {
-                address: VirtAddr::from(0x4000_1234),
+            Some(PageFaultInfo::new(
+                VirtAddr::from(0x4000_1234),
                 access,
                 user
-            }),
+            )),
             "scause {scause}, sstatus {sstatus:#x}"
         );
     }

@@ -121,11 +121,7 @@ fn every_entry_point_refuses_bad_ranges_with_a_typed_error() {
         );
         for access in [Access::Read, Access::Write, Access::Execute] {
             for user in [false, true] {
-                let fault = PageFaultInfo {
-                    address: va(address),
-                    access,
-                    user,
-                };
+                let fault = PageFaultInfo::new(va(address), access, user);
                 assert!(!space.handle_page_fault(fault), "{fault:?}");
             }
         }

@@ -43,8 +43,8 @@ unsafe impl PagingArch for BreakBeforeMake {
         Arch::decode(entry, level)
     }
 
-    fn flush_tlb_local(flush: TlbFlush) {
-        Arch::flush_tlb_local(flush);
+    fn flush_tlb_local(request: &TlbFlushRequest) {
+        Arch::flush_tlb_local(request);
     }
 }
 

@@ -21,11 +21,7 @@ fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
         .unwrap();
     let after_map = live_frames();
     assert_eq!(after_map, 1, "a lazy map allocates nothing");
-    let fault = |address, access, user| PageFaultInfo {
-        address: va(address),
-        access,
-        user,
-    };
+    let fault = |address, access, user| PageFaultInfo::new(va(address), access, user);
 
     assert!(space.handle_page_fault(fault(0x100_1008, Access::Write, true)));
     assert_eq!(
@@ -93,11 +89,7 @@ fn protect_applies_to_lazy_pages_that_fault_in_later() {
     let mut space = Space::try_new().unwrap();
     space.map_alloc(va(0x100_0000), 0x2000, RW, false).unwrap();
     space.protect(va(0x100_0000), 0x2000, READ).unwrap();
-    let write = PageFaultInfo {
-        address: va(0x100_0000),
-        access: Access::Write,
-        user: false,
-    };
+    let write = PageFaultInfo::new(va(0x100_0000), Access::Write, false);
     assert!(
         !space.handle_page_fault(write),
         "write to a now read-only lazy page"
@@ -122,6 +114,8 @@ fn every_change_is_flushed_through_the_hook() {
     let request = |flush| TlbFlushRequest {
         root_paddr: root,
         flush,
+        tables_changed: false,
+        global_changed: true,
     };
 
     space.map_alloc(va(0x40_0000), 0x2000, RW, true).unwrap();
@@ -150,11 +144,7 @@ fn every_change_is_flushed_through_the_hook() {
     assert_eq!(take_flushes(), []);
     // Populating a lazy page on a fault flushes that page; so does a spurious fault on a page
     // already mapped (a stale TLB entry), and a refused fault changes and flushes nothing.
-    let fault = PageFaultInfo {
-        address: va(0x80_0123),
-        access: Access::Write,
-        user: false,
-    };
+    let fault = PageFaultInfo::new(va(0x80_0123), Access::Write, false);
     assert!(space.handle_page_fault(fault));
     assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
     assert!(space.handle_page_fault(fault));

@@ -120,11 +120,7 @@ fn apply(space: &mut Space, operation: &Operation) {
         }
         Operation::Fault { page, access, user } => {
             let address = address(page);
-            space.handle_page_fault(PageFaultInfo {
-                address,
-                access,
-                user,
-            });
+            space.handle_page_fault(PageFaultInfo::new(address, access, user));
             Ok(())
         }
     };

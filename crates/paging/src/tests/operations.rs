@@ -266,11 +266,7 @@ fn prot_none_round_trip_keeps_frames_and_data() {
             "PROT_NONE {page:#x}"
         );
         for access in [Access::Read, Access::Write, Access::Execute] {
-            let fault = PageFaultInfo {
-                address: va(page),
-                access,
-                user: false,
-            };
+            let fault = PageFaultInfo::new(va(page), access, false);
             assert!(
                 !space.handle_page_fault(fault),
                 "{access:?} of a PROT_NONE page must be refused"

@@ -52,11 +52,7 @@ fn defect_unmap_region_stops_at_a_hole() {
         .map_alloc(va(0x100_0000), 0x10_0000, RW, false)
         .unwrap();
     for page in [0x100_0000, 0x100_5000, 0x10f_f000] {
-        let fault = PageFaultInfo {
-            address: va(page),
-            access: Access::Write,
-            user: false,
-        };
+        let fault = PageFaultInfo::new(va(page), Access::Write, false);
         assert!(space.handle_page_fault(fault));
     }
     space.unmap(va(0x100_0000), 0x10_0000).unwrap();
@@ -259,11 +255,15 @@ fn defect_no_tlb_shootdown() {
         [
             TlbFlushRequest {
                 root_paddr: root,
-                flush: TlbFlush::Page(va(0x1000))
+                flush: TlbFlush::Page(va(0x1000)),
+                tables_changed: false,
+                global_changed: true,
             },
             TlbFlushRequest {
                 root_paddr: root,
-                flush: TlbFlush::All
+                flush: TlbFlush::All,
+                tables_changed: true,
+                global_changed: true,
             },
         ],
         "map flushes the page; unmap frees tables, so it flushes everything"

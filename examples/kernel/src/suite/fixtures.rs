@@ -60,11 +60,7 @@ pub(crate) fn expect_kernel_fault<T: core::fmt::Debug>(
     access: Access,
     what: &str,
 ) -> Result<(), String> {
-    let expected = PageFaultInfo {
-        address: va(address),
-        access,
-        user: false,
-    };
+    let expected = PageFaultInfo::new(va(address), access, false);
     match result {
         Err(fault) if fault == expected => Ok(()),
         Err(fault) => Err(format!(

@@ -55,13 +55,8 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
         // SAFETY: the routine and its stack are mapped above with the flags `run` requires.
         unsafe { user::run(code, stack + PAGE_SIZE, operation, address, value) }
     };
-    let user_fault = |address, access| {
-        UserExit::PageFault(PageFaultInfo {
-            address: va(address),
-            access,
-            user: true,
-        })
-    };
+    let user_fault =
+        |address, access| UserExit::PageFault(PageFaultInfo::new(va(address), access, true));
 
     ensure_eq!(
         run(UserOperation::Read, user_data, 0),
@@ -168,13 +163,8 @@ fn user_demand_paging(
             "lazy map {address:#x}"
         );
     }
-    let user_fault = |address, access| {
-        UserExit::PageFault(PageFaultInfo {
-            address: va(address),
-            access,
-            user: true,
-        })
-    };
+    let user_fault =
+        |address, access| UserExit::PageFault(PageFaultInfo::new(va(address), access, true));
     let mapped = |address| {
         kernel_space::with(Space::Kernel, |space| {
             kernel_space::is_mapped(space, address)

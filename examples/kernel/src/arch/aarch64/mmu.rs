@@ -21,7 +21,7 @@ const SCTLR_INSTRUCTION_CACHE: u64 = 1 << 12;
 ///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, devices) at its current addresses.
-pub(crate) unsafe fn enable_mmu(root: PhysAddr) {
+pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), paging_arch::ActivateError> {
     let physical_range: u64;
     // SAFETY: reading an ID register has no side effects.
     unsafe { core::arch::asm!("mrs {0}, id_aa64mmfr0_el1", out(reg) physical_range) };
@@ -44,7 +44,7 @@ pub(crate) unsafe fn enable_mmu(root: PhysAddr) {
         );
     }
     // SAFETY: forwarded contract; `activate` writes TTBR0_EL1 and flushes the TLB.
-    unsafe { <paging::Arch as PagingArch>::activate(root) };
+    unsafe { <paging::Arch as PagingArch>::activate(root) }?;
     // SAFETY: the table identity-maps everything the kernel touches, so turning translation on
     // does not move the instruction stream.
     unsafe {
@@ -57,4 +57,5 @@ pub(crate) unsafe fn enable_mmu(root: PhysAddr) {
             bits = in(reg) SCTLR_MMU | SCTLR_DATA_CACHE | SCTLR_INSTRUCTION_CACHE,
         );
     }
+    Ok(())
 }

@@ -65,7 +65,9 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 ///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, GDT/IDT/TSS) at its current addresses.
-pub(crate) unsafe fn enable_mmu(root: paging_arch::PhysAddr) {
+pub(crate) unsafe fn enable_mmu(
+    root: paging_arch::PhysAddr,
+) -> Result<(), paging_arch::ActivateError> {
     // SAFETY: forwarded contract.
     unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
 }
