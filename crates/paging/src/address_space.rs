@@ -5,9 +5,10 @@ use core::fmt;
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use memory_set::{MemoryArea, MemorySet};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{Access, PageFaultInfo, PagingArch, TlbFlushHook};
+use paging_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook};
 
 use crate::backend::{AllocFrames, Backend, checked_range};
+use crate::fault::{FaultError, FaultResolution};
 use crate::table::{PageTable, Translation};
 use crate::{Arch, MappingError, MappingResult};
 
@@ -25,6 +26,9 @@ pub type Area = MemoryArea<MappingFlags, Backend>;
 pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
     areas: AreaSet<H, A>,
     page_table: PageTable<H, A>,
+    /// The last fault answered [`FaultResolution::Spurious`] (page, access, user mode), until
+    /// the next fault or change of the table.
+    last_spurious: Option<(usize, Access, bool)>,
 }
 
 impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
@@ -37,6 +41,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         Ok(Self {
             areas: MemorySet::new(),
             page_table: PageTable::try_new()?,
+            last_spurious: None,
         })
     }
 
@@ -64,6 +69,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         }
         self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::linear_for(vaddr, paddr));
+        self.last_spurious = None;
         self.areas.map_noreplace(area, &mut self.page_table)
     }
 
@@ -84,6 +90,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         checked_range::<A>(vaddr, size)?;
         self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::Alloc { populate });
+        self.last_spurious = None;
         self.areas.map_noreplace(area, &mut self.page_table)
     }
 
@@ -95,6 +102,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// [`MappingError::InvalidParam`] for an unaligned range; [`MappingError::NoMemory`] when
     /// a huge entry must be split and no table page is left (that area is unchanged).
     pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> MappingResult {
+        self.last_spurious = None;
         self.areas.unmap(vaddr, size, &mut self.page_table)
     }
 
@@ -112,6 +120,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     ///
     /// As [`Self::unmap`]; on error every area keeps its old flags.
     pub fn protect(&mut self, vaddr: VirtAddr, size: usize, flags: MappingFlags) -> MappingResult {
+        self.last_spurious = None;
         self.areas
             .protect(vaddr, size, |_| Some(flags), &mut self.page_table)
     }
@@ -123,50 +132,80 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// None in practice (whole areas never need splits); a backend error stops it with the
     /// remaining areas intact.
     pub fn clear(&mut self) -> MappingResult {
+        self.last_spurious = None;
         self.areas.clear(&mut self.page_table)
     }
 
-    /// Handles a page fault: returns `true` if the access may now be retried, `false` if it is
-    /// a real fault the kernel must deliver (no area, an access the area's flags forbid, a
-    /// user access to a kernel area, a kernel instruction fetch from a user area, or no memory
-    /// for a lazy page).
+    /// Handles a page fault: `Ok` if the access may now be retried, else why not.
     ///
-    /// A legal access to an unpopulated Alloc page gets a fresh zeroed frame mapped with the
-    /// area's flags; a legal access to a page already mapped (a stale TLB entry, or another
-    /// CPU was first) flushes that page.
-    pub fn handle_page_fault(&mut self, fault: PageFaultInfo) -> bool {
-        let Some(area) = self.areas.find(fault.address) else {
-            return false;
-        };
-        let flags = area.flags();
-        if !flags.contains(fault.required_flags()) {
-            return false;
+    /// - A legal access to an unpopulated Alloc page gets a fresh zeroed frame mapped with the
+    ///   area's flags: [`FaultResolution::Populated`].
+    /// - A legal access to a page the table already allows (a stale TLB entry, another CPU was
+    ///   first, a break-before-make window that closed) flushes that page:
+    ///   [`FaultResolution::Spurious`]. The same fault again, with no change to the table in
+    ///   between, is [`FaultError::Repeated`]: the hardware disagrees with the table, and
+    ///   answering "retry" again would loop forever.
+    ///
+    /// # Errors
+    ///
+    /// A [`FaultError`] saying why the access is refused: no area, the area's permissions, a
+    /// user access to a kernel area, a kernel instruction fetch from a user page, a kernel
+    /// access to a user page while the CPU forbids it (RISC-V `SUM`, Arm PAN, x86 SMAP: see
+    /// [`PageFaultInfo::user_memory_access`]), no memory, a corrupt table (x86 `RSVD`). Nothing
+    /// changes in the page table then.
+    pub fn handle_page_fault(
+        &mut self,
+        fault: PageFaultInfo,
+    ) -> Result<FaultResolution, FaultError> {
+        let last_spurious = self.last_spurious.take();
+        if fault.cause == FaultCause::ReservedBit {
+            return Err(FaultError::CorruptTable);
         }
-        // The kernel never executes user pages (PXN / SMEP / RISC-V S-mode): populating or
-        // "retrying" such a fetch would only fault again, forever.
-        if fault.access == Access::Execute && !fault.user && flags.contains(MappingFlags::USER) {
-            return false;
+        let area = self.areas.find(fault.address).ok_or(FaultError::NoArea)?;
+        let flags = area.flags();
+        let user_page = flags.contains(MappingFlags::USER);
+        if fault.user && !user_page {
+            return Err(FaultError::KernelArea);
+        }
+        if !flags.contains(fault.access.required_flag()) {
+            return Err(FaultError::AccessDenied);
+        }
+        if !fault.user && user_page {
+            // The kernel never executes user pages (PXN / SMEP / RISC-V S-mode), and touches
+            // them only while the CPU allows it: populating or "retrying" such an access would
+            // only fault again, forever.
+            if fault.access == Access::Execute {
+                return Err(FaultError::KernelExecutesUserPage);
+            }
+            if !fault.user_memory_access {
+                return Err(FaultError::UserMemoryBlocked);
+            }
         }
         let page = fault.address.as_usize() & !0xfff;
         if let Some(translation) = self.page_table.query(VirtAddr::from(page)) {
-            if translation.flags.contains(fault.required_flags()) {
-                self.page_table.flush_page(page);
-                return true;
+            if !translation.flags.contains(fault.required_flags()) {
+                return Err(FaultError::AccessDenied);
             }
-            return false;
+            let key = (page, fault.access, fault.user);
+            if last_spurious == Some(key) {
+                return Err(FaultError::Repeated);
+            }
+            self.page_table.flush_page(page, !user_page);
+            self.last_spurious = Some(key);
+            return Ok(FaultResolution::Spurious);
         }
         match area.backend() {
-            Backend::Alloc { .. } => self
-                .page_table
-                .map_range(
-                    page,
-                    page + 0x1000,
-                    flags,
-                    &mut AllocFrames::<H>::new(),
-                    true,
-                )
-                .is_ok(),
-            Backend::Linear { .. } => false,
+            Backend::Alloc { .. } => {
+                let mut frames = AllocFrames::<H, A>::new(flags);
+                match self
+                    .page_table
+                    .map_range(page, page + 0x1000, flags, &mut frames, true)
+                {
+                    Ok(()) => Ok(FaultResolution::Populated),
+                    Err(_) => Err(FaultError::NoMemory),
+                }
+            }
+            Backend::Linear { .. } => Err(FaultError::NotPopulatable),
         }
     }
 

@@ -63,22 +63,35 @@ impl FrameSource for LinearFrames {
     }
 }
 
-/// Fresh zeroed 4 KiB frames from `H`.
-pub(crate) struct AllocFrames<H>(core::marker::PhantomData<fn() -> H>);
+/// Fresh zeroed 4 KiB frames from `H`, made coherent for instruction fetches when they are
+/// mapped executable.
+pub(crate) struct AllocFrames<H, A> {
+    executable: bool,
+    _marker: core::marker::PhantomData<fn() -> (H, A)>,
+}
 
-impl<H> AllocFrames<H> {
-    /// A source of fresh frames.
-    pub(crate) const fn new() -> Self {
-        Self(core::marker::PhantomData)
+impl<H, A> AllocFrames<H, A> {
+    /// A source of fresh frames for a mapping with `flags`.
+    pub(crate) const fn new(flags: MappingFlags) -> Self {
+        Self {
+            executable: flags.contains(MappingFlags::EXECUTE),
+            _marker: core::marker::PhantomData,
+        }
     }
 }
 
-impl<H: PagingHandler> FrameSource for AllocFrames<H> {
+impl<H: PagingHandler, A: PagingArch> FrameSource for AllocFrames<H, A> {
     fn frame(&mut self, _vaddr: usize, level: usize) -> Result<Option<PhysAddr>, MappingError> {
         if level > 0 {
             return Ok(None);
         }
-        alloc_zeroed_frame::<H>().map(Some)
+        let frame = alloc_zeroed_frame::<H>()?;
+        if self.executable {
+            // The zeroes were written through the data side: make them what instruction fetches
+            // see before the entry makes the frame reachable.
+            paging_arch::cache::sync_instruction_cache::<A>(H::phys_to_virt(frame), 0x1000);
+        }
+        Ok(Some(frame))
     }
 }
 
@@ -100,17 +113,20 @@ pub(crate) fn checked_range<A: PagingArch>(
     Ok((start, end))
 }
 
-/// Checks that a Linear area's physical range is valid for the ISA.
-fn check_linear_paddr<A: PagingArch>(
+/// Checks that a Linear area's physical range is valid for the ISA's entries and addressable
+/// by the CPU (an entry beyond the CPU's width has reserved bits set: on x86 every access
+/// faults with `RSVD`, forever).
+fn check_linear_paddr<H: PagingHandler, A: PagingArch>(
+    page_table: &PageTable<H, A>,
     start: usize,
     size: usize,
     pa_va_offset: usize,
 ) -> Result<(), MappingError> {
     let paddr = start.wrapping_sub(pa_va_offset);
     let valid = pa_va_offset & 0xfff == 0
-        && paddr
-            .checked_add(size - 1)
-            .is_some_and(|last| A::is_valid_paddr(paddr) && A::is_valid_paddr(last));
+        && A::is_valid_paddr(paddr)
+        && paddr.checked_add(size - 1).is_some_and(A::is_valid_paddr)
+        && page_table.is_addressable(paddr, size);
     if valid {
         Ok(())
     } else {
@@ -132,13 +148,17 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         let (start_usize, end) = checked_range::<A>(start, size)?;
         match *self {
             Self::Linear { pa_va_offset } => {
-                check_linear_paddr::<A>(start_usize, size, pa_va_offset)?;
+                check_linear_paddr(page_table, start_usize, size, pa_va_offset)?;
                 let mut source = LinearFrames { pa_va_offset };
                 page_table.map_range(start_usize, end, flags, &mut source, false)
             }
-            Self::Alloc { populate: true } => {
-                page_table.map_range(start_usize, end, flags, &mut AllocFrames::<H>::new(), true)
-            }
+            Self::Alloc { populate: true } => page_table.map_range(
+                start_usize,
+                end,
+                flags,
+                &mut AllocFrames::<H, A>::new(flags),
+                true,
+            ),
             Self::Alloc { populate: false } => Ok(()),
         }
     }
@@ -169,6 +189,9 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         page_table: &mut PageTable<H, A>,
     ) -> MappingResult {
         let (start, end) = checked_range::<A>(start, size)?;
-        page_table.protect_range(start, end, new_flags)
+        // Alloc frames may hold what the kernel wrote: synchronize the instruction cache for
+        // those that become executable. Linear memory is the kernel's to manage.
+        let sync_execute = matches!(self, Self::Alloc { .. });
+        page_table.protect_range(start, end, new_flags, sync_execute)
     }
 }

@@ -1,9 +1,17 @@
 //! TLB maintenance and deferred frees for one page-table operation.
 //!
-//! Every operation that changes a table records the changed virtual range here and hands the
-//! frames it releases (data frames and emptied table pages) to [`Batch::release`]. They go back
-//! to the allocator only after the TLB flush that stops every CPU from using them, which happens
-//! when the batch is full, at [`Batch::finish`] or on drop, so a flush cannot be forgotten.
+//! Every operation that changes a table records what changed here: the virtual range of changed
+//! translations ([`Batch::touch`]), whether a table was linked ([`Batch::table_linked`]) or
+//! unlinked ([`Batch::table_unlinked`]), and whether a global (kernel) translation was among
+//! them ([`Batch::touch_global`]). Frames it releases (data frames and emptied table pages) go
+//! to [`Batch::release`], **after** the change that released them was recorded. They return to
+//! the allocator only after a flush request that covers every address that could still
+//! translate to them: when the batch is full, at [`Batch::finish`] or on drop, so a flush cannot
+//! be forgotten.
+//!
+//! An early flush (batch full, or break-before-make) keeps what was recorded: the final flush
+//! covers the whole operation again, so a frame released after an early flush is still covered
+//! by the flush that frees it.
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -13,7 +21,7 @@ use page_table_multiarch::PagingHandler;
 use paging_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 
 /// Frames held back until the next flush; one more flushes early (2 KiB of stack).
-const PENDING_CAPACITY: usize = 256;
+pub(crate) const PENDING_CAPACITY: usize = 256;
 
 /// The flushes and frees of one operation on the table rooted at `root`.
 pub(crate) struct Batch<A: PagingArch, H: PagingHandler> {
@@ -22,8 +30,12 @@ pub(crate) struct Batch<A: PagingArch, H: PagingHandler> {
     /// Changed virtual range `[low, high)`; empty when `low >= high`.
     low: usize,
     high: usize,
-    /// A table page was freed or replaced: flush everything (non-leaf caches).
+    /// A table page was unlinked (and may be freed): flush everything, walk caches included.
     flush_all: bool,
+    /// A non-leaf entry changed (a table linked or unlinked, a huge leaf replaced).
+    tables_changed: bool,
+    /// A global (kernel, non-`USER`) translation changed.
+    global_changed: bool,
     /// The first `pending_len` are initialized.
     pending: [MaybeUninit<PhysAddr>; PENDING_CAPACITY],
     pending_len: usize,
@@ -39,6 +51,8 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
             low: usize::MAX,
             high: 0,
             flush_all: false,
+            tables_changed: false,
+            global_changed: false,
             pending: [const { MaybeUninit::uninit() }; PENDING_CAPACITY],
             pending_len: 0,
             _marker: PhantomData,
@@ -52,14 +66,33 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         self.high = self.high.max(start.saturating_add(size));
     }
 
-    /// Records that a table page was unlinked: paging-structure caches must go too.
-    pub(crate) fn touch_all(&mut self) {
-        self.flush_all = true;
+    /// Records that a global (kernel) translation changed.
+    #[inline]
+    pub(crate) fn touch_global(&mut self) {
+        self.global_changed = true;
     }
 
-    /// Hands the 4 KiB frame at `paddr` back to the allocator after the next flush.
+    /// Records that a table was linked or a huge leaf replaced by a table (non-leaf entries
+    /// changed in the touched range).
+    #[inline]
+    pub(crate) fn table_linked(&mut self) {
+        self.tables_changed = true;
+    }
+
+    /// Records that a table page was unlinked: paging-structure caches must go everywhere.
+    pub(crate) fn table_unlinked(&mut self) {
+        self.flush_all = true;
+        self.tables_changed = true;
+    }
+
+    /// Hands the 4 KiB frame at `paddr` back to the allocator after the next flush. The change
+    /// that stopped the table from using it must already be recorded.
     #[inline]
     pub(crate) fn release(&mut self, paddr: PhysAddr) {
+        debug_assert!(
+            self.flush_all || self.low < self.high,
+            "a frame released before its change was recorded"
+        );
         if self.pending_len == PENDING_CAPACITY {
             self.flush();
         }
@@ -67,28 +100,30 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         self.pending_len += 1;
     }
 
-    /// Flushes what changed so far, then frees the pending frames.
-    pub(crate) fn flush(&mut self) {
+    /// The request covering everything recorded so far, if anything was.
+    fn request(&self) -> Option<TlbFlushRequest> {
         let flush = if self.flush_all {
             Some(TlbFlush::All)
         } else {
             TlbFlush::covering(VirtAddr::from(self.low), VirtAddr::from(self.high))
-        };
-        if let Some(flush) = flush {
-            let request = TlbFlushRequest {
-                root_paddr: self.root,
-                flush,
-                tables_changed: self.flush_all,
-                global_changed: true,
-            };
+        }?;
+        Some(TlbFlushRequest {
+            root_paddr: self.root,
+            flush,
+            tables_changed: self.tables_changed,
+            global_changed: self.global_changed,
+        })
+    }
+
+    /// Flushes everything recorded so far, then frees the pending frames. What was recorded
+    /// stays recorded (see the module docs).
+    pub(crate) fn flush(&mut self) {
+        if let Some(request) = self.request() {
             match self.hook {
                 Some(hook) => hook(&request),
                 None => paging_arch::tlb::flush::<A>(&request),
             }
         }
-        self.low = usize::MAX;
-        self.high = 0;
-        self.flush_all = false;
         for slot in &self.pending[..self.pending_len] {
             // SAFETY: `release` initialized every slot below `pending_len`.
             H::dealloc_frame(unsafe { slot.assume_init() });
@@ -96,14 +131,24 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         self.pending_len = 0;
     }
 
+    /// Flushes and frees, then forgets what was recorded.
+    fn complete(&mut self) {
+        self.flush();
+        self.low = usize::MAX;
+        self.high = 0;
+        self.flush_all = false;
+        self.tables_changed = false;
+        self.global_changed = false;
+    }
+
     /// Ends the operation: flush and free.
     pub(crate) fn finish(mut self) {
-        self.flush();
+        self.complete();
     }
 }
 
 impl<A: PagingArch, H: PagingHandler> Drop for Batch<A, H> {
     fn drop(&mut self) {
-        self.flush();
+        self.complete();
     }
 }

@@ -76,6 +76,7 @@ mod address_space;
 mod arch_select;
 mod backend;
 mod batch;
+mod fault;
 mod split;
 mod table;
 mod walk;
@@ -89,10 +90,12 @@ pub use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 pub use memory_set::{MappingError, MappingResult, MemorySet};
 pub use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
 pub use paging_arch::{
-    Access, PageFaultInfo, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest, set_tlb_flush_hook,
+    Access, FaultCause, PageFaultInfo, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest,
+    set_tlb_flush_hook,
 };
 
 pub use self::address_space::{AddressSpace, Area, AreaSet};
 pub use self::arch_select::{Arch, isa};
 pub use self::backend::Backend;
+pub use self::fault::{FaultError, FaultResolution};
 pub use self::table::{PageTable, Translation};

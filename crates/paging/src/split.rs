@@ -2,11 +2,11 @@
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{EntryKind, PagingArch, level_size, table_index};
+use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
 
 use crate::MappingError;
 use crate::batch::Batch;
-use crate::table::{PageTable, alloc_table, entries};
+use crate::table::{PageTable, Table, alloc_table};
 use crate::walk::encode;
 
 /// A split to undo if a later split of the same operation fails.
@@ -39,13 +39,13 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             for split in splits[..count].iter().rev().flatten() {
                 // SAFETY: `split.table` is a live table page of this table, written by
                 // `split_at` in this operation.
-                let table = unsafe { entries::<H>(split.table) };
-                batch.touch_all();
+                let table = unsafe { Table::new::<H>(split.table) };
+                batch.table_unlinked();
                 if A::BREAK_BEFORE_MAKE {
-                    table[split.index] = 0;
+                    table.store(split.index, 0);
                     batch.flush();
                 }
-                table[split.index] = split.old_entry;
+                table.store(split.index, split.old_entry);
                 batch.release(split.child);
             }
         }
@@ -67,9 +67,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         let mut table_paddr = self.root;
         for level in (1..A::LEVELS).rev() {
             // SAFETY: as in `map_in`.
-            let table = unsafe { entries::<H>(table_paddr) };
+            let table = unsafe { Table::new::<H>(table_paddr) };
             let index = table_index(vaddr, level);
-            let old_entry = table[index];
+            let old_entry = table.load(index);
             let size = level_size(level);
             let (paddr, flags) = match A::decode(old_entry, level) {
                 EntryKind::Empty => return Ok(()),
@@ -77,7 +77,12 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                     table_paddr = child;
                     continue;
                 }
-                EntryKind::Leaf { paddr, flags } => (paddr, flags),
+                EntryKind::Leaf { paddr, flags } => {
+                    if !flags.contains(MappingFlags::USER) {
+                        batch.touch_global();
+                    }
+                    (paddr, flags)
+                }
                 EntryKind::Reserved { paddr } => (paddr, MappingFlags::empty()),
             };
             if vaddr & (size - 1) == 0 {
@@ -86,17 +91,18 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let child = alloc_table::<H>()?;
             let child_size = level_size(level - 1);
             // SAFETY: `child` was just allocated for this table and is not yet linked.
-            let child_entries = unsafe { entries::<H>(child) };
-            for (i, slot) in child_entries.iter_mut().enumerate() {
-                *slot = encode::<A>(paddr + i * child_size, flags, level - 1);
+            let child_table = unsafe { Table::new::<H>(child) };
+            for i in 0..ENTRY_COUNT {
+                child_table.store(i, encode::<A>(paddr + i * child_size, flags, level - 1));
             }
             if A::BREAK_BEFORE_MAKE {
-                table[index] = 0;
+                table.store(index, 0);
                 batch.touch(vaddr & !(size - 1), size);
                 batch.flush();
             }
-            table[index] = A::encode_table(child);
+            table.publish(index, A::encode_table(child));
             batch.touch(vaddr & !(size - 1), size);
+            batch.table_linked();
             splits[*count] = Some(Split {
                 table: table_paddr,
                 index,

@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
@@ -9,6 +10,7 @@ use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, 
 
 use crate::Arch;
 use crate::MappingError;
+use crate::batch::Batch;
 
 /// What [`PageTable::query`] finds at an address.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +40,8 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     pub(crate) root: PhysAddr,
     pub(crate) largest_leaf_level: usize,
     pub(crate) flush_hook: Option<TlbFlushHook>,
+    /// Physical-address bits the CPU implements ([`PagingArch::phys_addr_bits`]).
+    pub(crate) phys_addr_bits: usize,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -53,6 +57,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             root,
             largest_leaf_level: A::largest_leaf_level().min(A::LARGEST_LEAF_LEVEL),
             flush_hook: None,
+            phys_addr_bits: A::phys_addr_bits().min(A::PA_BITS),
             _marker: PhantomData,
         })
     }
@@ -98,8 +103,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         let mut table = self.root;
         for level in (0..A::LEVELS).rev() {
             // SAFETY: `table` is the root or a table reached through a table entry of this page
-            // table, so it is one of its live table pages; `&self` excludes writers.
-            let entry = unsafe { entries_ref::<H>(table) }[table_index(vaddr, level)];
+            // table, so it is one of its live table pages; `&self` keeps them allocated.
+            let entry = unsafe { Table::new::<H>(table) }.load(table_index(vaddr, level));
             let (paddr, flags) = match A::decode(entry, level) {
                 EntryKind::Empty => return None,
                 EntryKind::Table(next) => {
@@ -124,6 +129,21 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         None
     }
 
+    /// The number of physical-address bits this table accepts: what the CPU implements
+    /// ([`PagingArch::phys_addr_bits`], read when the table was created). A Linear mapping of
+    /// a physical range reaching `1 << phys_addr_bits()` is refused with
+    /// [`MappingError::InvalidParam`].
+    pub fn phys_addr_bits(&self) -> usize {
+        self.phys_addr_bits
+    }
+
+    /// Whether every byte of `[paddr, paddr + size)` (size > 0) is addressable by this CPU.
+    pub(crate) fn is_addressable(&self, paddr: usize, size: usize) -> bool {
+        paddr.checked_add(size - 1).is_some_and(|last| {
+            self.phys_addr_bits >= usize::BITS as usize || last >> self.phys_addr_bits == 0
+        })
+    }
+
     /// The number of table pages in use, root included (a walk over the tables).
     pub fn table_page_count(&self) -> usize {
         count_tables::<H, A>(self.root, A::LEVELS - 1)
@@ -131,10 +151,16 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
 }
 
 impl<H: PagingHandler, A: PagingArch> Drop for PageTable<H, A> {
-    /// Frees every table page. Frames the leaves still point to are not freed: the backends own
-    /// them ([`AddressSpace`](crate::AddressSpace) unmaps everything before its table drops).
+    /// Frees every table page, after a flush of everything (walk caches and global entries
+    /// included) so that no CPU can still walk them. Frames the leaves still point to are not
+    /// freed: the backends own them ([`AddressSpace`](crate::AddressSpace) unmaps everything
+    /// before its table drops).
     fn drop(&mut self) {
-        free_tables::<H, A>(self.root, A::LEVELS - 1);
+        let mut batch = self.batch();
+        batch.table_unlinked();
+        batch.touch_global();
+        free_tables::<H, A>(self.root, A::LEVELS - 1, &mut batch);
+        batch.finish();
     }
 }
 
@@ -147,34 +173,62 @@ impl<H: PagingHandler, A: PagingArch> fmt::Debug for PageTable<H, A> {
     }
 }
 
-/// The entries of the table page at `paddr`.
+/// A live table page, read and written entry by entry through atomic accesses.
 ///
-/// # Safety
-///
-/// `paddr` must be a live table page of a page table whose frames `H::phys_to_virt` maps, and
-/// while the returned reference lives no other reference to that page may be used.
-#[inline]
-pub(crate) unsafe fn entries<'a, H: PagingHandler>(paddr: PhysAddr) -> &'a mut [u64; ENTRY_COUNT] {
-    let pointer = H::phys_to_virt(paddr)
-        .as_mut_ptr()
-        .cast::<[u64; ENTRY_COUNT]>();
-    // SAFETY: the caller guarantees the page is a live, 4 KiB aligned table page mapped at
-    // `phys_to_virt` and not otherwise borrowed.
-    unsafe { &mut *pointer }
+/// Table memory is shared with the hardware walker (which may set Accessed / Dirty bits in
+/// entries at any time) and, on SMP, with other CPUs that walk or change the same tables, so it
+/// is never behind a Rust reference to plain integers: every entry is an `AtomicU64` accessed
+/// with relaxed ordering (a plain load or store on every supported ISA), except that linking a
+/// new table uses release ordering so that its zeroed or filled entries are visible first (as
+/// Linux's `pmd_populate` orders them with `smp_wmb`).
+#[derive(Clone, Copy)]
+pub(crate) struct Table {
+    entries: *const AtomicU64,
 }
 
-/// The entries of the table page at `paddr`, for reading only.
-///
-/// # Safety
-///
-/// `paddr` must be a live table page of a page table whose frames `H::phys_to_virt` maps, and
-/// while the returned reference lives that page may not be written.
-#[inline]
-pub(crate) unsafe fn entries_ref<'a, H: PagingHandler>(paddr: PhysAddr) -> &'a [u64; ENTRY_COUNT] {
-    let pointer = H::phys_to_virt(paddr).as_ptr().cast::<[u64; ENTRY_COUNT]>();
-    // SAFETY: the caller guarantees the page is a live, 4 KiB aligned table page mapped at
-    // `phys_to_virt` and not written meanwhile.
-    unsafe { &*pointer }
+impl Table {
+    /// The table page at `paddr`.
+    ///
+    /// # Safety
+    ///
+    /// `paddr` must be a 4 KiB aligned table page that `H::phys_to_virt` maps, and stay
+    /// allocated while the returned handle is used.
+    #[inline(always)]
+    pub(crate) unsafe fn new<H: PagingHandler>(paddr: PhysAddr) -> Self {
+        Self {
+            entries: H::phys_to_virt(paddr).as_ptr().cast::<AtomicU64>(),
+        }
+    }
+
+    /// The entry at `index` (< [`ENTRY_COUNT`]).
+    #[inline(always)]
+    pub(crate) fn load(self, index: usize) -> u64 {
+        debug_assert!(index < ENTRY_COUNT);
+        // SAFETY: `new`'s contract makes the page live and aligned; `index` is in the page.
+        unsafe { (*self.entries.add(index)).load(Ordering::Relaxed) }
+    }
+
+    /// Writes the entry at `index` (< [`ENTRY_COUNT`]).
+    #[inline(always)]
+    pub(crate) fn store(self, index: usize, entry: u64) {
+        debug_assert!(index < ENTRY_COUNT);
+        // SAFETY: as in `load`.
+        unsafe { (*self.entries.add(index)).store(entry, Ordering::Relaxed) }
+    }
+
+    /// Writes the entry at `index` that links a new table, after every earlier store (the new
+    /// table's entries) is visible.
+    #[inline(always)]
+    pub(crate) fn publish(self, index: usize, entry: u64) {
+        debug_assert!(index < ENTRY_COUNT);
+        // SAFETY: as in `load`.
+        unsafe { (*self.entries.add(index)).store(entry, Ordering::Release) }
+    }
+
+    /// Whether every entry is zero (the walker always clears entries to zero).
+    pub(crate) fn is_empty(self) -> bool {
+        (0..ENTRY_COUNT).all(|index| self.load(index) == 0)
+    }
 }
 
 /// Allocates and zeroes a table page.
@@ -190,18 +244,23 @@ pub(crate) fn alloc_zeroed_frame<H: PagingHandler>() -> Result<PhysAddr, Mapping
     Ok(paddr)
 }
 
-/// Frees the table at `paddr` (at `level`) and every table below it.
-fn free_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) {
+/// Hands the table at `paddr` (at `level`) and every table below it to `batch` for freeing.
+fn free_tables<H: PagingHandler, A: PagingArch>(
+    paddr: PhysAddr,
+    level: usize,
+    batch: &mut Batch<A, H>,
+) {
     if level > 0 {
-        // SAFETY: `paddr` is a live table page of the table being dropped; only read here.
-        let table = unsafe { entries_ref::<H>(paddr) };
-        for &entry in table.iter() {
-            if let EntryKind::Table(next) = A::decode(entry, level) {
-                free_tables::<H, A>(next, level - 1);
+        // SAFETY: `paddr` is a live table page of the table being dropped: the batch frees
+        // nothing before its flush, after this walk has read it.
+        let table = unsafe { Table::new::<H>(paddr) };
+        for index in 0..ENTRY_COUNT {
+            if let EntryKind::Table(next) = A::decode(table.load(index), level) {
+                free_tables::<H, A>(next, level - 1, batch);
             }
         }
     }
-    H::dealloc_frame(paddr);
+    batch.release(paddr);
 }
 
 /// Counts the table at `paddr` and every table below it.
@@ -209,12 +268,11 @@ fn count_tables<H: PagingHandler, A: PagingArch>(paddr: PhysAddr, level: usize) 
     if level == 0 {
         return 1;
     }
-    // SAFETY: `paddr` is a live table page of this page table, and the caller's `&self`
-    // excludes writers.
-    let table = unsafe { entries_ref::<H>(paddr) };
-    1 + table
-        .iter()
-        .filter_map(|&entry| match A::decode(entry, level) {
+    // SAFETY: `paddr` is a live table page of this page table, kept allocated by the caller's
+    // `&self`.
+    let table = unsafe { Table::new::<H>(paddr) };
+    1 + (0..ENTRY_COUNT)
+        .filter_map(|index| match A::decode(table.load(index), level) {
             EntryKind::Table(next) => Some(count_tables::<H, A>(next, level - 1)),
             _ => None,
         })

@@ -9,11 +9,11 @@ use core::marker::PhantomData;
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{ACCESS_FLAGS, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
+use paging_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size, table_index};
 
 use crate::MappingError;
 use crate::batch::Batch;
-use crate::table::{PageTable, alloc_table, entries, entries_ref};
+use crate::table::{PageTable, Table, alloc_table};
 
 /// Supplies the physical frame for a page or block being mapped.
 pub(crate) trait FrameSource {
@@ -47,11 +47,6 @@ fn chunk_end(vaddr: usize, size: usize, end: usize) -> usize {
         .map_or(end, |entry_end| entry_end.min(end))
 }
 
-/// Whether every entry of a table is zero (we always clear entries to zero).
-fn is_empty_table(table: &[u64; ENTRY_COUNT]) -> bool {
-    table.iter().all(|&entry| entry == 0)
-}
-
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// A batch for one operation on this table.
     pub(crate) fn batch(&self) -> Batch<A, H> {
@@ -70,6 +65,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         owns_frames: bool,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
+        if !flags.contains(MappingFlags::USER) {
+            batch.touch_global();
+        }
         let top = A::LEVELS - 1;
         let result = self.map_in(self.root, top, start, end, flags, source, &mut batch);
         if let Err(failure) = result {
@@ -106,7 +104,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
 
     /// Gives every entry in `[start, end)` (validated) the flags `flags`, keeping its frame
     /// (PROT_NONE without access flags), after splitting huge entries at the bounds. Holes
-    /// are skipped.
+    /// are skipped. With `sync_execute` (frames the kernel may have written, Alloc), a frame
+    /// that becomes executable has its instruction cache synchronized first.
     ///
     /// Fails only with `NoMemory` when a split needs a table page; nothing changed then.
     pub(crate) fn protect_range(
@@ -114,6 +113,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         start: usize,
         end: usize,
         flags: MappingFlags,
+        sync_execute: bool,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
         self.split_bounds(start, end, &mut batch)?;
@@ -125,26 +125,41 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let mut breaker = Break::<A> {
                 kept: decoded_attributes::<A>(flags),
                 broke: false,
+                global: false,
                 _arch: PhantomData,
             };
             self.rewrite_in(self.root, top, start, end, &mut batch, &mut breaker);
+            if breaker.global {
+                batch.touch_global();
+            }
             if breaker.broke {
                 batch.flush();
             }
         }
-        let mut protect = Protect::<A> {
+        let mut protect = Protect::<A, H> {
             flags,
-            _arch: PhantomData,
+            global: !flags.contains(MappingFlags::USER),
+            sync_execute: sync_execute && flags.contains(MappingFlags::EXECUTE),
+            _marker: PhantomData,
         };
         self.rewrite_in(self.root, top, start, end, &mut batch, &mut protect);
+        if protect.global {
+            batch.touch_global();
+        }
         batch.finish();
         Ok(())
     }
 
-    /// Flushes the translation of one page (a spurious fault on a stale TLB entry).
-    pub(crate) fn flush_page(&self, vaddr: usize) {
+    /// Flushes the translation of one page after a spurious fault on a stale TLB entry. The
+    /// stale entry may be a cached non-leaf entry (a table linked since), so the request says
+    /// that tables changed (RISC-V then fences everything, see [`paging_arch::TlbFlushRequest`]).
+    pub(crate) fn flush_page(&self, vaddr: usize, global: bool) {
         let mut batch = self.batch();
         batch.touch(vaddr & !0xfff, 0x1000);
+        batch.table_linked();
+        if global {
+            batch.touch_global();
+        }
         batch.finish();
     }
 
@@ -160,8 +175,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         batch: &mut Batch<A, H>,
     ) -> Result<(), Failure> {
         // SAFETY: `table` is the root or was reached through a table entry of this page table,
-        // so it is a live table page; the recursion borrows each page at most once at a time.
-        let table = unsafe { entries::<H>(table) };
+        // so it is a live table page; `&mut self` of the caller keeps it allocated.
+        let table = unsafe { Table::new::<H>(table) };
         if level == 0 {
             return map_leaves::<A, S>(table, start, end, flags, source, batch);
         }
@@ -170,7 +185,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         while vaddr < end {
             let next = chunk_end(vaddr, size, end);
             let index = table_index(vaddr, level);
-            let child = match A::decode(table[index], level) {
+            let child = match A::decode(table.load(index), level) {
                 EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
                     return Err(Failure {
                         error: MappingError::AlreadyExists,
@@ -184,22 +199,23 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                             .frame(vaddr, level)
                             .map_err(|error| Failure { error, at: vaddr })?;
                         if let Some(paddr) = frame {
-                            table[index] = encode::<A>(paddr, flags, level);
+                            table.store(index, encode::<A>(paddr, flags, level));
                             batch.touch(vaddr, size);
                             vaddr = next;
                             continue;
                         }
                     }
                     let child = alloc_table::<H>().map_err(|error| Failure { error, at: vaddr })?;
-                    table[index] = A::encode_table(child);
+                    table.publish(index, A::encode_table(child));
+                    batch.table_linked();
                     child
                 }
             };
             if let Err(failure) = self.map_in(child, level - 1, vaddr, next, flags, source, batch) {
-                // SAFETY: `child` is a live table page of this table, no longer borrowed.
-                if is_empty_table(unsafe { entries_ref::<H>(child) }) {
-                    table[index] = 0;
-                    batch.touch_all();
+                // SAFETY: `child` is a live table page of this table.
+                if unsafe { Table::new::<H>(child) }.is_empty() {
+                    table.store(index, 0);
+                    batch.table_unlinked();
                     batch.release(child);
                 }
                 return Err(failure);
@@ -221,23 +237,30 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         batch: &mut Batch<A, H>,
     ) {
         // SAFETY: as in `map_in`.
-        let table = unsafe { entries::<H>(table_paddr) };
+        let table = unsafe { Table::new::<H>(table_paddr) };
         if level == 0 {
+            // Recorded before the first release: a full batch flushes what is recorded.
+            batch.touch(start, end - start);
             let first = table_index(start, 0);
-            let count = (end - start) >> 12;
-            for slot in &mut table[first..first + count] {
-                if *slot == 0 {
+            for index in first..first + ((end - start) >> 12) {
+                let entry = table.load(index);
+                if entry == 0 {
                     continue;
                 }
-                if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
-                    A::decode(*slot, 0)
-                    && owns_frames
-                {
-                    batch.release(paddr);
+                table.store(index, 0);
+                match A::decode(entry, 0) {
+                    EntryKind::Leaf { paddr, flags } => {
+                        if !flags.contains(MappingFlags::USER) {
+                            batch.touch_global();
+                        }
+                        if owns_frames {
+                            batch.release(paddr);
+                        }
+                    }
+                    EntryKind::Reserved { paddr } if owns_frames => batch.release(paddr),
+                    _ => {}
                 }
-                *slot = 0;
             }
-            batch.touch(start, end - start);
             return;
         }
         let size = level_size(level);
@@ -245,12 +268,17 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         while vaddr < end {
             let next = chunk_end(vaddr, size, end);
             let index = table_index(vaddr, level);
-            match A::decode(table[index], level) {
+            match A::decode(table.load(index), level) {
                 EntryKind::Empty => {}
-                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                entry @ (EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr }) => {
                     debug_assert_eq!(next - vaddr, size, "unmap of a straddled block");
-                    table[index] = 0;
+                    table.store(index, 0);
                     batch.touch(vaddr, size);
+                    if let EntryKind::Leaf { flags, .. } = entry
+                        && !flags.contains(MappingFlags::USER)
+                    {
+                        batch.touch_global();
+                    }
                     if owns_frames {
                         for frame in 0..size >> 12 {
                             batch.release(paddr + (frame << 12));
@@ -259,10 +287,10 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 }
                 EntryKind::Table(child) => {
                     self.unmap_in(child, level - 1, vaddr, next, owns_frames, batch);
-                    // SAFETY: `child` is a live table page of this table, no longer borrowed.
-                    if next - vaddr == size || is_empty_table(unsafe { entries_ref::<H>(child) }) {
-                        table[index] = 0;
-                        batch.touch_all();
+                    // SAFETY: `child` is a live table page of this table.
+                    if next - vaddr == size || unsafe { Table::new::<H>(child) }.is_empty() {
+                        table.store(index, 0);
+                        batch.table_unlinked();
                         batch.release(child);
                     }
                 }
@@ -284,13 +312,12 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         rewrite: &mut impl Rewrite,
     ) {
         // SAFETY: as in `map_in`.
-        let table = unsafe { entries::<H>(table_paddr) };
+        let table = unsafe { Table::new::<H>(table_paddr) };
         if level == 0 {
             let first = table_index(start, 0);
-            let count = (end - start) >> 12;
-            for slot in &mut table[first..first + count] {
-                if let Some(entry) = rewrite.rewrite(*slot, 0) {
-                    *slot = entry;
+            for index in first..first + ((end - start) >> 12) {
+                if let Some(entry) = rewrite.rewrite(table.load(index), 0) {
+                    table.store(index, entry);
                 }
             }
             batch.touch(start, end - start);
@@ -301,11 +328,12 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         while vaddr < end {
             let next = chunk_end(vaddr, size, end);
             let index = table_index(vaddr, level);
-            if let EntryKind::Table(child) = A::decode(table[index], level) {
+            let old = table.load(index);
+            if let EntryKind::Table(child) = A::decode(old, level) {
                 self.rewrite_in(child, level - 1, vaddr, next, batch, rewrite);
-            } else if let Some(entry) = rewrite.rewrite(table[index], level) {
+            } else if let Some(entry) = rewrite.rewrite(old, level) {
                 debug_assert_eq!(next - vaddr, size, "rewrite of a straddled block");
-                table[index] = entry;
+                table.store(index, entry);
                 batch.touch(vaddr, size);
             }
             vaddr = next;
@@ -321,20 +349,33 @@ trait Rewrite {
 }
 
 /// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame.
-struct Protect<A> {
+struct Protect<A, H> {
     flags: MappingFlags,
-    _arch: PhantomData<A>,
+    /// A global (non-`USER`) leaf was or will be among the changed entries.
+    global: bool,
+    /// Synchronize the instruction cache for frames that become executable.
+    sync_execute: bool,
+    _marker: PhantomData<(A, fn() -> H)>,
 }
 
-impl<A: PagingArch> Rewrite for Protect<A> {
+impl<A: PagingArch, H: PagingHandler> Rewrite for Protect<A, H> {
     #[inline(always)]
     fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
-        match A::decode(entry, level) {
-            EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
-                Some(encode::<A>(paddr, self.flags, level))
+        let (paddr, was_executable) = match A::decode(entry, level) {
+            EntryKind::Leaf { paddr, flags } => {
+                self.global |= !flags.contains(MappingFlags::USER);
+                (paddr, flags.contains(MappingFlags::EXECUTE))
             }
-            _ => None,
+            EntryKind::Reserved { paddr } => (paddr, false),
+            _ => return None,
+        };
+        if self.sync_execute && !was_executable {
+            paging_arch::cache::sync_instruction_cache::<A>(
+                H::phys_to_virt(paddr),
+                level_size(level),
+            );
         }
+        Some(encode::<A>(paddr, self.flags, level))
     }
 }
 
@@ -343,6 +384,8 @@ impl<A: PagingArch> Rewrite for Protect<A> {
 struct Break<A> {
     kept: MappingFlags,
     broke: bool,
+    /// A global (non-`USER`) leaf was broken.
+    global: bool,
     _arch: PhantomData<A>,
 }
 
@@ -352,6 +395,7 @@ impl<A: PagingArch> Rewrite for Break<A> {
         match A::decode(entry, level) {
             EntryKind::Leaf { paddr, flags } if flags & BREAK_ATTRIBUTES != self.kept => {
                 self.broke = true;
+                self.global |= !flags.contains(MappingFlags::USER);
                 Some(A::encode_reserved(paddr, level))
             }
             _ => None,
@@ -379,7 +423,7 @@ fn decoded_attributes<A: PagingArch>(flags: MappingFlags) -> MappingFlags {
 /// Fills the level-0 entries of `[start, end)`: the hot loop of every map.
 #[inline(always)]
 fn map_leaves<A: PagingArch, S: FrameSource>(
-    table: &mut [u64; ENTRY_COUNT],
+    table: Table,
     start: usize,
     end: usize,
     flags: MappingFlags,
@@ -387,16 +431,16 @@ fn map_leaves<A: PagingArch, S: FrameSource>(
     batch: &mut Batch<A, impl PagingHandler>,
 ) -> Result<(), Failure> {
     let first = table_index(start, 0);
-    let count = (end - start) >> 12;
     let mut vaddr = start;
     let mut result = Ok(());
-    for slot in &mut table[first..first + count] {
-        if *slot != 0 && !matches!(A::decode(*slot, 0), EntryKind::Empty) {
+    for index in first..first + ((end - start) >> 12) {
+        let entry = table.load(index);
+        if entry != 0 && !matches!(A::decode(entry, 0), EntryKind::Empty) {
             result = Err(MappingError::AlreadyExists);
             break;
         }
         match source.frame(vaddr, 0) {
-            Ok(Some(paddr)) => *slot = encode::<A>(paddr, flags, 0),
+            Ok(Some(paddr)) => table.store(index, encode::<A>(paddr, flags, 0)),
             Ok(None) => {
                 result = Err(MappingError::InvalidParam);
                 break;

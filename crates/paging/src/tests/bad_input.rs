@@ -122,7 +122,11 @@ fn every_entry_point_refuses_bad_ranges_with_a_typed_error() {
         for access in [Access::Read, Access::Write, Access::Execute] {
             for user in [false, true] {
                 let fault = PageFaultInfo::new(va(address), access, user);
-                assert!(!space.handle_page_fault(fault), "{fault:?}");
+                assert_eq!(
+                    space.handle_page_fault(fault),
+                    Err(crate::FaultError::NoArea),
+                    "{fault:?}"
+                );
             }
         }
     }

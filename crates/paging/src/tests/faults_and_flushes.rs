@@ -3,6 +3,8 @@
 use page_table_multiarch::MappingFlags;
 use paging_arch::{Access, PageFaultInfo, TlbFlush, TlbFlushRequest};
 
+use crate::{FaultError, FaultResolution};
+
 use super::frames::{
     live_frames, record_flush, record_live_frames, set_allocation_budget, take_flushes,
     take_live_at_flush,
@@ -23,7 +25,10 @@ fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
     assert_eq!(after_map, 1, "a lazy map allocates nothing");
     let fault = |address, access, user| PageFaultInfo::new(va(address), access, user);
 
-    assert!(space.handle_page_fault(fault(0x100_1008, Access::Write, true)));
+    assert_eq!(
+        space.handle_page_fault(fault(0x100_1008, Access::Write, true)),
+        Ok(FaultResolution::Populated)
+    );
     assert_eq!(
         lookup(&space, 0x100_1000).map(|(_, f, s)| (f, s)),
         Some((normalized(user_rw), 0x1000))
@@ -37,11 +42,15 @@ fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
     let populated = live_frames();
     assert!(populated > after_map, "a frame (and tables) were allocated");
     // A second fault on the same page (stale TLB) is handled without allocating.
-    assert!(space.handle_page_fault(fault(0x100_1000, Access::Read, true)));
+    assert_eq!(
+        space.handle_page_fault(fault(0x100_1000, Access::Read, true)),
+        Ok(FaultResolution::Spurious)
+    );
     assert_eq!(live_frames(), populated);
 
-    assert!(
-        !space.handle_page_fault(fault(0x100_2000, Access::Execute, true)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x100_2000, Access::Execute, true)),
+        Err(FaultError::AccessDenied),
         "no EXECUTE"
     );
     // The kernel never executes user memory, even where the user may.
@@ -49,35 +58,49 @@ fn lazy_pages_fault_in_and_forbidden_accesses_are_refused() {
     space
         .map_alloc(va(0x180_0000), 0x2000, user_rwx, false)
         .unwrap();
-    assert!(
-        !space.handle_page_fault(fault(0x180_0000, Access::Execute, false)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x180_0000, Access::Execute, false)),
+        Err(FaultError::KernelExecutesUserPage),
         "kernel fetch from a lazy user page"
     );
     assert_eq!(lookup(&space, 0x180_0000), None, "not populated for it");
-    assert!(space.handle_page_fault(fault(0x180_1000, Access::Execute, true)));
-    assert!(
-        !space.handle_page_fault(fault(0x180_1000, Access::Execute, false)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x180_1000, Access::Execute, true)),
+        Ok(FaultResolution::Populated)
+    );
+    assert_eq!(
+        space.handle_page_fault(fault(0x180_1000, Access::Execute, false)),
+        Err(FaultError::KernelExecutesUserPage),
         "kernel fetch from a mapped user page is not spurious"
     );
     space.unmap(va(0x180_0000), 0x2000).unwrap();
-    assert!(
-        !space.handle_page_fault(fault(0x200_0000, Access::Write, false)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x200_0000, Access::Write, false)),
+        Err(FaultError::AccessDenied),
         "read-only area"
     );
-    assert!(
-        !space.handle_page_fault(fault(0x200_0000, Access::Read, true)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x200_0000, Access::Read, true)),
+        Err(FaultError::KernelArea),
         "kernel area, user access"
     );
-    assert!(
-        !space.handle_page_fault(fault(0x300_0000, Access::Read, false)),
+    assert_eq!(
+        space.handle_page_fault(fault(0x300_0000, Access::Read, false)),
+        Err(FaultError::NoArea),
         "no area"
     );
     assert_eq!(live_frames(), populated, "refused faults allocate nothing");
-    assert!(space.handle_page_fault(fault(0x200_0000, Access::Read, false)));
+    assert_eq!(
+        space.handle_page_fault(fault(0x200_0000, Access::Read, false)),
+        Ok(FaultResolution::Populated)
+    );
 
     // Out of memory: the fault is not handled and nothing changes.
     set_allocation_budget(Some(0));
-    assert!(!space.handle_page_fault(fault(0x100_3000, Access::Read, true)));
+    assert_eq!(
+        space.handle_page_fault(fault(0x100_3000, Access::Read, true)),
+        Err(FaultError::NoMemory)
+    );
     set_allocation_budget(None);
     assert_eq!(lookup(&space, 0x100_3000), None);
 }
@@ -90,15 +113,19 @@ fn protect_applies_to_lazy_pages_that_fault_in_later() {
     space.map_alloc(va(0x100_0000), 0x2000, RW, false).unwrap();
     space.protect(va(0x100_0000), 0x2000, READ).unwrap();
     let write = PageFaultInfo::new(va(0x100_0000), Access::Write, false);
-    assert!(
-        !space.handle_page_fault(write),
+    assert_eq!(
+        space.handle_page_fault(write),
+        Err(FaultError::AccessDenied),
         "write to a now read-only lazy page"
     );
     let read = PageFaultInfo {
         access: Access::Read,
         ..write
     };
-    assert!(space.handle_page_fault(read));
+    assert_eq!(
+        space.handle_page_fault(read),
+        Ok(FaultResolution::Populated)
+    );
     assert_eq!(
         lookup(&space, 0x100_0000).map(|(_, f, _)| f),
         Some(normalized(READ))
@@ -145,15 +172,24 @@ fn every_change_is_flushed_through_the_hook() {
     // Populating a lazy page on a fault flushes that page; so does a spurious fault on a page
     // already mapped (a stale TLB entry), and a refused fault changes and flushes nothing.
     let fault = PageFaultInfo::new(va(0x80_0123), Access::Write, false);
-    assert!(space.handle_page_fault(fault));
+    assert_eq!(
+        space.handle_page_fault(fault),
+        Ok(FaultResolution::Populated)
+    );
     assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
-    assert!(space.handle_page_fault(fault));
+    assert_eq!(
+        space.handle_page_fault(fault),
+        Ok(FaultResolution::Spurious)
+    );
     assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
     let fetch = PageFaultInfo {
         access: Access::Execute,
         ..fault
     };
-    assert!(!space.handle_page_fault(fetch));
+    assert_eq!(
+        space.handle_page_fault(fetch),
+        Err(FaultError::AccessDenied)
+    );
     assert_eq!(take_flushes(), []);
     // A split flushes the whole block it replaces (past the threshold: everything).
     space.map_linear(va(2 * GIB), pa(0), 2 * MIB, RW).unwrap();

@@ -62,6 +62,7 @@ impl PagingHandler for TestFrames {
     }
 
     fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        super::tlb_model::on_free(paddr.as_usize(), count);
         let layout = STATE.with_borrow_mut(|state| {
             for frame in 0..count {
                 let address = paddr.as_usize() + frame * 0x1000;

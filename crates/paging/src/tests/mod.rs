@@ -8,6 +8,8 @@ mod frames;
 mod model;
 mod operations;
 mod regressions;
+mod tlb_model;
+mod tlb_rules;
 
 use std::vec::Vec;
 

@@ -120,7 +120,8 @@ fn apply(space: &mut Space, operation: &Operation) {
         }
         Operation::Fault { page, access, user } => {
             let address = address(page);
-            space.handle_page_fault(PageFaultInfo::new(address, access, user));
+            // Refused faults change nothing; the model checks the outcome below.
+            let _ = space.handle_page_fault(PageFaultInfo::new(address, access, user));
             Ok(())
         }
     };

@@ -267,8 +267,9 @@ fn prot_none_round_trip_keeps_frames_and_data() {
         );
         for access in [Access::Read, Access::Write, Access::Execute] {
             let fault = PageFaultInfo::new(va(page), access, false);
-            assert!(
-                !space.handle_page_fault(fault),
+            assert_eq!(
+                space.handle_page_fault(fault),
+                Err(crate::FaultError::AccessDenied),
                 "{access:?} of a PROT_NONE page must be refused"
             );
         }

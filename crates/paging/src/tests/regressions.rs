@@ -53,7 +53,10 @@ fn defect_unmap_region_stops_at_a_hole() {
         .unwrap();
     for page in [0x100_0000, 0x100_5000, 0x10f_f000] {
         let fault = PageFaultInfo::new(va(page), Access::Write, false);
-        assert!(space.handle_page_fault(fault));
+        assert_eq!(
+            space.handle_page_fault(fault),
+            Ok(crate::FaultResolution::Populated)
+        );
     }
     space.unmap(va(0x100_0000), 0x10_0000).unwrap();
     assert_eq!(lookup(&space, 0x10f_f000), None, "page after the holes");
