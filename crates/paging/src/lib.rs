@@ -10,20 +10,23 @@
 //! - [`Backend`]: the [`Linear`](Backend::Linear) and [`Alloc`](Backend::Alloc) mapping
 //!   backends, implementing [`memory_set::MappingBackend`];
 //! - [`AddressSpace`]: a [`memory_set::MemorySet`] plus its page table: `map_linear`,
-//!   `map_alloc`, `unmap`, `protect`, `handle_page_fault`, printed like `/proc/self/maps`.
+//!   `map_alloc`, `unmap`, `protect`, `handle_page_fault` (typed: [`FaultResolution`] or
+//!   [`FaultError`]), printed like `/proc/self/maps`.
 //!
 //! PROT_NONE (flags without `READ`, `WRITE`, `EXECUTE`) is an entry the hardware treats as
 //! invalid that keeps its frame, so protecting back restores the same frames and data. Every
 //! change to a table is flushed through [`paging_arch::tlb`] (a kernel-installed shootdown hook,
 //! else the local flush; a no-op in hosted tests) before released frames return to the
-//! allocator.
+//! allocator, and table memory is only ever read and written through atomic accesses (the MMU
+//! and other CPUs share it).
 //!
 //! # Example
 //!
 //! Frames come from a [`PagingHandler`]; here from the host heap, with physical = virtual:
 //!
 //! ```
-//! use paging::{AddressSpace, Access, MappingFlags, PageFaultInfo, PagingHandler, PhysAddr, VirtAddr};
+//! use paging::{AddressSpace, Access, FaultError, FaultResolution, MappingFlags, PageFaultInfo};
+//! use paging::{PagingHandler, PhysAddr, VirtAddr};
 //! use std::alloc::{Layout, alloc, dealloc};
 //!
 //! struct HeapFrames;
@@ -57,10 +60,10 @@
 //! space.map_alloc(VirtAddr::from(0x1000_0000), 0x4000, rw, false)?;
 //! assert_eq!(space.query(VirtAddr::from(0x1000_0000)), None);
 //! let write = PageFaultInfo::new(VirtAddr::from(0x1000_0010), Access::Write, false);
-//! assert!(space.handle_page_fault(write));
+//! assert_eq!(space.handle_page_fault(write), Ok(FaultResolution::Populated));
 //! assert_eq!(space.query(VirtAddr::from(0x1000_0000)).unwrap().flags & rw, rw);
-//! let fetch = PageFaultInfo { access: Access::Execute, ..write };
-//! assert!(!space.handle_page_fault(fetch), "the area is not executable");
+//! let fetch = PageFaultInfo::new(VirtAddr::from(0x1000_0010), Access::Execute, false);
+//! assert_eq!(space.handle_page_fault(fetch), Err(FaultError::AccessDenied), "not executable");
 //!
 //! assert_eq!(
 //!     space.to_string(),

@@ -5,10 +5,7 @@ use paging_arch::{Access, PageFaultInfo, TlbFlush, TlbFlushRequest};
 
 use crate::{FaultError, FaultResolution};
 
-use super::frames::{
-    live_frames, record_flush, record_live_frames, set_allocation_budget, take_flushes,
-    take_live_at_flush,
-};
+use super::frames::{live_frames, record_flush, set_allocation_budget, take_flushes};
 use super::*;
 
 #[test]
@@ -138,50 +135,87 @@ fn every_change_is_flushed_through_the_hook() {
     space.set_tlb_flush_hook(Some(record_flush));
     take_flushes();
     let root = space.root_paddr();
-    let request = |flush| TlbFlushRequest {
+    // A request for `flush`; `tables`: non-leaf entries changed; `global`: a kernel entry did.
+    let request = |flush, tables, global| TlbFlushRequest {
         root_paddr: root,
         flush,
-        tables_changed: false,
-        global_changed: true,
+        tables_changed: tables,
+        global_changed: global,
     };
+    let range = |start: usize, end: usize| TlbFlush::Range {
+        start: va(start),
+        end: va(end),
+    };
+    let user_rw = RW | MappingFlags::USER;
 
+    // A kernel map that links new tables: global entries and tables changed.
     space.map_alloc(va(0x40_0000), 0x2000, RW, true).unwrap();
     assert_eq!(
         take_flushes(),
-        [request(TlbFlush::Range {
-            start: va(0x40_0000),
-            end: va(0x40_2000)
-        })]
+        [request(range(0x40_0000, 0x40_2000), true, true)]
+    );
+    // A user map into existing tables: leaves only, none global.
+    space
+        .map_alloc(va(0x40_2000), 0x1000, user_rw, true)
+        .unwrap();
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x40_2000)), false, false)]
+    );
+    space
+        .protect(va(0x40_2000), 0x1000, user_rw - MappingFlags::WRITE)
+        .unwrap();
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x40_2000)), false, false)]
     );
     space.protect(va(0x40_1000), 0x1000, READ).unwrap();
-    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x40_1000)))]);
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x40_1000)), false, true)]
+    );
+    space.unmap(va(0x40_2000), 0x1000).unwrap();
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x40_2000)), false, false)]
+    );
     space.unmap(va(0x40_0000), 0x1000).unwrap();
-    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x40_0000)))]);
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x40_0000)), false, true)]
+    );
     space.map_linear(va(GIB), pa(0), 64 * 0x1000, RW).unwrap();
     assert_eq!(
         take_flushes(),
-        [request(TlbFlush::All)],
+        [request(TlbFlush::All, true, true)],
         "past the threshold"
     );
     // Freeing table pages flushes everything (paging-structure caches).
     space.unmap(va(0x40_1000), 0x1000).unwrap();
-    assert_eq!(take_flushes(), [request(TlbFlush::All)]);
+    assert_eq!(take_flushes(), [request(TlbFlush::All, true, true)]);
     // A lazy map changes no entry and flushes nothing.
     space.map_alloc(va(0x80_0000), 0x1000, RW, false).unwrap();
     assert_eq!(take_flushes(), []);
-    // Populating a lazy page on a fault flushes that page; so does a spurious fault on a page
-    // already mapped (a stale TLB entry), and a refused fault changes and flushes nothing.
+    // Populating a lazy page on a fault flushes that page (its leaf table is new). A spurious
+    // fault on a page already mapped flushes it as if tables changed: the stale entry may be a
+    // cached non-leaf one. A refused fault changes and flushes nothing.
     let fault = PageFaultInfo::new(va(0x80_0123), Access::Write, false);
     assert_eq!(
         space.handle_page_fault(fault),
         Ok(FaultResolution::Populated)
     );
-    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x80_0000)), true, true)]
+    );
     assert_eq!(
         space.handle_page_fault(fault),
         Ok(FaultResolution::Spurious)
     );
-    assert_eq!(take_flushes(), [request(TlbFlush::Page(va(0x80_0000)))]);
+    assert_eq!(
+        take_flushes(),
+        [request(TlbFlush::Page(va(0x80_0000)), true, true)]
+    );
     let fetch = PageFaultInfo {
         access: Access::Execute,
         ..fault
@@ -198,34 +232,16 @@ fn every_change_is_flushed_through_the_hook() {
     let flushes = take_flushes();
     assert_eq!(
         flushes.last(),
-        Some(&request(TlbFlush::All)),
+        Some(&request(TlbFlush::All, true, true)),
         "split of a 2 MiB block: {flushes:?}"
     );
-    // Dropping the space unmaps every area through the same hook.
+    // Dropping the space unmaps every area, then frees the tables after a full flush.
     drop(space);
-    assert_eq!(take_flushes().last(), Some(&request(TlbFlush::All)), "drop");
-}
-
-#[test]
-fn frames_are_freed_only_after_the_flush() {
-    let mut space = Space::try_new().unwrap();
-    space.map_alloc(va(0x40_0000), 0x3000, RW, true).unwrap();
-    let live = live_frames();
-    space.set_tlb_flush_hook(Some(record_live_frames));
-    space.unmap(va(0x40_0000), 0x3000).unwrap();
     assert_eq!(
-        take_live_at_flush(),
-        [live],
-        "3 frames and the tables still live at the flush"
+        take_flushes().last(),
+        Some(&request(TlbFlush::All, true, true)),
+        "drop"
     );
-    assert_eq!(live_frames(), 1, "freed after it");
-    // More frames than the batch holds: flushes happen before each batch of frees.
-    space.map_alloc(va(0x40_0000), 0x200_000, RW, true).unwrap();
-    let live = live_frames();
-    space.unmap(va(0x40_0000), 0x200_000).unwrap();
-    let seen = take_live_at_flush();
-    assert_eq!(seen.first(), Some(&live), "first flush before any free");
-    assert_eq!(seen.len(), 3, "512 frames + tables in batches of 256");
 }
 
 #[test]

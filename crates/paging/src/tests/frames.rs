@@ -20,8 +20,6 @@ struct State {
     /// Allocations that still succeed; `None`: unlimited.
     budget: Option<usize>,
     flushes: Vec<TlbFlushRequest>,
-    /// Live frame counts seen by `record_live_frames`.
-    live_at_flush: Vec<usize>,
 }
 
 std::thread_local! {
@@ -112,17 +110,4 @@ pub(super) fn record_flush(request: &TlbFlushRequest) {
 /// The recorded flush requests since the last call.
 pub(super) fn take_flushes() -> Vec<TlbFlushRequest> {
     STATE.with_borrow_mut(|state| std::mem::take(&mut state.flushes))
-}
-
-/// A TLB flush hook that records how many frames are live when the flush happens.
-pub(super) fn record_live_frames(_request: &TlbFlushRequest) {
-    STATE.with_borrow_mut(|state| {
-        let live = state.live.len();
-        state.live_at_flush.push(live);
-    });
-}
-
-/// The live frame counts recorded by `record_live_frames` since the last call.
-pub(super) fn take_live_at_flush() -> Vec<usize> {
-    STATE.with_borrow_mut(|state| std::mem::take(&mut state.live_at_flush))
 }

@@ -3,8 +3,10 @@
 
 mod bad_input;
 mod break_before_make;
+mod fault_rules;
 mod faults_and_flushes;
 mod frames;
+mod isa_hooks;
 mod model;
 mod operations;
 mod regressions;

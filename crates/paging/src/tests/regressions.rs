@@ -259,7 +259,7 @@ fn defect_no_tlb_shootdown() {
             TlbFlushRequest {
                 root_paddr: root,
                 flush: TlbFlush::Page(va(0x1000)),
-                tables_changed: false,
+                tables_changed: true,
                 global_changed: true,
             },
             TlbFlushRequest {
@@ -269,6 +269,6 @@ fn defect_no_tlb_shootdown() {
                 global_changed: true,
             },
         ],
-        "map flushes the page; unmap frees tables, so it flushes everything"
+        "map links tables and flushes the page; unmap frees tables, so it flushes everything"
     );
 }
