@@ -14,7 +14,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use paging::{AddressSpace, MappingError, MappingFlags};
+use paging::{AddressSpace, FaultError, FaultResolution, MappingError, MappingFlags};
 use paging_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
 
 use crate::global_cell::GlobalCell;
@@ -149,20 +149,25 @@ pub(crate) fn init() {
     unsafe { arch::enable_mmu(root) }.expect("the CPU does not support the translation mode");
     trap::set_page_fault_handler(Some(handle_page_fault));
     println!(
-        "MMU on: {} root at {:#x}",
+        "MMU on: {} root at {:#x}, {} physical-address bits",
         <Arch as PagingArch>::NAME,
-        root.as_usize()
+        root.as_usize(),
+        with(Space::Kernel, |space| space.page_table().phys_addr_bits())
     );
+    println!("user memory: {}", arch::protect_user_memory());
 }
 
-/// The page-fault handler: asks the current address space (lazy allocation, spurious faults).
-fn handle_page_fault(fault: PageFaultInfo) -> bool {
+/// The page-fault handler: asks the current address space (lazy allocation, spurious faults,
+/// or a typed refusal).
+fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
     SPACES.with(|spaces| {
         let space = match spaces.current {
             Space::Kernel => spaces.kernel.as_mut(),
             Space::Spare => spaces.spare.as_mut(),
         };
-        space.is_some_and(|space| space.handle_page_fault(fault))
+        space.map_or(Err(FaultError::NoArea), |space| {
+            space.handle_page_fault(fault)
+        })
     })
 }
 

@@ -1,8 +1,10 @@
 //! The neutral half of trap handling: the per-ISA vectors save the registers, decode the cause and
 //! call [`kernel_fault`] with the ISA-neutral `paging_arch::PageFaultInfo` (decoded by the ISA
 //! crate's `decode_page_fault`). Three outcomes:
-//! 1. the installed page-fault handler (the address space's lazy allocation) fixes the fault: the
-//!    faulting instruction is retried (RESUME);
+//! 1. the installed page-fault handler (`AddressSpace::handle_page_fault`) resolves the fault
+//!    (a lazy page populated, or a stale TLB entry flushed): the faulting instruction is retried
+//!    (RESUME). A refusal (`paging::FaultError`) is never retried: the hardware would fault
+//!    again, forever;
 //! 2. a probe armed a recovery point ([`crate::probe`]): the fault is recorded and execution
 //!    continues at the recovery point (SKIP);
 //! 3. otherwise the kernel reports the unexpected fault and exits QEMU with failure.
@@ -23,6 +25,7 @@ use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
 use crate::println;
 
+pub(crate) use paging::{FaultError, FaultResolution};
 pub(crate) use paging_arch::{Access, PageFaultInfo};
 
 /// Formats a fault for messages: `Write fault at 0x1000 from kernel mode`.
@@ -42,17 +45,21 @@ pub(crate) fn describe(fault: &PageFaultInfo) -> impl fmt::Display + '_ {
     Describe(fault)
 }
 
-/// A page-fault handler: returns `true` when it fixed the mapping and the access can be retried.
-pub(crate) type PageFaultHandler = fn(PageFaultInfo) -> bool;
+/// A page-fault handler: `Ok` when the access can be retried, else why not.
+pub(crate) type PageFaultHandler = fn(PageFaultInfo) -> Result<FaultResolution, FaultError>;
 
 struct TrapState {
     page_fault_handler: Option<PageFaultHandler>,
     handled_faults: usize,
+    refused_faults: usize,
+    last_refusal: Option<FaultError>,
 }
 
 static STATE: GlobalCell<TrapState> = GlobalCell::new(TrapState {
     page_fault_handler: None,
     handled_faults: 0,
+    refused_faults: 0,
+    last_refusal: None,
 });
 
 /// Installs (or removes) the handler asked first on every kernel-mode page fault.
@@ -60,39 +67,50 @@ pub(crate) fn set_page_fault_handler(handler: Option<PageFaultHandler>) {
     STATE.with(|state| state.page_fault_handler = handler);
 }
 
-/// How many faults the page-fault handler has fixed since boot.
+/// How many faults the page-fault handler has resolved since boot.
 pub(crate) fn handled_fault_count() -> usize {
     STATE.with(|state| state.handled_faults)
 }
 
+/// How many faults the page-fault handler has refused since boot, and the last reason.
+pub(crate) fn refused_faults() -> (usize, Option<FaultError>) {
+    STATE.with(|state| (state.refused_faults, state.last_refusal))
+}
+
+/// Asks the installed handler; counts the answer.
+fn handle(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
+    let handler = STATE.with(|state| state.page_fault_handler);
+    let result = handler.map_or(Err(FaultError::NoArea), |handler| handler(fault));
+    STATE.with(|state| match result {
+        Ok(_) => state.handled_faults += 1,
+        Err(error) => {
+            state.refused_faults += 1;
+            state.last_refusal = Some(error);
+        }
+    });
+    result
+}
+
 /// Called by the per-ISA vector for a page fault taken in kernel mode.
 pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: PageFaultInfo) {
-    let handler = STATE.with(|state| state.page_fault_handler);
-    if let Some(handler) = handler
-        && handler(fault)
-    {
-        STATE.with(|state| state.handled_faults += 1);
-        return;
-    }
+    let error = match handle(fault) {
+        Ok(_) => return,
+        Err(error) => error,
+    };
     if crate::probe::recover(frame, fault) {
         return;
     }
     unexpected(format_args!(
-        "unhandled {} (pc {:#x})",
+        "unhandled {} (pc {:#x}): {error}",
         describe(&fault),
         frame.pc()
     ));
 }
 
 /// Called by the per-ISA user-trap path for a page fault taken in user mode: `true` when the
-/// page-fault handler fixed it and user mode resumes at the faulting instruction.
+/// page-fault handler resolved it and user mode resumes at the faulting instruction.
 pub(crate) fn user_fault(fault: PageFaultInfo) -> bool {
-    let handler = STATE.with(|state| state.page_fault_handler);
-    let handled = handler.is_some_and(|handler| handler(fault));
-    if handled {
-        STATE.with(|state| state.handled_faults += 1);
-    }
-    handled
+    handle(fault).is_ok()
 }
 
 /// Reports a trap the kernel cannot handle and exits QEMU with failure.

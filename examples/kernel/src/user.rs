@@ -46,13 +46,22 @@ pub(crate) enum UserExit {
         /// The user's return-value register at the system call.
         value: usize,
     },
-    /// A page fault ended the run.
+    /// A page fault ended the run: its address, access and mode (what the hardware added,
+    /// `cause` and `user_memory_access`, is left at `PageFaultInfo::new`'s values so that
+    /// cases compare the neutral part; see [`UserExit::page_fault`]).
     PageFault(PageFaultInfo),
     /// Any other trap (ISA-specific cause code).
     Other {
         /// The raw cause (scause, ESR_EL1, vector number).
         cause: usize,
     },
+}
+
+impl UserExit {
+    /// The exit for a page fault the address space refused: address, access and mode only.
+    pub(crate) fn page_fault(fault: PageFaultInfo) -> Self {
+        Self::PageFault(PageFaultInfo::new(fault.address, fault.access, fault.user))
+    }
 }
 
 /// Runs the user routine, already mapped at `code_address` (user-executable), with its stack

@@ -12,6 +12,7 @@ mod mmu;
 mod probe;
 mod trap;
 mod user;
+mod user_access;
 
 pub(crate) use self::mmu::enable_mmu;
 pub(crate) use self::probe::{
@@ -19,6 +20,7 @@ pub(crate) use self::probe::{
 };
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
+pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";

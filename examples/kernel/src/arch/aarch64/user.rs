@@ -176,7 +176,7 @@ pub(crate) unsafe fn run_user(
         return UserExit::SystemCall { value };
     }
     match decode_page_fault(esr as u64, far as u64) {
-        Some(fault) => UserExit::PageFault(fault),
+        Some(fault) => UserExit::page_fault(fault),
         None => UserExit::Other { cause: esr },
     }
 }

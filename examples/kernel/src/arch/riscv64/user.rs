@@ -158,7 +158,7 @@ pub(crate) unsafe fn run_user(
     }
     // sstatus.SPP = 0: the trap came from U-mode.
     match decode_page_fault(scause as u64, stval as u64, 0) {
-        Some(fault) => UserExit::PageFault(fault),
+        Some(fault) => UserExit::page_fault(fault),
         None => UserExit::Other { cause: scause },
     }
 }

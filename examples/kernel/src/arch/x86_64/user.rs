@@ -157,7 +157,7 @@ pub(crate) unsafe fn run_user(
         return UserExit::SystemCall { value };
     }
     if vector == PAGE_FAULT_VECTOR {
-        return UserExit::PageFault(decode_page_fault(error_code as u64, cr2 as u64));
+        return UserExit::page_fault(decode_page_fault(error_code as u64, cr2 as u64));
     }
     UserExit::Other { cause: vector }
 }
