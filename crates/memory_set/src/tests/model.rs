@@ -196,7 +196,11 @@ fn run(ops: Vec<(Op, Option<usize>)>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // Fewer cases under Miri, same operations.
+        cases: if cfg!(miri) { 16 } else { 512 },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn set_page_table_and_model_agree(ops in proptest::collection::vec((op(), proptest::option::weighted(0.15, 0..3usize)), 1..60)) {
