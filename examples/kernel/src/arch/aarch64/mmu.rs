@@ -1,6 +1,17 @@
 //! Turning the EL1&0 stage-1 MMU on: MAIR_EL1 matching the ISA crate's attribute indices,
 //! TCR_EL1 (48-bit halves, 4 KiB granules, TTBR1 walks disabled: this kernel lives in the lower
-//! half), TTBR0_EL1 through the ISA crate's `activate`, then SCTLR_EL1.M|C|I.
+//! half), TTBR0_EL1 through the ISA crate's `activate`, then SCTLR_EL1.M|C|I|SPAN.
+//!
+//! # PAN
+//!
+//! The kernel runs with `PSTATE.PAN = 0` (it never sets it), so EL1 may load and store user
+//! pages. `SCTLR_EL1.SPAN` is set deliberately: with FEAT_PAN (QEMU `-cpu max`) and
+//! `SPAN = 0`, taking an exception to EL1 sets `PSTATE.PAN` to 1 (Arm ARM, `SCTLR_EL1.SPAN`
+//! and D1 "Process state, PSTATE", PAN), so exception handlers would fault on user pages that
+//! the interrupted code could touch, depending on a bit whose reset value firmware and models
+//! choose. With `SPAN = 1`, `PSTATE.PAN` is unchanged on exception entry on every CPU model; on
+//! CPUs without FEAT_PAN the bit is RES1 anyway. The fault decoder reads `PAN` from the saved
+//! `SPSR_EL1`, so code that sets PAN itself (`msr pan, #1`) is still decoded right.
 
 use paging_arch::{PagingArch, PhysAddr};
 
@@ -16,6 +27,8 @@ const TCR_IPS_SHIFT: u64 = 32;
 const SCTLR_MMU: u64 = 1 << 0;
 const SCTLR_DATA_CACHE: u64 = 1 << 2;
 const SCTLR_INSTRUCTION_CACHE: u64 = 1 << 12;
+/// `SCTLR_EL1.SPAN` (bit 23): 1 = leave `PSTATE.PAN` unchanged on taking an exception to EL1.
+const SCTLR_SET_PAN_NOT_ON_EXCEPTION: u64 = 1 << 23;
 
 /// Turns the MMU on with the lower-half table at `root`.
 ///
@@ -54,7 +67,10 @@ pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), paging_arch::Activ
             "msr sctlr_el1, {value}",
             "isb",
             value = out(reg) _,
-            bits = in(reg) SCTLR_MMU | SCTLR_DATA_CACHE | SCTLR_INSTRUCTION_CACHE,
+            bits = in(reg) SCTLR_MMU
+                | SCTLR_DATA_CACHE
+                | SCTLR_INSTRUCTION_CACHE
+                | SCTLR_SET_PAN_NOT_ON_EXCEPTION,
         );
     }
     Ok(())
