@@ -1,5 +1,5 @@
 //! Which TLB instructions carry out a [`TlbFlushRequest`], as a pure function (tested on any
-//! host); [`crate::instructions`] executes the plan on bare metal.
+//! host); `PagingArch::flush_tlb_local` executes the plan on bare metal.
 //!
 //! The rules (Intel SDM Vol. 3A, §4.10.4.1 "Operations that Invalidate TLBs and
 //! Paging-Structure Caches"):
