@@ -22,6 +22,14 @@
 //!   unless `EXECUTE`.
 //! - `AF = 1` always (we do not rely on hardware access-flag management).
 //! - `nG`: user pages are not global, kernel pages are global.
+//! - Device memory is never executable: a `DEVICE` leaf is `UXN` and `PXN` whatever the flags
+//!   say. Instruction fetches from Device memory are not allowed to have side effects yet may be
+//!   speculative (Arm ARM B2.7.2 "Device memory": "the architecture ... does not prevent
+//!   speculative instruction fetches from any Device memory location that is not marked as
+//!   execute-never"; D8.5 "Memory region attributes" / the execute-never controls), so a device
+//!   page must carry both execute-never bits. Linux maps device memory `PROT_DEVICE_nGnRE` with
+//!   `PTE_PXN | PTE_UXN` for the same reason. `EXECUTE` is therefore dropped on decoding, as
+//!   `PagingArch`'s contract allows.
 //! - Memory type, with `MAIR_EL1` = [`MAIR_VALUE`]: `DEVICE` → AttrIndx 0 (Device-nGnRE),
 //!   `UNCACHED` → AttrIndx 2 (Normal non-cacheable), otherwise AttrIndx 1 (Normal write-back).
 //!   `DEVICE` wins over `UNCACHED`. Normal memory is Inner Shareable (`SH = 0b11`); for Device
@@ -79,7 +87,8 @@ pub const NORMAL_ATTRIBUTE_INDEX: u64 = MemAttr::Normal as u64;
 pub const NON_CACHEABLE_ATTRIBUTE_INDEX: u64 = MemAttr::NormalNonCacheable as u64;
 
 /// The flags a leaf built from `flags` decodes to: `READ` added to any accessible page,
-/// `UNCACHED` dropped beside `DEVICE`.
+/// `UNCACHED` dropped beside `DEVICE`, `EXECUTE` dropped on `DEVICE` (device memory is never
+/// executable).
 ///
 /// ```
 /// use paging_aarch64::{MappingFlags, entry::normalize_flags};
@@ -89,6 +98,10 @@ pub const NON_CACHEABLE_ATTRIBUTE_INDEX: u64 = MemAttr::NormalNonCacheable as u6
 ///     normalize_flags(MappingFlags::WRITE | MappingFlags::DEVICE | MappingFlags::UNCACHED),
 ///     MappingFlags::READ | MappingFlags::WRITE | MappingFlags::DEVICE
 /// );
+/// assert_eq!(
+///     normalize_flags(MappingFlags::EXECUTE | MappingFlags::DEVICE),
+///     MappingFlags::READ | MappingFlags::DEVICE
+/// );
 /// ```
 pub const fn normalize_flags(flags: MappingFlags) -> MappingFlags {
     let mut normalized = flags.intersection(ACCESS_FLAGS.union(MappingFlags::USER));
@@ -96,7 +109,9 @@ pub const fn normalize_flags(flags: MappingFlags) -> MappingFlags {
         normalized = normalized.union(MappingFlags::READ);
     }
     if flags.contains(MappingFlags::DEVICE) {
-        normalized.union(MappingFlags::DEVICE)
+        normalized
+            .difference(MappingFlags::EXECUTE)
+            .union(MappingFlags::DEVICE)
     } else if flags.contains(MappingFlags::UNCACHED) {
         normalized.union(MappingFlags::UNCACHED)
     } else {
@@ -139,7 +154,8 @@ pub const fn leaf_attribute_bits(flags: MappingFlags) -> u64 {
         USER_EXECUTE_NEVER
     };
     bits |= execute_never;
-    if !flags.contains(MappingFlags::EXECUTE) {
+    // Device memory is never executable (see the module docs: Arm ARM B2.7.2, D8.5).
+    if !flags.contains(MappingFlags::EXECUTE) || flags.contains(MappingFlags::DEVICE) {
         bits |= PRIVILEGED_EXECUTE_NEVER | USER_EXECUTE_NEVER;
     }
     bits

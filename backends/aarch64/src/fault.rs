@@ -1,4 +1,4 @@
-//! Decoding an AArch64 abort (`ESR_EL1`, `FAR_EL1`) into a [`PageFaultInfo`].
+//! Decoding an AArch64 abort (`ESR_EL1`, `FAR_EL1`, `SPSR_EL1`) into a [`PageFaultInfo`].
 //!
 //! Plain functions over the register values, so they are tested on any host; the exception
 //! vector reads the registers and passes them in.
@@ -10,7 +10,7 @@
 //! not valid (`FnV`) are not.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, PageFaultInfo};
+use paging_arch::{Access, FaultCause, PageFaultInfo};
 
 #[cfg(test)]
 mod tests;
@@ -30,6 +30,10 @@ pub const ISS_WRITE_NOT_READ: u64 = 1 << 6;
 pub const ISS_CACHE_MAINTENANCE: u64 = 1 << 8;
 /// `ISS.FnV` (bit 10): `FAR_EL1` does not hold the faulting address.
 pub const ISS_FAR_NOT_VALID: u64 = 1 << 10;
+/// `SPSR_EL1.PAN` (bit 22): the value of `PSTATE.PAN` when the exception was taken (Arm ARM,
+/// register description of `SPSR_EL1`, and D1 "PSTATE.PAN"; FEAT_PAN). With `PAN = 1`, EL1
+/// data accesses to pages accessible from EL0 fault with a permission fault.
+pub const SPSR_PAN: u64 = 1 << 22;
 
 /// The kind of a page-table abort, from the `DFSC`/`IFSC` field (bits 5:0) of the ISS.
 ///
@@ -51,6 +55,18 @@ pub enum FaultStatus {
         /// The lookup level of the descriptor.
         lookup_level: u8,
     },
+}
+
+impl FaultStatus {
+    /// The neutral cause: translation → [`FaultCause::NotPresent`], permission →
+    /// [`FaultCause::Permission`], access flag → [`FaultCause::AccessFlag`].
+    pub const fn cause(self) -> FaultCause {
+        match self {
+            Self::Translation { .. } => FaultCause::NotPresent,
+            Self::AccessFlag { .. } => FaultCause::AccessFlag,
+            Self::Permission { .. } => FaultCause::Permission,
+        }
+    }
 }
 
 impl FaultStatus {
@@ -83,27 +99,33 @@ pub struct Abort {
     pub status: FaultStatus,
 }
 
-/// The page-table abort described by `esr` (`ESR_EL1`) and `far` (`FAR_EL1`), or `None` if the
-/// exception is not one (see the module docs).
+/// The page-table abort described by `esr` (`ESR_EL1`), `far` (`FAR_EL1`) and `spsr`
+/// (`SPSR_EL1` as saved at exception entry), or `None` if the exception is not one (see the
+/// module docs).
 ///
-/// A data abort is a write when `WnR = 1` and it is not a cache-maintenance operation
-/// (`CM = 0`); an instruction abort is an execute access. EL0 aborts (`EC` 0x20, 0x24) are user
-/// faults, EL1 aborts (0x21, 0x25) kernel faults.
+/// - access: a data abort is a write when `WnR = 1` and it is not a cache-maintenance
+///   operation (`CM = 0`); an instruction abort is an execute access (Arm ARM, `ESR_EL1`, "ISS
+///   encoding for an exception from a Data Abort" / "... from an Instruction Abort");
+/// - mode: EL0 aborts (`EC` 0x20, 0x24) are user faults, EL1 aborts (0x21, 0x25) kernel faults;
+/// - cause: from `DFSC`/`IFSC` ([`FaultStatus::cause`]);
+/// - `user_memory_access` of an EL1 abort: `SPSR_EL1.PAN = 0` ([`SPSR_PAN`]); `false` for an
+///   EL0 abort.
 ///
 /// ```
 /// use paging_aarch64::fault::{decode_abort, Abort, FaultStatus};
 /// use paging_aarch64::{Access, PageFaultInfo, VirtAddr};
+/// use paging_arch::FaultCause;
 ///
-/// // EL1 store to an unmapped page: EC 0x25, IL, WnR, DFSC = level-3 translation fault.
-/// assert_eq!(
-///     decode_abort(0x9600_0047, 0x4040_0000),
-///     Some(Abort {
-///         fault: PageFaultInfo::new(VirtAddr::from(0x4040_0000), Access::Write, false),
-///         status: FaultStatus::Translation { lookup_level: 3 },
-///     })
-/// );
+/// // EL1 store to an unmapped page: EC 0x25, IL, WnR, DFSC = level-3 translation fault;
+/// // SPSR_EL1 = EL1h with DAIF masked and PAN = 0.
+/// let abort = decode_abort(0x9600_0047, 0x4040_0000, 0x3c5).unwrap();
+/// assert_eq!(abort.status, FaultStatus::Translation { lookup_level: 3 });
+/// assert_eq!(abort.fault.address, VirtAddr::from(0x4040_0000));
+/// assert_eq!((abort.fault.access, abort.fault.user), (Access::Write, false));
+/// assert_eq!(abort.fault.cause, FaultCause::NotPresent);
+/// assert!(abort.fault.user_memory_access);
 /// ```
-pub const fn decode_abort(esr: u64, far: u64) -> Option<Abort> {
+pub const fn decode_abort(esr: u64, far: u64, spsr: u64) -> Option<Abort> {
     let exception_class = (esr >> 26) & 0x3f;
     let (data_abort, user) = match exception_class {
         EC_INSTRUCTION_ABORT_LOWER_EL => (false, true),
@@ -125,16 +147,16 @@ pub const fn decode_abort(esr: u64, far: u64) -> Option<Abort> {
     } else {
         Access::Read
     };
-    Some(Abort {
-        fault: PageFaultInfo::new(VirtAddr::from_usize(far as usize), access, user),
-        status,
-    })
+    let mut fault = PageFaultInfo::new(VirtAddr::from_usize(far as usize), access, user);
+    fault.cause = status.cause();
+    fault.user_memory_access = !user && spsr & SPSR_PAN == 0;
+    Some(Abort { fault, status })
 }
 
-/// The neutral page fault of `esr` and `far`, or `None` if the exception is not a page-table
-/// abort: [`decode_abort`] without the Arm-specific status.
-pub const fn decode_page_fault(esr: u64, far: u64) -> Option<PageFaultInfo> {
-    match decode_abort(esr, far) {
+/// The neutral page fault of `esr`, `far` and `spsr`, or `None` if the exception is not a
+/// page-table abort: [`decode_abort`] without the Arm-specific status.
+pub const fn decode_page_fault(esr: u64, far: u64, spsr: u64) -> Option<PageFaultInfo> {
+    match decode_abort(esr, far, spsr) {
         Some(abort) => Some(abort.fault),
         None => None,
     }

@@ -11,7 +11,9 @@
 //!   PROT_NONE as an invalid descriptor that keeps the frame.
 //! - [`tlb`]: broadcast `TLBI` with the barriers around it; [`registers`]: TTBR switch and the
 //!   kernel-half story.
-//! - [`fault`]: `ESR_EL1` + `FAR_EL1` → [`PageFaultInfo`].
+//! - [`fault`]: `ESR_EL1` + `FAR_EL1` + `SPSR_EL1` → [`PageFaultInfo`].
+//! - [`cache`]: the `DC CVAU` / `IC IVAU` sequence before new code runs, line sizes from
+//!   `CTR_EL0`; [`cpu`]: the physical-address width from `ID_AA64MMFR0_EL1.PARange`.
 //!
 //! # ASIDs
 //!
@@ -48,6 +50,8 @@
 #[macro_use]
 mod sequences;
 
+pub mod cache;
+pub mod cpu;
 pub mod entry;
 pub mod fault;
 pub mod registers;
@@ -93,6 +97,12 @@ unsafe impl PagingArch for AArch64 {
         registers::Half::of(vaddr).is_some()
     }
 
+    /// From `ID_AA64MMFR0_EL1.PARange` on bare metal, capped at 48; 48 on hosted builds (see
+    /// [`cpu::phys_addr_bits`]).
+    fn phys_addr_bits() -> usize {
+        cpu::phys_addr_bits()
+    }
+
     #[inline]
     fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
         entry::encode_leaf(paddr, flags, level)
@@ -113,8 +123,17 @@ unsafe impl PagingArch for AArch64 {
         entry::decode(entry, level)
     }
 
+    /// Broadcast `TLBI` ([`tlb::flush`]): `VAAE1IS` per page, `VMALLE1IS` for everything.
+    /// Both invalidate every level of the walk (so `tables_changed` needs nothing more) and
+    /// global entries too (so does `global_changed`); see [`tlb`].
     fn flush_tlb_local(request: &TlbFlushRequest) {
         tlb::flush(request.flush);
+    }
+
+    /// `DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB` over the range with the line sizes of
+    /// `CTR_EL0` ([`cache::sync_instruction_cache`]); a no-op on hosted builds.
+    fn sync_instruction_cache(kernel_vaddr: VirtAddr, size: usize) {
+        cache::sync_instruction_cache(kernel_vaddr.as_usize(), size);
     }
 
     #[cfg(target_os = "none")]

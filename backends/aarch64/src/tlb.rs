@@ -10,7 +10,14 @@
 //!
 //! The all-levels forms (not `VAALE1IS`, last level only) are used because the same request
 //! covers freed page-table pages: a leaf-only invalidation would leave walk-cache entries that
-//! point into a freed table.
+//! point into a freed table. So `TlbFlushRequest::tables_changed` needs nothing more here.
+//!
+//! `TlbFlushRequest::global_changed` needs nothing more either: `TLBI VAAE1IS` invalidates the
+//! address "for all ASID values", global entries included, and `TLBI VMALLE1IS` every stage-1
+//! EL1&0 entry, global or not (Arm ARM, the `TLBI VAAE1IS` and `TLBI VMALLE1IS` instruction
+//! descriptions in C5.5 "A64 system instructions for TLB maintenance"). A range longer than
+//! `paging_arch::FLUSH_ALL_THRESHOLD_PAGES` already reaches us as `TlbFlush::All`, i.e. one
+//! `VMALLE1IS`.
 //!
 //! Every sequence is `DSB ISHST` (the descriptor stores reach the walkers of all CPUs before the
 //! invalidation), the `TLBI`s, `DSB ISH` (the invalidation has completed on every CPU of the

@@ -9,16 +9,18 @@
 //! - [`entry`]: [`MappingFlags`] ↔ PTE bits. A leaf always has `R` or `X` (never the
 //!   `V = 1, R = W = X = 0` table pointer page_table_entry builds for PROT_NONE), write-only is
 //!   granted read, and PROT_NONE is `V = 0` with the frame kept and a software marker.
-//! - [`tlb`]: `sfence.vma` per page or all; [`satp`]: root switch.
+//! - [`tlb`]: `sfence.vma` per page or all ([`tlb::flush_plan`]); [`satp`]: root switch, which
+//!   fails if the hart refuses the mode; [`cache`]: `fence.i` before new code runs.
 //! - [`fault`]: `scause` + `stval` + `sstatus` → [`PageFaultInfo`].
 //!
 //! # ASIDs
 //!
 //! All address spaces use ASID 0. A switch writes `satp` with ASID 0 and flushes everything;
 //! page flushes drop the address in every address space (`sfence.vma va, x0`). Kernel leaves
-//! are global (`G`), user leaves are not, but no flush of this crate spares global entries, so
-//! correctness never depends on the kernel half being identical everywhere. Real ASIDs would
-//! only save the full flush at a switch.
+//! are global (`G`), user leaves are not, but no flush of this crate spares global entries
+//! (so `TlbFlushRequest::global_changed` needs nothing more), and correctness never depends on
+//! the kernel half being identical everywhere. Real ASIDs would only save the full flush at a
+//! switch.
 //!
 //! # Example
 //!
@@ -48,6 +50,7 @@
 #[macro_use]
 mod sequences;
 
+pub mod cache;
 pub mod entry;
 pub mod fault;
 pub mod satp;
@@ -84,6 +87,11 @@ macro_rules! impl_paging_arch {
             type MetaData = $metadata;
             type Entry = Rv64PTE;
 
+            /// 56 ([`cache::PHYS_ADDR_BITS`]): the PPN width of the entry format.
+            fn phys_addr_bits() -> usize {
+                cache::PHYS_ADDR_BITS
+            }
+
             fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, _level: usize) -> u64 {
                 entry::encode_leaf(paddr, flags)
             }
@@ -100,15 +108,23 @@ macro_rules! impl_paging_arch {
                 entry::decode(entry, level)
             }
 
+            /// [`tlb::flush_plan`]: a full fence when tables changed, else by address.
             fn flush_tlb_local(request: &TlbFlushRequest) {
-                tlb::flush_local(request.flush);
+                tlb::flush_local(request);
             }
 
+            /// `fence.i` on this hart ([`cache::fence_i`]); the range needs no operand.
+            fn sync_instruction_cache(kernel_vaddr: VirtAddr, size: usize) {
+                let _ = (kernel_vaddr, size);
+                cache::fence_i();
+            }
+
+            /// Writes `satp` and reads it back: `Err(ModeNotSupported)` (old `satp`
+            /// restored) if the hart did not take the mode, see [`satp::switch_to`].
             #[cfg(target_os = "none")]
             unsafe fn activate(root_paddr: PhysAddr) -> Result<(), paging_arch::ActivateError> {
                 // SAFETY: forwarded from this function's contract.
-                unsafe { satp::switch_to($mode, root_paddr) };
-                Ok(())
+                unsafe { satp::switch_to($mode, root_paddr) }
             }
 
             #[cfg(target_os = "none")]

@@ -6,6 +6,8 @@
 //! everywhere).
 
 use memory_addr::PhysAddr;
+#[cfg(target_os = "none")]
+use paging_arch::ActivateError;
 
 #[cfg(test)]
 mod tests;
@@ -42,6 +44,25 @@ pub const fn satp_value(mode: TranslationMode, asid: u16, root: PhysAddr) -> u64
         | ((root.as_usize() as u64 >> 12) & SATP_PPN_MASK)
 }
 
+/// `satp.MODE`, bits 63:60.
+pub const SATP_MODE_SHIFT: u32 = 60;
+
+/// Whether a write of `written` to `satp` took, judged from the value `read_back` right after
+/// it: the MODE fields must be equal. `satp.MODE` is WARL, and "if satp is written with an
+/// unsupported MODE, the entire write has no effect; no fields in satp are modified" (RISC-V
+/// Privileged Architecture, §4.1.11 "Supervisor Address Translation and Protection (satp)
+/// Register"), so an Sv39-only hart keeps its old value when asked for Sv48.
+///
+/// ```
+/// use paging_riscv64::satp::mode_took;
+///
+/// assert!(mode_took(0x9000_0000_0008_0205, 0x9000_0000_0008_0205));
+/// assert!(!mode_took(0x9000_0000_0008_0205, 0x8000_0000_0008_0100)); // Sv48 refused
+/// ```
+pub const fn mode_took(written: u64, read_back: u64) -> bool {
+    written >> SATP_MODE_SHIFT == read_back >> SATP_MODE_SHIFT
+}
+
 /// The root table a `satp` value points to.
 pub const fn root_of_satp(satp: u64) -> PhysAddr {
     PhysAddr::from_usize(((satp & SATP_PPN_MASK) << 12) as usize)
@@ -49,7 +70,13 @@ pub const fn root_of_satp(satp: u64) -> PhysAddr {
 
 /// Makes `root` the current root table of this hart with ASID 0, in `mode`, and drops every
 /// cached translation: `sfence.vma; csrw satp; sfence.vma` (the first fence makes earlier
-/// page-table stores visible to the walk of the new table).
+/// page-table stores visible to the walk of the new table, §4.2.1), then reads `satp` back.
+///
+/// # Errors
+///
+/// [`ActivateError::ModeNotSupported`] if the hart did not take `mode` ([`mode_took`]); the
+/// previous `satp` value is written back (and fenced) then, so the previous address space is
+/// still active.
 ///
 /// # Safety
 ///
@@ -57,17 +84,30 @@ pub const fn root_of_satp(satp: u64) -> PhysAddr {
 /// this hart uses from here on (including this function's caller), and it must stay alive
 /// and unchanged except through this crate's flushes while it is active.
 #[cfg(target_os = "none")]
-pub unsafe fn switch_to(mode: TranslationMode, root: PhysAddr) {
+pub unsafe fn switch_to(mode: TranslationMode, root: PhysAddr) -> Result<(), ActivateError> {
     let value = satp_value(mode, 0, root);
+    let (previous, read_back): (u64, u64);
     // SAFETY: the caller guarantees the new table maps everything the hart uses next; the
     // fences only order page-table accesses and drop cached translations.
     unsafe {
         core::arch::asm!(
             switch_satp!(),
             in(reg) value,
+            out(reg) previous,
+            out(reg) read_back,
             options(nostack),
         );
     }
+    if mode_took(value, read_back) {
+        return Ok(());
+    }
+    // SAFETY: `previous` is the value this hart ran with just before, whose table still maps
+    // everything it used; restoring it (a no-op if the refused write changed nothing, as the
+    // spec says) keeps the hart where it was.
+    unsafe {
+        core::arch::asm!(restore_satp!(), in(reg) previous, options(nostack));
+    }
+    Err(ActivateError::ModeNotSupported)
 }
 
 /// The current `satp` value of this hart.

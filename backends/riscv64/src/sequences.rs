@@ -27,10 +27,25 @@ macro_rules! sfence_all {
     };
 }
 
-/// Switch `satp` to operand `{0}` with a full fence on both sides.
+/// Switch `satp` to operand `{0}` with a full fence on both sides, returning the previous
+/// value in `{1}` and the value read back after the write in `{2}` (`satp.MODE` is WARL).
 macro_rules! switch_satp {
     () => {
-        "sfence.vma zero, zero\ncsrw satp, {0}\nsfence.vma zero, zero"
+        "csrr {1}, satp\nsfence.vma zero, zero\ncsrw satp, {0}\nsfence.vma zero, zero\ncsrr {2}, satp"
+    };
+}
+
+/// Put back the `satp` value `{0}` after a refused switch, and fence.
+macro_rules! restore_satp {
+    () => {
+        "csrw satp, {0}\nsfence.vma zero, zero"
+    };
+}
+
+/// Make earlier stores to instruction memory visible to this hart's instruction fetches.
+macro_rules! fence_i {
+    () => {
+        "fence.i"
     };
 }
 
@@ -48,11 +63,20 @@ mod tests {
         assert_eq!(
             switch,
             [
+                "csrr {1}, satp",
                 "sfence.vma zero, zero",
                 "csrw satp, {0}",
-                "sfence.vma zero, zero"
+                "sfence.vma zero, zero",
+                "csrr {2}, satp"
             ],
-            "fence, write, fence"
+            "save, fence, write, fence, read back"
         );
+        let restore: Vec<&str> = restore_satp!().lines().collect();
+        assert_eq!(
+            restore,
+            ["csrw satp, {0}", "sfence.vma zero, zero"],
+            "restore, fence"
+        );
+        assert_eq!(fence_i!(), "fence.i", "Zifencei");
     }
 }

@@ -1,7 +1,7 @@
 //! Contract conformance, geometry and hosted flushes of Sv39 and Sv48.
 
-use paging_arch::PagingArch;
 use paging_arch::conformance::assert_conforms;
+use paging_arch::{PagingArch, TlbFlush};
 
 use super::*;
 
@@ -49,12 +49,20 @@ fn geometry_of_both_modes() {
 }
 
 #[test]
-fn hosted_flush_is_a_no_op_for_every_request() {
-    // Under qemu-user `sfence.vma` would be an illegal instruction: these must return.
-    Sv39::flush_tlb_local(TlbFlush::Page(VirtAddr::from(0x1000)));
-    Sv39::flush_tlb_local(TlbFlush::Range {
-        start: VirtAddr::from(0xffff_ffff_ffff_e000),
-        end: VirtAddr::from(0xffff_ffff_ffff_f000),
-    });
-    Sv48::flush_tlb_local(TlbFlush::All);
+fn hosted_flush_and_instruction_sync_are_no_ops() {
+    // Under qemu-user `sfence.vma` is an illegal instruction at U-mode: these must return.
+    let root = PhysAddr::from(0x8020_0000);
+    let mut request =
+        paging_arch::TlbFlushRequest::new(root, TlbFlush::Page(VirtAddr::from(0x1000)));
+    Sv39::flush_tlb_local(&request);
+    request.tables_changed = true;
+    Sv48::flush_tlb_local(&request);
+    Sv39::sync_instruction_cache(VirtAddr::from(0x1000), 0x1000);
+}
+
+#[test]
+fn physical_addresses_have_56_bits_in_both_modes() {
+    // A PPN of 44 bits (PTE bits 53:10) plus the 12-bit page offset.
+    assert_eq!(Sv39::phys_addr_bits(), 56, "Sv39");
+    assert_eq!(Sv48::phys_addr_bits(), 56, "Sv48");
 }

@@ -1,18 +1,27 @@
 //! TLB maintenance with `sfence.vma`.
 //!
+//! # The rules (RISC-V Privileged Architecture, §4.2.1 "Supervisor Memory-Management Fence
+//! Instruction")
+//!
+//! - `sfence.vma x0, x0` orders all earlier page-table stores before later implicit accesses
+//!   and invalidates every cached translation, leaf and non-leaf, of every address space,
+//!   global entries included.
+//! - `sfence.vma va, x0` does so "only for the leaf page table entries corresponding to the
+//!   virtual address in rs1", in every address space, global entries included. Cached
+//!   **non-leaf** entries are not guaranteed to be dropped, so after a non-leaf entry changed (a
+//!   table linked or unlinked, a superpage split into a table) only the full form is correct.
+//!
+//! Hence [`flush_plan`]: a full fence when the request is [`TlbFlush::All`] or says
+//! `tables_changed`, else one fence by address per 4 KiB page. `global_changed` needs nothing
+//! more: no fence of this crate passes an ASID (rs2 is always x0), so none spares global
+//! entries.
+//!
 //! # ASIDs
 //!
 //! Every address space runs with ASID 0 ([`crate::satp`] writes `satp.ASID = 0`), so the TLB
-//! never holds two address spaces' translations tagged apart, and:
-//!
-//! - a page or range flush is `sfence.vma va, x0`: that virtual address in **all** address
-//!   spaces, global entries included (upstream passes ASID 0 in a register, which by the spec
-//!   matches only ASID 0 and skips global entries);
-//! - a full flush is `sfence.vma x0, x0`: everything, global entries included;
-//! - switching `satp` is followed by a full flush.
-//!
-//! A by-address `sfence.vma` is only guaranteed to cover **leaf** entries: after changing or
-//! freeing a non-leaf entry (table reclamation) the caller must request [`TlbFlush::All`].
+//! never holds two address spaces' translations tagged apart; switching `satp` is followed by a
+//! full fence. (Upstream passes ASID 0 in a register for its page flush, which by the spec
+//! matches only ASID 0 and skips global entries.)
 //!
 //! `sfence.vma` acts on the executing hart only; other harts are reached through the kernel's
 //! flush hook (`paging_arch::set_tlb_flush_hook`), e.g. with an SBI remote fence.
@@ -21,10 +30,62 @@
 //! tests under qemu-user, where it would be an illegal instruction) every function is a no-op.
 
 use memory_addr::VirtAddr;
-use paging_arch::TlbFlush;
+use paging_arch::{TlbFlush, TlbFlushRequest};
 
-/// Drops the translation of the page (or superpage) containing `vaddr`, in every address space:
-/// `sfence.vma vaddr, x0`.
+#[cfg(test)]
+mod tests;
+
+/// The fences one flush executes on this hart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushPlan {
+    /// `sfence.vma va, x0` for each 4 KiB page of `[start, end)` (see
+    /// [`paging_arch::tlb::pages_in`]): leaf entries of those addresses only.
+    FencePages {
+        /// The first page, 4 KiB aligned.
+        start: VirtAddr,
+        /// One past the last byte to cover.
+        end: VirtAddr,
+    },
+    /// `sfence.vma x0, x0`: every entry, leaf and non-leaf, global ones included.
+    FenceAll,
+}
+
+/// The plan for `request` (see the module docs for the rules).
+///
+/// ```
+/// use paging_arch::{PhysAddr, TlbFlush, TlbFlushRequest, VirtAddr};
+/// use paging_riscv64::tlb::{FlushPlan, flush_plan};
+///
+/// let mut request = TlbFlushRequest::new(PhysAddr::from(0x8000_0000), TlbFlush::Page(VirtAddr::from(0x1000)));
+/// assert_eq!(
+///     flush_plan(&request),
+///     FlushPlan::FencePages { start: VirtAddr::from(0x1000), end: VirtAddr::from(0x1fff) }
+/// );
+/// request.tables_changed = true;
+/// assert_eq!(flush_plan(&request), FlushPlan::FenceAll);
+/// ```
+pub const fn flush_plan(request: &TlbFlushRequest) -> FlushPlan {
+    if request.tables_changed {
+        return FlushPlan::FenceAll;
+    }
+    match request.flush {
+        TlbFlush::Page(vaddr) => {
+            let start = vaddr.as_usize() & !0xfff;
+            FlushPlan::FencePages {
+                start: VirtAddr::from_usize(start),
+                end: VirtAddr::from_usize(start + 0xfff),
+            }
+        }
+        TlbFlush::Range { start, end } => FlushPlan::FencePages {
+            start: VirtAddr::from_usize(start.as_usize() & !0xfff),
+            end,
+        },
+        TlbFlush::All => FlushPlan::FenceAll,
+    }
+}
+
+/// Drops the leaf translation of the page (or superpage) containing `vaddr`, in every address
+/// space: `sfence.vma vaddr, x0`.
 #[inline]
 pub fn flush_page(vaddr: VirtAddr) {
     #[cfg(target_os = "none")]
@@ -37,7 +98,8 @@ pub fn flush_page(vaddr: VirtAddr) {
     let _ = vaddr;
 }
 
-/// Drops every translation of every address space, global ones included: `sfence.vma x0, x0`.
+/// Drops every translation of every address space, leaf and non-leaf, global ones included:
+/// `sfence.vma x0, x0`.
 #[inline]
 pub fn flush_all() {
     #[cfg(target_os = "none")]
@@ -47,14 +109,17 @@ pub fn flush_all() {
     }
 }
 
-/// Carries out `flush` on this hart: one `sfence.vma` per 4 KiB page of a range, or a full
-/// flush.
-pub fn flush_local(flush: TlbFlush) {
-    match flush {
-        TlbFlush::Page(vaddr) => flush_page(vaddr),
-        TlbFlush::Range { start, end } => {
+/// Executes `plan` on this hart (a no-op on hosted builds).
+pub fn execute(plan: FlushPlan) {
+    match plan {
+        FlushPlan::FencePages { start, end } => {
             paging_arch::tlb::pages_in(start, end).for_each(flush_page)
         }
-        TlbFlush::All => flush_all(),
+        FlushPlan::FenceAll => flush_all(),
     }
+}
+
+/// Carries out `request` on this hart: [`execute`] of [`flush_plan`].
+pub fn flush_local(request: &TlbFlushRequest) {
+    execute(flush_plan(request));
 }

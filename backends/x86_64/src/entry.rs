@@ -37,9 +37,13 @@ pub(crate) fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) ->
     bits.bits() | (paddr.as_usize() as u64 & ENTRY_ADDRESS_MASK)
 }
 
-/// A table pointer: present, writable and user-accessible, so the leaf alone decides access.
+/// A table pointer: present, writable and user-accessible, so the leaf alone decides access,
+/// with the accessed bit preset as Linux's `_PAGE_TABLE` does: the CPU sets A in every
+/// paging-structure entry it uses for a translation (Intel SDM Vol. 3A, §4.8 "Accessed and
+/// Dirty Flags"), so a preset A spares it a locked write-back into a table that software may be
+/// changing at the same time.
 pub(crate) fn encode_table(paddr: PhysAddr) -> u64 {
-    X64PTE::new_table(paddr).bits() as u64
+    (X64PTE::new_table(paddr).bits() as u64) | PTF::ACCESSED.bits()
 }
 
 /// PROT_NONE: not present, [`RESERVED_MARKER`] set, the frame address kept.

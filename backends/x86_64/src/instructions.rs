@@ -1,6 +1,17 @@
-//! The privileged instructions, compiled only for bare metal (`target_os = "none"`).
+//! CPU identification (CPUID, unprivileged: also run by hosted builds) and the privileged
+//! instructions (compiled only for bare metal, `target_os = "none"`).
 
-use paging_arch::TlbFlush;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+#[cfg(target_os = "none")]
+use crate::tlb::FlushPlan;
+
+/// `MAXPHYADDR` when CPUID leaf 80000008H is absent (Intel SDM Vol. 3A, §4.1.4 "Enumeration of
+/// Paging Features by CPUID": "If CPUID.80000008H is not supported, MAXPHYADDR is 36").
+pub const DEFAULT_PHYS_ADDR_BITS: usize = 36;
+
+/// The most physical-address bits a 4-level entry can hold (bits 51:12, SDM Vol. 3A, §4.5).
+pub const MAX_PHYS_ADDR_BITS: usize = 52;
 
 /// Whether the CPU supports 1 GiB pages (CPUID.80000001H:EDX.Page1GB\[bit 26\]).
 pub fn has_1gib_pages() -> bool {
@@ -8,34 +19,120 @@ pub fn has_1gib_pages() -> bool {
     highest_extended >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 26) != 0
 }
 
-/// Flushes this CPU's TLB: `INVLPG` per page for a page or range, a CR3 reload (every
-/// non-global entry; this layer creates no global entries and uses no PCIDs) for everything.
-/// A no-op on hosted builds.
-#[cfg_attr(
-    not(target_os = "none"),
-    expect(unused_variables, reason = "no TLB to flush")
-)]
-pub(crate) fn flush_tlb_local(flush: TlbFlush) {
-    #[cfg(target_os = "none")]
-    match flush {
-        TlbFlush::Page(vaddr) => invlpg(vaddr.as_usize() & !0xfff),
-        TlbFlush::Range { start, end } => {
+/// `MAXPHYADDR` from the CPUID values: `highest_extended_leaf` is `CPUID.80000000H:EAX` and
+/// `leaf_80000008_eax` is `CPUID.80000008H:EAX` (ignored when that leaf is absent). Bits 7:0 of
+/// the latter, or [`DEFAULT_PHYS_ADDR_BITS`] without the leaf (or if it reports 0), capped at
+/// [`MAX_PHYS_ADDR_BITS`] (SDM Vol. 3A, §4.1.4).
+///
+/// ```
+/// use paging_x86_64::phys_addr_bits_from_cpuid;
+///
+/// assert_eq!(phys_addr_bits_from_cpuid(0x8000_0008, 0x3028), 40); // QEMU qemu64
+/// assert_eq!(phys_addr_bits_from_cpuid(0x8000_0004, 0x3028), 36); // leaf absent
+/// ```
+pub const fn phys_addr_bits_from_cpuid(
+    highest_extended_leaf: u32,
+    leaf_80000008_eax: u32,
+) -> usize {
+    if highest_extended_leaf < 0x8000_0008 {
+        return DEFAULT_PHYS_ADDR_BITS;
+    }
+    let bits = (leaf_80000008_eax & 0xff) as usize;
+    if bits == 0 {
+        DEFAULT_PHYS_ADDR_BITS
+    } else if bits > MAX_PHYS_ADDR_BITS {
+        MAX_PHYS_ADDR_BITS
+    } else {
+        bits
+    }
+}
+
+/// The CPU's `MAXPHYADDR`, read once with CPUID and cached (0 = not read yet).
+static PHYS_ADDR_BITS: AtomicUsize = AtomicUsize::new(0);
+
+/// The number of physical-address bits this CPU implements (`MAXPHYADDR`, see
+/// [`phys_addr_bits_from_cpuid`]), read with CPUID on first use and cached.
+///
+/// CPUID is unprivileged, so hosted builds (unit tests) read the **host** CPU too: the value
+/// there is the host's width (often 39 to 48), not a constant.
+pub fn phys_addr_bits() -> usize {
+    let cached = PHYS_ADDR_BITS.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    let highest_extended = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    let leaf_eax = if highest_extended >= 0x8000_0008 {
+        core::arch::x86_64::__cpuid(0x8000_0008).eax
+    } else {
+        0
+    };
+    let bits = phys_addr_bits_from_cpuid(highest_extended, leaf_eax);
+    PHYS_ADDR_BITS.store(bits, Ordering::Relaxed);
+    bits
+}
+
+/// `CR4.PGE` (bit 7): global pages enabled (SDM Vol. 3A, §2.5).
+#[cfg(target_os = "none")]
+const CR4_PGE: u64 = 1 << 7;
+
+/// Executes `plan` on this CPU (see [`crate::tlb`] for the rules).
+#[cfg(target_os = "none")]
+pub(crate) fn execute_flush_plan(plan: FlushPlan) {
+    match plan {
+        FlushPlan::InvalidatePages { start, end } => {
             for page in paging_arch::tlb::pages_in(start, end) {
                 invlpg(page.as_usize());
             }
         }
-        TlbFlush::All => {
+        FlushPlan::ReloadCr3 => {
             // SAFETY: reloading CR3 with its current value keeps the same address space.
             unsafe { write_cr3(read_cr3()) }
+        }
+        FlushPlan::ToggleGlobalPages => {
+            let cr4 = read_cr4();
+            if cr4 & CR4_PGE != 0 {
+                // SAFETY: clearing and restoring CR4.PGE changes no translation, it only drops
+                // every TLB and paging-structure-cache entry (SDM Vol. 3A, §4.10.4.1).
+                unsafe { write_cr4(cr4 & !CR4_PGE) };
+                // SAFETY: as above; restores the value read.
+                unsafe { write_cr4(cr4) };
+            } else {
+                // SAFETY: as for `ReloadCr3`; without PGE no entry is global.
+                unsafe { write_cr3(read_cr3()) }
+            }
         }
     }
 }
 
-/// Invalidates the TLB entries (and paging-structure caches) for the page at `vaddr`.
+/// Invalidates the TLB entries (global ones too) and paging-structure caches for the page at
+/// `vaddr`.
 #[cfg(target_os = "none")]
 fn invlpg(vaddr: usize) {
     // SAFETY: INVLPG only drops cached translations; it cannot change what memory maps to.
     unsafe { core::arch::asm!("invlpg [{}]", in(reg) vaddr, options(nostack, preserves_flags)) }
+}
+
+/// Reads CR4.
+#[cfg(target_os = "none")]
+pub fn read_cr4() -> u64 {
+    let cr4: u64;
+    // SAFETY: reading CR4 at CPL 0 has no side effect.
+    unsafe {
+        core::arch::asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags))
+    }
+    cr4
+}
+
+/// Writes CR4.
+///
+/// # Safety
+///
+/// `value` must be a CR4 value that keeps the CPU's current paging mode (PAE, LA57, PCIDE as
+/// they are) and the features the running code relies on.
+#[cfg(target_os = "none")]
+unsafe fn write_cr4(value: u64) {
+    // SAFETY: the caller keeps the paging mode; the write is serializing.
+    unsafe { core::arch::asm!("mov cr4, {}", in(reg) value, options(nostack, preserves_flags)) }
 }
 
 /// Reads the root table address from CR3 (without the PCID / PWT / PCD bits).

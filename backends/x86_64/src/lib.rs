@@ -2,8 +2,10 @@
 //!
 //! [`X86_64`] implements [`paging_arch::PagingArch`]: leaf, table and PROT_NONE entries as the
 //! Intel SDM (Vol. 3A, §4.5, tables 4-14 to 4-20) defines them, `INVLPG` / CR3 reload for TLB
-//! maintenance and CR3 for switching address spaces. [`decode_page_fault`] turns the `#PF`
-//! error code and CR2 into a neutral [`PageFaultInfo`](paging_arch::PageFaultInfo).
+//! maintenance ([`tlb::flush_plan`]) and CR3 for switching address spaces.
+//! [`decode_page_fault`] turns the `#PF` error code, CR2, RFLAGS and CR4 into a neutral
+//! [`PageFaultInfo`](paging_arch::PageFaultInfo). [`phys_addr_bits`] reads `MAXPHYADDR` with
+//! CPUID (on hosted builds too: CPUID is unprivileged, so tests see the host CPU's width).
 //!
 //! Everything except the privileged instructions is plain code tested on any x86_64 host; the
 //! instructions are compiled only for bare metal (`target_os = "none"`). The crate is empty on
@@ -37,12 +39,13 @@
 //! # }
 //! ```
 
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![cfg(target_arch = "x86_64")]
 
 mod entry;
 mod fault;
 mod instructions;
+pub mod tlb;
 
 #[cfg(test)]
 mod tests;
@@ -55,8 +58,13 @@ use paging_arch::ActivateError;
 use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 pub use self::entry::{ENTRY_ADDRESS_MASK, RESERVED_MARKER};
-pub use self::fault::{PageFaultErrorCode, decode_page_fault};
-pub use self::instructions::has_1gib_pages;
+pub use self::fault::{CR4_SMAP, PageFaultErrorCode, RFLAGS_AC, decode_page_fault};
+#[cfg(target_os = "none")]
+pub use self::instructions::read_cr4;
+pub use self::instructions::{
+    DEFAULT_PHYS_ADDR_BITS, MAX_PHYS_ADDR_BITS, has_1gib_pages, phys_addr_bits,
+    phys_addr_bits_from_cpuid,
+};
 
 /// x86_64 4-level paging (PML4, 48-bit virtual addresses, 4 KiB / 2 MiB / 1 GiB pages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +88,12 @@ unsafe impl PagingArch for X86_64 {
         }
     }
 
+    /// `MAXPHYADDR` from `CPUID.80000008H:EAX[7:0]` (see [`phys_addr_bits`]; hosted builds
+    /// read the host CPU).
+    fn phys_addr_bits() -> usize {
+        phys_addr_bits()
+    }
+
     #[inline]
     fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
         entry::encode_leaf(paddr, flags, level)
@@ -100,9 +114,14 @@ unsafe impl PagingArch for X86_64 {
         entry::decode(entry, level)
     }
 
+    /// Executes [`tlb::flush_plan`] on bare metal; a no-op on hosted builds.
     #[inline]
     fn flush_tlb_local(request: &TlbFlushRequest) {
-        instructions::flush_tlb_local(request.flush);
+        let plan = tlb::flush_plan(request);
+        #[cfg(target_os = "none")]
+        instructions::execute_flush_plan(plan);
+        #[cfg(not(target_os = "none"))]
+        let _ = plan;
     }
 
     #[cfg(target_os = "none")]

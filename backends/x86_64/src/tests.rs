@@ -1,10 +1,10 @@
 //! Table tests of the x86_64 encodings against the Intel SDM.
 
-use memory_addr::{PhysAddr, VirtAddr};
+use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
-use paging_arch::{ACCESS_FLAGS, Access, EntryKind, PageFaultInfo, PagingArch, level_size};
+use paging_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size};
 
-use crate::{RESERVED_MARKER, X86_64, decode_page_fault};
+use crate::{RESERVED_MARKER, X86_64, phys_addr_bits, phys_addr_bits_from_cpuid};
 
 /// Every `MappingFlags` combination (bits: READ 0x1, WRITE 0x2, EXECUTE 0x4, USER 0x8,
 /// DEVICE 0x10, UNCACHED 0x20) → the level-0 entry for frame 0x1234_5000 the SDM requires
@@ -148,9 +148,11 @@ fn prot_none_is_never_present_at_any_level() {
 }
 
 #[test]
-fn table_entries_are_present_writable_user_without_page_size() {
+fn table_entries_are_present_writable_user_accessed_without_page_size() {
     let entry = X86_64::encode_table(PhysAddr::from(0xabc_d000));
-    assert_eq!(entry, 0xabc_d007, "table entry");
+    // P | R/W | U/S | A (bit 5, preset like Linux's _PAGE_TABLE), PS (bit 7) clear.
+    assert_eq!(entry, 0xabc_d027, "table entry");
+    assert_eq!(entry & (1 << 5), 1 << 5, "accessed bit of a table entry");
     for level in 1..4 {
         assert_eq!(
             X86_64::decode(entry, level),
@@ -186,21 +188,42 @@ fn conforms_to_the_paging_arch_contract() {
 }
 
 #[test]
-fn page_fault_error_codes_decode_to_access_and_mode() {
+fn phys_addr_bits_come_from_cpuid_leaf_80000008() {
+    // (CPUID.80000000H:EAX, CPUID.80000008H:EAX, MAXPHYADDR)
     let cases = [
-        (0b0_0000, Access::Read, false),    // kernel read, not present
-        (0b0_0001, Access::Read, false),    // kernel read, protection
-        (0b0_0010, Access::Write, false),   // kernel write
-        (0b0_0111, Access::Write, true),    // user write, protection
-        (0b0_0100, Access::Read, true),     // user read
-        (0b1_0000, Access::Execute, false), // kernel fetch
-        (0b1_0101, Access::Execute, true),  // user fetch, protection
+        (
+            0x8000_0008,
+            0x0000_3028,
+            40,
+            "QEMU qemu64: 40 physical, 48 linear bits",
+        ),
+        (0x8000_0008, 0x0000_3027, 39, "a client CPU: 39 bits"),
+        (0x8000_001f, 0x0000_3030, 48, "a server CPU: 48 bits"),
+        (0x8000_0008, 0x0000_3034, 52, "52 bits"),
+        (
+            0x8000_0008,
+            0x0000_303f,
+            52,
+            "more than an entry holds: capped at 52",
+        ),
+        (0x8000_0007, 0x0000_3028, 36, "leaf absent: 36 (SDM 4.1.4)"),
+        (0x0000_0000, 0x0000_0000, 36, "no extended leaves at all"),
+        (0x8000_0008, 0x0000_0000, 36, "leaf present but reporting 0"),
     ];
-    for (code, access, user) in cases {
-        assert_eq!(
-            decode_page_fault(code, 0xffff_8000_0000_1000),
-            PageFaultInfo::new(VirtAddr::from(0xffff_8000_0000_1000), access, user),
-            "error code {code:#b}"
-        );
+    for (highest, eax, expected, what) in cases {
+        assert_eq!(phys_addr_bits_from_cpuid(highest, eax), expected, "{what}");
     }
+}
+
+#[test]
+fn phys_addr_bits_of_the_host_cpu_are_cached_and_plausible() {
+    // CPUID is unprivileged: hosted builds read the host CPU.
+    let bits = phys_addr_bits();
+    assert!((36..=52).contains(&bits), "host MAXPHYADDR {bits}");
+    assert_eq!(phys_addr_bits(), bits, "cached value");
+    assert_eq!(
+        <X86_64 as PagingArch>::phys_addr_bits(),
+        bits,
+        "PagingArch::phys_addr_bits"
+    );
 }

@@ -5,7 +5,9 @@
 //! encodes is executable — the classic "forgot the execute-never bit" bug. The permission case
 //! must then fail on every ISA. No production kernel enables this feature.
 
-use paging_arch::{ActivateError, EntryKind, MappingFlags, PagingArch, PhysAddr, TlbFlushRequest};
+use paging_arch::{
+    ActivateError, EntryKind, MappingFlags, PagingArch, PhysAddr, TlbFlushRequest, VirtAddr,
+};
 
 /// The real ISA with the execute-never bit dropped from every leaf.
 pub(crate) struct NxDroppingArch;
@@ -23,6 +25,7 @@ unsafe impl PagingArch for NxDroppingArch {
     const PA_BITS: usize = <paging::Arch as PagingArch>::PA_BITS;
     const LARGEST_LEAF_LEVEL: usize = <paging::Arch as PagingArch>::LARGEST_LEAF_LEVEL;
     const BREAK_BEFORE_MAKE: bool = <paging::Arch as PagingArch>::BREAK_BEFORE_MAKE;
+    const ONE_HALF_PER_TABLE: bool = <paging::Arch as PagingArch>::ONE_HALF_PER_TABLE;
 
     fn largest_leaf_level() -> usize {
         <paging::Arch as PagingArch>::largest_leaf_level()
@@ -34,6 +37,10 @@ unsafe impl PagingArch for NxDroppingArch {
 
     fn is_valid_paddr(paddr: usize) -> bool {
         <paging::Arch as PagingArch>::is_valid_paddr(paddr)
+    }
+
+    fn phys_addr_bits() -> usize {
+        <paging::Arch as PagingArch>::phys_addr_bits()
     }
 
     fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
@@ -54,6 +61,10 @@ unsafe impl PagingArch for NxDroppingArch {
 
     fn flush_tlb_local(request: &TlbFlushRequest) {
         <paging::Arch as PagingArch>::flush_tlb_local(request);
+    }
+
+    fn sync_instruction_cache(kernel_vaddr: VirtAddr, size: usize) {
+        <paging::Arch as PagingArch>::sync_instruction_cache(kernel_vaddr, size);
     }
 
     unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError> {

@@ -38,8 +38,8 @@ const EXPECTED: [(u64, u64, MappingFlags); 8] = [
 /// attribute flag that decodes back.
 fn memory_type_adjustment(flags: MappingFlags) -> (u64, u64, MappingFlags) {
     if flags.contains(MappingFlags::DEVICE) {
-        // AttrIndx 1 -> 0 and SH 11 -> 00.
-        (0x304, 0, MappingFlags::DEVICE)
+        // AttrIndx 1 -> 0 and SH 11 -> 00; UXN and PXN whatever EXECUTE says.
+        (0x304, UXN | PXN, MappingFlags::DEVICE)
     } else if flags.contains(MappingFlags::UNCACHED) {
         // AttrIndx 1 -> 2.
         (0x4, 0x8, MappingFlags::UNCACHED)
@@ -61,6 +61,9 @@ fn every_flag_combination_gives_the_bits_the_arm_arm_requires_and_decodes_back()
             let (clear, set, memory_type) = memory_type_adjustment(flags);
             expected_page = (expected_page & !clear) | set;
             decoded |= memory_type | (flags & U);
+            if flags.contains(MappingFlags::DEVICE) {
+                decoded.remove(X);
+            }
         }
         assert_eq!(
             encode_leaf(paddr, flags, 0),
@@ -100,6 +103,34 @@ fn every_flag_combination_gives_the_bits_the_arm_arm_requires_and_decodes_back()
             }
         }
     }
+}
+
+#[test]
+fn device_memory_is_never_executable_whatever_the_flags_say() {
+    // Arm ARM B2.7.2 / D8.5; Linux's PROT_DEVICE_nGnRE carries PXN | UXN.
+    let paddr = PhysAddr::from(0x0900_0000);
+    for flags in all_flag_combinations().filter(|f| f.intersects(ACCESS_FLAGS)) {
+        let flags = flags | MappingFlags::DEVICE;
+        for level in 0..3 {
+            let entry = encode_leaf(paddr, flags, level);
+            assert_eq!(entry & (UXN | PXN), UXN | PXN, "{flags:?} at level {level}");
+            assert_eq!(
+                entry & ATTRIBUTE_INDEX_MASK,
+                DEVICE_ATTRIBUTE_INDEX << 2,
+                "{flags:?}"
+            );
+            let EntryKind::Leaf { flags: decoded, .. } = decode(entry, level) else {
+                panic!("{flags:?} at level {level} is not a leaf");
+            };
+            assert!(!decoded.contains(X), "{flags:?} decodes as {decoded:?}");
+        }
+    }
+    // The console page the example kernel maps: kernel RW device.
+    assert_eq!(
+        encode_leaf(paddr, R | W | X | MappingFlags::DEVICE, 0),
+        UXN | PXN | 0x0900_0403,
+        "kernel RWX device page: UXN PXN | AF | AttrIndx 0 | page | valid"
+    );
 }
 
 #[test]

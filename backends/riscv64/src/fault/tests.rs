@@ -1,7 +1,7 @@
 //! Tests of the page-fault decoding from `scause`, `stval` and `sstatus`.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, PageFaultInfo};
+use paging_arch::{Access, FaultCause, PageFaultInfo};
 
 use super::*;
 
@@ -69,5 +69,37 @@ fn other_traps_are_not_page_faults() {
             None,
             "scause {scause:#x}"
         );
+    }
+}
+
+#[test]
+fn sum_decides_kernel_access_to_user_memory_and_the_cause_is_unspecified() {
+    let cases = [
+        (SSTATUS_FROM_KERNEL, true, false, "S-mode, SUM = 0"),
+        (
+            SSTATUS_FROM_KERNEL | SSTATUS_SUM,
+            true,
+            true,
+            "S-mode, SUM = 1",
+        ),
+        (SSTATUS_FROM_USER, false, false, "U-mode, SUM = 0"),
+        (
+            SSTATUS_FROM_USER | SSTATUS_SUM,
+            false,
+            false,
+            "U-mode, SUM = 1: still false",
+        ),
+    ];
+    for (sstatus, kernel, expected, what) in cases {
+        for scause in [12, 13, 15] {
+            let fault = decode_page_fault(scause, 0x4000_1000, sstatus);
+            let fault = fault.unwrap_or_else(|| panic!("{what}: scause {scause} not decoded"));
+            assert_eq!(fault.user, !kernel, "{what}: mode");
+            assert_eq!(fault.cause, FaultCause::Unspecified, "{what}: cause");
+            assert_eq!(
+                fault.user_memory_access, expected,
+                "{what}: scause {scause}"
+            );
+        }
     }
 }

@@ -35,3 +35,35 @@ fn satp_fields_are_where_the_spec_puts_them() {
         "56-bit PA"
     );
 }
+
+#[test]
+fn a_refused_mode_is_detected_from_the_read_back() {
+    let root = PhysAddr::from(0x8020_5000);
+    let sv48 = satp_value(TranslationMode::Sv48, 0, root);
+    let sv39 = satp_value(TranslationMode::Sv39, 0, root);
+    let cases = [
+        (sv48, sv48, true, "Sv48 taken"),
+        (sv39, sv39, true, "Sv39 taken"),
+        (sv48, 0, false, "Sv48 refused, hart was bare"),
+        (
+            sv48,
+            satp_value(TranslationMode::Sv39, 0, PhysAddr::from(0x8010_0000)),
+            false,
+            "Sv48 refused, Sv39 kept",
+        ),
+        (sv39, 0, false, "Sv39 refused"),
+        (
+            sv39,
+            sv39 | 0xffff << SATP_ASID_SHIFT,
+            true,
+            "ASID bits differ (WARL): MODE decides",
+        ),
+    ];
+    for (written, read_back, expected, what) in cases {
+        assert_eq!(
+            mode_took(written, read_back),
+            expected,
+            "{what}: {written:#x} / {read_back:#x}"
+        );
+    }
+}

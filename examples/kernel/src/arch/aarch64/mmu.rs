@@ -1,6 +1,12 @@
 //! Turning the EL1&0 stage-1 MMU on: MAIR_EL1 matching the ISA crate's attribute indices,
 //! TCR_EL1 (48-bit halves, 4 KiB granules, TTBR1 walks disabled: this kernel lives in the lower
 //! half), TTBR0_EL1 through the ISA crate's `activate`, then SCTLR_EL1.M|C|I.
+//!
+//! # PAN
+//!
+//! Privileged access never is set up after the MMU is on, in `user_access.rs`: where the CPU
+//! has FEAT_PAN the kernel runs with `PSTATE.PAN = 1` and `SCTLR_EL1.SPAN = 0`, so every
+//! exception entry sets PAN again. The fault decoder reads `PAN` from the saved `SPSR_EL1`.
 
 use paging_arch::{PagingArch, PhysAddr};
 
@@ -54,7 +60,10 @@ pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), paging_arch::Activ
             "msr sctlr_el1, {value}",
             "isb",
             value = out(reg) _,
-            bits = in(reg) SCTLR_MMU | SCTLR_DATA_CACHE | SCTLR_INSTRUCTION_CACHE,
+            bits = in(reg) SCTLR_MMU
+                | SCTLR_DATA_CACHE
+                | SCTLR_INSTRUCTION_CACHE
+               ,
         );
     }
     Ok(())

@@ -23,6 +23,12 @@ impl TrapFrame {
         self.elr
     }
 
+    /// `SPSR_EL1` as saved at exception entry: the interrupted PSTATE (mode, DAIF, `PAN` in bit
+    /// 22).
+    pub(crate) fn spsr(&self) -> usize {
+        self.spsr
+    }
+
     /// Register `x<index>` at the exception.
     pub(crate) fn register(&self, index: usize) -> usize {
         self.registers[index]
@@ -134,7 +140,9 @@ extern "C" fn kernel_sync(frame: &mut TrapFrame) {
     let (esr, far): (usize, usize);
     // SAFETY: reading the syndrome registers has no side effects.
     unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, far_el1", out(reg) esr, out(reg) far) };
-    match decode_page_fault(esr as u64, far as u64) {
+    // SPSR_EL1 was saved by the vector before anything could change it: its PAN bit is
+    // PSTATE.PAN of the faulting code, which decides `user_memory_access`.
+    match decode_page_fault(esr as u64, far as u64, frame.spsr as u64) {
         Some(fault) if !fault.user => crate::trap::kernel_fault(frame, fault),
         _ => crate::trap::unexpected(format_args!(
             "ESR_EL1 {esr:#x} FAR_EL1 {far:#x} ELR_EL1 {:#x}",

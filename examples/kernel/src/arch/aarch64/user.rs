@@ -131,7 +131,7 @@ extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
     let (esr, far): (usize, usize);
     // SAFETY: reading the syndrome registers has no side effects.
     unsafe { core::arch::asm!("mrs {0}, esr_el1", "mrs {1}, far_el1", out(reg) esr, out(reg) far) };
-    if let Some(fault) = decode_page_fault(esr as u64, far as u64)
+    if let Some(fault) = decode_page_fault(esr as u64, far as u64, frame.spsr() as u64)
         && crate::trap::user_fault(fault)
     {
         return 1;
@@ -175,7 +175,8 @@ pub(crate) unsafe fn run_user(
     if esr >> 26 == EC_SVC64 {
         return UserExit::SystemCall { value };
     }
-    match decode_page_fault(esr as u64, far as u64) {
+    // An EL0 abort: SPSR_EL1.PAN does not matter (`user_memory_access` is false for it).
+    match decode_page_fault(esr as u64, far as u64, 0) {
         Some(fault) => UserExit::page_fault(fault),
         None => UserExit::Other { cause: esr },
     }

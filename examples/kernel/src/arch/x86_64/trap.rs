@@ -5,6 +5,7 @@
 
 use core::arch::global_asm;
 
+use paging_arch::{FaultCause, PageFaultInfo};
 use paging_x86_64::decode_page_fault;
 
 /// Registers saved by the stubs plus the CPU's interrupt frame.
@@ -126,9 +127,31 @@ pub(super) fn read_cr2() -> usize {
     address
 }
 
+/// Decodes the page fault of `frame` (vector 14) with CR2, the saved RFLAGS and the current
+/// CR4 (the kernel never changes CR4.SMAP after boot, so its value now is its value at the
+/// fault). A fault with RSVD set is never handed on: it means a corrupt paging structure (or a
+/// physical address above MAXPHYADDR), which no page-fault handler can fix (Intel SDM Vol. 3A,
+/// §4.7), so the kernel reports it and stops.
+pub(super) fn decode_or_stop(frame: &TrapFrame, cr2: usize) -> PageFaultInfo {
+    let fault = decode_page_fault(
+        frame.error_code,
+        cr2 as u64,
+        frame.rflags,
+        paging_x86_64::read_cr4(),
+    );
+    if fault.cause == FaultCause::ReservedBit {
+        crate::trap::unexpected(format_args!(
+            "corrupt page table: #PF with RSVD set (a reserved bit in a paging-structure entry) \
+             at {cr2:#x}, error code {:#x}, rip {:#x}",
+            frame.error_code, frame.rip
+        ));
+    }
+    fault
+}
+
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     if frame.vector == PAGE_FAULT_VECTOR {
-        let fault = decode_page_fault(frame.error_code, read_cr2() as u64);
+        let fault = decode_or_stop(frame, read_cr2());
         crate::trap::kernel_fault(frame, fault);
     } else {
         crate::trap::unexpected(format_args!(

@@ -107,7 +107,7 @@ global_asm!(
 extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
     let cr2 = super::trap::read_cr2();
     if frame.vector() == PAGE_FAULT_VECTOR as u64
-        && crate::trap::user_fault(decode_page_fault(frame.error_code(), cr2 as u64))
+        && crate::trap::user_fault(super::trap::decode_or_stop(frame, cr2))
     {
         return 1;
     }
@@ -157,7 +157,9 @@ pub(crate) unsafe fn run_user(
         return UserExit::SystemCall { value };
     }
     if vector == PAGE_FAULT_VECTOR {
-        return UserExit::page_fault(decode_page_fault(error_code as u64, cr2 as u64));
+        // A user fault: RFLAGS.AC and CR4.SMAP do not matter (`user_memory_access` is false),
+        // and RSVD faults already stopped the kernel in `user_trap`.
+        return UserExit::page_fault(decode_page_fault(error_code as u64, cr2 as u64, 0, 0));
     }
     UserExit::Other { cause: vector }
 }
