@@ -103,7 +103,9 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// a huge entry must be split and no table page is left (that area is unchanged).
     pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> MappingResult {
         self.last_spurious = None;
-        self.areas.unmap(vaddr, size, &mut self.page_table)
+        self.with_global_hint(vaddr, size, |areas, page_table| {
+            areas.unmap(vaddr, size, page_table)
+        })
     }
 
     /// Gives every page in `[vaddr, vaddr + size)` the flags `flags` (taken as they are:
@@ -121,8 +123,27 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// As [`Self::unmap`]; on error every area keeps its old flags.
     pub fn protect(&mut self, vaddr: VirtAddr, size: usize, flags: MappingFlags) -> MappingResult {
         self.last_spurious = None;
-        self.areas
-            .protect(vaddr, size, |_| Some(flags), &mut self.page_table)
+        self.with_global_hint(vaddr, size, |areas, page_table| {
+            areas.protect(vaddr, size, |_| Some(flags), page_table)
+        })
+    }
+
+    /// Runs an unmap or protect of `[vaddr, vaddr + size)` telling the walker whether the range
+    /// may hold global (kernel, non-`USER`) leaves, from the flags of the areas it overlaps.
+    fn with_global_hint(
+        &mut self,
+        vaddr: VirtAddr,
+        size: usize,
+        operation: impl FnOnce(&mut AreaSet<H, A>, &mut PageTable<H, A>) -> MappingResult,
+    ) -> MappingResult {
+        let range = VirtAddrRange::new(vaddr, vaddr.as_usize().saturating_add(size).into());
+        self.page_table.global_in_range = self
+            .areas
+            .iter_range(range)
+            .any(|area| !area.flags().contains(MappingFlags::USER));
+        let result = operation(&mut self.areas, &mut self.page_table);
+        self.page_table.global_in_range = true;
+        result
     }
 
     /// Unmaps every area.

@@ -77,12 +77,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                     table_paddr = child;
                     continue;
                 }
-                EntryKind::Leaf { paddr, flags } => {
-                    if !flags.contains(MappingFlags::USER) {
-                        batch.touch_global();
-                    }
-                    (paddr, flags)
-                }
+                EntryKind::Leaf { paddr, flags } => (paddr, flags),
                 EntryKind::Reserved { paddr } => (paddr, MappingFlags::empty()),
             };
             if vaddr & (size - 1) == 0 {

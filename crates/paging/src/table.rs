@@ -42,6 +42,11 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     pub(crate) flush_hook: Option<TlbFlushHook>,
     /// Physical-address bits the CPU implements ([`PagingArch::phys_addr_bits`]).
     pub(crate) phys_addr_bits: usize,
+    /// Whether the range of the next unmap / protect may hold global (kernel) leaves: what its
+    /// flush request says in `global_changed`. `true` unless
+    /// [`AddressSpace`](crate::AddressSpace), which knows the areas' flags, says otherwise for
+    /// one operation (decoding every old entry for it would triple the per-page cost).
+    pub(crate) global_in_range: bool,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -58,6 +63,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             largest_leaf_level: A::largest_leaf_level().min(A::LARGEST_LEAF_LEVEL),
             flush_hook: None,
             phys_addr_bits: A::phys_addr_bits().min(A::PA_BITS),
+            global_in_range: true,
             _marker: PhantomData,
         })
     }

@@ -89,6 +89,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         owns_frames: bool,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
+        if self.global_in_range {
+            batch.touch_global();
+        }
         self.split_bounds(start, end, &mut batch)?;
         self.unmap_in(
             self.root,
@@ -116,6 +119,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         sync_execute: bool,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
+        if self.global_in_range || !flags.contains(MappingFlags::USER) {
+            batch.touch_global();
+        }
         self.split_bounds(start, end, &mut batch)?;
         let top = A::LEVELS - 1;
         if A::BREAK_BEFORE_MAKE && flags.intersects(ACCESS_FLAGS) {
@@ -125,26 +131,25 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let mut breaker = Break::<A> {
                 kept: decoded_attributes::<A>(flags),
                 broke: false,
-                global: false,
                 _arch: PhantomData,
             };
             self.rewrite_in(self.root, top, start, end, &mut batch, &mut breaker);
-            if breaker.global {
-                batch.touch_global();
-            }
             if breaker.broke {
                 batch.flush();
             }
         }
-        let mut protect = Protect::<A, H> {
+        let mut protect = Protect::<A> {
             flags,
-            global: !flags.contains(MappingFlags::USER),
-            sync_execute: sync_execute && flags.contains(MappingFlags::EXECUTE),
-            _marker: PhantomData,
+            _arch: PhantomData,
         };
-        self.rewrite_in(self.root, top, start, end, &mut batch, &mut protect);
-        if protect.global {
-            batch.touch_global();
+        if sync_execute && flags.contains(MappingFlags::EXECUTE) {
+            let mut protect = SyncExecutable::<A, H> {
+                protect,
+                _handler: PhantomData,
+            };
+            self.rewrite_in(self.root, top, start, end, &mut batch, &mut protect);
+        } else {
+            self.rewrite_in(self.root, top, start, end, &mut batch, &mut protect);
         }
         batch.finish();
         Ok(())
@@ -241,24 +246,24 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         if level == 0 {
             // Recorded before the first release: a full batch flushes what is recorded.
             batch.touch(start, end - start);
-            let first = table_index(start, 0);
-            for index in first..first + ((end - start) >> 12) {
+            let indices = table_index(start, 0)..table_index(start, 0) + ((end - start) >> 12);
+            if !owns_frames {
+                // Nothing to hand back: clear the slots (empty ones stay zero).
+                for index in indices {
+                    table.store(index, 0);
+                }
+                return;
+            }
+            for index in indices {
                 let entry = table.load(index);
                 if entry == 0 {
                     continue;
                 }
                 table.store(index, 0);
-                match A::decode(entry, 0) {
-                    EntryKind::Leaf { paddr, flags } => {
-                        if !flags.contains(MappingFlags::USER) {
-                            batch.touch_global();
-                        }
-                        if owns_frames {
-                            batch.release(paddr);
-                        }
-                    }
-                    EntryKind::Reserved { paddr } if owns_frames => batch.release(paddr),
-                    _ => {}
+                if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
+                    A::decode(entry, 0)
+                {
+                    batch.release(paddr);
                 }
             }
             return;
@@ -270,15 +275,10 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let index = table_index(vaddr, level);
             match A::decode(table.load(index), level) {
                 EntryKind::Empty => {}
-                entry @ (EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr }) => {
+                EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
                     debug_assert_eq!(next - vaddr, size, "unmap of a straddled block");
                     table.store(index, 0);
                     batch.touch(vaddr, size);
-                    if let EntryKind::Leaf { flags, .. } = entry
-                        && !flags.contains(MappingFlags::USER)
-                    {
-                        batch.touch_global();
-                    }
                     if owns_frames {
                         for frame in 0..size >> 12 {
                             batch.release(paddr + (frame << 12));
@@ -349,33 +349,44 @@ trait Rewrite {
 }
 
 /// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame.
-struct Protect<A, H> {
+struct Protect<A> {
     flags: MappingFlags,
-    /// A global (non-`USER`) leaf was or will be among the changed entries.
-    global: bool,
-    /// Synchronize the instruction cache for frames that become executable.
-    sync_execute: bool,
-    _marker: PhantomData<(A, fn() -> H)>,
+    _arch: PhantomData<A>,
 }
 
-impl<A: PagingArch, H: PagingHandler> Rewrite for Protect<A, H> {
+impl<A: PagingArch> Rewrite for Protect<A> {
     #[inline(always)]
     fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
-        let (paddr, was_executable) = match A::decode(entry, level) {
-            EntryKind::Leaf { paddr, flags } => {
-                self.global |= !flags.contains(MappingFlags::USER);
-                (paddr, flags.contains(MappingFlags::EXECUTE))
+        match A::decode(entry, level) {
+            EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
+                Some(encode::<A>(paddr, self.flags, level))
             }
+            _ => None,
+        }
+    }
+}
+
+/// `protect` to executable flags of frames the kernel may have written (Alloc): a frame that
+/// was not executable has its instruction cache synchronized before its new entry is written.
+struct SyncExecutable<A, H> {
+    protect: Protect<A>,
+    _handler: PhantomData<fn() -> H>,
+}
+
+impl<A: PagingArch, H: PagingHandler> Rewrite for SyncExecutable<A, H> {
+    fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
+        let (paddr, was_executable) = match A::decode(entry, level) {
+            EntryKind::Leaf { paddr, flags } => (paddr, flags.contains(MappingFlags::EXECUTE)),
             EntryKind::Reserved { paddr } => (paddr, false),
             _ => return None,
         };
-        if self.sync_execute && !was_executable {
+        if !was_executable {
             paging_arch::cache::sync_instruction_cache::<A>(
                 H::phys_to_virt(paddr),
                 level_size(level),
             );
         }
-        Some(encode::<A>(paddr, self.flags, level))
+        self.protect.rewrite(entry, level)
     }
 }
 
@@ -384,8 +395,6 @@ impl<A: PagingArch, H: PagingHandler> Rewrite for Protect<A, H> {
 struct Break<A> {
     kept: MappingFlags,
     broke: bool,
-    /// A global (non-`USER`) leaf was broken.
-    global: bool,
     _arch: PhantomData<A>,
 }
 
@@ -395,7 +404,6 @@ impl<A: PagingArch> Rewrite for Break<A> {
         match A::decode(entry, level) {
             EntryKind::Leaf { paddr, flags } if flags & BREAK_ATTRIBUTES != self.kept => {
                 self.broke = true;
-                self.global |= !flags.contains(MappingFlags::USER);
                 Some(A::encode_reserved(paddr, level))
             }
             _ => None,

@@ -223,3 +223,10 @@ pub(crate) fn print_maps() {
         crate::print!("{space}");
     });
 }
+
+/// Makes instructions the kernel wrote at `address` (`length` bytes, through a data mapping)
+/// visible to instruction fetches: the ISA crate's sequence (AArch64 `DC CVAU` / `IC IVAU` with
+/// the line sizes of `CTR_EL0`, RISC-V `fence.i`, nothing on x86_64).
+pub(crate) fn sync_instruction_cache(address: usize, length: usize) {
+    paging_arch::cache::sync_instruction_cache::<Arch>(va(address), length);
+}

@@ -43,7 +43,7 @@ impl Frame {
         unsafe {
             core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.paddr as *mut u8, bytes.len())
         };
-        crate::arch::sync_instruction_cache(self.paddr, bytes.len());
+        crate::kernel_space::sync_instruction_cache(self.paddr, bytes.len());
     }
 }
 

@@ -148,7 +148,7 @@ fn kernel_image_permissions() -> Result<(), String> {
         ("stack", &raw const on_stack as usize),
     ];
     for (name, address) in places {
-        crate::arch::sync_instruction_cache(address, return_bytes.len());
+        crate::kernel_space::sync_instruction_cache(address, return_bytes.len());
         // SAFETY: the bytes at `address` are the return instruction; the fetch must fault.
         let executed = unsafe { probe::execute(address) };
         expect_kernel_fault(

@@ -80,16 +80,3 @@ unsafe extern "C" {
     #[link_name = "example_probe_execute"]
     pub(crate) fn probe_execute(address: usize) -> usize;
 }
-
-/// Makes instructions written through a data mapping at `address` (`length` bytes, within one
-/// cache line here) visible to instruction fetch: clean D-cache to PoU, invalidate I-cache.
-pub(crate) fn sync_instruction_cache(address: usize, length: usize) {
-    let mut line = address & !63;
-    while line < address + length {
-        // SAFETY: cache maintenance by VA on a mapped, readable address has no memory effects.
-        unsafe { core::arch::asm!("dc cvau, {0}", "dsb ish", "ic ivau, {0}", in(reg) line) };
-        line += 64;
-    }
-    // SAFETY: barriers only.
-    unsafe { core::arch::asm!("dsb ish", "isb") };
-}

@@ -9,9 +9,7 @@ mod trap;
 mod user;
 mod user_access;
 
-pub(crate) use self::probe::{
-    RETURN_INSTRUCTION, probe_execute, probe_read, probe_write, sync_instruction_cache,
-};
+pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};

@@ -79,10 +79,3 @@ unsafe extern "C" {
     #[link_name = "example_probe_execute"]
     pub(crate) fn probe_execute(address: usize) -> usize;
 }
-
-/// Makes instructions written through a data mapping (here at `_address`, `_length` bytes)
-/// visible to instruction fetch.
-pub(crate) fn sync_instruction_cache(_address: usize, _length: usize) {
-    // SAFETY: `fence.i` only orders this hart's instruction fetches after its stores.
-    unsafe { core::arch::asm!("fence.i") };
-}

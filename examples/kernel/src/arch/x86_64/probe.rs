@@ -71,6 +71,3 @@ unsafe extern "C" {
     #[link_name = "example_probe_execute"]
     pub(crate) fn probe_execute(address: usize) -> usize;
 }
-
-/// x86 keeps instruction fetch coherent with stores: nothing to do.
-pub(crate) fn sync_instruction_cache(_address: usize, _length: usize) {}
