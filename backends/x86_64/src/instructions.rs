@@ -54,8 +54,12 @@ static PHYS_ADDR_BITS: AtomicUsize = AtomicUsize::new(0);
 /// [`phys_addr_bits_from_cpuid`]), read with CPUID on first use and cached.
 ///
 /// CPUID is unprivileged, so hosted builds (unit tests) read the **host** CPU too: the value
-/// there is the host's width (often 39 to 48), not a constant.
+/// there is the host's width (often 39 to 48), not a constant. Under Miri, which cannot run
+/// CPUID, it is [`DEFAULT_PHYS_ADDR_BITS`].
 pub fn phys_addr_bits() -> usize {
+    if cfg!(miri) {
+        return crate::DEFAULT_PHYS_ADDR_BITS;
+    }
     let cached = PHYS_ADDR_BITS.load(Ordering::Relaxed);
     if cached != 0 {
         return cached;
