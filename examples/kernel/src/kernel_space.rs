@@ -5,10 +5,9 @@
 //!    identity.
 //! 2. [`init`] maps the kernel image with honest permissions (text R+X, rodata R, data+bss R+W),
 //!    all usable RAM R+W (linear, identity: every bank the frame pool hands out from), the MMIO
-//!    pages as DEVICE; installs the TLB flush
-//!    hook; turns the MMU on (`arch::enable_mmu`, which ends in the ISA crate's
-//!    `PagingArch::activate`); and installs [`handle_page_fault`] as the trap's page-fault
-//!    handler.
+//!    pages as DEVICE; installs the TLB flush hook; turns the MMU on (`arch::enable_mmu`, which
+//!    ends in the ISA crate's `PagingArch::activate`); and installs [`handle_page_fault`] as the
+//!    trap's page-fault handler.
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the current space.
 
