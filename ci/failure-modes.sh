@@ -5,7 +5,8 @@
 # `cargo xtask test --arch <isa>`, and checks the exit status and the failure line.
 #
 # Usage: ci/failure-modes.sh [scratch-directory]   (default: a new temporary directory; pass the
-# same directory again to reuse its build cache). Takes about 2-3 minutes warm. Not part of
+# same directory again to reuse its build cache). Takes about 4-5 minutes warm (the hang is
+# waited for once per boot configuration of the ISA). Not part of
 # `cargo xtask ci`: it tests the xtask itself, by breaking code on purpose.
 set -euo pipefail
 
@@ -59,19 +60,19 @@ scenario unit-test riscv64 \
 # 2. Failing conformance cases: the kernel's test-only backend that drops execute-never.
 sed -i 's/^default = \[\]/default = ["broken-drop-nx"]/' examples/kernel/Cargo.toml
 scenario conformance-case aarch64 \
-    "aarch64 kernel suite: case \`permissions_by_real_access\` FAILED"
+    "aarch64 kernel suite (default): case \`permissions_by_real_access\` FAILED"
 
 # 3. A hanging kernel: the stale_tlb case spins forever.
 sed -i 's/^pub(crate) fn stale_tlb() -> Result<(), String> {/&\n    #[allow(clippy::empty_loop)]\n    loop {}\n    #[allow(unreachable_code)]/' \
     examples/kernel/src/suite/tlb.rs
 scenario hang riscv64 \
-    "riscv64 kernel suite: hang: QEMU did not exit within 30 s, in case \`stale_tlb\`"
+    "riscv64 kernel suite (default): hang: QEMU did not exit within 30 s, in case \`stale_tlb\`"
 
 # 4. A triple-faulting x86 kernel: EFER.NXE left clear, so loading our page table (which sets NX)
 #    faults with no handler and the CPU resets; with -no-reboot QEMU exits 0.
 sed -i 's/    "    orl \$0x900, %eax",/    "    orl $0x100, %eax",/' examples/kernel/src/arch/x86_64/boot.rs
 scenario triple-fault x86_64 \
-    "x86_64 kernel suite: QEMU exited with status 0: the guest reset, which with -no-reboot means a triple fault"
+    "x86_64 kernel suite (default): QEMU exited with status 0: the guest reset, which with -no-reboot means a triple fault"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure mode(s) not detected as required"

@@ -1,6 +1,7 @@
 //! The `Arch` table: the single place that knows, per ISA, the Rust triples, the unit-test
-//! packages, the QEMU binaries and machine arguments, the host packages that provide them and
-//! the kernel's exit protocol.
+//! packages, the QEMU binaries and machine arguments, the boot configurations the kernel suite
+//! runs under (default, small and large memory, several CPUs, other CPU models), the host
+//! packages that provide them and the kernel's exit protocol.
 //!
 //! Everything else in the xtask asks this table; no other file spells a triple or a QEMU flag.
 
@@ -81,7 +82,70 @@ pub(crate) struct ArchSpec {
     pub(crate) machine_args: &'static [&'static str],
     /// How the kernel reports its verdict to QEMU.
     pub(crate) exit_protocol: ExitProtocol,
+    /// The boots `cargo xtask test` runs (the first is the plain default): each adds QEMU
+    /// arguments after `machine_args` (QEMU keeps the last `-cpu` and `-m`). The kernel needs no
+    /// flag of its own for any of them: it reads RAM and CPUs from the firmware.
+    pub(crate) boots: &'static [BootVariant],
 }
+
+/// One boot configuration of the table: a name for reports and the QEMU arguments it adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BootVariant {
+    /// Short name, e.g. `large-memory`.
+    pub(crate) name: &'static str,
+    /// Arguments added after the machine arguments, e.g. `["-m", "4G"]`.
+    pub(crate) qemu_args: &'static [&'static str],
+}
+
+/// A boot configuration to run: from the table, or `custom` from the command line
+/// (`cargo xtask test -- <QEMU arguments>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BootConfig {
+    /// Short name, e.g. `default`, `large-memory`, `custom`.
+    pub(crate) name: String,
+    /// Arguments added after the machine arguments.
+    pub(crate) qemu_args: Vec<String>,
+}
+
+impl BootConfig {
+    /// The configuration of the command line's extra QEMU arguments.
+    pub(crate) fn custom(qemu_args: &[String]) -> Self {
+        Self {
+            name: "custom".to_owned(),
+            qemu_args: qemu_args.to_vec(),
+        }
+    }
+}
+
+impl From<&BootVariant> for BootConfig {
+    fn from(variant: &BootVariant) -> Self {
+        Self {
+            name: variant.name.to_owned(),
+            qemu_args: variant
+                .qemu_args
+                .iter()
+                .map(|&argument| argument.to_owned())
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Display for BootConfig {
+    /// `default`, or `large-memory: -m 4G`.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.name)?;
+        if !self.qemu_args.is_empty() {
+            write!(formatter, ": {}", self.qemu_args.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+/// The plain boot: the machine arguments alone (QEMU's default RAM, one CPU).
+const DEFAULT_BOOT: BootVariant = BootVariant {
+    name: "default",
+    qemu_args: &[],
+};
 
 /// The workspace package of the bare-metal example kernel (binary of the same name).
 pub(crate) const KERNEL_PACKAGE: &str = "example_kernel";
@@ -105,6 +169,22 @@ const X86_64: ArchSpec = ArchSpec {
         "isa-debug-exit,iobase=0xf4,iosize=0x04",
     ],
     exit_protocol: ExitProtocol::IsaDebugExit,
+    // q35 with 4 GiB: RAM below 640 KiB, 1 MiB..2 GiB and 4..6 GiB (above the PCI hole).
+    boots: &[
+        DEFAULT_BOOT,
+        BootVariant {
+            name: "small-memory",
+            qemu_args: &["-m", "64M", "-cpu", "Nehalem"],
+        },
+        BootVariant {
+            name: "large-memory",
+            qemu_args: &["-m", "4G"],
+        },
+        BootVariant {
+            name: "multi-cpu",
+            qemu_args: &["-smp", "4", "-cpu", "max"],
+        },
+    ],
 };
 
 const AARCH64: ArchSpec = ArchSpec {
@@ -138,6 +218,21 @@ const AARCH64: ArchSpec = ArchSpec {
     },
     machine_args: &["-machine", "virt", "-cpu", "cortex-a72", "-semihosting"],
     exit_protocol: ExitProtocol::Semihosting,
+    boots: &[
+        DEFAULT_BOOT,
+        BootVariant {
+            name: "small-memory",
+            qemu_args: &["-m", "64M", "-cpu", "cortex-a53"],
+        },
+        BootVariant {
+            name: "large-memory",
+            qemu_args: &["-m", "4G", "-cpu", "cortex-a57"],
+        },
+        BootVariant {
+            name: "multi-cpu",
+            qemu_args: &["-smp", "4", "-cpu", "max"],
+        },
+    ],
 };
 
 const RISCV64: ArchSpec = ArchSpec {
@@ -171,6 +266,22 @@ const RISCV64: ArchSpec = ArchSpec {
     },
     machine_args: &["-machine", "virt", "-bios", "default"],
     exit_protocol: ExitProtocol::SifiveTest,
+    // With 4 harts OpenSBI may pick any of them as the boot hart.
+    boots: &[
+        DEFAULT_BOOT,
+        BootVariant {
+            name: "small-memory",
+            qemu_args: &["-m", "64M", "-cpu", "sifive-u54"],
+        },
+        BootVariant {
+            name: "large-memory",
+            qemu_args: &["-m", "4G"],
+        },
+        BootVariant {
+            name: "multi-cpu",
+            qemu_args: &["-smp", "4"],
+        },
+    ],
 };
 
 impl Arch {
@@ -207,10 +318,16 @@ impl Arch {
         targets
     }
 
-    /// QEMU arguments that boot `kernel` for an automated run: serial console on stdout, no
-    /// display, no monitor.
-    pub(crate) fn qemu_test_arguments(self, kernel: &Path) -> Vec<String> {
+    /// The boot configurations `cargo xtask test` runs for this ISA, default first.
+    pub(crate) fn boot_configs(self) -> Vec<BootConfig> {
+        self.spec().boots.iter().map(BootConfig::from).collect()
+    }
+
+    /// QEMU arguments that boot `kernel` for an automated run: the machine arguments, `extra`
+    /// (a boot configuration's arguments), serial console on stdout, no display, no monitor.
+    pub(crate) fn qemu_test_arguments(self, extra: &[String], kernel: &Path) -> Vec<String> {
         let mut arguments = self.machine_arguments();
+        arguments.extend_from_slice(extra);
         arguments
             .extend(["-display", "none", "-serial", "stdio", "-monitor", "none"].map(String::from));
         arguments.push("-kernel".to_owned());
@@ -218,10 +335,12 @@ impl Arch {
         arguments
     }
 
-    /// QEMU arguments that boot `kernel` interactively: `-nographic` puts the serial console and
-    /// the monitor (Ctrl-A x quits) on the terminal.
-    pub(crate) fn qemu_interactive_arguments(self, kernel: &Path) -> Vec<String> {
+    /// QEMU arguments that boot `kernel` interactively: the machine arguments, `extra` (from the
+    /// command line), and `-nographic`, which puts the serial console and the monitor (Ctrl-A x
+    /// quits) on the terminal.
+    pub(crate) fn qemu_interactive_arguments(self, extra: &[String], kernel: &Path) -> Vec<String> {
         let mut arguments = self.machine_arguments();
+        arguments.extend_from_slice(extra);
         arguments.push("-nographic".to_owned());
         arguments.push("-kernel".to_owned());
         arguments.push(kernel.display().to_string());

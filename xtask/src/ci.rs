@@ -51,7 +51,7 @@ pub(crate) fn run() -> Result<(), XtaskError> {
     }
     println!("\n==> ci: test --arch all");
     let started = Instant::now();
-    let test_result = commands::test(&Arch::ALL);
+    let test_result = commands::test(&Arch::ALL, &[]);
     rows.push((
         "test --arch all".to_owned(),
         test_result.is_ok(),

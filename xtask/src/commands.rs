@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::arch::Arch;
+use crate::arch::{Arch, BootConfig};
 use crate::error::XtaskError;
 use crate::kernel;
 use crate::process::{Termination, run_interactive};
@@ -14,24 +14,30 @@ use crate::unit_tests;
 /// How long `cargo xtask run` lets the kernel run before terminating QEMU.
 const INTERACTIVE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// `cargo xtask test`: per ISA, unit tests then the kernel suite; prints the table.
+/// `cargo xtask test`: per ISA, unit tests then the kernel suite under each boot configuration
+/// of the arch table (or once with `qemu_args`, when given); prints the table.
 ///
 /// # Errors
 ///
-/// [`XtaskError::ChecksFailed`] listing every failure by ISA and case; setup errors.
-pub(crate) fn test(arches: &[Arch]) -> Result<(), XtaskError> {
+/// [`XtaskError::ChecksFailed`] listing every failure by ISA, configuration and case; setup
+/// errors.
+pub(crate) fn test(arches: &[Arch], qemu_args: &[String]) -> Result<(), XtaskError> {
     let started = Instant::now();
     setup::ensure(arches, SetupMode::Install)?;
     let mut results = Vec::new();
     for &arch in arches {
         println!("\n==> {arch}: unit tests");
         let unit_tests = unit_tests::run(arch);
-        println!("\n==> {arch}: kernel suite");
-        let kernel_suite = kernel::run_suite(arch);
+        let configs = if qemu_args.is_empty() {
+            arch.boot_configs()
+        } else {
+            vec![BootConfig::custom(qemu_args)]
+        };
+        let kernel_boots = kernel::run_suite(arch, &configs);
         results.push(ArchResult {
             arch,
             unit_tests,
-            kernel_suite,
+            kernel_boots,
         });
     }
     println!("\n{}", table::render(&results));
@@ -44,18 +50,19 @@ pub(crate) fn test(arches: &[Arch]) -> Result<(), XtaskError> {
     }
 }
 
-/// `cargo xtask run`: builds and boots the kernel with its console on the terminal and returns
-/// QEMU's verdict under the ISA's exit protocol.
+/// `cargo xtask run`: builds and boots the kernel (with `qemu_args` after the machine
+/// arguments) with its console on the terminal and returns QEMU's verdict under the ISA's exit
+/// protocol.
 ///
 /// # Errors
 ///
 /// [`XtaskError::ChecksFailed`] when QEMU's status is not the protocol's success code (or it
 /// hung); build and setup errors.
-pub(crate) fn run(arch: Arch) -> Result<(), XtaskError> {
+pub(crate) fn run(arch: Arch, qemu_args: &[String]) -> Result<(), XtaskError> {
     setup::ensure(&[arch], SetupMode::Install)?;
     let kernel = kernel::build(arch)?;
     let mut command = Command::new(arch.spec().qemu_system.program);
-    command.args(arch.qemu_interactive_arguments(&kernel));
+    command.args(arch.qemu_interactive_arguments(qemu_args, &kernel));
     let (termination, elapsed) = run_interactive(&mut command, INTERACTIVE_DEADLINE)?;
     let protocol = arch.spec().exit_protocol;
     let verdict = match termination {

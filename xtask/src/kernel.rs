@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::arch::{Arch, KERNEL_DIRECTORY, KERNEL_PACKAGE};
+use crate::arch::{Arch, BootConfig, KERNEL_DIRECTORY, KERNEL_PACKAGE};
 use crate::error::XtaskError;
 use crate::exit_protocol::ExitProtocol;
 use crate::outcome::Outcome;
@@ -67,35 +67,81 @@ pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
     })
 }
 
-/// The qemu-system command that boots `kernel` for `arch` with its console on stdout.
-pub(crate) fn boot_command(arch: Arch, kernel: &std::path::Path) -> Command {
+/// The qemu-system command that boots `kernel` for `arch` in `config` with its console on
+/// stdout.
+pub(crate) fn boot_command(arch: Arch, config: &BootConfig, kernel: &std::path::Path) -> Command {
     let mut command = Command::new(arch.spec().qemu_system.program);
-    command.args(arch.qemu_test_arguments(kernel));
+    command.args(arch.qemu_test_arguments(&config.qemu_args, kernel));
     command
 }
 
-/// Builds and boots the kernel for `arch` and judges its conformance suite.
-pub(crate) fn run_suite(arch: Arch) -> Outcome {
+/// The verdict of the kernel suite in one boot configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BootResult {
+    /// The configuration (name and added QEMU arguments).
+    pub(crate) config: BootConfig,
+    /// What the suite reported.
+    pub(crate) outcome: Outcome,
+}
+
+/// Builds the kernel for `arch` once and boots it in each of `configs`, judging its
+/// conformance suite each time. A failed build fails every configuration (the first carries the
+/// compiler's errors).
+pub(crate) fn run_suite(arch: Arch, configs: &[BootConfig]) -> Vec<BootResult> {
     let started = Instant::now();
-    let kernel = match build(arch) {
-        Ok(kernel) => kernel,
-        Err(error) => return Outcome::not_run(error.to_string(), started.elapsed()),
-    };
-    let required = match fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE)) {
-        Ok(text) => parse_required_cases(&text),
-        Err(error) => {
-            let reason = format!("cannot read {REQUIRED_CASES_FILE}: {error}");
-            return Outcome::not_run(reason, started.elapsed());
+    let prepared = build(arch)
+        .map_err(|error| error.to_string())
+        .and_then(|kernel| {
+            fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
+                .map(|text| (kernel, parse_required_cases(&text)))
+                .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))
+        });
+    let (kernel, required) = match prepared {
+        Ok(prepared) => prepared,
+        Err(reason) => {
+            return configs
+                .iter()
+                .enumerate()
+                .map(|(index, config)| BootResult {
+                    config: config.clone(),
+                    outcome: if index == 0 {
+                        Outcome::not_run(reason.clone(), started.elapsed())
+                    } else {
+                        Outcome::not_run(
+                            "not booted: see the first configuration".to_owned(),
+                            Duration::ZERO,
+                        )
+                    },
+                })
+                .collect();
         }
     };
-    let mut outcome = boot_and_judge(
-        &mut boot_command(arch, &kernel),
-        arch.spec().exit_protocol,
-        BOOT_DEADLINE,
-        &required,
-    );
-    outcome.elapsed = started.elapsed();
-    outcome
+    let build_time = started.elapsed();
+    configs
+        .iter()
+        .enumerate()
+        .map(|(index, config)| {
+            println!("\n==> {arch}: kernel suite, boot {config}");
+            let booted = Instant::now();
+            let mut outcome = boot_and_judge(
+                &mut boot_command(arch, config, &kernel),
+                arch.spec().exit_protocol,
+                BOOT_DEADLINE,
+                &required,
+            );
+            // The build is counted once, in the first configuration's time.
+            outcome.elapsed = booted.elapsed()
+                + if index == 0 {
+                    build_time
+                } else {
+                    Duration::ZERO
+                };
+            BootResult {
+                config: config.clone(),
+                outcome,
+            }
+        })
+        .collect()
 }
 
 /// Runs `qemu` (a command whose stdout is the kernel's serial console) under `deadline` and

@@ -1,17 +1,20 @@
 //! `cargo xtask`: builds, boots and tests the workspace on x86_64, AArch64 and RISC-V.
 //!
-//! - `cargo xtask test [--arch x86_64|aarch64|riscv64|all]`: per ISA, the unit tests (natively
-//!   for x86_64, under qemu-user for the others), then the example kernel built for the ISA and
-//!   booted under qemu-system, its conformance suite read from the serial console. Ends with a
-//!   table of counts and times and exits non-zero on any failure, naming the ISA and the case.
-//! - `cargo xtask run [--arch <isa>]`: builds and boots the kernel with its console on the
-//!   terminal; the exit status follows the ISA's exit protocol.
+//! - `cargo xtask test [--arch x86_64|aarch64|riscv64|all] [-- <QEMU arguments>]`: per ISA, the
+//!   unit tests (natively for x86_64, under qemu-user for the others), then the example kernel
+//!   built for the ISA and booted under qemu-system once per boot configuration of the [`arch`]
+//!   table (default, small and large memory, several CPUs, other CPU models; or once with the
+//!   given QEMU arguments), its conformance suite read from the serial console. Ends with a
+//!   table of counts and times (a row per ISA and check, one per boot configuration) and exits
+//!   non-zero on any failure, naming the ISA, the configuration and the case.
+//! - `cargo xtask run [--arch <isa>] [-- <QEMU arguments>]`: builds and boots the kernel with its
+//!   console on the terminal; the exit status follows the ISA's exit protocol.
 //! - `cargo xtask setup [--check]`: adds missing Rust targets and installs QEMU and the cross
 //!   linkers (run automatically by `test`, `run` and `ci`).
 //! - `cargo xtask ci`: fmt check, clippy and docs with warnings denied, then `test --arch all`.
 //!
-//! Only this crate knows QEMU: the [`arch`] table holds every triple, binary, machine argument and
-//! exit protocol. QEMU runs with a deadline under a guard that kills it (and any process tree)
+//! Only this crate knows QEMU: the [`arch`] table holds every triple, binary, machine argument,
+//! boot configuration and exit protocol. QEMU runs with a deadline under a guard that kills it (and any process tree)
 //! when dropped, its full command line printed first, and only the protocol's explicit success
 //! status counts as a pass.
 //!
@@ -59,8 +62,8 @@ use crate::cli::Task;
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = cli::parse(&arguments).and_then(|task| match task {
-        Task::Test(arches) => commands::test(&arches),
-        Task::Run(arch) => commands::run(arch),
+        Task::Test { arches, qemu_args } => commands::test(&arches, &qemu_args),
+        Task::Run { arch, qemu_args } => commands::run(arch, &qemu_args),
         Task::Setup(mode) => commands::setup(mode),
         Task::Ci => ci::run(),
         Task::Help => {

@@ -1,4 +1,5 @@
-//! The physical frame pool: a bump pointer over a fixed RAM window plus a free list, with counts.
+//! The physical frame pool: a bump pointer per usable RAM range (lowest range first) plus a free
+//! list, with counts.
 //!
 //! Freed frames are poisoned (filled with `0xA5`), so a caller that forgets to zero a frame it
 //! hands out as "fresh" memory is caught by the suite. The pool is global because
@@ -8,6 +9,7 @@ use core::ops::Range;
 
 use crate::global_cell::GlobalCell;
 use crate::layout::PAGE_SIZE;
+use crate::range_list::RangeList;
 
 /// Byte written over every freed frame.
 pub(crate) const POISON: u8 = 0xA5;
@@ -19,46 +21,53 @@ pub(crate) struct FramePoolStats {
     pub(crate) in_use: usize,
     /// Frames on the free list.
     pub(crate) free_listed: usize,
-    /// Frames never touched yet (between the bump pointer and the window end).
+    /// Frames never touched yet (between the bump pointers and the ends of the RAM ranges).
     pub(crate) untouched: usize,
 }
 
 struct FramePool {
-    next: usize,
-    end: usize,
-    /// Physical (= identity-mapped virtual) address of the first free frame, 0 for none; each free
-    /// frame stores the next one in its first word.
+    /// Frames never handed out yet: per usable RAM range, its bump pointer (the range's start)
+    /// up to its end. Shrinks from the front only, so the ranges stay sorted and disjoint.
+    untouched: RangeList,
+    /// Frames at or above this address are not handed out yet: before the kernel's own page
+    /// table is active only the boot mapping (`arch::BOOT_MAPPED_END`) is reachable.
+    limit: usize,
+    /// Physical (= identity-mapped virtual) address of the first free frame, 0 for none (frame 0
+    /// is never in the pool); each free frame stores the next one in its first word.
     free_head: usize,
     free_count: usize,
     in_use: usize,
 }
 
 static POOL: GlobalCell<FramePool> = GlobalCell::new(FramePool {
-    next: 0,
-    end: 0,
+    untouched: RangeList::new(),
+    limit: 0,
     free_head: 0,
     free_count: 0,
     in_use: 0,
 });
 
-/// Hands the page-aligned `window` to the pool.
-pub(crate) fn init(window: Range<usize>) {
+/// Hands the page-aligned `ram` (usable RAM: identity-mapped once the kernel's table is active,
+/// without frame 0) to the pool; frames at or above `reachable_end` are held back until
+/// [`release_all`].
+pub(crate) fn init(ram: RangeList, reachable_end: usize) {
     POOL.with(|pool| {
-        pool.next = window.start.next_multiple_of(PAGE_SIZE);
-        pool.end = window.end & !(PAGE_SIZE - 1);
+        pool.untouched = ram;
+        pool.limit = reachable_end;
     });
 }
 
-/// Takes `count` contiguous frames from the top of the bump region without ever returning them
-/// (used once for the kernel heap).
+/// Lifts the limit set by [`init`]: called once every usable frame is mapped and reachable.
+pub(crate) fn release_all() {
+    POOL.with(|pool| pool.limit = usize::MAX);
+}
+
+/// Takes `count` contiguous frames that are never returned (used once for the kernel heap); not
+/// counted as in use.
 pub(crate) fn take_forever(count: usize) -> Option<Range<usize>> {
     POOL.with(|pool| {
-        let size = count.checked_mul(PAGE_SIZE)?;
-        if pool.end.checked_sub(pool.next)? < size {
-            return None;
-        }
-        pool.end -= size;
-        Some(pool.end..pool.end + size)
+        let start = carve(pool, count, PAGE_SIZE)?;
+        Some(start..start + count * PAGE_SIZE)
     })
 }
 
@@ -68,29 +77,40 @@ pub(crate) fn alloc(count: usize, align: usize) -> Option<usize> {
     POOL.with(|pool| {
         if count == 1 && align <= PAGE_SIZE && pool.free_head != 0 {
             let frame = pool.free_head;
-            // SAFETY: `frame` is a free frame of the window (identity-mapped RAM, owned by the
+            // SAFETY: `frame` is a free frame of the pool (identity-mapped RAM, owned by the
             // pool), whose first word holds the next free frame.
             pool.free_head = unsafe { (frame as *const usize).read() };
             pool.free_count -= 1;
             pool.in_use += 1;
             return Some(frame);
         }
-        let align = align.max(PAGE_SIZE);
-        let start = pool.next.checked_next_multiple_of(align)?;
-        let end = start.checked_add(count.checked_mul(PAGE_SIZE)?)?;
-        if end > pool.end {
-            return None;
-        }
-        // Frames skipped for alignment go to the free list rather than being lost.
-        let mut skipped = pool.next;
-        pool.next = end;
-        while skipped < start {
-            push_free(pool, skipped);
-            skipped += PAGE_SIZE;
-        }
+        let start = carve(pool, count, align)?;
         pool.in_use += count;
         Some(start)
     })
+}
+
+/// Bumps `count` frames aligned to `align` off the first untouched range (lowest address first)
+/// that has room below the limit. Frames skipped for alignment go to the free list rather than
+/// being lost.
+fn carve(pool: &mut FramePool, count: usize, align: usize) -> Option<usize> {
+    let size = count.checked_mul(PAGE_SIZE)?;
+    let align = align.max(PAGE_SIZE);
+    let limit = pool.limit;
+    let (skipped, start) = pool.untouched.as_mut_slice().iter_mut().find_map(|range| {
+        let start = range.start.checked_next_multiple_of(align)?;
+        let end = start.checked_add(size)?;
+        if end > range.end || end > limit {
+            return None;
+        }
+        let skipped = range.start..start;
+        range.start = end;
+        Some((skipped, start))
+    })?;
+    for frame in skipped.step_by(PAGE_SIZE) {
+        push_free(pool, frame);
+    }
+    Some(start)
 }
 
 /// Returns `count` frames starting at `paddr` (as handed out by [`alloc()`]) to the pool.
@@ -113,7 +133,7 @@ pub(crate) fn free(paddr: usize, count: usize) {
 }
 
 fn push_free(pool: &mut FramePool, frame: usize) {
-    // SAFETY: the frame belongs to the pool's window (identity-mapped RAM) and nobody else owns it
+    // SAFETY: the frame belongs to the pool's RAM (identity-mapped and reachable) and nobody else owns it
     // any more; poisoning and linking it is the pool's business.
     unsafe {
         core::ptr::write_bytes(frame as *mut u8, POISON, PAGE_SIZE);
@@ -128,6 +148,6 @@ pub(crate) fn stats() -> FramePoolStats {
     POOL.with(|pool| FramePoolStats {
         in_use: pool.in_use,
         free_listed: pool.free_count,
-        untouched: (pool.end - pool.next) / PAGE_SIZE,
+        untouched: pool.untouched.total() / PAGE_SIZE,
     })
 }

@@ -4,10 +4,10 @@
 //!    (`page_table_multiarch::PagingHandler`); RAM is identity-mapped, so `phys_to_virt` is the
 //!    identity.
 //! 2. [`init`] maps the kernel image with honest permissions (text R+X, rodata R, data+bss R+W),
-//!    the free RAM window R+W (linear, identity), the MMIO pages as DEVICE; installs the TLB flush
-//!    hook; turns the MMU on (`arch::enable_mmu`, which ends in the ISA crate's
-//!    `PagingArch::activate`); and installs [`handle_page_fault`] as the trap's page-fault
-//!    handler.
+//!    all usable RAM R+W (linear, identity: every bank the frame pool hands out from), the MMIO
+//!    pages as DEVICE; installs the TLB flush hook; turns the MMU on (`arch::enable_mmu`, which
+//!    ends in the ISA crate's `PagingArch::activate`); and installs [`handle_page_fault`] as the
+//!    trap's page-fault handler.
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the current space.
 
@@ -111,13 +111,18 @@ fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
     let image = layout::kernel_layout();
     let read = MappingFlags::READ;
     let write = MappingFlags::WRITE;
-    let regions = [
+    let image_regions = [
         (image.text.clone(), read | MappingFlags::EXECUTE),
         (image.rodata.clone(), read),
         (image.data.clone(), read | write),
-        (layout::frame_pool_window(), read | write),
     ];
-    for (range, flags) in regions {
+    // All usable RAM (every bank the frame pool hands out from), identity-mapped read-write.
+    let ram = layout::usable_ram();
+    let ram_regions = ram
+        .as_slice()
+        .iter()
+        .map(|range| (range.clone(), read | write));
+    for (range, flags) in image_regions.into_iter().chain(ram_regions) {
         space.map_linear(
             va(range.start),
             pa(range.start),

@@ -1,10 +1,12 @@
-//! The kernel image layout from the linker script (`link/common.ld`) and the RAM window.
+//! The kernel image layout from the linker script (`link/common.ld`) and the RAM the kernel may
+//! use (the firmware's memory map minus what is taken).
 
 use core::ops::Range;
 
-use crate::firmware::Ram;
+use crate::firmware::MemoryMap;
 use crate::global_cell::GlobalCell;
 use crate::println;
+use crate::range_list::RangeList;
 
 /// Size of a base page on all three ISAs.
 pub(crate) const PAGE_SIZE: usize = 4096;
@@ -54,41 +56,83 @@ pub(crate) fn kernel_image() -> Range<usize> {
     &raw const __kernel_start as usize..&raw const __kernel_end as usize
 }
 
-static RAM: GlobalCell<Option<Ram>> = GlobalCell::new(None);
+/// The kernel uses RAM below 64 GiB only: the conformance suite's test slots start there
+/// (`suite::fixtures::slot`), and every ISA here can map it (Sv39's lower half reaches 256 GiB).
+pub(crate) const RAM_LIMIT: usize = 0x10_0000_0000;
 
-/// Records the RAM bank found at boot.
+/// The RAM the kernel may use: identity-mapped by every address space, handed to the frame pool.
+static USABLE_RAM: GlobalCell<Option<RangeList>> = GlobalCell::new(None);
+
+/// Records the machine's memory map and derives the usable RAM: every RAM bank, minus the
+/// firmware's reserved areas, the kernel image, the first page (address 0 stays unmapped, so a
+/// null access faults) and anything at or above [`RAM_LIMIT`]. Prints the banks and the result.
 ///
 /// # Panics
-/// If the bank does not hold the whole kernel image (a wrong firmware description).
-pub(crate) fn set_ram(ram: Ram) {
+/// If the RAM banks do not hold the whole kernel image (a wrong firmware description), or
+/// nothing usable is left.
+pub(crate) fn set_memory(map: &MemoryMap) {
     let image = kernel_image();
     assert!(
-        ram.range.start <= image.start && image.end <= ram.range.end,
-        "RAM {:#x}..{:#x} ({}) does not hold the kernel {:#x}..{:#x}",
-        ram.range.start,
-        ram.range.end,
-        ram.source,
+        map.ram
+            .as_slice()
+            .iter()
+            .any(|bank| bank.start <= image.start && image.end <= bank.end),
+        "RAM {} ({}) does not hold the kernel {:#x}..{:#x}",
+        map.ram,
+        map.source,
         image.start,
         image.end
     );
-    println!(
-        "RAM {:#x}..{:#x} (from the {})",
-        ram.range.start, ram.range.end, ram.source
-    );
-    RAM.with(|slot| *slot = Some(ram));
+    println!("RAM {} (from the {})", map.ram, map.source);
+    println!("reserved by the firmware: {}", map.reserved);
+    let mut usable = map.ram.clone();
+    for reserved in map.reserved.as_slice() {
+        usable.remove(page_outward(reserved));
+    }
+    usable.remove(page_outward(&image));
+    usable.clip(PAGE_SIZE..RAM_LIMIT);
+    // Whole pages only.
+    let mut pages = RangeList::new();
+    for range in usable.as_slice() {
+        let whole = range.start.next_multiple_of(PAGE_SIZE)..range.end & !(PAGE_SIZE - 1);
+        // Never more ranges than `usable` had: `add` cannot overflow.
+        let added = pages.add(whole);
+        debug_assert!(added);
+    }
+    assert!(!pages.is_empty(), "no usable RAM in {}", map.ram);
+    println!("usable RAM: {} ({} MiB)", pages, pages.total() >> 20);
+    USABLE_RAM.with(|slot| *slot = Some(pages));
 }
 
-/// Free RAM for the frame pool and the heap: from the end of the image to the end of the RAM
-/// bank found at boot ([`set_ram`]).
+/// `range` widened to whole pages.
+fn page_outward(range: &Range<usize>) -> Range<usize> {
+    range.start & !(PAGE_SIZE - 1)..range.end.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1)
+}
+
+/// The usable RAM found by [`set_memory`]: page-aligned, sorted, outside the image and every
+/// firmware area.
 ///
 /// # Panics
-/// Before [`set_ram`].
+/// Before [`set_memory`].
+pub(crate) fn usable_ram() -> RangeList {
+    USABLE_RAM
+        .with(|slot| slot.clone())
+        .expect("memory map not set yet")
+}
+
+/// The usable RAM range that starts right after the kernel image (where the pool's frames near
+/// the kernel come from); the suite checks its mapping as a sample of the linear RAM map.
+///
+/// # Panics
+/// Before [`set_memory`], or if no usable range follows the image.
 pub(crate) fn frame_pool_window() -> Range<usize> {
-    let start = kernel_image().end.next_multiple_of(PAGE_SIZE);
-    let end = RAM
-        .with(|slot| slot.as_ref().map(|ram| ram.range.end))
-        .expect("RAM not set yet");
-    start..end & !(PAGE_SIZE - 1)
+    let image_end = kernel_image().end;
+    usable_ram()
+        .as_slice()
+        .iter()
+        .find(|range| range.start >= image_end && !range.is_empty())
+        .cloned()
+        .expect("no usable RAM after the kernel image")
 }
 
 /// Prints the image layout (one line per region).

@@ -36,25 +36,32 @@ mod layout;
 #[cfg(target_os = "none")]
 mod probe;
 #[cfg(target_os = "none")]
+mod range_list;
+#[cfg(target_os = "none")]
 mod suite;
 #[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
 mod user;
 
-/// The neutral kernel entry, called by the per-ISA boot code once a stack exists, bss is zero, the
-/// console works and trap vectors are installed. `boot_argument` locates the firmware's
-/// description of the machine (device tree or PVH start info, see `arch::discover_ram`).
+/// The neutral kernel entry, called by the per-ISA boot code on the boot CPU (`boot_cpu`, see
+/// `arch::CPU_ID_KIND`; any other CPU stays parked by the firmware) once a stack exists, bss is
+/// zero, the console works and trap vectors are installed. `boot_argument` locates the
+/// firmware's description of the machine (device tree or PVH start info, see
+/// `arch::discover_memory`).
 #[cfg(target_os = "none")]
-fn kernel_main(boot_argument: usize) -> ! {
+fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     println!("example_kernel: booted on {}", arch::ISA_NAME);
+    println!("boot CPU: {} {boot_cpu:#x}", arch::CPU_ID_KIND);
     layout::print_layout();
-    layout::set_ram(firmware::ram(boot_argument));
-    frame_pool::init(layout::frame_pool_window());
+    layout::set_memory(&firmware::memory_map(boot_argument));
+    // Until the kernel's own table is active, only what the boot mapping covers is reachable.
+    frame_pool::init(layout::usable_ram(), arch::BOOT_MAPPED_END);
     let heap_region =
-        frame_pool::take_forever(HEAP_FRAMES).expect("RAM window too small for the heap");
+        frame_pool::take_forever(HEAP_FRAMES).expect("usable RAM too small for the heap");
     heap::init(heap_region);
     kernel_space::init();
+    frame_pool::release_all();
     let outcome = suite::run_all();
     kernel_space::print_maps();
     let pool = frame_pool::stats();

@@ -61,17 +61,125 @@ fn rust_targets_include_the_hosted_test_triple_only_when_emulated() {
 
 #[test]
 fn automated_boot_arguments_put_serial_on_stdout_and_end_with_the_kernel() {
-    let arguments = Arch::X86_64.qemu_test_arguments(Path::new("/k"));
+    let arguments = Arch::X86_64.qemu_test_arguments(&[], Path::new("/k"));
     assert_eq!(
         arguments.join(" "),
         "-machine q35 -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
          -display none -serial stdio -monitor none -kernel /k"
     );
-    let interactive = Arch::Riscv64.qemu_interactive_arguments(Path::new("/k"));
+    let interactive = Arch::Riscv64.qemu_interactive_arguments(&[], Path::new("/k"));
     assert_eq!(
         interactive.join(" "),
         "-machine virt -bios default -nographic -kernel /k"
     );
+}
+
+#[test]
+fn extra_qemu_arguments_come_after_the_machine_arguments() {
+    let extra = [
+        "-m".to_owned(),
+        "4G".to_owned(),
+        "-cpu".to_owned(),
+        "max".to_owned(),
+    ];
+    let arguments = Arch::Aarch64.qemu_test_arguments(&extra, Path::new("/k"));
+    assert_eq!(
+        arguments.join(" "),
+        "-machine virt -cpu cortex-a72 -semihosting -m 4G -cpu max \
+         -display none -serial stdio -monitor none -kernel /k",
+        "QEMU keeps the last -cpu"
+    );
+    let interactive = Arch::X86_64.qemu_interactive_arguments(&extra[..2], Path::new("/k"));
+    assert_eq!(
+        interactive.join(" "),
+        "-machine q35 -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=0x04 \
+         -m 4G -nographic -kernel /k"
+    );
+}
+
+/// The value following `flag` in `arguments`, if any.
+fn value_of<'a>(arguments: &'a [&'a str], flag: &str) -> Option<&'a str> {
+    arguments
+        .windows(2)
+        .find(|pair| pair[0] == flag)
+        .map(|pair| pair[1])
+}
+
+#[test]
+fn every_isa_boots_default_large_memory_and_multi_cpu_configurations() {
+    for arch in Arch::ALL {
+        let boots = arch.spec().boots;
+        assert_eq!(
+            boots[0].name, "default",
+            "{arch}: the plain boot comes first"
+        );
+        assert!(
+            boots[0].qemu_args.is_empty(),
+            "{arch}: the default adds nothing"
+        );
+        let memory_in_gib = |variant: &&super::BootVariant| {
+            value_of(variant.qemu_args, "-m")
+                .and_then(|size| size.strip_suffix('G'))
+                .and_then(|gib| gib.parse::<u32>().ok())
+        };
+        assert!(
+            boots
+                .iter()
+                .filter_map(|variant| memory_in_gib(&variant))
+                .any(|gib| gib >= 4),
+            "{arch}: a boot with 4 GiB or more"
+        );
+        assert!(
+            boots
+                .iter()
+                .any(|variant| value_of(variant.qemu_args, "-smp")
+                    .and_then(|count| count.parse::<u32>().ok())
+                    .is_some_and(|count| count > 1)),
+            "{arch}: a boot with several CPUs"
+        );
+        assert!(
+            boots
+                .iter()
+                .any(|variant| value_of(variant.qemu_args, "-cpu").is_some()),
+            "{arch}: a boot on another CPU model"
+        );
+        let mut names: Vec<&str> = boots.iter().map(|variant| variant.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(
+            names.len(),
+            boots.len(),
+            "{arch}: configuration names are unique"
+        );
+        for variant in boots {
+            assert!(
+                !variant.qemu_args.iter().any(|argument| [
+                    "-kernel",
+                    "-serial",
+                    "-monitor",
+                    "-display",
+                    "-nographic",
+                    "-machine"
+                ]
+                .contains(argument)),
+                "{arch} {}: a configuration only adds memory, CPU and similar flags",
+                variant.name
+            );
+        }
+    }
+}
+
+#[test]
+fn boot_configurations_print_their_name_and_arguments() {
+    let configs = Arch::X86_64.boot_configs();
+    assert_eq!(configs[0].to_string(), "default");
+    let large = configs.iter().find(|config| config.name == "large-memory");
+    assert_eq!(
+        large.map(ToString::to_string).as_deref(),
+        Some("large-memory: -m 4G")
+    );
+    let custom = super::BootConfig::custom(&["-smp".to_owned(), "4".to_owned()]);
+    assert_eq!(custom.to_string(), "custom: -smp 4");
 }
 
 /// The `key = "value"` entries of the `[target.<triple>]` section of a cargo config text.

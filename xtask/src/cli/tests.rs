@@ -6,15 +6,29 @@ fn arguments(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_owned).collect()
 }
 
+fn test_task(arches: &[Arch], qemu_args: &str) -> Task {
+    Task::Test {
+        arches: arches.to_vec(),
+        qemu_args: arguments(qemu_args),
+    }
+}
+
+fn run_task(arch: Arch, qemu_args: &str) -> Task {
+    Task::Run {
+        arch,
+        qemu_args: arguments(qemu_args),
+    }
+}
+
 #[test]
 fn test_defaults_to_every_isa() {
     assert_eq!(
         parse(&arguments("test")).ok(),
-        Some(Task::Test(Arch::ALL.to_vec()))
+        Some(test_task(&Arch::ALL, ""))
     );
     assert_eq!(
         parse(&arguments("test --arch all")).ok(),
-        Some(Task::Test(Arch::ALL.to_vec()))
+        Some(test_task(&Arch::ALL, ""))
     );
 }
 
@@ -22,16 +36,43 @@ fn test_defaults_to_every_isa() {
 fn test_and_run_take_one_isa() {
     assert_eq!(
         parse(&arguments("test --arch riscv64")).ok(),
-        Some(Task::Test(vec![Arch::Riscv64]))
+        Some(test_task(&[Arch::Riscv64], ""))
     );
     assert_eq!(
         parse(&arguments("run --arch=aarch64")).ok(),
-        Some(Task::Run(Arch::Aarch64))
+        Some(run_task(Arch::Aarch64, ""))
     );
     assert_eq!(
         parse(&arguments("run")).ok(),
-        Some(Task::Run(Arch::Riscv64)),
+        Some(run_task(Arch::Riscv64, "")),
         "default"
+    );
+}
+
+#[test]
+fn qemu_arguments_follow_the_separator() {
+    assert_eq!(
+        parse(&arguments("run --arch x86_64 -- -m 4G -smp 4")).ok(),
+        Some(run_task(Arch::X86_64, "-m 4G -smp 4"))
+    );
+    assert_eq!(
+        parse(&arguments("test --arch riscv64 -- -smp 4")).ok(),
+        Some(test_task(&[Arch::Riscv64], "-smp 4"))
+    );
+    assert_eq!(
+        parse(&arguments("test -- -m 2G")).ok(),
+        Some(test_task(&Arch::ALL, "-m 2G")),
+        "every ISA with the same arguments"
+    );
+    assert_eq!(
+        parse(&arguments("run --")).ok(),
+        Some(run_task(Arch::Riscv64, "")),
+        "an empty list"
+    );
+    let before_separator = parse(&arguments("run -m 4G")).expect_err("QEMU arguments need --");
+    assert_eq!(
+        before_separator.to_string(),
+        "usage error: expected `--arch <isa>`, got [\"-m\", \"4G\"]"
     );
 }
 

@@ -1,7 +1,8 @@
 use std::time::Duration;
 
 use super::{ArchResult, render};
-use crate::arch::Arch;
+use crate::arch::{Arch, BootConfig};
+use crate::kernel::BootResult;
 use crate::outcome::Outcome;
 
 fn passed(count: u64, seconds: u64) -> Outcome {
@@ -13,34 +14,61 @@ fn passed(count: u64, seconds: u64) -> Outcome {
     }
 }
 
+fn boot(name: &str, qemu_args: &[&str], outcome: Outcome) -> BootResult {
+    BootResult {
+        config: BootConfig {
+            name: name.to_owned(),
+            qemu_args: qemu_args
+                .iter()
+                .map(|&argument| argument.to_owned())
+                .collect(),
+        },
+        outcome,
+    }
+}
+
 #[test]
-fn the_table_shows_counts_and_times_and_lists_failures_by_isa() {
+fn the_table_has_a_row_per_boot_configuration_and_failures_name_isa_and_configuration() {
     let results = [
         ArchResult {
             arch: Arch::X86_64,
             unit_tests: passed(120, 12),
-            kernel_suite: passed(9, 2),
+            kernel_boots: vec![
+                boot("default", &[], passed(9, 2)),
+                boot("large-memory", &["-m", "4G"], passed(9, 1)),
+            ],
         },
         ArchResult {
             arch: Arch::Riscv64,
             unit_tests: passed(80, 5),
-            kernel_suite: Outcome {
-                passed: 8,
-                failed: 1,
-                problems: vec!["case `cow_fault` FAILED".to_owned()],
-                elapsed: Duration::from_millis(1500),
-            },
+            kernel_boots: vec![
+                boot("default", &[], passed(9, 1)),
+                boot(
+                    "multi-cpu",
+                    &["-smp", "4"],
+                    Outcome {
+                        passed: 8,
+                        failed: 1,
+                        problems: vec!["case `cow_fault` FAILED".to_owned()],
+                        elapsed: Duration::from_millis(1500),
+                    },
+                ),
+            ],
         },
     ];
     let table = render(&results);
     let expected = "\
-ISA      | unit tests                           | kernel suite
---------------------------------------------------------------------------------------
-x86_64   | ok    120 passed,   0 failed   12.0 s | ok      9 passed,   0 failed    2.0 s
-riscv64  | ok     80 passed,   0 failed    5.0 s | FAIL    8 passed,   1 failed    1.5 s
+ISA      | check                      | result
+----------------------------------------------------------------------------
+x86_64   | unit tests                 | ok    120 passed,   0 failed   12.0 s
+x86_64   | kernel default             | ok      9 passed,   0 failed    2.0 s
+x86_64   | kernel large-memory: -m 4G | ok      9 passed,   0 failed    1.0 s
+riscv64  | unit tests                 | ok     80 passed,   0 failed    5.0 s
+riscv64  | kernel default             | ok      9 passed,   0 failed    1.0 s
+riscv64  | kernel multi-cpu: -smp 4   | FAIL    8 passed,   1 failed    1.5 s
 
 Failures:
-  - riscv64 kernel suite: case `cow_fault` FAILED
+  - riscv64 kernel suite (multi-cpu: -smp 4): case `cow_fault` FAILED
 ";
     assert_eq!(table, expected, "rendered:\n{table}");
 }

@@ -1,7 +1,8 @@
 //! The per-ISA boot and trap glue. Each module provides the same small surface:
-//! `ISA_NAME`, `RAM_WINDOW`, `discover_ram`, `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and
-//! `resume_at`), the probes `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`,
-//! `run_user`, `enable_mmu`, `sync_instruction_cache` and `MMIO_REGIONS`.
+//! `ISA_NAME`, `CPU_ID_KIND`, `RAM_WINDOW`, `BOOT_MAPPED_END`, `discover_memory`,
+//! `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and `resume_at`), the probes
+//! `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`, `run_user`, `enable_mmu`,
+//! `sync_instruction_cache` and `MMIO_REGIONS`.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

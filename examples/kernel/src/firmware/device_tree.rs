@@ -1,8 +1,18 @@
-//! The smallest flattened-device-tree reader that finds the memory node: walks the structure
-//! block, takes `#address-cells`/`#size-cells` from the root and the first `reg` entry of the
-//! first `memory` node. Every read is bounds-checked against the blob's declared size.
+//! The smallest flattened-device-tree reader that finds the memory map (Devicetree
+//! Specification v0.4, chapter 5 "Flattened Devicetree (DTB) Format", and §3.4 "/memory",
+//! §3.5 "/reserved-memory"):
+//!
+//! - RAM: every `reg` entry of every `/memory` or `/memory@…` node, in the root's
+//!   `#address-cells`/`#size-cells`;
+//! - reserved: every entry of the memory reservation block, every `reg` entry of the children of
+//!   `/reserved-memory` (in that node's own cells; OpenSBI puts its own region there), and the
+//!   blob itself.
+//!
+//! Every read is bounds-checked against the blob's declared size.
 
 use core::ops::Range;
+
+use crate::range_list::RangeList;
 
 const MAGIC: u32 = 0xd00d_feed;
 const BEGIN_NODE: u32 = 1;
@@ -12,24 +22,31 @@ const NOP: u32 = 4;
 const END: u32 = 9;
 /// A blob larger than this is taken as garbage.
 const MAX_SIZE: usize = 1 << 20;
+/// Header fields (byte offsets): total size, structure block, strings block, reservation block.
+const TOTAL_SIZE: usize = 4;
+const STRUCTURE_OFFSET: usize = 8;
+const STRINGS_OFFSET: usize = 12;
+const RESERVATION_OFFSET: usize = 16;
 
-/// The first RAM bank described by the device tree at `blob`, or `None` if there is no valid
-/// blob there or it has no memory node.
+/// The RAM banks and reserved areas described by the device tree at `blob`, or `None` if there
+/// is no valid blob there, it has more banks or reserved areas than a [`RangeList`] holds, or a
+/// `reg` uses cell sizes other than 1 or 2.
 ///
 /// # Safety
 /// `blob` must be 0 or a readable, 4-byte aligned address whose first 40 bytes may be read; if
 /// they hold the device-tree magic, the `totalsize` bytes from `blob` must be readable.
-pub(crate) unsafe fn first_memory_bank(blob: usize) -> Option<Range<usize>> {
+pub(crate) unsafe fn memory_map(blob: usize) -> Option<(RangeList, RangeList)> {
     if blob == 0 || !blob.is_multiple_of(4) {
         return None;
     }
     // SAFETY: the header is readable per the contract.
-    let (magic, total_size, structure, strings) = unsafe {
+    let (magic, total_size, structure, strings, reservations) = unsafe {
         (
             read_be32(blob),
-            read_be32(blob + 4) as usize,
-            read_be32(blob + 8) as usize,
-            read_be32(blob + 12) as usize,
+            read_be32(blob + TOTAL_SIZE) as usize,
+            read_be32(blob + STRUCTURE_OFFSET) as usize,
+            read_be32(blob + STRINGS_OFFSET) as usize,
+            read_be32(blob + RESERVATION_OFFSET) as usize,
         )
     };
     if magic != MAGIC
@@ -37,81 +54,194 @@ pub(crate) unsafe fn first_memory_bank(blob: usize) -> Option<Range<usize>> {
         || !structure.is_multiple_of(4)
         || structure >= total_size
         || strings >= total_size
+        || !reservations.is_multiple_of(8)
+        || reservations >= total_size
     {
         return None;
     }
-    let end = blob + total_size;
-    let word = |offset: usize| -> Option<u32> {
-        // SAFETY: bounds-checked against the blob, which is readable per the contract.
-        (offset.is_multiple_of(4) && offset + 4 <= end).then(|| unsafe { read_be32(offset) })
-    };
-    let byte = |offset: usize| -> Option<u8> {
-        // SAFETY: bounds-checked against the blob, which is readable per the contract.
-        (offset < end).then(|| unsafe { (offset as *const u8).read_volatile() })
-    };
-    // Whether the NUL-terminated name at `offset` is `expected` (or `expected@unit` when
-    // `with_unit_address`).
-    let name_is = |offset: usize, expected: &[u8], with_unit_address: bool| -> bool {
-        let same = (0..expected.len()).all(|index| byte(offset + index) == Some(expected[index]));
-        match byte(offset + expected.len()) {
-            Some(0) => same,
-            Some(b'@') => same && with_unit_address,
-            _ => false,
-        }
-    };
-    let name_length = |offset: usize| -> Option<usize> {
-        (offset..end).position(|address| byte(address) == Some(0))
-    };
+    let blob_range = blob..blob + total_size;
+    let reader = Reader { blob: blob_range };
+    let mut ram = RangeList::new();
+    let mut reserved = RangeList::new();
+    add(&mut reserved, reader.blob.clone())?;
 
-    let (mut address_cells, mut size_cells) = (2usize, 1usize);
+    // The memory reservation block: (address, size) pairs of big-endian u64, ended by (0, 0).
+    let mut entry = blob + reservations;
+    loop {
+        let (address, size) = (reader.cells(entry, 2)?, reader.cells(entry + 8, 2)?);
+        if address == 0 && size == 0 {
+            break;
+        }
+        add(&mut reserved, address..address.checked_add(size)?)?;
+        entry += 16;
+    }
+
+    // The structure block.
+    let root_cells = Cells::default();
+    let mut reserved_memory_cells = root_cells;
+    let (mut address_cells, mut size_cells) = (root_cells.address, root_cells.size);
     let mut depth = 0usize;
-    let mut in_memory_node = false;
+    // What the `reg` of the current node describes, if anything we care about.
+    let mut current = Node::Other;
     let mut cursor = blob + structure;
     loop {
-        let token = word(cursor)?;
+        let token = reader.word(cursor)?;
         cursor += 4;
         match token {
             BEGIN_NODE => {
                 depth += 1;
-                in_memory_node = depth == 2 && name_is(cursor, b"memory", true);
-                cursor += (name_length(cursor)? + 1).next_multiple_of(4);
+                current = match depth {
+                    2 if reader.name_is(cursor, b"memory", true) => Node::Memory,
+                    2 if reader.name_is(cursor, b"reserved-memory", false) => Node::ReservedMemory,
+                    3 if matches!(current, Node::ReservedMemory) => Node::Reserved,
+                    _ => Node::Other,
+                };
+                cursor += (reader.name_length(cursor)? + 1).next_multiple_of(4);
             }
             END_NODE => {
                 depth = depth.checked_sub(1)?;
-                in_memory_node = false;
+                // Back in the parent: only `/reserved-memory` has children we read.
+                current = if depth == 2 && matches!(current, Node::Reserved) {
+                    Node::ReservedMemory
+                } else {
+                    Node::Other
+                };
             }
             PROPERTY => {
-                let length = word(cursor)? as usize;
-                let name = blob + strings + word(cursor + 4)? as usize;
+                let length = reader.word(cursor)? as usize;
+                let name = blob + strings + reader.word(cursor + 4)? as usize;
                 let value = cursor + 8;
                 cursor = value + length.next_multiple_of(4);
-                if depth == 1 && name_is(name, b"#address-cells", false) {
-                    address_cells = word(value)? as usize;
-                } else if depth == 1 && name_is(name, b"#size-cells", false) {
-                    size_cells = word(value)? as usize;
-                } else if in_memory_node && name_is(name, b"reg", false) {
-                    if !(1..=2).contains(&address_cells) || !(1..=2).contains(&size_cells) {
-                        return None;
-                    }
-                    if length < 4 * (address_cells + size_cells) {
-                        return None;
-                    }
-                    let cells = |first: usize, count: usize| -> Option<usize> {
-                        let mut result = 0usize;
-                        for index in 0..count {
-                            result = (result << 32) | word(first + 4 * index)? as usize;
-                        }
-                        Some(result)
+                let is = |expected: &[u8]| reader.name_is(name, expected, false);
+                if depth == 1 && is(b"#address-cells") {
+                    address_cells = reader.word(value)? as usize;
+                    reserved_memory_cells.address = address_cells;
+                } else if depth == 1 && is(b"#size-cells") {
+                    size_cells = reader.word(value)? as usize;
+                    reserved_memory_cells.size = size_cells;
+                } else if matches!(current, Node::ReservedMemory) && is(b"#address-cells") {
+                    reserved_memory_cells.address = reader.word(value)? as usize;
+                } else if matches!(current, Node::ReservedMemory) && is(b"#size-cells") {
+                    reserved_memory_cells.size = reader.word(value)? as usize;
+                } else if is(b"reg") {
+                    let (list, cells) = match current {
+                        Node::Memory => (&mut ram, Cells::new(address_cells, size_cells)?),
+                        Node::Reserved => (&mut reserved, reserved_memory_cells.checked()?),
+                        Node::ReservedMemory | Node::Other => continue,
                     };
-                    let base = cells(value, address_cells)?;
-                    let size = cells(value + 4 * address_cells, size_cells)?;
-                    return Some(base..base.checked_add(size)?);
+                    for range in reader.reg_entries(value, length, cells) {
+                        add(list, range?)?;
+                    }
                 }
             }
             NOP => {}
-            END => return None,
+            END => return Some((ram, reserved)),
             _ => return None,
         }
+    }
+}
+
+/// Which node the structure walk is in.
+#[derive(Clone, Copy)]
+enum Node {
+    /// `/memory` or `/memory@…`: its `reg` lists RAM.
+    Memory,
+    /// `/reserved-memory` itself: its cell sizes apply to its children.
+    ReservedMemory,
+    /// A child of `/reserved-memory`: its `reg` lists reserved areas.
+    Reserved,
+    /// Anything else.
+    Other,
+}
+
+/// `#address-cells` and `#size-cells` (each 1 or 2 here: 32- or 64-bit values).
+#[derive(Clone, Copy)]
+struct Cells {
+    address: usize,
+    size: usize,
+}
+
+impl Default for Cells {
+    /// The specification's defaults.
+    fn default() -> Self {
+        Self {
+            address: 2,
+            size: 1,
+        }
+    }
+}
+
+impl Cells {
+    fn new(address: usize, size: usize) -> Option<Self> {
+        Self { address, size }.checked()
+    }
+
+    fn checked(self) -> Option<Self> {
+        ((1..=2).contains(&self.address) && (1..=2).contains(&self.size)).then_some(self)
+    }
+}
+
+/// Adds `range` to `list`; `None` when the list is full.
+fn add(list: &mut RangeList, range: Range<usize>) -> Option<()> {
+    list.add(range).then_some(())
+}
+
+/// Bounds-checked reads inside the blob.
+struct Reader {
+    blob: Range<usize>,
+}
+
+impl Reader {
+    fn word(&self, address: usize) -> Option<u32> {
+        (address.is_multiple_of(4) && address >= self.blob.start && address + 4 <= self.blob.end)
+            // SAFETY: inside the blob, which is readable per the contract of `memory_map`.
+            .then(|| unsafe { read_be32(address) })
+    }
+
+    fn byte(&self, address: usize) -> Option<u8> {
+        // SAFETY: inside the blob, which is readable per the contract of `memory_map`.
+        self.blob
+            .contains(&address)
+            .then(|| unsafe { (address as *const u8).read_volatile() })
+    }
+
+    /// A value of `count` big-endian 32-bit cells at `address`.
+    fn cells(&self, address: usize, count: usize) -> Option<usize> {
+        (0..count).try_fold(0usize, |value, index| {
+            Some((value << 32) | self.word(address + 4 * index)? as usize)
+        })
+    }
+
+    /// The (address, size) entries of a `reg` value of `length` bytes at `value`.
+    fn reg_entries(
+        &self,
+        value: usize,
+        length: usize,
+        cells: Cells,
+    ) -> impl Iterator<Item = Option<Range<usize>>> + '_ {
+        let entry_size = 4 * (cells.address + cells.size);
+        (0..length / entry_size).map(move |index| {
+            let entry = value + index * entry_size;
+            let base = self.cells(entry, cells.address)?;
+            let size = self.cells(entry + 4 * cells.address, cells.size)?;
+            Some(base..base.checked_add(size)?)
+        })
+    }
+
+    /// Whether the NUL-terminated name at `address` is `expected` (or `expected@unit` when
+    /// `with_unit_address`).
+    fn name_is(&self, address: usize, expected: &[u8], with_unit_address: bool) -> bool {
+        let same =
+            (0..expected.len()).all(|index| self.byte(address + index) == Some(expected[index]));
+        match self.byte(address + expected.len()) {
+            Some(0) => same,
+            Some(b'@') => same && with_unit_address,
+            _ => false,
+        }
+    }
+
+    fn name_length(&self, address: usize) -> Option<usize> {
+        (address..self.blob.end).position(|at| self.byte(at) == Some(0))
     }
 }
 

@@ -1,22 +1,36 @@
-//! The PVH start info (`struct hvm_start_info`, version ≥ 1) that QEMU's PVH boot hands over in
-//! `ebx`: its memory map (E820-like entries) says where the RAM is.
+//! The PVH start info (`struct hvm_start_info`, version ≥ 1, Xen's
+//! `xen/include/public/arch-x86/hvm/start_info.h`) that QEMU's PVH boot hands over in `ebx`: its
+//! memory map (E820-like entries) says where the RAM is. On `q35` it holds RAM below 640 KiB,
+//! RAM from 1 MiB to the PCI hole (2 GiB or 2.75 GiB) and, with more memory, RAM from 4 GiB.
 
-use core::ops::Range;
+use crate::range_list::RangeList;
 
 const MAGIC: u32 = 0x336e_c578;
-const MEMORY_MAP_ADDRESS: usize = 40;
-const MEMORY_MAP_ENTRIES: usize = 48;
-const ENTRY_SIZE: usize = 24;
+/// Byte offsets in the start info.
+const NR_MODULES: usize = 12;
+const MODLIST_PADDR: usize = 16;
+const CMDLINE_PADDR: usize = 24;
+const MEMMAP_PADDR: usize = 40;
+const MEMMAP_ENTRIES: usize = 48;
+/// Size of the version-1 start info.
+const START_INFO_SIZE: usize = 56;
+/// Size of one memory-map entry (address, size, type, reserved) and of one module entry.
+const MEMMAP_ENTRY_SIZE: usize = 24;
+const MODULE_ENTRY_SIZE: usize = 32;
 const TYPE_RAM: u32 = 1;
-/// More entries than this is taken as garbage.
+/// More entries or modules than this is taken as garbage.
 const MAX_ENTRIES: usize = 128;
+/// The command line is not read; one page of it is kept.
+const CMDLINE_KEPT: usize = 4096;
 
-/// The RAM entry of the PVH memory map that contains `address`.
+/// The RAM entries of the PVH memory map, and what must not be reused: every other entry, the
+/// start info itself, its memory map, command line, module list and modules. `None` if
+/// `start_info` holds no valid start info or a list overflows.
 ///
 /// # Safety
 /// `start_info` must be 0 or the readable, 8-byte aligned start-info structure the PVH loader
-/// passed, whose memory map (if any) is readable too.
-pub(crate) unsafe fn ram_containing(start_info: usize, address: usize) -> Option<Range<usize>> {
+/// passed, whose memory map and module list (if any) are readable too.
+pub(crate) unsafe fn memory_map(start_info: usize) -> Option<(RangeList, RangeList)> {
     if start_info == 0 || !start_info.is_multiple_of(8) {
         return None;
     }
@@ -25,18 +39,41 @@ pub(crate) unsafe fn ram_containing(start_info: usize, address: usize) -> Option
     if magic != MAGIC || version < 1 {
         return None;
     }
-    // SAFETY: version ≥ 1 has the memory-map fields.
-    let (map, entries) = unsafe {
+    // SAFETY: version ≥ 1 has all these fields.
+    let (map, entries, modules, module_count, cmdline) = unsafe {
         (
-            read_le64(start_info + MEMORY_MAP_ADDRESS) as usize,
-            read_le32(start_info + MEMORY_MAP_ENTRIES) as usize,
+            read_le64(start_info + MEMMAP_PADDR) as usize,
+            read_le32(start_info + MEMMAP_ENTRIES) as usize,
+            read_le64(start_info + MODLIST_PADDR) as usize,
+            read_le32(start_info + NR_MODULES) as usize,
+            read_le64(start_info + CMDLINE_PADDR) as usize,
         )
     };
-    if map == 0 || !map.is_multiple_of(8) || entries > MAX_ENTRIES {
+    if map == 0 || !map.is_multiple_of(8) || entries > MAX_ENTRIES || module_count > MAX_ENTRIES {
         return None;
     }
-    (0..entries).find_map(|index| {
-        let entry = map + index * ENTRY_SIZE;
+    let mut ram = RangeList::new();
+    let mut reserved = RangeList::new();
+    let keep = |list: &mut RangeList, start: usize, size: usize| {
+        list.add(start..start.checked_add(size)?).then_some(())
+    };
+    keep(&mut reserved, start_info, START_INFO_SIZE)?;
+    keep(&mut reserved, map, entries * MEMMAP_ENTRY_SIZE)?;
+    if cmdline != 0 {
+        keep(&mut reserved, cmdline, CMDLINE_KEPT)?;
+    }
+    if modules != 0 && module_count != 0 {
+        keep(&mut reserved, modules, module_count * MODULE_ENTRY_SIZE)?;
+        for index in 0..module_count {
+            let module = modules + index * MODULE_ENTRY_SIZE;
+            // SAFETY: the module list is readable per the contract.
+            let (base, size) =
+                unsafe { (read_le64(module) as usize, read_le64(module + 8) as usize) };
+            keep(&mut reserved, base, size)?;
+        }
+    }
+    for index in 0..entries {
+        let entry = map + index * MEMMAP_ENTRY_SIZE;
         // SAFETY: the map's entries are readable per the contract.
         let (base, size, kind) = unsafe {
             (
@@ -45,9 +82,14 @@ pub(crate) unsafe fn ram_containing(start_info: usize, address: usize) -> Option
                 read_le32(entry + 16),
             )
         };
-        let range = base..base.checked_add(size)?;
-        (kind == TYPE_RAM && range.contains(&address)).then_some(range)
-    })
+        let list = if kind == TYPE_RAM {
+            &mut ram
+        } else {
+            &mut reserved
+        };
+        keep(list, base, size)?;
+    }
+    Some((ram, reserved))
 }
 
 /// Reads a little-endian `u32`.

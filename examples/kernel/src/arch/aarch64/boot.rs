@@ -41,5 +41,10 @@ global_asm!(
 
 extern "C" fn rust_entry() -> ! {
     super::trap::install();
-    crate::kernel_main(super::DEVICE_TREE_ADDRESS)
+    let mpidr: u64;
+    // SAFETY: reading MPIDR_EL1 at EL1 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
+    // Aff3 (bits 39:32) and Aff2..Aff0 (bits 23:0), as PSCI CPU_ON takes them.
+    let affinity = mpidr & 0xff_00ff_ffff;
+    crate::kernel_main(super::DEVICE_TREE_ADDRESS, affinity as usize)
 }

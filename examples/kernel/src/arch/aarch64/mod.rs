@@ -7,6 +7,8 @@
 
 use core::ops::Range;
 
+use crate::firmware::MemoryMap;
+
 mod boot;
 mod mmu;
 mod probe;
@@ -23,9 +25,18 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";
 
+/// What the boot CPU's id is (printed at boot): MPIDR_EL1's affinity fields. QEMU starts only
+/// this CPU; the others stay off until a PSCI CPU_ON, which this kernel never sends.
+pub(crate) const CPU_ID_KIND: &str = "MPIDR affinity";
+
 /// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM
-/// starts at 0x4000_0000 and is 128 MiB by default (the kernel is loaded at 0x4020_0000).
-pub(crate) const RAM_WINDOW: Range<usize> = 0x4000_0000..0x4800_0000;
+/// starts at 0x4000_0000 and is 128 MiB by default; the window starts at the kernel image
+/// (0x4020_0000), leaving alone whatever QEMU put below it.
+pub(crate) const RAM_WINDOW: Range<usize> = 0x4020_0000..0x4800_0000;
+
+/// Memory below this address is reachable before the kernel's page table is active: the MMU is
+/// off until then, so all of it.
+pub(crate) const BOOT_MAPPED_END: usize = usize::MAX;
 
 /// Device memory the kernel maps: the PL011 UART.
 #[expect(
@@ -71,10 +82,15 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
     }
 }
 
-/// The RAM bank from the device tree at the start of RAM (`boot_argument`).
-pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
+/// The memory map from the device tree at the start of RAM (`boot_argument`); the blob itself
+/// is reserved by the reader.
+pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
     // SAFETY: `boot_argument` is the start of RAM, below the image: always readable (MMU off);
     // the reader checks the magic before trusting anything and bounds every read.
-    let bank = unsafe { crate::firmware::device_tree::first_memory_bank(boot_argument) };
-    bank.map(|range| (range, "device tree"))
+    let (ram, reserved) = unsafe { crate::firmware::device_tree::memory_map(boot_argument) }?;
+    Some(MemoryMap {
+        ram,
+        reserved,
+        source: "device tree",
+    })
 }

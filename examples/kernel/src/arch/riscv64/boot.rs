@@ -32,8 +32,8 @@ global_asm!(
     rust_entry = sym rust_entry,
 );
 
-/// `a0` = hart id, `a1` = the device tree OpenSBI passes on.
-extern "C" fn rust_entry(_hart_id: usize, device_tree: usize) -> ! {
+/// `a0` = the boot hart's id (not necessarily 0), `a1` = the device tree OpenSBI passes on.
+extern "C" fn rust_entry(hart_id: usize, device_tree: usize) -> ! {
     super::trap::install();
-    crate::kernel_main(device_tree)
+    crate::kernel_main(device_tree, hart_id)
 }

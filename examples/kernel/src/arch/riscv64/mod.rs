@@ -3,6 +3,8 @@
 
 use core::ops::Range;
 
+use crate::firmware::MemoryMap;
+
 mod boot;
 mod probe;
 mod trap;
@@ -17,10 +19,19 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "riscv64 (Sv39, S-mode under OpenSBI)";
 
+/// What the boot CPU's id is (printed at boot): the hart id OpenSBI passed in `a0`. OpenSBI
+/// picks the boot hart (any hart may win, not only hart 0) and keeps the others stopped (SBI
+/// HSM) until a `hart_start`, which this kernel never sends.
+pub(crate) const CPU_ID_KIND: &str = "hart id";
+
 /// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM
-/// starts at 0x8000_0000 and is 128 MiB by default; OpenSBI owns the first 2 MiB, the kernel is
-/// loaded at 0x8020_0000.
-pub(crate) const RAM_WINDOW: Range<usize> = 0x8000_0000..0x8800_0000;
+/// starts at 0x8000_0000 and is at least 128 MiB by default; OpenSBI owns the first 2 MiB at
+/// most, so the window starts at the kernel image (0x8020_0000).
+pub(crate) const RAM_WINDOW: Range<usize> = 0x8020_0000..0x8800_0000;
+
+/// Memory below this address is reachable before the kernel's page table is active: the MMU is
+/// off until then (`satp` = Bare), so all of it.
+pub(crate) const BOOT_MAPPED_END: usize = usize::MAX;
 
 /// Device memory the kernel maps: the ns16550 UART and the sifive_test exit device.
 pub(crate) const MMIO_REGIONS: &[Range<usize>] =
@@ -63,10 +74,15 @@ pub(crate) unsafe fn enable_mmu(
     unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
 }
 
-/// The RAM bank from the device tree whose address OpenSBI passed in `a1` (`boot_argument`).
-pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
+/// The memory map from the device tree whose address OpenSBI passed in `a1` (`boot_argument`);
+/// OpenSBI's own region is a `/reserved-memory` child there.
+pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
     // SAFETY: the SBI boot protocol passes the physical address of a valid device tree in `a1`
     // (readable: the MMU is off); the reader checks the magic and every bound.
-    let bank = unsafe { crate::firmware::device_tree::first_memory_bank(boot_argument) };
-    bank.map(|range| (range, "device tree"))
+    let (ram, reserved) = unsafe { crate::firmware::device_tree::memory_map(boot_argument) }?;
+    Some(MemoryMap {
+        ram,
+        reserved,
+        source: "device tree",
+    })
 }

@@ -91,5 +91,7 @@ global_asm!(
 /// `start_info`: the PVH start info's physical address, passed in `ebx` (kept by the stub).
 extern "C" fn rust_entry(start_info: usize) -> ! {
     super::descriptors::install();
-    crate::kernel_main(start_info)
+    // CPUID leaf 1 exists on every x86_64 CPU: EBX[31:24] is the initial APIC id.
+    let apic_id = core::arch::x86_64::__cpuid(1).ebx >> 24;
+    crate::kernel_main(start_info, apic_id as usize)
 }

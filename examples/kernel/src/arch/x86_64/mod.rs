@@ -3,6 +3,8 @@
 
 use core::ops::Range;
 
+use crate::firmware::MemoryMap;
+
 mod boot;
 mod descriptors;
 mod probe;
@@ -18,10 +20,19 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
 
+/// What the boot CPU's id is (printed at boot): CPUID.1:EBX[31:24]. The other CPUs wait for
+/// INIT-SIPI-SIPI, which this kernel never sends.
+pub(crate) const CPU_ID_KIND: &str = "initial APIC id";
+
 /// The documented RAM window, used only if the PVH memory map cannot be read: QEMU `q35` has
 /// 128 MiB at 0 by default. The kernel is loaded at 2 MiB (the low 2 MiB hold the BIOS areas and
 /// the PVH start info); the top 16 MiB are left to the firmware's ACPI tables.
 pub(crate) const RAM_WINDOW: Range<usize> = 0x20_0000..0x700_0000;
+
+/// Memory below this address is reachable before the kernel's page table is active: the PVH
+/// stub's boot table identity-maps the first 1 GiB only (`boot.rs`). The frame pool hands out
+/// nothing above it until the kernel's own table, which maps all RAM, is active.
+pub(crate) const BOOT_MAPPED_END: usize = 0x4000_0000;
 
 /// Device memory the kernel maps: none, the console (COM1) and the exit device are I/O ports.
 pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[];
@@ -72,13 +83,16 @@ pub(crate) unsafe fn enable_mmu(
     unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
 }
 
-/// The RAM entry of the PVH memory map (start info at `boot_argument`, from `ebx`) that holds
-/// the kernel.
-pub(crate) fn discover_ram(boot_argument: usize) -> Option<(Range<usize>, &'static str)> {
-    let kernel = crate::layout::kernel_image().start;
+/// The memory map from the PVH start info at `boot_argument` (from `ebx`): every RAM entry;
+/// the other entries, the start info and its tables are reserved by the reader.
+pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
     // SAFETY: the PVH boot protocol passes the start info's physical address in `ebx`; it and its
     // memory map lie in the first GiB, identity-mapped by the boot page table; the reader checks
     // the magic and version before trusting anything.
-    let entry = unsafe { crate::firmware::pvh::ram_containing(boot_argument, kernel) };
-    entry.map(|range| (range, "PVH memory map"))
+    let (ram, reserved) = unsafe { crate::firmware::pvh::memory_map(boot_argument) }?;
+    Some(MemoryMap {
+        ram,
+        reserved,
+        source: "PVH memory map",
+    })
 }
