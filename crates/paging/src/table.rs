@@ -231,6 +231,16 @@ impl Table {
         unsafe { (*self.entries.add(index)).store(entry, Ordering::Release) }
     }
 
+    /// The entries `first..first + count` (within the table) as atomics, for the tight loops
+    /// over a leaf table. A shared slice of `AtomicU64` is sound over memory that the MMU or
+    /// other CPUs write: every access through it is atomic.
+    #[inline(always)]
+    pub(crate) fn slots<'a>(self, first: usize, count: usize) -> &'a [AtomicU64] {
+        debug_assert!(first + count <= ENTRY_COUNT);
+        // SAFETY: `new`'s contract makes the page live and aligned; the range is in the page.
+        unsafe { core::slice::from_raw_parts(self.entries.add(first), count) }
+    }
+
     /// Whether every entry is zero (the walker always clears entries to zero).
     pub(crate) fn is_empty(self) -> bool {
         (0..ENTRY_COUNT).all(|index| self.load(index) == 0)

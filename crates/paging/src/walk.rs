@@ -6,6 +6,7 @@
 //! unmap or protect are split first, the only step that can fail; tables left empty are freed.
 
 use core::marker::PhantomData;
+use core::sync::atomic::Ordering;
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
@@ -246,20 +247,20 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         if level == 0 {
             // Recorded before the first release: a full batch flushes what is recorded.
             batch.touch(start, end - start);
-            let indices = table_index(start, 0)..table_index(start, 0) + ((end - start) >> 12);
+            let slots = table.slots(table_index(start, 0), (end - start) >> 12);
             if !owns_frames {
                 // Nothing to hand back: clear the slots (empty ones stay zero).
-                for index in indices {
-                    table.store(index, 0);
+                for slot in slots {
+                    slot.store(0, Ordering::Relaxed);
                 }
                 return;
             }
-            for index in indices {
-                let entry = table.load(index);
+            for slot in slots {
+                let entry = slot.load(Ordering::Relaxed);
                 if entry == 0 {
                     continue;
                 }
-                table.store(index, 0);
+                slot.store(0, Ordering::Relaxed);
                 if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
                     A::decode(entry, 0)
                 {
@@ -314,10 +315,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         // SAFETY: as in `map_in`.
         let table = unsafe { Table::new::<H>(table_paddr) };
         if level == 0 {
-            let first = table_index(start, 0);
-            for index in first..first + ((end - start) >> 12) {
-                if let Some(entry) = rewrite.rewrite(table.load(index), 0) {
-                    table.store(index, entry);
+            for slot in table.slots(table_index(start, 0), (end - start) >> 12) {
+                if let Some(entry) = rewrite.rewrite(slot.load(Ordering::Relaxed), 0) {
+                    slot.store(entry, Ordering::Relaxed);
                 }
             }
             batch.touch(start, end - start);
@@ -438,17 +438,16 @@ fn map_leaves<A: PagingArch, S: FrameSource>(
     source: &mut S,
     batch: &mut Batch<A, impl PagingHandler>,
 ) -> Result<(), Failure> {
-    let first = table_index(start, 0);
     let mut vaddr = start;
     let mut result = Ok(());
-    for index in first..first + ((end - start) >> 12) {
-        let entry = table.load(index);
+    for slot in table.slots(table_index(start, 0), (end - start) >> 12) {
+        let entry = slot.load(Ordering::Relaxed);
         if entry != 0 && !matches!(A::decode(entry, 0), EntryKind::Empty) {
             result = Err(MappingError::AlreadyExists);
             break;
         }
         match source.frame(vaddr, 0) {
-            Ok(Some(paddr)) => table.store(index, encode::<A>(paddr, flags, 0)),
+            Ok(Some(paddr)) => slot.store(encode::<A>(paddr, flags, 0), Ordering::Relaxed),
             Ok(None) => {
                 result = Err(MappingError::InvalidParam);
                 break;
