@@ -133,7 +133,53 @@ fn ci_steps() -> Vec<CiStep> {
             });
         }
     }
+    steps.extend(miri_steps());
     steps
+}
+
+/// The hosted crates Miri checks: every test of the area set, the ISA contract, the walker and
+/// the host's ISA crate (tests too slow under Miri shrink themselves with `cfg!(miri)`).
+pub(crate) const MIRI_PACKAGES: &[&str] =
+    &["memory_set@0.1.0", "paging_arch", "paging", "paging_x86_64"];
+
+/// The nightly toolchain Miri comes from (Miri exists only on nightly).
+const MIRI_TOOLCHAIN: &str = "nightly";
+
+/// Miri's flags: isolation off (proptest reads its regression files), and integer-to-pointer
+/// casts allowed (the test frame allocator hands out host heap addresses as physical
+/// addresses, and `phys_to_virt` turns them back into pointers, as a kernel's direct map does).
+pub(crate) const MIRI_FLAGS: &str = "-Zmiri-disable-isolation -Zmiri-permissive-provenance";
+
+/// Installs Miri on the nightly toolchain (a no-op when present), then runs the hosted tests
+/// under it. Undefined behaviour, such as a `&mut` to a table the flush hook reads, fails the
+/// step.
+fn miri_steps() -> Vec<CiStep> {
+    // Installs nightly only where it is missing (an existing nightly is not updated), then adds
+    // the two components.
+    let mut install = Command::new("sh");
+    install.arg("-c").arg(format!(
+        "rustup run {MIRI_TOOLCHAIN} rustc --version >/dev/null 2>&1 || \
+         rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal; \
+         rustup component add --toolchain {MIRI_TOOLCHAIN} miri rust-src"
+    ));
+    let mut test = Command::new("rustup");
+    test.args(["run", MIRI_TOOLCHAIN, "cargo", "miri", "test"])
+        .current_dir(workspace::root())
+        .env("MIRIFLAGS", MIRI_FLAGS)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC");
+    add_packages(&mut test, MIRI_PACKAGES);
+    vec![
+        CiStep {
+            name: format!("miri toolchain ({MIRI_TOOLCHAIN})"),
+            command: install,
+        },
+        CiStep {
+            name: format!("miri test {}", MIRI_PACKAGES.join(" ")),
+            command: test,
+        },
+    ]
 }
 
 fn add_packages(command: &mut Command, packages: &[&str]) {

@@ -182,7 +182,7 @@ fn check(space: &Space, step: usize) {
 proptest! {
     #![proptest_config(ProptestConfig {
         // Fewer cases under Miri (every step walks the whole window), same operations.
-        cases: if cfg!(miri) { 4 } else { 48 },
+        cases: if cfg!(miri) { 2 } else { 48 },
         ..ProptestConfig::default()
     })]
 
