@@ -10,6 +10,7 @@
 //! violation, recorded here (the allocator must not panic mid-operation).
 
 use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::format;
 use std::string::String;
 use std::vec::Vec;
@@ -19,15 +20,16 @@ use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlush, TlbFlushRequest,
 use super::Space;
 use crate::Arch;
 
-/// One cached entry: what it translates and which physical memory it uses.
-#[derive(Clone, Copy, Debug)]
+/// One cached entry: what it translates and which physical memory it uses (ordered by that
+/// memory first, so a free looks up only the entries near the freed frames).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Cached {
-    /// The virtual range the entry translates (or, for a table, the range below it).
-    start: usize,
-    end: usize,
     /// The physical memory it uses: the page or block, or the table page.
     frame_start: usize,
     frame_end: usize,
+    /// The virtual range the entry translates (or, for a table, the range below it).
+    start: usize,
+    end: usize,
     /// A table (walk cache) rather than a leaf (TLB).
     table: bool,
 }
@@ -36,7 +38,7 @@ struct Model {
     root: usize,
     /// Re-cache what the table holds after every flush (the table is active on a CPU).
     active: bool,
-    cached: Vec<Cached>,
+    cached: BTreeSet<Cached>,
     violations: Vec<String>,
     flushes: usize,
 }
@@ -52,7 +54,7 @@ pub(super) fn attach(space: &Space) {
         *model = Some(Model {
             root,
             active: true,
-            cached: Vec::new(),
+            cached: BTreeSet::new(),
             violations: Vec::new(),
             flushes: 0,
         })
@@ -115,8 +117,19 @@ pub(super) fn on_free(paddr: usize, count: usize) {
     MODEL.with_borrow_mut(|model| {
         let Some(model) = model.as_mut() else { return };
         let end = paddr + count * 0x1000;
-        for entry in &model.cached {
-            if entry.frame_start < end && paddr < entry.frame_end {
+        let below_end = Cached {
+            frame_start: end,
+            frame_end: 0,
+            start: 0,
+            end: 0,
+            table: false,
+        };
+        // Entries starting below `end`, nearest first; none is larger than a 1 GiB block.
+        for entry in model.cached.range(..below_end).rev() {
+            if entry.frame_start.saturating_add(level_size(2)) <= paddr {
+                break;
+            }
+            if paddr < entry.frame_end {
                 model.violations.push(format!(
                     "frame {paddr:#x} freed while a cached {} for {:#x}..{:#x} uses it (after {} flushes)",
                     if entry.table { "table" } else { "translation" },
@@ -131,8 +144,8 @@ pub(super) fn on_free(paddr: usize, count: usize) {
 }
 
 /// Caches the table at `table` (at `level`, translating from `base`) and everything below it.
-fn snapshot(table: usize, level: usize, base: usize, cached: &mut Vec<Cached>) {
-    cached.push(Cached {
+fn snapshot(table: usize, level: usize, base: usize, cached: &mut BTreeSet<Cached>) {
+    cached.insert(Cached {
         start: base,
         end: base.saturating_add(level_size(level + 1)),
         frame_start: table,
@@ -147,13 +160,15 @@ fn snapshot(table: usize, level: usize, base: usize, cached: &mut Vec<Cached>) {
         let end = start.saturating_add(level_size(level));
         match Arch::decode(entry, level) {
             EntryKind::Table(next) => snapshot(next.as_usize(), level - 1, start, cached),
-            EntryKind::Leaf { paddr, .. } => cached.push(Cached {
-                start,
-                end,
-                frame_start: paddr.as_usize(),
-                frame_end: paddr.as_usize() + level_size(level),
-                table: false,
-            }),
+            EntryKind::Leaf { paddr, .. } => {
+                cached.insert(Cached {
+                    start,
+                    end,
+                    frame_start: paddr.as_usize(),
+                    frame_end: paddr.as_usize() + level_size(level),
+                    table: false,
+                });
+            }
             // PROT_NONE and empty entries are invalid: the hardware caches nothing for them.
             EntryKind::Reserved { .. } | EntryKind::Empty => {}
         }

@@ -52,7 +52,9 @@ fn tables_for_pages() -> usize {
 #[test]
 fn drop_frees_frames_and_table_pages_after_a_covering_flush() {
     let mut space = Space::try_new().unwrap();
-    space.map_alloc(va(0x4000_0000), 300 * 0x1000, RW, true).unwrap();
+    space
+        .map_alloc(va(0x4000_0000), 300 * 0x1000, RW, true)
+        .unwrap();
     space.map_linear(va(2 * GIB), pa(GIB), 4 * MIB, RW).unwrap();
     space.set_tlb_flush_hook(Some(tlb_model::flush_hook));
     tlb_model::attach(&space);
@@ -67,7 +69,9 @@ fn drop_frees_frames_and_table_pages_after_a_covering_flush() {
 #[test]
 fn clear_frees_after_a_covering_flush() {
     let mut space = Space::try_new().unwrap();
-    space.map_alloc(va(0x4000_0000), 300 * 0x1000, RW, true).unwrap();
+    space
+        .map_alloc(va(0x4000_0000), 300 * 0x1000, RW, true)
+        .unwrap();
     space.map_alloc(va(0x8000_0000), 0x1000, RW, true).unwrap();
     assert_no_early_free(&mut space, "clear", |space| space.clear().unwrap());
     assert_eq!(live_frames(), 1);
