@@ -127,11 +127,17 @@ fn apply(space: &mut Space, operation: &Operation) {
     };
 }
 
+/// Pages between two checked pages: all of them natively; under Miri, which is here to find
+/// undefined behaviour rather than to re-check the model, every 37th (a stride that lands on
+/// different offsets in every 2 MiB and leaf table).
+const CHECK_STRIDE: usize = if cfg!(miri) { 37 } else { 1 };
+
 /// Every page of the window agrees with its area, and the live frames are exactly the table
-/// pages plus one frame per Alloc page that has an entry.
+/// pages plus one frame per Alloc page that has an entry (that count needs every page, so it is
+/// skipped under Miri; the drop at the end of each case still checks that nothing leaks).
 fn check(space: &Space, step: usize) {
     let mut alloc_frames = BTreeSet::new();
-    for page in 0..WINDOW_PAGES {
+    for page in (0..WINDOW_PAGES).step_by(CHECK_STRIDE) {
         let address = WINDOW + page * 0x1000;
         let found = lookup(space, address);
         let Some(area) = space.find_area(va(address)) else {
@@ -172,11 +178,13 @@ fn check(space: &Space, step: usize) {
             },
         }
     }
-    assert_eq!(
-        live_frames(),
-        space.page_table().table_page_count() + alloc_frames.len(),
-        "step {step}: live frames = table pages + alloc frames"
-    );
+    if CHECK_STRIDE == 1 {
+        assert_eq!(
+            live_frames(),
+            space.page_table().table_page_count() + alloc_frames.len(),
+            "step {step}: live frames = table pages + alloc frames"
+        );
+    }
 }
 
 proptest! {
