@@ -154,12 +154,14 @@ pub(crate) const MIRI_FLAGS: &str = "-Zmiri-disable-isolation -Zmiri-permissive-
 /// under it. Undefined behaviour, such as a `&mut` to a table the flush hook reads, fails the
 /// step.
 fn miri_steps() -> Vec<CiStep> {
-    // Installs nightly only where it is missing (an existing nightly is not updated), then adds
+    // Installs nightly only where it is missing (an existing one is not updated; a new one is
+    // the latest that ships Miri), then adds
     // the two components.
     let mut install = Command::new("sh");
     install.arg("-c").arg(format!(
         "rustup run {MIRI_TOOLCHAIN} rustc --version >/dev/null 2>&1 || \
-         rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal; \
+         rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal --component miri,rust-src \
+             --allow-downgrade; \
          rustup component add --toolchain {MIRI_TOOLCHAIN} miri rust-src"
     ));
     let mut test = Command::new("rustup");
