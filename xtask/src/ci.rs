@@ -155,8 +155,7 @@ pub(crate) const MIRI_FLAGS: &str = "-Zmiri-disable-isolation -Zmiri-permissive-
 /// step.
 fn miri_steps() -> Vec<CiStep> {
     // Installs nightly only where it is missing (an existing one is not updated; a new one is
-    // the latest that ships Miri), then adds
-    // the two components.
+    // the latest that ships Miri), then adds the two components.
     let mut install = Command::new("sh");
     install.arg("-c").arg(format!(
         "rustup run {MIRI_TOOLCHAIN} rustc --version >/dev/null 2>&1 || \
