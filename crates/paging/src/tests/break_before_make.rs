@@ -10,43 +10,7 @@ use super::frames::TestFrames;
 use super::*;
 
 /// The build target's ISA, but demanding break-before-make.
-struct BreakBeforeMake;
-
-// SAFETY: every encoding is the real ISA's (which upholds the contract); only the
-// break-before-make requirement differs, which the contract leaves to the ISA.
-unsafe impl PagingArch for BreakBeforeMake {
-    const NAME: &'static str = "break-before-make";
-    type MetaData = <Arch as PagingArch>::MetaData;
-    type Entry = <Arch as PagingArch>::Entry;
-    const LEVELS: usize = Arch::LEVELS;
-    const VA_BITS: usize = Arch::VA_BITS;
-    const PA_BITS: usize = Arch::PA_BITS;
-    const BREAK_BEFORE_MAKE: bool = true;
-
-    fn is_valid_vaddr(vaddr: usize) -> bool {
-        Arch::is_valid_vaddr(vaddr)
-    }
-
-    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
-        Arch::encode_leaf(paddr, flags, level)
-    }
-
-    fn encode_table(paddr: PhysAddr) -> u64 {
-        Arch::encode_table(paddr)
-    }
-
-    fn encode_reserved(paddr: PhysAddr, level: usize) -> u64 {
-        Arch::encode_reserved(paddr, level)
-    }
-
-    fn decode(entry: u64, level: usize) -> EntryKind {
-        Arch::decode(entry, level)
-    }
-
-    fn flush_tlb_local(request: &TlbFlushRequest) {
-        Arch::flush_tlb_local(request);
-    }
-}
+type BreakBeforeMake = super::test_arch::TestArch<true, 0>;
 
 /// The level-1 (2 MiB) entry covering this address is what the hook records.
 const WATCHED: usize = 2 * MIB + 0x1000;

@@ -2,73 +2,22 @@
 //! instruction-cache synchronization, through an ISA wrapper that reports a 36-bit CPU and
 //! records every synchronization.
 
-use std::cell::RefCell;
 use std::vec::Vec;
 
-use paging_arch::{Access, PageFaultInfo, TlbFlushRequest};
+use paging_arch::{Access, PageFaultInfo};
 
 use super::frames::TestFrames;
+use super::test_arch::{TestArch, take_synced};
 use super::*;
 use crate::{FaultResolution, MappingError};
 
-/// The build target's ISA on a CPU with 36 physical-address bits, recording instruction-cache
-/// synchronizations.
-struct Narrow;
-
 const NARROW_BITS: usize = 36;
 
-std::thread_local! {
-    static SYNCED: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
-}
-
-// SAFETY: every encoding is the real ISA's (which upholds the contract); only the reported
-// physical-address width and the cache hook differ, which the contract leaves to the ISA.
-unsafe impl PagingArch for Narrow {
-    const NAME: &'static str = "narrow";
-    type MetaData = <Arch as PagingArch>::MetaData;
-    type Entry = <Arch as PagingArch>::Entry;
-    const LEVELS: usize = Arch::LEVELS;
-    const VA_BITS: usize = Arch::VA_BITS;
-    const PA_BITS: usize = Arch::PA_BITS;
-
-    fn phys_addr_bits() -> usize {
-        NARROW_BITS
-    }
-
-    fn is_valid_vaddr(vaddr: usize) -> bool {
-        Arch::is_valid_vaddr(vaddr)
-    }
-
-    fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
-        Arch::encode_leaf(paddr, flags, level)
-    }
-
-    fn encode_table(paddr: PhysAddr) -> u64 {
-        Arch::encode_table(paddr)
-    }
-
-    fn encode_reserved(paddr: PhysAddr, level: usize) -> u64 {
-        Arch::encode_reserved(paddr, level)
-    }
-
-    fn decode(entry: u64, level: usize) -> EntryKind {
-        Arch::decode(entry, level)
-    }
-
-    fn flush_tlb_local(request: &TlbFlushRequest) {
-        Arch::flush_tlb_local(request);
-    }
-
-    fn sync_instruction_cache(kernel_vaddr: VirtAddr, size: usize) {
-        SYNCED.with_borrow_mut(|synced| synced.push((kernel_vaddr.as_usize(), size)));
-    }
-}
+/// The build target's ISA on a CPU with 36 physical-address bits, recording instruction-cache
+/// synchronizations.
+type Narrow = TestArch<false, NARROW_BITS>;
 
 type NarrowSpace = AddressSpace<TestFrames, Narrow>;
-
-fn take_synced() -> Vec<(usize, usize)> {
-    SYNCED.with_borrow_mut(core::mem::take)
-}
 
 #[test]
 fn physical_addresses_beyond_the_cpu_width_are_refused_before_anything_changes() {

@@ -10,6 +10,7 @@ mod isa_hooks;
 mod model;
 mod operations;
 mod regressions;
+mod test_arch;
 mod tlb_model;
 mod tlb_rules;
 
