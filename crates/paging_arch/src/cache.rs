@@ -10,37 +10,29 @@
 //! installed [`InstructionSyncHook`] (a kernel with several CPUs sends the remote part, e.g.
 //! SBI `remote_fence_i`) or else the ISA's local sequence.
 
-use core::sync::atomic::{AtomicPtr, Ordering};
-
 use memory_addr::VirtAddr;
 
 use crate::PagingArch;
+use crate::hook::HookSlot;
 
 /// A function that makes `[kernel_vaddr, kernel_vaddr + size)` coherent for instruction
 /// fetches on every CPU: typically the local [`PagingArch::sync_instruction_cache`] plus a
 /// request to the other CPUs. It must return only when every CPU will fetch the new contents.
 pub type InstructionSyncHook = fn(kernel_vaddr: VirtAddr, size: usize);
 
-/// The installed hook, type-erased; null means "local sequence only".
-static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+/// The installed hook; empty means the local operation.
+// SAFETY: `InstructionSyncHook` is a function-pointer type.
+static HOOK: HookSlot<InstructionSyncHook> = unsafe { HookSlot::new() };
 
 /// Installs `hook` for every page table in the system, or restores the local sequence with
 /// `None`.
 pub fn set_instruction_sync_hook(hook: Option<InstructionSyncHook>) {
-    let erased = hook.map_or(core::ptr::null_mut(), |hook| hook as *mut ());
-    HOOK.store(erased, Ordering::Release);
+    HOOK.set(hook);
 }
 
 /// The installed hook, if any.
 pub fn instruction_sync_hook() -> Option<InstructionSyncHook> {
-    let erased = HOOK.load(Ordering::Acquire);
-    if erased.is_null() {
-        return None;
-    }
-    // SAFETY: `HOOK` is only written by `set_instruction_sync_hook`, with null or an
-    // `InstructionSyncHook` cast to `*mut ()`; function and data pointers have the same size on
-    // every supported target, so the cast back yields the same function.
-    Some(unsafe { core::mem::transmute::<*mut (), InstructionSyncHook>(erased) })
+    HOOK.get()
 }
 
 /// Makes the frame(s) at `kernel_vaddr` coherent for instruction fetches: through the installed

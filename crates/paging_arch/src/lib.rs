@@ -61,6 +61,7 @@ mod arch;
 pub mod cache;
 pub mod conformance;
 mod fault;
+mod hook;
 pub mod tlb;
 
 pub use memory_addr::{PhysAddr, VirtAddr};

@@ -5,11 +5,10 @@
 //! there is one (a kernel installs an SMP shootdown hook with [`set_tlb_flush_hook`]) or else the
 //! ISA's local flush ([`PagingArch::flush_tlb_local`]), which hosted builds compile as a no-op.
 
-use core::sync::atomic::{AtomicPtr, Ordering};
-
 use memory_addr::{PhysAddr, VirtAddr};
 
 use crate::PagingArch;
+use crate::hook::HookSlot;
 
 /// A range with more pages than this is flushed as a whole address space instead of page by
 /// page (the same order of magnitude Linux uses: `tlb_single_page_flush_ceiling` = 33).
@@ -137,26 +136,19 @@ impl TlbFlushRequest {
 /// has already handed to someone else. It must not call back into the page table being changed.
 pub type TlbFlushHook = fn(&TlbFlushRequest);
 
-/// The installed hook, stored as a type-erased function pointer; null means "local flush".
-static HOOK: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+/// The installed hook; empty means the local operation.
+// SAFETY: `TlbFlushHook` is a function-pointer type.
+static HOOK: HookSlot<TlbFlushHook> = unsafe { HookSlot::new() };
 
 /// Installs `hook` for every page table in the system, replacing any previous one, or restores
 /// the default local flush with `None`.
 pub fn set_tlb_flush_hook(hook: Option<TlbFlushHook>) {
-    let erased = hook.map_or(core::ptr::null_mut(), |hook| hook as *mut ());
-    HOOK.store(erased, Ordering::Release);
+    HOOK.set(hook);
 }
 
 /// The installed hook, if any.
 pub fn tlb_flush_hook() -> Option<TlbFlushHook> {
-    let erased = HOOK.load(Ordering::Acquire);
-    if erased.is_null() {
-        return None;
-    }
-    // SAFETY: `HOOK` is only ever written by `set_tlb_flush_hook`, which stores either null or a
-    // `TlbFlushHook` cast to `*mut ()`; function pointers and data pointers have the same size
-    // on every target this crate supports, so casting it back yields the same function.
-    Some(unsafe { core::mem::transmute::<*mut (), TlbFlushHook>(erased) })
+    HOOK.get()
 }
 
 /// Carries out `request`: through the installed hook, or else with `A`'s local flush.
