@@ -74,7 +74,7 @@ pub(crate) struct ArchSpec {
     /// How the unit tests run.
     pub(crate) unit_tests: UnitTests,
     /// The ISA's crates: unit-tested together (under qemu-user when emulated) and checked for the
-    /// bare-metal target. `memory_set@0.1.0` selects ours, not the upstream dev-dependency.
+    /// bare-metal target. `vmlayer_areas` selects ours, not the upstream dev-dependency.
     pub(crate) packages: &'static [&'static str],
     /// The full-system emulator that boots the kernel.
     pub(crate) qemu_system: HostProgram,
@@ -156,7 +156,12 @@ const X86_64: ArchSpec = ArchSpec {
     name: "x86_64",
     bare_metal_triple: "x86_64-unknown-none",
     unit_tests: UnitTests::Native,
-    packages: &["memory_set@0.1.0", "paging_arch", "paging", "paging_x86_64"],
+    packages: &[
+        "vmlayer_areas",
+        "vmlayer_arch",
+        "vmlayer_paging",
+        "vmlayer_x86_64",
+    ],
     qemu_system: HostProgram {
         program: "qemu-system-x86_64",
         debian_package: "qemu-system-x86",
@@ -207,10 +212,10 @@ const AARCH64: ArchSpec = ArchSpec {
         },
     }),
     packages: &[
-        "memory_set@0.1.0",
-        "paging_arch",
-        "paging",
-        "paging_aarch64",
+        "vmlayer_areas",
+        "vmlayer_arch",
+        "vmlayer_paging",
+        "vmlayer_aarch64",
     ],
     qemu_system: HostProgram {
         program: "qemu-system-aarch64",
@@ -255,10 +260,10 @@ const RISCV64: ArchSpec = ArchSpec {
         },
     }),
     packages: &[
-        "memory_set@0.1.0",
-        "paging_arch",
-        "paging",
-        "paging_riscv64",
+        "vmlayer_areas",
+        "vmlayer_arch",
+        "vmlayer_paging",
+        "vmlayer_riscv64",
     ],
     qemu_system: HostProgram {
         program: "qemu-system-riscv64",

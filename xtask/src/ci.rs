@@ -139,8 +139,12 @@ fn ci_steps() -> Vec<CiStep> {
 
 /// The hosted crates Miri checks: every test of the area set, the ISA contract, the walker and
 /// the host's ISA crate (tests too slow under Miri shrink themselves with `cfg!(miri)`).
-pub(crate) const MIRI_PACKAGES: &[&str] =
-    &["memory_set@0.1.0", "paging_arch", "paging", "paging_x86_64"];
+pub(crate) const MIRI_PACKAGES: &[&str] = &[
+    "vmlayer_areas",
+    "vmlayer_arch",
+    "vmlayer_paging",
+    "vmlayer_x86_64",
+];
 
 /// The nightly toolchain Miri comes from (Miri exists only on nightly).
 const MIRI_TOOLCHAIN: &str = "nightly";

@@ -45,7 +45,7 @@ pub enum CacheOperation {
 /// The smallest data-cache line in bytes: `4 << CTR_EL0.DminLine`.
 ///
 /// ```
-/// assert_eq!(paging_aarch64::cache::data_line_size(0x8444_c004), 64);
+/// assert_eq!(vmlayer_aarch64::cache::data_line_size(0x8444_c004), 64);
 /// ```
 pub const fn data_line_size(ctr: u64) -> usize {
     4 << ((ctr >> 16) & 0xf)
@@ -54,7 +54,7 @@ pub const fn data_line_size(ctr: u64) -> usize {
 /// The smallest instruction-cache line in bytes: `4 << CTR_EL0.IminLine`.
 ///
 /// ```
-/// assert_eq!(paging_aarch64::cache::instruction_line_size(0x8444_c004), 64);
+/// assert_eq!(vmlayer_aarch64::cache::instruction_line_size(0x8444_c004), 64);
 /// ```
 pub const fn instruction_line_size(ctr: u64) -> usize {
     4 << (ctr & 0xf)
@@ -67,7 +67,7 @@ pub const fn instruction_line_size(ctr: u64) -> usize {
 /// last byte. Nothing for `size == 0`.
 ///
 /// ```
-/// use paging_aarch64::cache::{CacheOperation::*, for_each_operation};
+/// use vmlayer_aarch64::cache::{CacheOperation::*, for_each_operation};
 ///
 /// let mut steps = Vec::new();
 /// // 64-byte lines (DminLine = IminLine = 4), 8 bytes straddling a line boundary.

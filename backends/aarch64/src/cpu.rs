@@ -16,7 +16,7 @@ pub const DEFAULT_PHYS_ADDR_BITS: usize = 48;
 /// (52 bits) capped to 48 (no FEAT_LPA descriptors), reserved values → 48.
 ///
 /// ```
-/// assert_eq!(paging_aarch64::cpu::phys_addr_bits_of_parange(2), 40);
+/// assert_eq!(vmlayer_aarch64::cpu::phys_addr_bits_of_parange(2), 40);
 /// ```
 pub const fn phys_addr_bits_of_parange(parange: u64) -> usize {
     match parange & 0xf {

@@ -44,7 +44,7 @@
 use memory_addr::PhysAddr;
 use page_table_entry::aarch64::{DescriptorAttr, MemAttr};
 use page_table_multiarch::MappingFlags;
-use paging_arch::{ACCESS_FLAGS, EntryKind};
+use vmlayer_arch::{ACCESS_FLAGS, EntryKind};
 
 #[cfg(test)]
 mod tests;
@@ -91,7 +91,7 @@ pub const NON_CACHEABLE_ATTRIBUTE_INDEX: u64 = MemAttr::NormalNonCacheable as u6
 /// executable).
 ///
 /// ```
-/// use paging_aarch64::{MappingFlags, entry::normalize_flags};
+/// use vmlayer_aarch64::{MappingFlags, entry::normalize_flags};
 ///
 /// assert_eq!(normalize_flags(MappingFlags::EXECUTE), MappingFlags::READ | MappingFlags::EXECUTE);
 /// assert_eq!(
@@ -123,8 +123,8 @@ pub const fn normalize_flags(flags: MappingFlags) -> MappingFlags {
 /// for `flags`, or [`RESERVED_MARKER`] alone if `flags` has none of `READ`, `WRITE`, `EXECUTE`.
 ///
 /// ```
-/// use paging_aarch64::MappingFlags;
-/// use paging_aarch64::entry::leaf_attribute_bits;
+/// use vmlayer_aarch64::MappingFlags;
+/// use vmlayer_aarch64::entry::leaf_attribute_bits;
 ///
 /// // A user read-write page: UXN PXN nG AF SH=11 AP=01 AttrIndx=1 valid.
 /// assert_eq!(

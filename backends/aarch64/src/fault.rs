@@ -10,7 +10,7 @@
 //! not valid (`FnV`) are not.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 #[cfg(test)]
 mod tests;
@@ -74,7 +74,7 @@ impl FaultStatus {
     /// (address size, alignment, external abort, TLB conflict, ...).
     ///
     /// ```
-    /// use paging_aarch64::fault::FaultStatus;
+    /// use vmlayer_aarch64::fault::FaultStatus;
     ///
     /// assert_eq!(FaultStatus::from_status_code(0b000111), Some(FaultStatus::Translation { lookup_level: 3 }));
     /// assert_eq!(FaultStatus::from_status_code(0b100001), None); // alignment fault
@@ -112,9 +112,9 @@ pub struct Abort {
 ///   EL0 abort.
 ///
 /// ```
-/// use paging_aarch64::fault::{decode_abort, Abort, FaultStatus};
-/// use paging_aarch64::{Access, PageFaultInfo, VirtAddr};
-/// use paging_arch::FaultCause;
+/// use vmlayer_aarch64::fault::{decode_abort, Abort, FaultStatus};
+/// use vmlayer_aarch64::{Access, PageFaultInfo, VirtAddr};
+/// use vmlayer_arch::FaultCause;
 ///
 /// // EL1 store to an unmapped page: EC 0x25, IL, WnR, DFSC = level-3 translation fault;
 /// // SPSR_EL1 = EL1h with DAIF masked and PAN = 0.

@@ -1,9 +1,9 @@
 //! The AArch64 backend of the paging layer: VMSAv8-64 stage-1 descriptors (4 KiB granule,
 //! 48-bit virtual and physical addresses, 4 levels), `TLBI`, `TTBR0_EL1`/`TTBR1_EL1` and
-//! `ESR_EL1`/`FAR_EL1` decoding, implementing [`paging_arch::PagingArch`] as [`AArch64`].
+//! `ESR_EL1`/`FAR_EL1` decoding, implementing [`vmlayer_arch::PagingArch`] as [`AArch64`].
 //!
 //! Only what is AArch64 specific lives here; the walker, the mapping backends and the address
-//! space are ISA-neutral (crate `paging`). The crate compiles to nothing on other architectures
+//! space are ISA-neutral (crate `vmlayer_paging`). The crate compiles to nothing on other architectures
 //! (page_table_entry gates its AArch64 types); its tests run under qemu-user.
 //!
 //! - [`entry`]: [`MappingFlags`] ↔ descriptor bits: kernel pages `UXN`, user pages `PXN` and
@@ -25,8 +25,8 @@
 //!
 //! ```
 //! # #[cfg(target_arch = "aarch64")] {
-//! use paging_arch::{EntryKind, PagingArch};
-//! use paging_aarch64::{AArch64, MappingFlags, PhysAddr};
+//! use vmlayer_arch::{EntryKind, PagingArch};
+//! use vmlayer_aarch64::{AArch64, MappingFlags, PhysAddr};
 //!
 //! let frame = PhysAddr::from(0x4040_0000);
 //! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
@@ -62,11 +62,11 @@ mod tests;
 
 pub use memory_addr::{PhysAddr, VirtAddr};
 pub use page_table_multiarch::MappingFlags;
-pub use paging_arch::{Access, PageFaultInfo};
+pub use vmlayer_arch::{Access, PageFaultInfo};
 
 use page_table_entry::aarch64::A64PTE;
 use page_table_multiarch::aarch64::A64PagingMetaData;
-use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
+use vmlayer_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 /// AArch64 VMSAv8-64 stage 1, EL1&0 regime, 4 KiB granule, 48-bit addresses: 4 KiB pages,
 /// 2 MiB and 1 GiB blocks.
@@ -137,7 +137,7 @@ unsafe impl PagingArch for AArch64 {
     }
 
     #[cfg(target_os = "none")]
-    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), paging_arch::ActivateError> {
+    unsafe fn activate(root_paddr: PhysAddr) -> Result<(), vmlayer_arch::ActivateError> {
         // SAFETY: forwarded from this function's contract.
         unsafe { registers::switch_user_root(root_paddr) };
         Ok(())

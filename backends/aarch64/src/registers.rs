@@ -41,7 +41,7 @@ impl Half {
     /// at any level with `T0SZ = T1SZ = 16` and top-byte-ignore off).
     ///
     /// ```
-    /// use paging_aarch64::registers::Half;
+    /// use vmlayer_aarch64::registers::Half;
     ///
     /// assert_eq!(Half::of(0x0000_ffff_ffff_f000), Some(Half::Lower));
     /// assert_eq!(Half::of(0xffff_0000_0000_0000), Some(Half::Upper));
@@ -59,8 +59,8 @@ impl Half {
 /// The TTBR value selecting the root table at `root` with address-space identifier `asid`.
 ///
 /// ```
-/// use paging_aarch64::PhysAddr;
-/// use paging_aarch64::registers::ttbr_value;
+/// use vmlayer_aarch64::PhysAddr;
+/// use vmlayer_aarch64::registers::ttbr_value;
 ///
 /// assert_eq!(ttbr_value(PhysAddr::from(0x4010_2000), 0), 0x4010_2000);
 /// assert_eq!(ttbr_value(PhysAddr::from(0x4010_2000), 9), 0x0009_0000_4010_2000);

@@ -1,7 +1,7 @@
 //! Contract conformance and geometry of the AArch64 backend.
 
-use paging_arch::PagingArch;
-use paging_arch::conformance::assert_conforms;
+use vmlayer_arch::PagingArch;
+use vmlayer_arch::conformance::assert_conforms;
 
 use super::*;
 

@@ -16,7 +16,7 @@
 //! address "for all ASID values", global entries included, and `TLBI VMALLE1IS` every stage-1
 //! EL1&0 entry, global or not (Arm ARM, the `TLBI VAAE1IS` and `TLBI VMALLE1IS` instruction
 //! descriptions in C5.5 "A64 system instructions for TLB maintenance"). A range longer than
-//! `paging_arch::FLUSH_ALL_THRESHOLD_PAGES` already reaches us as `TlbFlush::All`, i.e. one
+//! `vmlayer_arch::FLUSH_ALL_THRESHOLD_PAGES` already reaches us as `TlbFlush::All`, i.e. one
 //! `VMALLE1IS`.
 //!
 //! Every sequence is `DSB ISHST` (the descriptor stores reach the walkers of all CPUs before the
@@ -29,7 +29,7 @@
 //! tests under qemu-user, where EL0 cannot execute them) every function is a no-op.
 
 use memory_addr::VirtAddr;
-use paging_arch::TlbFlush;
+use vmlayer_arch::TlbFlush;
 
 #[cfg(test)]
 mod tests;
@@ -37,8 +37,8 @@ mod tests;
 /// The `TLBI` by-address operand: `VA[55:12]` in bits 43:0 and the ASID in bits 63:48.
 ///
 /// ```
-/// use paging_aarch64::VirtAddr;
-/// use paging_aarch64::tlb::tlbi_operand;
+/// use vmlayer_aarch64::VirtAddr;
+/// use vmlayer_aarch64::tlb::tlbi_operand;
 ///
 /// assert_eq!(tlbi_operand(VirtAddr::from(0xffff_0000_4020_3000), 5), 0x0005_0ff0_0004_0203);
 /// ```
@@ -88,7 +88,7 @@ pub fn flush_range(start: VirtAddr, end: VirtAddr) {
     unsafe {
         core::arch::asm!(tlbi_range_begin!(), options(nostack));
     }
-    for page in paging_arch::tlb::pages_in(start, end) {
+    for page in vmlayer_arch::tlb::pages_in(start, end) {
         #[cfg(target_os = "none")]
         // SAFETY: as in `flush_page`.
         unsafe {

@@ -3,7 +3,7 @@
 //! "FENCE.I ... synchronizes the instruction and data streams" of the executing hart only
 //! (RISC-V Unprivileged ISA, chapter "Zifencei Instruction-Fetch Fence"): a store to
 //! instruction memory is guaranteed visible to this hart's later instruction fetches, not to
-//! other harts'. The ISA-neutral hook (`paging_arch::cache::set_instruction_sync_hook`) is where
+//! other harts'. The ISA-neutral hook (`vmlayer_arch::cache::set_instruction_sync_hook`) is where
 //! a kernel with several harts adds the remote part (e.g. SBI `remote_fence_i`).
 //!
 //! Only bare-metal builds execute it; hosted builds (tests under qemu-user) compile a no-op.
@@ -23,6 +23,6 @@ pub fn fence_i() {
 /// The physical-address width of Sv39 and Sv48: a PTE's PPN has 44 bits (bits 53:10), so
 /// 44 + 12 = 56 bits (RISC-V Privileged Architecture, §4.4.1 "Addressing and Memory
 /// Protection" for Sv39, §4.5 for Sv48). The ISA gives S-mode no register that reports a
-/// smaller implemented width, so this is what [`paging_arch::PagingArch::phys_addr_bits`]
+/// smaller implemented width, so this is what [`vmlayer_arch::PagingArch::phys_addr_bits`]
 /// returns on every build.
 pub const PHYS_ADDR_BITS: usize = 56;

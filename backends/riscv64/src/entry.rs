@@ -33,7 +33,7 @@
 use memory_addr::PhysAddr;
 use page_table_entry::riscv::PTEFlags;
 use page_table_multiarch::MappingFlags;
-use paging_arch::{ACCESS_FLAGS, EntryKind};
+use vmlayer_arch::{ACCESS_FLAGS, EntryKind};
 
 #[cfg(test)]
 mod tests;
@@ -79,7 +79,7 @@ pub const fn entry_paddr(entry: u64) -> usize {
 /// `svpbmt` feature `DEVICE`/`UNCACHED` dropped (with it, `UNCACHED` dropped beside `DEVICE`).
 ///
 /// ```
-/// use paging_riscv64::{MappingFlags, entry::normalize_flags};
+/// use vmlayer_riscv64::{MappingFlags, entry::normalize_flags};
 ///
 /// assert_eq!(normalize_flags(MappingFlags::WRITE), MappingFlags::READ | MappingFlags::WRITE);
 /// assert_eq!(normalize_flags(MappingFlags::EXECUTE), MappingFlags::EXECUTE);
@@ -106,8 +106,8 @@ pub const fn normalize_flags(flags: MappingFlags) -> MappingFlags {
 /// `V = 1, R = W = X = 0` table pointer.
 ///
 /// ```
-/// use paging_riscv64::MappingFlags;
-/// use paging_riscv64::entry::{leaf_attribute_bits, RESERVED_MARKER};
+/// use vmlayer_riscv64::MappingFlags;
+/// use vmlayer_riscv64::entry::{leaf_attribute_bits, RESERVED_MARKER};
 ///
 /// // V R W A D, not global, user.
 /// assert_eq!(leaf_attribute_bits(MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER), 0xd7);

@@ -4,7 +4,7 @@
 //! reads the CSRs and passes them in.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 #[cfg(test)]
 mod tests;
@@ -28,8 +28,8 @@ pub const SSTATUS_SUM: u64 = 1 << 18;
 /// faults 1/5/7, misaligned accesses, ecalls, ...).
 ///
 /// ```
-/// use paging_riscv64::fault::access_of_scause;
-/// use paging_riscv64::Access;
+/// use vmlayer_riscv64::fault::access_of_scause;
+/// use vmlayer_riscv64::Access;
 ///
 /// assert_eq!(access_of_scause(15), Some(Access::Write));
 /// assert_eq!(access_of_scause(7), None); // store access fault (PMP), not a page fault
@@ -59,9 +59,9 @@ pub const fn access_of_scause(scause: u64) -> Option<Access> {
 /// An AMO that faults is a store/AMO page fault, so it reports [`Access::Write`].
 ///
 /// ```
-/// use paging_arch::FaultCause;
-/// use paging_riscv64::fault::decode_page_fault;
-/// use paging_riscv64::{Access, PageFaultInfo, VirtAddr};
+/// use vmlayer_arch::FaultCause;
+/// use vmlayer_riscv64::fault::decode_page_fault;
+/// use vmlayer_riscv64::{Access, PageFaultInfo, VirtAddr};
 ///
 /// // A user-mode load from 0x1000: scause 13, sstatus.SPP = 0.
 /// assert_eq!(

@@ -1,9 +1,9 @@
 //! The RISC-V backend of the paging layer: Sv39 (and Sv48) page-table entries, `sfence.vma`,
-//! `satp` and page-fault decoding, implementing [`paging_arch::PagingArch`] as [`Sv39`] and
+//! `satp` and page-fault decoding, implementing [`vmlayer_arch::PagingArch`] as [`Sv39`] and
 //! [`Sv48`].
 //!
 //! Only what is RISC-V specific lives here; the walker, the mapping backends and the address
-//! space are ISA-neutral (crate `paging`). The crate compiles to nothing on other architectures
+//! space are ISA-neutral (crate `vmlayer_paging`). The crate compiles to nothing on other architectures
 //! (page_table_entry gates its RISC-V types); its tests run under qemu-user.
 //!
 //! - [`entry`]: [`MappingFlags`] ↔ PTE bits. A leaf always has `R` or `X` (never the
@@ -26,8 +26,8 @@
 //!
 //! ```
 //! # #[cfg(target_arch = "riscv64")] {
-//! use paging_arch::{EntryKind, PagingArch};
-//! use paging_riscv64::{MappingFlags, PhysAddr, Sv39};
+//! use vmlayer_arch::{EntryKind, PagingArch};
+//! use vmlayer_riscv64::{MappingFlags, PhysAddr, Sv39};
 //!
 //! let frame = PhysAddr::from(0x8040_0000);
 //! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
@@ -61,11 +61,11 @@ mod tests;
 
 pub use memory_addr::{PhysAddr, VirtAddr};
 pub use page_table_multiarch::MappingFlags;
-pub use paging_arch::{Access, PageFaultInfo};
+pub use vmlayer_arch::{Access, PageFaultInfo};
 
 use page_table_entry::riscv::Rv64PTE;
 use page_table_multiarch::riscv::{Sv39MetaData, Sv48MetaData};
-use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
+use vmlayer_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 /// RISC-V Sv39: three levels, 39-bit virtual addresses, 4 KiB pages, 2 MiB and 1 GiB leaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -122,7 +122,7 @@ macro_rules! impl_paging_arch {
             /// Writes `satp` and reads it back: `Err(ModeNotSupported)` (old `satp`
             /// restored) if the hart did not take the mode, see [`satp::switch_to`].
             #[cfg(target_os = "none")]
-            unsafe fn activate(root_paddr: PhysAddr) -> Result<(), paging_arch::ActivateError> {
+            unsafe fn activate(root_paddr: PhysAddr) -> Result<(), vmlayer_arch::ActivateError> {
                 // SAFETY: forwarded from this function's contract.
                 unsafe { satp::switch_to($mode, root_paddr) }
             }

@@ -7,7 +7,7 @@
 
 use memory_addr::PhysAddr;
 #[cfg(target_os = "none")]
-use paging_arch::ActivateError;
+use vmlayer_arch::ActivateError;
 
 #[cfg(test)]
 mod tests;
@@ -33,8 +33,8 @@ pub const SATP_ASID_SHIFT: u32 = 44;
 /// `root` (4 KiB aligned).
 ///
 /// ```
-/// use paging_riscv64::satp::{satp_value, TranslationMode};
-/// use paging_riscv64::PhysAddr;
+/// use vmlayer_riscv64::satp::{satp_value, TranslationMode};
+/// use vmlayer_riscv64::PhysAddr;
 ///
 /// assert_eq!(satp_value(TranslationMode::Sv39, 0, PhysAddr::from(0x8020_5000)), 0x8000_0000_0008_0205);
 /// ```
@@ -54,7 +54,7 @@ pub const SATP_MODE_SHIFT: u32 = 60;
 /// Register"), so an Sv39-only hart keeps its old value when asked for Sv48.
 ///
 /// ```
-/// use paging_riscv64::satp::mode_took;
+/// use vmlayer_riscv64::satp::mode_took;
 ///
 /// assert!(mode_took(0x9000_0000_0008_0205, 0x9000_0000_0008_0205));
 /// assert!(!mode_took(0x9000_0000_0008_0205, 0x8000_0000_0008_0100)); // Sv48 refused

@@ -1,7 +1,7 @@
 //! Contract conformance, geometry and hosted flushes of Sv39 and Sv48.
 
-use paging_arch::conformance::assert_conforms;
-use paging_arch::{PagingArch, TlbFlush};
+use vmlayer_arch::conformance::assert_conforms;
+use vmlayer_arch::{PagingArch, TlbFlush};
 
 use super::*;
 
@@ -53,7 +53,7 @@ fn hosted_flush_and_instruction_sync_are_no_ops() {
     // Under qemu-user `sfence.vma` is an illegal instruction at U-mode: these must return.
     let root = PhysAddr::from(0x8020_0000);
     let mut request =
-        paging_arch::TlbFlushRequest::new(root, TlbFlush::Page(VirtAddr::from(0x1000)));
+        vmlayer_arch::TlbFlushRequest::new(root, TlbFlush::Page(VirtAddr::from(0x1000)));
     Sv39::flush_tlb_local(&request);
     request.tables_changed = true;
     Sv48::flush_tlb_local(&request);

@@ -24,13 +24,13 @@
 //! matches only ASID 0 and skips global entries.)
 //!
 //! `sfence.vma` acts on the executing hart only; other harts are reached through the kernel's
-//! flush hook (`paging_arch::set_tlb_flush_hook`), e.g. with an SBI remote fence.
+//! flush hook (`vmlayer_arch::set_tlb_flush_hook`), e.g. with an SBI remote fence.
 //!
 //! Only bare-metal builds (`target_os = "none"`) execute the instruction; elsewhere (hosted unit
 //! tests under qemu-user, where it would be an illegal instruction) every function is a no-op.
 
 use memory_addr::VirtAddr;
-use paging_arch::{TlbFlush, TlbFlushRequest};
+use vmlayer_arch::{TlbFlush, TlbFlushRequest};
 
 #[cfg(test)]
 mod tests;
@@ -39,7 +39,7 @@ mod tests;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPlan {
     /// `sfence.vma va, x0` for each 4 KiB page of `[start, end)` (see
-    /// [`paging_arch::tlb::pages_in`]): leaf entries of those addresses only.
+    /// [`vmlayer_arch::tlb::pages_in`]): leaf entries of those addresses only.
     FencePages {
         /// The first page, 4 KiB aligned.
         start: VirtAddr,
@@ -53,8 +53,8 @@ pub enum FlushPlan {
 /// The plan for `request` (see the module docs for the rules).
 ///
 /// ```
-/// use paging_arch::{PhysAddr, TlbFlush, TlbFlushRequest, VirtAddr};
-/// use paging_riscv64::tlb::{FlushPlan, flush_plan};
+/// use vmlayer_arch::{PhysAddr, TlbFlush, TlbFlushRequest, VirtAddr};
+/// use vmlayer_riscv64::tlb::{FlushPlan, flush_plan};
 ///
 /// let mut request = TlbFlushRequest::new(PhysAddr::from(0x8000_0000), TlbFlush::Page(VirtAddr::from(0x1000)));
 /// assert_eq!(
@@ -113,7 +113,7 @@ pub fn flush_all() {
 pub fn execute(plan: FlushPlan) {
     match plan {
         FlushPlan::FencePages { start, end } => {
-            paging_arch::tlb::pages_in(start, end).for_each(flush_page)
+            vmlayer_arch::tlb::pages_in(start, end).for_each(flush_page)
         }
         FlushPlan::FenceAll => flush_all(),
     }

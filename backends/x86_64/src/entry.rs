@@ -3,7 +3,7 @@
 use memory_addr::PhysAddr;
 use page_table_entry::x86_64::{PTF, X64PTE};
 use page_table_multiarch::{GenericPTE, MappingFlags};
-use paging_arch::{EntryKind, level_size};
+use vmlayer_arch::{EntryKind, level_size};
 
 /// Bits 12..=51 of an entry: the physical address (of a page, a block or the next table).
 pub const ENTRY_ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;

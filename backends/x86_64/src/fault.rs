@@ -2,7 +2,7 @@
 //! Exceptions", figure 4-12; SMAP: §4.6.1 "Determination of Access Rights").
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 #[cfg(test)]
 mod tests;
@@ -49,8 +49,8 @@ impl PageFaultErrorCode {
 ///   faults); always `false` for a user fault.
 ///
 /// ```
-/// use paging_arch::{Access, FaultCause, VirtAddr};
-/// use paging_x86_64::decode_page_fault;
+/// use vmlayer_arch::{Access, FaultCause, VirtAddr};
+/// use vmlayer_x86_64::decode_page_fault;
 ///
 /// // A user-mode write to a not-present page at 0x4000_1234.
 /// let fault = decode_page_fault(0b110, 0x4000_1234, 0x202, 0);

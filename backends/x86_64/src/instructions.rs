@@ -25,7 +25,7 @@ pub fn has_1gib_pages() -> bool {
 /// [`MAX_PHYS_ADDR_BITS`] (SDM Vol. 3A, §4.1.4).
 ///
 /// ```
-/// use paging_x86_64::phys_addr_bits_from_cpuid;
+/// use vmlayer_x86_64::phys_addr_bits_from_cpuid;
 ///
 /// assert_eq!(phys_addr_bits_from_cpuid(0x8000_0008, 0x3028), 40); // QEMU qemu64
 /// assert_eq!(phys_addr_bits_from_cpuid(0x8000_0004, 0x3028), 36); // leaf absent
@@ -84,7 +84,7 @@ const CR4_PGE: u64 = 1 << 7;
 pub(crate) fn execute_flush_plan(plan: FlushPlan) {
     match plan {
         FlushPlan::InvalidatePages { start, end } => {
-            for page in paging_arch::tlb::pages_in(start, end) {
+            for page in vmlayer_arch::tlb::pages_in(start, end) {
                 invlpg(page.as_usize());
             }
         }
@@ -154,7 +154,7 @@ pub(crate) fn read_cr3() -> memory_addr::PhysAddr {
 ///
 /// # Safety
 ///
-/// As [`paging_arch::PagingArch::activate`]: `root_paddr` is the root of a complete table that
+/// As [`vmlayer_arch::PagingArch::activate`]: `root_paddr` is the root of a complete table that
 /// maps everything the CPU uses from here on and stays alive while active.
 #[cfg(target_os = "none")]
 pub(crate) unsafe fn write_cr3(root_paddr: memory_addr::PhysAddr) {

@@ -1,10 +1,10 @@
-//! x86_64 4-level (48-bit) paging for the ISA-neutral `paging` crate.
+//! x86_64 4-level (48-bit) paging for the ISA-neutral `vmlayer_paging` crate.
 //!
-//! [`X86_64`] implements [`paging_arch::PagingArch`]: leaf, table and PROT_NONE entries as the
+//! [`X86_64`] implements [`vmlayer_arch::PagingArch`]: leaf, table and PROT_NONE entries as the
 //! Intel SDM (Vol. 3A, §4.5, tables 4-14 to 4-20) defines them, `INVLPG` / CR3 reload for TLB
 //! maintenance ([`tlb::flush_plan`]) and CR3 for switching address spaces.
 //! [`decode_page_fault`] turns the `#PF` error code, CR2, RFLAGS and CR4 into a neutral
-//! [`PageFaultInfo`](paging_arch::PageFaultInfo). [`phys_addr_bits`] reads `MAXPHYADDR` with
+//! [`PageFaultInfo`](vmlayer_arch::PageFaultInfo). [`phys_addr_bits`] reads `MAXPHYADDR` with
 //! CPUID (on hosted builds too: CPUID is unprivileged, so tests see the host CPU's width).
 //!
 //! Everything except the privileged instructions is plain code tested on any x86_64 host; the
@@ -23,8 +23,8 @@
 //!
 //! ```
 //! # #[cfg(target_arch = "x86_64")] {
-//! use paging_arch::{EntryKind, MappingFlags, PagingArch, PhysAddr};
-//! use paging_x86_64::X86_64;
+//! use vmlayer_arch::{EntryKind, MappingFlags, PagingArch, PhysAddr};
+//! use vmlayer_x86_64::X86_64;
 //!
 //! // A user read-write page: P | R/W | U/S | A | D | XD.
 //! let flags = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
@@ -54,8 +54,8 @@ use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
 use page_table_multiarch::x86_64::X64PagingMetaData;
 #[cfg(target_os = "none")]
-use paging_arch::ActivateError;
-use paging_arch::{EntryKind, PagingArch, TlbFlushRequest};
+use vmlayer_arch::ActivateError;
+use vmlayer_arch::{EntryKind, PagingArch, TlbFlushRequest};
 
 pub use self::entry::{ENTRY_ADDRESS_MASK, RESERVED_MARKER};
 pub use self::fault::{CR4_SMAP, PageFaultErrorCode, RFLAGS_AC, decode_page_fault};

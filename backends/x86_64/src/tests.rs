@@ -2,7 +2,7 @@
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
-use paging_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size};
+use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size};
 
 use crate::{RESERVED_MARKER, X86_64, phys_addr_bits, phys_addr_bits_from_cpuid};
 
@@ -184,7 +184,7 @@ fn decode_ignores_hardware_set_bits_and_the_block_pat_bit() {
 
 #[test]
 fn conforms_to_the_paging_arch_contract() {
-    paging_arch::conformance::assert_conforms::<X86_64>();
+    vmlayer_arch::conformance::assert_conforms::<X86_64>();
 }
 
 #[test]

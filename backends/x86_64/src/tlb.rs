@@ -14,7 +14,7 @@
 //!   "Global Pages"): no entry is global and a CR3 reload drops everything.
 
 use memory_addr::VirtAddr;
-use paging_arch::{TlbFlush, TlbFlushRequest};
+use vmlayer_arch::{TlbFlush, TlbFlushRequest};
 
 #[cfg(test)]
 mod tests;
@@ -22,7 +22,7 @@ mod tests;
 /// The instructions one flush executes on this CPU.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPlan {
-    /// `INVLPG` for each 4 KiB page of `[start, end)` (see [`paging_arch::tlb::pages_in`]);
+    /// `INVLPG` for each 4 KiB page of `[start, end)` (see [`vmlayer_arch::tlb::pages_in`]);
     /// `start` is page aligned.
     InvalidatePages {
         /// The first page.
@@ -42,8 +42,8 @@ pub enum FlushPlan {
 /// global entries changed.
 ///
 /// ```
-/// use paging_arch::{PhysAddr, TlbFlush, TlbFlushRequest, VirtAddr};
-/// use paging_x86_64::tlb::{FlushPlan, flush_plan};
+/// use vmlayer_arch::{PhysAddr, TlbFlush, TlbFlushRequest, VirtAddr};
+/// use vmlayer_x86_64::tlb::{FlushPlan, flush_plan};
 ///
 /// let mut request = TlbFlushRequest::new(PhysAddr::from(0x1000), TlbFlush::All);
 /// assert_eq!(flush_plan(&request), FlushPlan::ReloadCr3);

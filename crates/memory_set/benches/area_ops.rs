@@ -38,7 +38,7 @@ trait Subject: Sized {
 
 mod ours {
     use super::*;
-    use memory_set::{MappingBackend, MappingResult, MemoryArea, MemorySet};
+    use vmlayer_areas::{MappingBackend, MappingResult, MemoryArea, MemorySet};
 
     #[derive(Clone)]
     pub(crate) struct Noop;
@@ -179,7 +179,7 @@ fn bench_subject<S: Subject>(c: &mut Criterion, name: &str, n: usize) {
     let batch = (n / 4).clamp(1, 256);
     // Spread the batch's targets over the whole set, so B-tree paths differ.
     let stride = (n / batch).max(1);
-    let mut group = c.benchmark_group("memory_set");
+    let mut group = c.benchmark_group("vmlayer_areas");
 
     let mut set = S::build(n, true);
     group.bench_function(id("map_into_hole"), |b| {

@@ -33,8 +33,8 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use memory_set::{MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet};
-//! use memory_set::{VirtAddr, VirtAddrRange, PAGE_SIZE};
+//! use vmlayer_areas::{MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet};
+//! use vmlayer_areas::{VirtAddr, VirtAddrRange, PAGE_SIZE};
 //!
 //! /// Page number -> flags.
 //! type PageTable = BTreeMap<usize, u8>;

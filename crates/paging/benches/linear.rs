@@ -3,7 +3,7 @@
 //! run, plus a 1 GiB-aligned map as one entry. Throughput is in pages: ns per page = 1e3 /
 //! (Melem/s).
 //!
-//! `cargo bench -p paging --bench linear -- --warm-up-time 1 --measurement-time 2`
+//! `cargo bench -p vmlayer_paging --bench linear -- --warm-up-time 1 --measurement-time 2`
 //!
 //! On the 2-core development VM (x86_64 host, frames from a pre-touched pool), median ns per
 //! 4 KiB page, ours / upstream: map 0.76 / 7.6, protect 1.06 / 7.7, unmap 0.78 / 11.2; a 1 GiB
@@ -17,9 +17,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
-use memory_set::MappingBackend;
-use paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch, PagingHandler};
-use paging::{PhysAddr, VirtAddr};
+use vmlayer_areas::MappingBackend;
+use vmlayer_paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch, PagingHandler};
+use vmlayer_paging::{PhysAddr, VirtAddr};
 
 /// Frames from a pool of pre-touched host memory, physical = virtual: like a kernel's free
 /// list, so the measurement shows page-table work and not the host's page faults (glibc hands

@@ -3,9 +3,9 @@
 use core::fmt;
 
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
-use memory_set::{MemoryArea, MemorySet};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook};
+use vmlayer_areas::{MemoryArea, MemorySet};
 
 use crate::backend::{AllocFrames, Backend, checked_range};
 use crate::fault::{FaultError, FaultResolution};

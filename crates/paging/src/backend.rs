@@ -1,16 +1,16 @@
 //! The mapping backends: how an area's pages get their frames.
 
 use memory_addr::{PhysAddr, VirtAddr};
-use memory_set::{MappingBackend, MappingResult};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{PagingArch, level_size};
+use vmlayer_arch::{PagingArch, level_size};
+use vmlayer_areas::{MappingBackend, MappingResult};
 
 use crate::MappingError;
 use crate::table::{PageTable, alloc_zeroed_frame};
 use crate::walk::FrameSource;
 
 /// How the pages of an area are backed. Used as the `B` of
-/// [`MemorySet`](memory_set::MemorySet) by [`AddressSpace`](crate::AddressSpace).
+/// [`MemorySet`](vmlayer_areas::MemorySet) by [`AddressSpace`](crate::AddressSpace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// Virtual address `va` maps physical address `va - pa_va_offset` (kernel image, physical
@@ -89,7 +89,7 @@ impl<H: PagingHandler, A: PagingArch> FrameSource for AllocFrames<H, A> {
         if self.executable {
             // The zeroes were written through the data side: make them what instruction fetches
             // see before the entry makes the frame reachable.
-            paging_arch::cache::sync_instruction_cache::<A>(H::phys_to_virt(frame), 0x1000);
+            vmlayer_arch::cache::sync_instruction_cache::<A>(H::phys_to_virt(frame), 0x1000);
         }
         Ok(Some(frame))
     }

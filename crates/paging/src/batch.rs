@@ -18,7 +18,7 @@ use core::mem::MaybeUninit;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
-use paging_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
+use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 
 /// Frames held back until the next flush; one more flushes early (2 KiB of stack).
 pub(crate) const PENDING_CAPACITY: usize = 256;
@@ -121,7 +121,7 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         if let Some(request) = self.request() {
             match self.hook {
                 Some(hook) => hook(&request),
-                None => paging_arch::tlb::flush::<A>(&request),
+                None => vmlayer_arch::tlb::flush::<A>(&request),
             }
         }
         for slot in &self.pending[..self.pending_len] {

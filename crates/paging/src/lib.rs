@@ -2,20 +2,20 @@
 //!
 //! One implementation for x86_64, AArch64 and RISC-V: the ISA crate ([`Arch`], picked by cargo
 //! feature or by the build target) only encodes entries, flushes TLBs and switches roots (see
-//! [`paging_arch`]). This crate holds everything else:
+//! [`vmlayer_arch`]). This crate holds everything else:
 //!
 //! - [`PageTable`]: a hardware page table walked range by range (one visit per table, a tight
 //!   loop per leaf table), with 2 MiB / 1 GiB leaves, splitting of huge leaves on partial
 //!   unmap / protect, reclamation of emptied table pages, and rollback of failed maps;
 //! - [`Backend`]: the [`Linear`](Backend::Linear) and [`Alloc`](Backend::Alloc) mapping
-//!   backends, implementing [`memory_set::MappingBackend`];
-//! - [`AddressSpace`]: a [`memory_set::MemorySet`] plus its page table: `map_linear`,
+//!   backends, implementing [`vmlayer_areas::MappingBackend`];
+//! - [`AddressSpace`]: a [`vmlayer_areas::MemorySet`] plus its page table: `map_linear`,
 //!   `map_alloc`, `unmap`, `protect`, `handle_page_fault` (typed: [`FaultResolution`] or
 //!   [`FaultError`]), printed like `/proc/self/maps`.
 //!
 //! PROT_NONE (flags without `READ`, `WRITE`, `EXECUTE`) is an entry the hardware treats as
 //! invalid that keeps its frame, so protecting back restores the same frames and data. Every
-//! change to a table is flushed through [`paging_arch::tlb`] (a kernel-installed shootdown hook,
+//! change to a table is flushed through [`vmlayer_arch::tlb`] (a kernel-installed shootdown hook,
 //! else the local flush; a no-op in hosted tests) before released frames return to the
 //! allocator, and table memory is only ever read and written through atomic accesses (the MMU
 //! and other CPUs share it).
@@ -25,8 +25,8 @@
 //! Frames come from a [`PagingHandler`]; here from the host heap, with physical = virtual:
 //!
 //! ```
-//! use paging::{AddressSpace, Access, FaultError, FaultResolution, MappingFlags, PageFaultInfo};
-//! use paging::{PagingHandler, PhysAddr, VirtAddr};
+//! use vmlayer_paging::{AddressSpace, Access, FaultError, FaultResolution, MappingFlags, PageFaultInfo};
+//! use vmlayer_paging::{PagingHandler, PhysAddr, VirtAddr};
 //! use std::alloc::{Layout, alloc, dealloc};
 //!
 //! struct HeapFrames;
@@ -54,7 +54,7 @@
 //! space.map_linear(VirtAddr::from(0x4000_0000), PhysAddr::from(0x8020_0000), 0x20_0000, rw)?;
 //! let translation = space.query(VirtAddr::from(0x4000_1234)).unwrap();
 //! assert_eq!(translation.paddr, PhysAddr::from(0x8020_1234));
-//! assert_eq!(translation.page_size, paging::PageSize::Size2M);
+//! assert_eq!(translation.page_size, vmlayer_paging::PageSize::Size2M);
 //!
 //! // A lazy heap: nothing is mapped until the first legal access faults.
 //! space.map_alloc(VirtAddr::from(0x1000_0000), 0x4000, rw, false)?;
@@ -70,7 +70,7 @@
 //!     "0000000010000000-0000000010004000 rw-p alloc lazy\n\
 //!      0000000040000000-0000000040200000 rw-p linear pa 0x80200000\n"
 //! );
-//! # Ok::<(), paging::MappingError>(())
+//! # Ok::<(), vmlayer_paging::MappingError>(())
 //! ```
 
 #![no_std]
@@ -90,12 +90,12 @@ extern crate std;
 mod tests;
 
 pub use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
-pub use memory_set::{MappingError, MappingResult, MemorySet};
 pub use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
-pub use paging_arch::{
+pub use vmlayer_arch::{
     Access, FaultCause, PageFaultInfo, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest,
     set_tlb_flush_hook,
 };
+pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 
 pub use self::address_space::{AddressSpace, Area, AreaSet};
 pub use self::arch_select::{Arch, isa};

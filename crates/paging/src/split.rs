@@ -2,7 +2,7 @@
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
+use vmlayer_arch::{ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index};
 
 use crate::MappingError;
 use crate::batch::Batch;

@@ -6,7 +6,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
-use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, table_index};
+use vmlayer_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, table_index};
 
 use crate::Arch;
 use crate::MappingError;
@@ -92,7 +92,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     }
 
     /// Replaces the TLB flush hook for this table only (`None`: the global one installed with
-    /// [`paging_arch::set_tlb_flush_hook`], else the ISA's local flush).
+    /// [`vmlayer_arch::set_tlb_flush_hook`], else the ISA's local flush).
     pub fn set_tlb_flush_hook(&mut self, hook: Option<TlbFlushHook>) {
         self.flush_hook = hook;
     }

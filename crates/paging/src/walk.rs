@@ -10,7 +10,7 @@ use core::sync::atomic::Ordering;
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use paging_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size, table_index};
+use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size, table_index};
 
 use crate::MappingError;
 use crate::batch::Batch;
@@ -158,7 +158,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
 
     /// Flushes the translation of one page after a spurious fault on a stale TLB entry. The
     /// stale entry may be a cached non-leaf entry (a table linked since), so the request says
-    /// that tables changed (RISC-V then fences everything, see [`paging_arch::TlbFlushRequest`]).
+    /// that tables changed (RISC-V then fences everything, see [`vmlayer_arch::TlbFlushRequest`]).
     pub(crate) fn flush_page(&self, vaddr: usize, global: bool) {
         let mut batch = self.batch();
         batch.touch(vaddr & !0xfff, 0x1000);
@@ -381,7 +381,7 @@ impl<A: PagingArch, H: PagingHandler> Rewrite for SyncExecutable<A, H> {
             _ => return None,
         };
         if !was_executable {
-            paging_arch::cache::sync_instruction_cache::<A>(
+            vmlayer_arch::cache::sync_instruction_cache::<A>(
                 H::phys_to_virt(paddr),
                 level_size(level),
             );

@@ -41,9 +41,9 @@ pub enum EntryKind {
 /// level 1 2 MiB blocks, level 2 1 GiB blocks, level 3 512 GiB.
 ///
 /// ```
-/// assert_eq!(paging_arch::level_size(0), 0x1000);
-/// assert_eq!(paging_arch::level_size(1), 0x20_0000);
-/// assert_eq!(paging_arch::level_size(2), 0x4000_0000);
+/// assert_eq!(vmlayer_arch::level_size(0), 0x1000);
+/// assert_eq!(vmlayer_arch::level_size(1), 0x20_0000);
+/// assert_eq!(vmlayer_arch::level_size(2), 0x4000_0000);
 /// ```
 pub const fn level_size(level: usize) -> usize {
     0x1000 << (9 * level)
@@ -52,9 +52,9 @@ pub const fn level_size(level: usize) -> usize {
 /// The index of `vaddr` in a table at `level` (bits `12 + 9 * level ..` of the address).
 ///
 /// ```
-/// assert_eq!(paging_arch::table_index(0x4020_3000, 0), 3);
-/// assert_eq!(paging_arch::table_index(0x4020_3000, 1), 1);
-/// assert_eq!(paging_arch::table_index(0x4020_3000, 2), 1);
+/// assert_eq!(vmlayer_arch::table_index(0x4020_3000, 0), 3);
+/// assert_eq!(vmlayer_arch::table_index(0x4020_3000, 1), 1);
+/// assert_eq!(vmlayer_arch::table_index(0x4020_3000, 2), 1);
 /// ```
 pub const fn table_index(vaddr: usize, level: usize) -> usize {
     (vaddr >> (12 + 9 * level)) & (ENTRY_COUNT - 1)

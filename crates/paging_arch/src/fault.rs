@@ -75,7 +75,7 @@ impl PageFaultInfo {
     /// (the safe assumption: a kernel access to a user page is then refused, never retried).
     ///
     /// ```
-    /// use paging_arch::{Access, FaultCause, PageFaultInfo, VirtAddr};
+    /// use vmlayer_arch::{Access, FaultCause, PageFaultInfo, VirtAddr};
     ///
     /// let fault = PageFaultInfo::new(VirtAddr::from(0x1000), Access::Read, true);
     /// assert_eq!(fault.cause, FaultCause::Unspecified);
@@ -95,7 +95,7 @@ impl PageFaultInfo {
     /// when the access came from user mode.
     ///
     /// ```
-    /// use paging_arch::{Access, MappingFlags, PageFaultInfo, VirtAddr};
+    /// use vmlayer_arch::{Access, MappingFlags, PageFaultInfo, VirtAddr};
     ///
     /// let fault = PageFaultInfo::new(VirtAddr::from(0x1000), Access::Write, true);
     /// assert_eq!(fault.required_flags(), MappingFlags::WRITE | MappingFlags::USER);

@@ -1,6 +1,6 @@
 //! The ISA contract of the paging layer.
 //!
-//! The ISA-neutral crate `paging` walks page tables, splits huge pages, reclaims empty tables
+//! The ISA-neutral crate `vmlayer_paging` walks page tables, splits huge pages, reclaims empty tables
 //! and handles page faults once for every ISA. What it cannot know is written once per ISA, in
 //! a crate that implements [`PagingArch`]:
 //!
@@ -36,7 +36,7 @@
 //! Flush requests are built from ranges and carried out by the hook if one is installed:
 //!
 //! ```
-//! use paging_arch::{TlbFlush, TlbFlushRequest, PhysAddr, VirtAddr};
+//! use vmlayer_arch::{TlbFlush, TlbFlushRequest, PhysAddr, VirtAddr};
 //!
 //! fn shootdown(request: &TlbFlushRequest) {
 //!     // A kernel would flush locally and send an IPI to the CPUs using request.root_paddr.
@@ -44,12 +44,12 @@
 //!     // ... and only return once every CPU has completed the invalidation.
 //! }
 //!
-//! paging_arch::set_tlb_flush_hook(Some(shootdown));
-//! assert!(paging_arch::tlb_flush_hook().is_some());
+//! vmlayer_arch::set_tlb_flush_hook(Some(shootdown));
+//! assert!(vmlayer_arch::tlb_flush_hook().is_some());
 //! let flush = TlbFlush::covering(VirtAddr::from(0x1000), VirtAddr::from(0x3000));
 //! assert_eq!(flush, Some(TlbFlush::Range { start: VirtAddr::from(0x1000), end: VirtAddr::from(0x3000) }));
-//! paging_arch::set_tlb_flush_hook(None);
-//! assert!(paging_arch::tlb_flush_hook().is_none());
+//! vmlayer_arch::set_tlb_flush_hook(None);
+//! assert!(vmlayer_arch::tlb_flush_hook().is_none());
 //! ```
 
 #![no_std]

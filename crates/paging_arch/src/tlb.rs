@@ -37,7 +37,7 @@ impl TlbFlush {
     /// [`FLUSH_ALL_THRESHOLD_PAGES`]. `None` for an empty range.
     ///
     /// ```
-    /// use paging_arch::{TlbFlush, VirtAddr};
+    /// use vmlayer_arch::{TlbFlush, VirtAddr};
     ///
     /// let va = |a: usize| VirtAddr::from(a);
     /// assert_eq!(TlbFlush::covering(va(0x1000), va(0x1000)), None);
@@ -68,7 +68,7 @@ impl TlbFlush {
 /// then every page start below `end`. Each ISA's range flush iterates this.
 ///
 /// ```
-/// use paging_arch::{VirtAddr, tlb::pages_in};
+/// use vmlayer_arch::{VirtAddr, tlb::pages_in};
 ///
 /// let pages: Vec<_> = pages_in(VirtAddr::from(0x1800), VirtAddr::from(0x3001)).collect();
 /// assert_eq!(pages, [VirtAddr::from(0x1000), VirtAddr::from(0x2000), VirtAddr::from(0x3000)]);
@@ -107,7 +107,7 @@ impl TlbFlushRequest {
     /// user (non-global) pages.
     ///
     /// ```
-    /// use paging_arch::{PhysAddr, TlbFlush, TlbFlushRequest};
+    /// use vmlayer_arch::{PhysAddr, TlbFlush, TlbFlushRequest};
     ///
     /// let request = TlbFlushRequest::new(PhysAddr::from(0x8000), TlbFlush::All);
     /// assert!(!request.tables_changed && !request.global_changed);

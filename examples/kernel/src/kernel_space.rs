@@ -1,4 +1,4 @@
-//! The integration point: the kernel's address spaces built with `paging::AddressSpace`.
+//! The integration point: the kernel's address spaces built with `vmlayer_paging::AddressSpace`.
 //!
 //! 1. [`KernelFrames`] feeds page tables and lazy pages from the frame pool
 //!    (`page_table_multiarch::PagingHandler`); RAM is identity-mapped, so `phys_to_virt` is the
@@ -14,16 +14,16 @@
 use alloc::format;
 use alloc::string::String;
 
-use paging::{AddressSpace, FaultError, FaultResolution, MappingError, MappingFlags};
-use paging_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
+use vmlayer_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
+use vmlayer_paging::{AddressSpace, FaultError, FaultResolution, MappingError, MappingFlags};
 
 use crate::global_cell::GlobalCell;
 use crate::layout;
 use crate::{arch, frame_pool, println, trap};
 
-/// The ISA this kernel is built for, as `paging` selected it from the target.
+/// The ISA this kernel is built for, as `vmlayer_paging` selected it from the target.
 #[cfg(not(feature = "broken-drop-nx"))]
-pub(crate) type Arch = paging::Arch;
+pub(crate) type Arch = vmlayer_paging::Arch;
 /// Test-only: the target's ISA with the execute-never bit dropped (see `broken_arch`).
 #[cfg(feature = "broken-drop-nx")]
 pub(crate) type Arch = crate::broken_arch::NxDroppingArch;
@@ -233,5 +233,5 @@ pub(crate) fn print_maps() {
 /// visible to instruction fetches: the ISA crate's sequence (AArch64 `DC CVAU` / `IC IVAU` with
 /// the line sizes of `CTR_EL0`, RISC-V `fence.i`, nothing on x86_64).
 pub(crate) fn sync_instruction_cache(address: usize, length: usize) {
-    paging_arch::cache::sync_instruction_cache::<Arch>(va(address), length);
+    vmlayer_arch::cache::sync_instruction_cache::<Arch>(va(address), length);
 }

@@ -1,9 +1,9 @@
 //! The neutral half of trap handling: the per-ISA vectors save the registers, decode the cause and
-//! call [`kernel_fault`] with the ISA-neutral `paging_arch::PageFaultInfo` (decoded by the ISA
+//! call [`kernel_fault`] with the ISA-neutral `vmlayer_arch::PageFaultInfo` (decoded by the ISA
 //! crate's `decode_page_fault`). Three outcomes:
 //! 1. the installed page-fault handler (`AddressSpace::handle_page_fault`) resolves the fault
 //!    (a lazy page populated, or a stale TLB entry flushed): the faulting instruction is retried
-//!    (RESUME). A refusal (`paging::FaultError`) is never retried: the hardware would fault
+//!    (RESUME). A refusal (`vmlayer_paging::FaultError`) is never retried: the hardware would fault
 //!    again, forever;
 //! 2. a probe armed a recovery point ([`crate::probe`]): the fault is recorded and execution
 //!    continues at the recovery point (SKIP);
@@ -25,8 +25,8 @@ use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
 use crate::println;
 
-pub(crate) use paging::{FaultError, FaultResolution};
-pub(crate) use paging_arch::{Access, PageFaultInfo};
+pub(crate) use vmlayer_arch::{Access, PageFaultInfo};
+pub(crate) use vmlayer_paging::{FaultError, FaultResolution};
 
 /// Formats a fault for messages: `Write fault at 0x1000 from kernel mode`.
 pub(crate) fn describe(fault: &PageFaultInfo) -> impl fmt::Display + '_ {

@@ -49,7 +49,7 @@ test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; 
 
 #[test]
 fn passing_run_sums_every_binary_and_doctest() {
-    let report = UnitTestReport::parse(PASSING_STDOUT, "   Doc-tests memory_set\n");
+    let report = UnitTestReport::parse(PASSING_STDOUT, "   Doc-tests vmlayer_areas\n");
     assert_eq!(
         (report.passed, report.failed, report.ignored),
         (5, 0, 1),
@@ -67,7 +67,7 @@ fn passing_run_sums_every_binary_and_doctest() {
 
 #[test]
 fn a_failing_test_is_named() {
-    let stderr = "error: test failed, to rerun pass `-p paging --lib`\n";
+    let stderr = "error: test failed, to rerun pass `-p vmlayer_paging --lib`\n";
     let report = UnitTestReport::parse(FAILING_STDOUT, stderr);
     assert_eq!(
         report.failed_tests,
@@ -89,9 +89,9 @@ fn a_failing_test_is_named() {
 #[test]
 fn a_test_binary_killed_by_a_signal_is_a_failure_quoting_cargo() {
     let stdout = "\nrunning 4 tests\ntest a ... ok\n";
-    let stderr = "error: test failed, to rerun pass `-p paging_riscv64 --lib`\n\nCaused by:\n  \
+    let stderr = "error: test failed, to rerun pass `-p vmlayer_riscv64 --lib`\n\nCaused by:\n  \
                   process didn't exit successfully: `qemu-riscv64-static -L /usr/riscv64-linux-gnu \
-                  /t/deps/paging_riscv64-1` (signal: 4, SIGILL: illegal instruction)\n";
+                  /t/deps/vmlayer_riscv64-1` (signal: 4, SIGILL: illegal instruction)\n";
     let report = UnitTestReport::parse(stdout, stderr);
     let outcome = report.judge(Termination::Exited(101), DEADLINE, ELAPSED);
     assert_eq!(
@@ -110,28 +110,28 @@ fn a_test_binary_killed_by_a_signal_is_a_failure_quoting_cargo() {
 
 #[test]
 fn a_build_failure_quotes_the_compiler_error() {
-    let stderr = "   Compiling paging v0.1.0\nerror[E0425]: cannot find value `x` in this scope\n\
-                  error: could not compile `paging` (lib test) due to 1 previous error\n";
+    let stderr = "   Compiling vmlayer_paging v0.1.0\nerror[E0425]: cannot find value `x` in this scope\n\
+                  error: could not compile `vmlayer_paging` (lib test) due to 1 previous error\n";
     let report = UnitTestReport::parse("", stderr);
     let outcome = report.judge(Termination::Exited(101), DEADLINE, ELAPSED);
     assert_eq!(
         outcome.problems,
         [
             "`cargo test` exited with status 101: error[E0425]: cannot find value `x` in this scope \
-          | error: could not compile `paging` (lib test) due to 1 previous error"
+          | error: could not compile `vmlayer_paging` (lib test) due to 1 previous error"
         ]
     );
 }
 
 #[test]
 fn a_missing_package_is_a_clear_failure() {
-    let stderr = "error: package ID specification `paging_arch` did not match any packages\n";
+    let stderr = "error: package ID specification `vmlayer_arch` did not match any packages\n";
     let outcome =
         UnitTestReport::parse("", stderr).judge(Termination::Exited(101), DEADLINE, ELAPSED);
     assert_eq!(
         outcome.problems,
         [
-            "`cargo test` exited with status 101: error: package ID specification `paging_arch` \
+            "`cargo test` exited with status 101: error: package ID specification `vmlayer_arch` \
           did not match any packages"
         ]
     );

@@ -1,7 +1,7 @@
 //! Tests of the abort decoding from `ESR_EL1`, `FAR_EL1` and `SPSR_EL1`.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 use super::*;
 

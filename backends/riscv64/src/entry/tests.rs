@@ -2,8 +2,8 @@
 
 use memory_addr::PhysAddr;
 use page_table_multiarch::{GenericPTE, MappingFlags};
-use paging_arch::EntryKind;
-use paging_arch::conformance::all_flag_combinations;
+use vmlayer_arch::EntryKind;
+use vmlayer_arch::conformance::all_flag_combinations;
 
 use super::*;
 

@@ -1,7 +1,7 @@
 //! Tests of the page-fault decoding from `scause`, `stval` and `sstatus`.
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 use super::*;
 

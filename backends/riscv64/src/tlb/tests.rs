@@ -2,8 +2,8 @@
 //! no-op execution.
 
 use memory_addr::{PhysAddr, VirtAddr};
-use paging_arch::tlb::pages_in;
-use paging_arch::{TlbFlush, TlbFlushRequest};
+use vmlayer_arch::tlb::pages_in;
+use vmlayer_arch::{TlbFlush, TlbFlushRequest};
 
 use super::*;
 

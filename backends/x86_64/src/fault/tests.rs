@@ -1,7 +1,7 @@
 //! Tests of the `#PF` decoding against the Intel SDM (Vol. 3A, §4.7 and §4.6.1).
 
 use memory_addr::VirtAddr;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 use super::*;
 

@@ -1,8 +1,8 @@
 //! Tests of the flush plan for every request kind (Intel SDM Vol. 3A, §4.10.4.1).
 
 use memory_addr::{PhysAddr, VirtAddr};
-use paging_arch::tlb::pages_in;
-use paging_arch::{TlbFlush, TlbFlushRequest};
+use vmlayer_arch::tlb::pages_in;
+use vmlayer_arch::{TlbFlush, TlbFlushRequest};
 
 use super::*;
 

@@ -1,8 +1,8 @@
 //! Bad input to every `AddressSpace` entry point: a typed error (or `None` / `false`), never a
 //! panic, and nothing changes.
 
-use memory_set::MappingError;
-use paging_arch::{Access, PageFaultInfo, PagingArch};
+use vmlayer_arch::{Access, PageFaultInfo, PagingArch};
+use vmlayer_areas::MappingError;
 
 use super::frames::live_frames;
 use super::*;

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::vec::Vec;
 
 use page_table_multiarch::PagingHandler;
-use paging_arch::{TlbFlush, TlbFlushRequest, table_index};
+use vmlayer_arch::{TlbFlush, TlbFlushRequest, table_index};
 
 use super::frames::TestFrames;
 use super::*;

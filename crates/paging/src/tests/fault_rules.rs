@@ -3,7 +3,7 @@
 //! corrupt tables, and the refusals a user program must get.
 
 use page_table_multiarch::MappingFlags;
-use paging_arch::{Access, FaultCause, PageFaultInfo};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo};
 
 use super::*;
 use crate::{FaultError, FaultResolution};

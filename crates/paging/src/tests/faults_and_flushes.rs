@@ -1,7 +1,7 @@
 //! Page faults, TLB flushes and the `/proc/self/maps` listing.
 
 use page_table_multiarch::MappingFlags;
-use paging_arch::{Access, PageFaultInfo, TlbFlush, TlbFlushRequest};
+use vmlayer_arch::{Access, PageFaultInfo, TlbFlush, TlbFlushRequest};
 
 use crate::{FaultError, FaultResolution};
 

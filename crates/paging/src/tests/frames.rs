@@ -8,7 +8,7 @@ use std::vec::Vec;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
-use paging_arch::TlbFlushRequest;
+use vmlayer_arch::TlbFlushRequest;
 
 #[derive(Default)]
 struct State {

@@ -4,7 +4,7 @@
 
 use std::vec::Vec;
 
-use paging_arch::{Access, PageFaultInfo};
+use vmlayer_arch::{Access, PageFaultInfo};
 
 use super::frames::TestFrames;
 use super::test_arch::{TestArch, take_synced};

@@ -18,7 +18,7 @@ use std::vec::Vec;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::MappingFlags;
-use paging_arch::{ACCESS_FLAGS, EntryKind, PagingArch};
+use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch};
 
 use crate::{AddressSpace, Arch};
 

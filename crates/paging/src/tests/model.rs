@@ -8,7 +8,7 @@ use std::vec::Vec;
 use proptest::prelude::*;
 
 use crate::Backend;
-use paging_arch::{Access, PageFaultInfo};
+use vmlayer_arch::{Access, PageFaultInfo};
 
 use super::frames::{frame_counts, live_frames, set_allocation_budget};
 use super::*;

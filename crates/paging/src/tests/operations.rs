@@ -1,8 +1,8 @@
 //! Map, query, unmap, protect, huge pages, PROT_NONE, rollback.
 
-use memory_set::MappingError;
 use page_table_multiarch::PageSize;
-use paging_arch::{Access, PageFaultInfo, PagingArch};
+use vmlayer_arch::{Access, PageFaultInfo, PagingArch};
+use vmlayer_areas::MappingError;
 
 use super::frames::{live_frames, set_allocation_budget};
 use super::*;
@@ -321,7 +321,7 @@ fn upper_half_and_the_top_of_the_address_space() {
         lookup(&space, upper + GIB + 5),
         Some((0xc000_0005, normalized(RW), GIB))
     );
-    // The second-to-last page (the last one's end would overflow, which memory_set refuses).
+    // The second-to-last page (the last one's end would overflow, which vmlayer_areas refuses).
     let top = usize::MAX - 0x1fff;
     space
         .map_alloc(va(top - 0x20_0000), 0x20_1000, RW, true)

@@ -4,10 +4,10 @@
 
 use std::alloc::{Layout, alloc_zeroed, dealloc};
 
-use memory_set::MappingError;
-use paging_arch::{
+use vmlayer_arch::{
     Access, EntryKind, PageFaultInfo, PagingArch, TlbFlush, TlbFlushRequest, level_size,
 };
+use vmlayer_areas::MappingError;
 
 use super::frames::{frame_counts, live_frames, record_flush, set_allocation_budget, take_flushes};
 use super::*;
@@ -251,10 +251,10 @@ fn defect_no_tlb_shootdown() {
     let mut space = Space::try_new().unwrap();
     take_flushes();
     // Other tests running meanwhile record into their own thread's list, never into this one.
-    paging_arch::set_tlb_flush_hook(Some(record_flush));
+    vmlayer_arch::set_tlb_flush_hook(Some(record_flush));
     space.map_alloc(va(0x1000), 0x1000, RW, true).unwrap();
     space.unmap(va(0x1000), 0x1000).unwrap();
-    paging_arch::set_tlb_flush_hook(None);
+    vmlayer_arch::set_tlb_flush_hook(None);
     let root = space.root_paddr();
     assert_eq!(
         take_flushes(),

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::vec::Vec;
 
-use paging_arch::TlbFlushRequest;
+use vmlayer_arch::TlbFlushRequest;
 
 use super::*;
 

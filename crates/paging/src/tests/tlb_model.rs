@@ -15,7 +15,7 @@ use std::format;
 use std::string::String;
 use std::vec::Vec;
 
-use paging_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlush, TlbFlushRequest, level_size};
+use vmlayer_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlush, TlbFlushRequest, level_size};
 
 use super::Space;
 use crate::Arch;

@@ -3,7 +3,7 @@
 
 use alloc::string::String;
 
-use paging::{FaultError, MappingError, MappingFlags};
+use vmlayer_paging::{FaultError, MappingError, MappingFlags};
 
 use super::fixtures::{Frame, slot};
 use crate::kernel_space::{self, Space, pa, va};

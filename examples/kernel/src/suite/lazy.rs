@@ -3,7 +3,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use paging::MappingFlags;
+use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{expect_kernel_fault, read_faults, read_ok, slot, write_faults, write_ok};
 use crate::kernel_space::{self, Space, va};

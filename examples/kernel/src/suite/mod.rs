@@ -1,5 +1,5 @@
 //! The conformance suite, written once for the three ISAs. Every case maps memory with our
-//! `paging::AddressSpace`, then checks by real accesses — kernel probes and user-mode runs — that
+//! `vmlayer_paging::AddressSpace`, then checks by real accesses — kernel probes and user-mode runs — that
 //! the MMU does exactly what the flags say.
 
 use crate::harness::{self, Outcome, TestCase};

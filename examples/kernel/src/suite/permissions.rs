@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use core::cell::UnsafeCell;
 
-use paging::MappingFlags;
+use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{Frame, expect_kernel_fault, read_faults, read_ok, slot, write_ok};
 use crate::kernel_space::{self, Space, pa, va};
@@ -166,7 +166,7 @@ fn kernel_image_permissions() -> Result<(), String> {
 /// MMIO R+W+DEVICE (where the ISA has a memory-type bit: without Svpbmt, RISC-V has none and
 /// the platform's PMAs make MMIO device memory). Nothing else executable, nothing USER.
 fn kernel_entries() -> Result<(), String> {
-    use paging_arch::{EntryKind, PagingArch};
+    use vmlayer_arch::{EntryKind, PagingArch};
     let (read, write, execute) = (
         MappingFlags::READ,
         MappingFlags::WRITE,

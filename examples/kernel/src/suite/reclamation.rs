@@ -3,7 +3,7 @@
 
 use alloc::string::String;
 
-use paging::MappingFlags;
+use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{Frame, read_faults, slot, write_ok};
 use crate::kernel_space::{self, Space, pa, va};

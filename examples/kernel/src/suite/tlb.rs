@@ -2,7 +2,7 @@
 
 use alloc::string::String;
 
-use paging::MappingFlags;
+use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{Frame, read_faults, read_ok, slot, write_faults, write_ok};
 use crate::frame_pool;

@@ -2,7 +2,7 @@
 
 use alloc::string::String;
 
-use paging::MappingFlags;
+use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{Frame, slot};
 use crate::kernel_space::{self, Space, pa, va};

@@ -8,7 +8,7 @@
 //! has FEAT_PAN the kernel runs with `PSTATE.PAN = 1` and `SCTLR_EL1.SPAN = 0`, so every
 //! exception entry sets PAN again. The fault decoder reads `PAN` from the saved `SPSR_EL1`.
 
-use paging_arch::{PagingArch, PhysAddr};
+use vmlayer_arch::{PagingArch, PhysAddr};
 
 const TCR_T0SZ_48_BIT: u64 = 16;
 const TCR_IRGN0_WRITE_BACK: u64 = 1 << 8;
@@ -27,7 +27,7 @@ const SCTLR_INSTRUCTION_CACHE: u64 = 1 << 12;
 ///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, devices) at its current addresses.
-pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), paging_arch::ActivateError> {
+pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), vmlayer_arch::ActivateError> {
     let physical_range: u64;
     // SAFETY: reading an ID register has no side effects.
     unsafe { core::arch::asm!("mrs {0}, id_aa64mmfr0_el1", out(reg) physical_range) };
@@ -45,12 +45,12 @@ pub(crate) unsafe fn enable_mmu(root: PhysAddr) -> Result<(), paging_arch::Activ
             "msr mair_el1, {mair}",
             "msr tcr_el1, {tcr}",
             "isb",
-            mair = in(reg) paging_aarch64::entry::MAIR_VALUE,
+            mair = in(reg) vmlayer_aarch64::entry::MAIR_VALUE,
             tcr = in(reg) tcr,
         );
     }
     // SAFETY: forwarded contract; `activate` writes TTBR0_EL1 and flushes the TLB.
-    unsafe { <paging::Arch as PagingArch>::activate(root) }?;
+    unsafe { <vmlayer_paging::Arch as PagingArch>::activate(root) }?;
     // SAFETY: the table identity-maps everything the kernel touches, so turning translation on
     // does not move the instruction stream.
     unsafe {

@@ -4,7 +4,7 @@
 
 use core::arch::global_asm;
 
-use paging_aarch64::fault::decode_page_fault;
+use vmlayer_aarch64::fault::decode_page_fault;
 
 /// Registers saved on a synchronous exception at EL1.
 #[repr(C)]

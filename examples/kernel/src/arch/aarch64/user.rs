@@ -5,7 +5,7 @@
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
-use paging_aarch64::fault::decode_page_fault;
+use vmlayer_aarch64::fault::decode_page_fault;
 
 use super::trap::TrapFrame;
 use crate::user::UserExit;

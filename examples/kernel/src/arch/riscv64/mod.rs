@@ -68,10 +68,10 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, devices) at its current addresses.
 pub(crate) unsafe fn enable_mmu(
-    root: paging_arch::PhysAddr,
-) -> Result<(), paging_arch::ActivateError> {
+    root: vmlayer_arch::PhysAddr,
+) -> Result<(), vmlayer_arch::ActivateError> {
     // SAFETY: forwarded contract; `activate` writes satp between `sfence.vma`s.
-    unsafe { <paging::Arch as paging_arch::PagingArch>::activate(root) }
+    unsafe { <vmlayer_paging::Arch as vmlayer_arch::PagingArch>::activate(root) }
 }
 
 /// The memory map from the device tree whose address OpenSBI passed in `a1` (`boot_argument`);

@@ -3,7 +3,7 @@
 
 use core::arch::global_asm;
 
-use paging_riscv64::fault::decode_page_fault;
+use vmlayer_riscv64::fault::decode_page_fault;
 
 /// Registers saved on a kernel-mode trap.
 #[repr(C)]

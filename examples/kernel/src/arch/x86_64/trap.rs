@@ -5,8 +5,8 @@
 
 use core::arch::global_asm;
 
-use paging_arch::{FaultCause, PageFaultInfo};
-use paging_x86_64::decode_page_fault;
+use vmlayer_arch::{FaultCause, PageFaultInfo};
+use vmlayer_x86_64::decode_page_fault;
 
 /// Registers saved by the stubs plus the CPU's interrupt frame.
 #[repr(C)]
@@ -137,7 +137,7 @@ pub(super) fn decode_or_stop(frame: &TrapFrame, cr2: usize) -> PageFaultInfo {
         frame.error_code,
         cr2 as u64,
         frame.rflags,
-        paging_x86_64::read_cr4(),
+        vmlayer_x86_64::read_cr4(),
     );
     if fault.cause == FaultCause::ReservedBit {
         crate::trap::unexpected(format_args!(
