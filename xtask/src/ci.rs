@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crate::arch::{Arch, KERNEL_PACKAGE, UnitTests};
 use crate::commands;
 use crate::error::XtaskError;
-use crate::process::{display_command, run_interactive};
+use crate::process::{Echo, display_command, run_captured, run_interactive};
+use crate::release;
 use crate::setup::{self, SetupMode};
 use crate::workspace;
 
@@ -14,9 +15,56 @@ use crate::workspace;
 const CI_STEP_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 /// One CI step: a name for the report and the command.
-struct CiStep {
+pub(crate) struct CiStep {
     name: String,
     command: Command,
+    /// Whether a `warning:` line on the command's stderr fails the step (for cargo commands
+    /// that have no flag to deny their own warnings, such as `cargo package`).
+    deny_warnings: bool,
+}
+
+impl CiStep {
+    /// A step that passes when `command` succeeds.
+    pub(crate) fn new(name: impl Into<String>, command: Command) -> Self {
+        Self {
+            name: name.into(),
+            command,
+            deny_warnings: false,
+        }
+    }
+
+    /// A step that passes when `command` succeeds without printing a warning.
+    pub(crate) fn denying_warnings(name: impl Into<String>, command: Command) -> Self {
+        Self {
+            deny_warnings: true,
+            ..Self::new(name, command)
+        }
+    }
+
+    /// Runs the step on the terminal; `Err` says why it failed.
+    fn run(&mut self) -> Result<(), String> {
+        let termination = if self.deny_warnings {
+            let captured = run_captured(&mut self.command, CI_STEP_DEADLINE, Echo::Both)
+                .map_err(|error| error.to_string())?;
+            let warnings = release::warning_lines(&captured.stderr);
+            if captured.termination.is_success() && !warnings.is_empty() {
+                return Err(format!("warnings denied: {}", warnings.join("; ")));
+            }
+            captured.termination
+        } else {
+            run_interactive(&mut self.command, CI_STEP_DEADLINE)
+                .map_err(|error| error.to_string())?
+                .0
+        };
+        if termination.is_success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "ended with {termination:?}: {}",
+                display_command(&self.command)
+            ))
+        }
+    }
 }
 
 /// `cargo xtask ci`: fmt check, clippy (host and every target) and docs with warnings denied, then
@@ -29,21 +77,13 @@ pub(crate) fn run() -> Result<(), XtaskError> {
     setup::ensure(&Arch::ALL, SetupMode::Install)?;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
-    for mut step in ci_steps() {
+    for mut step in ci_steps()? {
         println!("\n==> ci: {}", step.name);
         let started = Instant::now();
-        let passed = match run_interactive(&mut step.command, CI_STEP_DEADLINE) {
-            Ok((termination, _)) if termination.is_success() => true,
-            Ok((termination, _)) => {
-                failures.push(format!(
-                    "ci step `{}` ended with {termination:?}: {}",
-                    step.name,
-                    display_command(&step.command)
-                ));
-                false
-            }
-            Err(error) => {
-                failures.push(format!("ci step `{}`: {error}", step.name));
+        let passed = match step.run() {
+            Ok(()) => true,
+            Err(reason) => {
+                failures.push(format!("ci step `{}` {reason}", step.name));
                 false
             }
         };
@@ -78,20 +118,17 @@ pub(crate) fn run() -> Result<(), XtaskError> {
 }
 
 /// The CI steps before the tests, in order.
-fn ci_steps() -> Vec<CiStep> {
+fn ci_steps() -> Result<Vec<CiStep>, XtaskError> {
     let mut steps = Vec::new();
     let mut fmt = workspace::cargo("fmt");
     fmt.args(["--all", "--check"]);
-    steps.push(CiStep {
-        name: "fmt".to_owned(),
-        command: fmt,
-    });
+    steps.push(CiStep::new("fmt", fmt));
     let mut host_clippy = workspace::cargo("clippy");
     host_clippy.args(["--all-targets", "--", "-D", "warnings"]);
-    steps.push(CiStep {
-        name: "clippy host (default members, all targets)".to_owned(),
-        command: host_clippy,
-    });
+    steps.push(CiStep::new(
+        "clippy host (default members, all targets)",
+        host_clippy,
+    ));
     for arch in Arch::ALL {
         let spec = arch.spec();
         if let UnitTests::Emulated(emulated) = spec.unit_tests {
@@ -99,42 +136,25 @@ fn ci_steps() -> Vec<CiStep> {
             clippy.args(["--all-targets", "--target", emulated.triple]);
             add_packages(&mut clippy, spec.packages);
             clippy.args(["--", "-D", "warnings"]);
-            steps.push(CiStep {
-                name: format!("clippy {}", emulated.triple),
-                command: clippy,
-            });
+            steps.push(CiStep::new(format!("clippy {}", emulated.triple), clippy));
         }
         let mut bare_metal = workspace::cargo("clippy");
         bare_metal.args(["--target", spec.bare_metal_triple]);
         add_packages(&mut bare_metal, spec.packages);
         add_packages(&mut bare_metal, &[KERNEL_PACKAGE]);
         bare_metal.args(["--", "-D", "warnings"]);
-        steps.push(CiStep {
-            name: format!("clippy {}", spec.bare_metal_triple),
-            command: bare_metal,
-        });
+        steps.push(CiStep::new(
+            format!("clippy {}", spec.bare_metal_triple),
+            bare_metal,
+        ));
     }
     let mut host_doc = workspace::cargo("doc");
     host_doc.arg("--no-deps").env("RUSTDOCFLAGS", "-D warnings");
-    steps.push(CiStep {
-        name: "doc host (default members)".to_owned(),
-        command: host_doc,
-    });
-    for arch in Arch::ALL {
-        let spec = arch.spec();
-        if let UnitTests::Emulated(emulated) = spec.unit_tests {
-            let mut doc = workspace::cargo("doc");
-            doc.args(["--no-deps", "--target", emulated.triple])
-                .env("RUSTDOCFLAGS", "-D warnings");
-            add_packages(&mut doc, spec.packages);
-            steps.push(CiStep {
-                name: format!("doc {}", emulated.triple),
-                command: doc,
-            });
-        }
-    }
+    steps.push(CiStep::new("doc host (default members)", host_doc));
+    // The library crates' docs for the bare-metal targets: as docs.rs builds them (release.rs).
+    steps.extend(release::ci_steps()?);
     steps.extend(miri_steps());
-    steps
+    Ok(steps)
 }
 
 /// The hosted crates Miri checks: every test of the area set, the ISA contract, the walker and
@@ -176,14 +196,8 @@ fn miri_steps() -> Vec<CiStep> {
         .env_remove("RUSTC");
     add_packages(&mut test, MIRI_PACKAGES);
     vec![
-        CiStep {
-            name: format!("miri toolchain ({MIRI_TOOLCHAIN})"),
-            command: install,
-        },
-        CiStep {
-            name: format!("miri test {}", MIRI_PACKAGES.join(" ")),
-            command: test,
-        },
+        CiStep::new(format!("miri toolchain ({MIRI_TOOLCHAIN})"), install),
+        CiStep::new(format!("miri test {}", MIRI_PACKAGES.join(" ")), test),
     ]
 }
 

@@ -49,6 +49,7 @@ mod kernel;
 mod libtest;
 mod outcome;
 mod process;
+mod release;
 mod serial;
 mod setup;
 mod table;

@@ -13,10 +13,18 @@ pub const DEFAULT_PHYS_ADDR_BITS: usize = 36;
 /// The most physical-address bits a 4-level entry can hold (bits 51:12, SDM Vol. 3A, §4.5).
 pub const MAX_PHYS_ADDR_BITS: usize = 52;
 
+/// `CPUID` with `leaf` in EAX (sub-leaf 0).
+#[allow(unused_unsafe)] // `__cpuid` is a safe function on recent toolchains, unsafe on older ones
+fn cpuid(leaf: u32) -> core::arch::x86_64::CpuidResult {
+    // SAFETY: CPUID exists on every x86_64 CPU, is unprivileged and only writes the four
+    // registers the intrinsic returns.
+    unsafe { core::arch::x86_64::__cpuid(leaf) }
+}
+
 /// Whether the CPU supports 1 GiB pages (CPUID.80000001H:EDX.Page1GB\[bit 26\]).
 pub fn has_1gib_pages() -> bool {
-    let highest_extended = core::arch::x86_64::__cpuid(0x8000_0000).eax;
-    highest_extended >= 0x8000_0001 && core::arch::x86_64::__cpuid(0x8000_0001).edx & (1 << 26) != 0
+    let highest_extended = cpuid(0x8000_0000).eax;
+    highest_extended >= 0x8000_0001 && cpuid(0x8000_0001).edx & (1 << 26) != 0
 }
 
 /// `MAXPHYADDR` from the CPUID values: `highest_extended_leaf` is `CPUID.80000000H:EAX` and
@@ -64,9 +72,9 @@ pub fn phys_addr_bits() -> usize {
     if cached != 0 {
         return cached;
     }
-    let highest_extended = core::arch::x86_64::__cpuid(0x8000_0000).eax;
+    let highest_extended = cpuid(0x8000_0000).eax;
     let leaf_eax = if highest_extended >= 0x8000_0008 {
-        core::arch::x86_64::__cpuid(0x8000_0008).eax
+        cpuid(0x8000_0008).eax
     } else {
         0
     };
