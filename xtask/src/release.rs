@@ -208,8 +208,9 @@ pub(crate) fn ci_steps() -> Result<Vec<CiStep>, XtaskError> {
         }
     }
 
-    let msrv =
+    let rust_version =
         rust_version_of(&read("Cargo.toml")?).map_err(|message| invalid("Cargo.toml", message))?;
+    let msrv = msrv_toolchain(&rust_version);
     let mut install = Command::new("rustup");
     install.args(["toolchain", "install", &msrv, "--profile", "minimal"]);
     for arch in Arch::ALL {
