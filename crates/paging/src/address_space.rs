@@ -4,13 +4,19 @@ use core::fmt;
 
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use vmlayer_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook};
+use vmlayer_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook, table_index};
 use vmlayer_areas::{MemoryArea, MemorySet};
 
 use crate::backend::{AllocFrames, Backend, checked_range};
 use crate::fault::{FaultError, FaultResolution};
 use crate::table::{PageTable, Translation};
 use crate::{Arch, MappingError, MappingResult};
+
+/// The root slots (indices of the top-level table) that `[start, end)` (non-empty) covers.
+fn root_slots<A: PagingArch>(start: usize, end: usize) -> core::ops::Range<usize> {
+    let top = A::LEVELS - 1;
+    table_index(start, top)..table_index(end - 1, top) + 1
+}
 
 /// The area set type an [`AddressSpace`] uses.
 pub type AreaSet<H, A = Arch> = MemorySet<MappingFlags, PageTable<H, A>, Backend>;
@@ -21,11 +27,17 @@ pub type Area = MemoryArea<MappingFlags, Backend>;
 /// A virtual address space: areas with Linux `mmap` rules ([`MemorySet`]) kept in agreement
 /// with a hardware [`PageTable`] of ISA `A` whose frames come from `H`.
 ///
+/// Three kinds, all bounded by their [range](Self::range): a plain space ([`Self::try_new`],
+/// every translatable address), the kernel's space ([`Self::new_kernel`]) and user spaces
+/// created from it ([`Self::new_user`]), which share the kernel half without copying it.
+///
 /// After any error the areas and the page table still agree. Dropping it unmaps every area
-/// (returning every Alloc frame) and frees the table pages.
+/// (returning every Alloc frame) and frees the table pages it owns.
 pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
     areas: AreaSet<H, A>,
     page_table: PageTable<H, A>,
+    /// Every area lies inside it; operations outside it are refused.
+    range: VirtAddrRange,
     /// The last fault answered [`FaultResolution::Spurious`] (page, access, user mode), until
     /// the next fault or change of the table.
     last_spurious: Option<(usize, Access, bool)>,
@@ -41,8 +53,98 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         Ok(Self {
             areas: MemorySet::new(),
             page_table: PageTable::try_new()?,
+            range: VirtAddrRange::new(VirtAddr::from(0), VirtAddr::from(usize::MAX)),
             last_spurious: None,
         })
+    }
+
+    /// The kernel's address space, holding kernel mappings in `range` only (typically the
+    /// upper half). User spaces made from it with [`Self::new_user`] share its mappings.
+    ///
+    /// Where one root translates both halves (x86_64, RISC-V), a table is linked into every
+    /// root slot `range` covers now (one 4 KiB page per 512 GiB on x86_64, per 1 GiB on Sv39,
+    /// per 512 GiB on Sv48), so that those root entries never change: a kernel mapping made at
+    /// any time reaches every user space. Huge leaves in the root itself are therefore never
+    /// used for this space (1 GiB leaves on Sv39). On AArch64 the kernel space is the table of
+    /// `TTBR1_EL1` and user spaces are those of `TTBR0_EL1`: nothing is linked.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] for a range that is empty, not 4 KiB aligned or not
+    /// translatable (on AArch64: not inside one half); [`MappingError::NoMemory`].
+    pub fn new_kernel(range: VirtAddrRange) -> Result<Self, MappingError> {
+        let (start, end) = checked_range::<A>(range.start, range.size())?;
+        let mut space = Self::try_new()?;
+        space.range = range;
+        if !A::ONE_HALF_PER_TABLE {
+            space
+                .page_table
+                .share_root_slots(root_slots::<A>(start, end))?;
+        }
+        Ok(space)
+    }
+
+    /// A user address space whose areas lie in `range`, sharing the kernel half of `kernel` (a
+    /// space made with [`Self::new_kernel`]): on x86_64 and RISC-V its root links the kernel's
+    /// shared root slots, on AArch64 it is a separate table for `TTBR0_EL1`. It costs one table
+    /// page (the root) until something is mapped, and dropping it never touches the kernel's
+    /// tables: they are freed with the last space that shares them. It inherits the kernel's
+    /// flush hook and largest page size.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] for a range that is empty, not 4 KiB aligned or not
+    /// translatable, that shares a root slot with the kernel's range (x86_64, RISC-V) or that
+    /// lies in the kernel's half (AArch64), or if `kernel` is not a kernel space;
+    /// [`MappingError::NoMemory`] for the root.
+    pub fn new_user(kernel: &Self, range: VirtAddrRange) -> Result<Self, MappingError> {
+        let (start, end) = checked_range::<A>(range.start, range.size())?;
+        let slots = root_slots::<A>(start, end);
+        if A::ONE_HALF_PER_TABLE {
+            let top_bit = |address: usize| address >> (usize::BITS - 1);
+            if kernel.is_unbounded() || top_bit(start) == top_bit(kernel.range.start.as_usize()) {
+                return Err(MappingError::InvalidParam);
+            }
+        } else {
+            let shared = kernel.page_table.shared.as_ref();
+            let kernel_slots = shared.map(|shared| shared.slots.clone());
+            match kernel_slots {
+                Some(kernel_slots)
+                    if slots.end <= kernel_slots.start || kernel_slots.end <= slots.start => {}
+                _ => return Err(MappingError::InvalidParam),
+            }
+        }
+        let mut space = Self::try_new()?;
+        space.range = range;
+        space.page_table.link_shared_slots(&kernel.page_table);
+        space.page_table.flush_hook = kernel.page_table.flush_hook;
+        space.page_table.largest_leaf_level = kernel.page_table.largest_leaf_level;
+        Ok(space)
+    }
+
+    /// The range every area of this space lies in: the user range of a user space, the kernel
+    /// range of a kernel space, every address for a plain one.
+    pub fn range(&self) -> VirtAddrRange {
+        self.range
+    }
+
+    fn is_unbounded(&self) -> bool {
+        self.range.start.as_usize() == 0 && self.range.end.as_usize() == usize::MAX
+    }
+
+    /// Fails with [`MappingError::InvalidParam`] unless `[vaddr, vaddr + size)` lies in the
+    /// space's range (an empty range passes: it changes nothing).
+    fn check_in_range(&self, vaddr: VirtAddr, size: usize) -> MappingResult {
+        let start = vaddr.as_usize();
+        let inside = size == 0
+            || start.checked_add(size).is_some_and(|end| {
+                start >= self.range.start.as_usize() && end <= self.range.end.as_usize()
+            });
+        if inside {
+            Ok(())
+        } else {
+            Err(MappingError::InvalidParam)
+        }
     }
 
     /// Maps `[vaddr, vaddr + size)` to `[paddr, paddr + size)` with `flags` (a Linear area),
@@ -67,6 +169,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         if paddr.as_usize() & 0xfff != 0 {
             return Err(MappingError::InvalidParam);
         }
+        self.check_in_range(vaddr, size)?;
         self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::linear_for(vaddr, paddr));
         self.last_spurious = None;
@@ -88,6 +191,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         populate: bool,
     ) -> MappingResult {
         checked_range::<A>(vaddr, size)?;
+        self.check_in_range(vaddr, size)?;
         self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, Backend::Alloc { populate });
         self.last_spurious = None;
@@ -102,6 +206,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// [`MappingError::InvalidParam`] for an unaligned range; [`MappingError::NoMemory`] when
     /// a huge entry must be split and no table page is left (that area is unchanged).
     pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> MappingResult {
+        self.check_in_range(vaddr, size)?;
         self.last_spurious = None;
         self.with_global_hint(vaddr, size, |areas, page_table| {
             areas.unmap(vaddr, size, page_table)
@@ -122,6 +227,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     ///
     /// As [`Self::unmap`]; on error every area keeps its old flags.
     pub fn protect(&mut self, vaddr: VirtAddr, size: usize, flags: MappingFlags) -> MappingResult {
+        self.check_in_range(vaddr, size)?;
         self.last_spurious = None;
         self.with_global_hint(vaddr, size, |areas, page_table| {
             areas.protect(vaddr, size, |_| Some(flags), page_table)
@@ -230,7 +336,8 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         }
     }
 
-    /// The physical address of the root table, for `satp` / `TTBR0_EL1` / `CR3`.
+    /// The physical address of the root table, for `satp` / `TTBR0_EL1` / `CR3` (AArch64 kernel
+    /// space: `TTBR1_EL1`).
     pub fn root_paddr(&self) -> PhysAddr {
         self.page_table.root_paddr()
     }
@@ -239,6 +346,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// `vaddr` is in the other half than the areas; PROT_NONE pages are found with empty
     /// flags).
     pub fn query(&self, vaddr: VirtAddr) -> Option<Translation> {
+        self.check_in_range(vaddr, 1).ok()?;
         self.check_half(vaddr).ok()?;
         self.page_table.query(vaddr)
     }
@@ -271,16 +379,10 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         self.areas.iter()
     }
 
-    /// The lowest free, `align`-aligned range of `size` bytes at or above `hint` inside `limit`
-    /// (else below `hint`), as [`MemorySet::find_free_area`].
-    pub fn find_free_area(
-        &self,
-        hint: VirtAddr,
-        size: usize,
-        limit: VirtAddrRange,
-        align: usize,
-    ) -> Option<VirtAddr> {
-        self.areas.find_free_area(hint, size, limit, align)
+    /// The lowest free, `align`-aligned range of `size` bytes at or above `hint` inside the
+    /// space's [range](Self::range) (else below `hint`), as [`MemorySet::find_free_area`].
+    pub fn find_free_area(&self, hint: VirtAddr, size: usize, align: usize) -> Option<VirtAddr> {
+        self.areas.find_free_area(hint, size, self.range, align)
     }
 
     /// The page table (for lookups and statistics).

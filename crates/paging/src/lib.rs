@@ -75,6 +75,8 @@
 
 #![no_std]
 
+extern crate alloc;
+
 mod address_space;
 mod arch_select;
 mod backend;

@@ -1,7 +1,10 @@
 //! The page table: a root frame, the ISA that encodes it and the allocator that feeds it.
 
+use alloc::sync::Arc;
+use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
+use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{PhysAddr, VirtAddr};
@@ -47,7 +50,29 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     /// [`AddressSpace`](crate::AddressSpace), which knows the areas' flags, says otherwise for
     /// one operation (decoding every old entry for it would triple the per-page cost).
     pub(crate) global_in_range: bool,
+    /// Root slots whose tables this table shares with other tables (the kernel half); `None`
+    /// if it shares nothing.
+    pub(crate) shared: Option<Arc<SharedSlots>>,
     _marker: PhantomData<(A, fn() -> H)>,
+}
+
+/// Root slots shared by several page tables: the kernel half on ISAs that translate both halves
+/// through one root (x86_64, RISC-V). A kernel space ([`AddressSpace::new_kernel`]) links a
+/// table into every root slot its range covers when it is created, and never unlinks them, so
+/// the root entries never change: every user space ([`AddressSpace::new_user`]) copies them
+/// into its root and sees every kernel mapping made at any time. The tables belong to the
+/// sharing as a whole: the last page table that drops (kernel or user) frees them.
+///
+/// [`AddressSpace::new_kernel`]: crate::AddressSpace::new_kernel
+/// [`AddressSpace::new_user`]: crate::AddressSpace::new_user
+#[derive(Debug)]
+pub(crate) struct SharedSlots {
+    /// The root indices.
+    pub(crate) slots: Range<usize>,
+    /// The root entries of those slots (table pointers), in slot order.
+    pub(crate) entries: Vec<u64>,
+    /// The tables they point to, in slot order.
+    pub(crate) tables: Vec<PhysAddr>,
 }
 
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
@@ -64,8 +89,57 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             flush_hook: None,
             phys_addr_bits: A::phys_addr_bits().min(A::PA_BITS),
             global_in_range: true,
+            shared: None,
             _marker: PhantomData,
         })
+    }
+
+    /// Whether root slot `index` is shared with other tables (never unlinked or freed by this
+    /// table).
+    #[inline(always)]
+    pub(crate) fn is_shared_slot(&self, index: usize) -> bool {
+        self.shared
+            .as_ref()
+            .is_some_and(|shared| shared.slots.contains(&index))
+    }
+
+    /// Links a fresh table into every root slot in `slots` and makes them shared slots. Only
+    /// for a new table whose root is still empty.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NoMemory`]; the tables linked so far are freed when `self` drops.
+    pub(crate) fn share_root_slots(&mut self, slots: Range<usize>) -> Result<(), MappingError> {
+        // SAFETY: the root is a live table page of this table.
+        let root = unsafe { Table::new::<H>(self.root) };
+        let mut entries = Vec::with_capacity(slots.len());
+        let mut tables = Vec::with_capacity(slots.len());
+        for index in slots.clone() {
+            let table = alloc_table::<H>()?;
+            let entry = A::encode_table(table);
+            root.publish(index, entry);
+            entries.push(entry);
+            tables.push(table);
+        }
+        self.shared = Some(Arc::new(SharedSlots {
+            slots,
+            entries,
+            tables,
+        }));
+        Ok(())
+    }
+
+    /// Links the shared slots of `kernel` into this table's empty root and shares them.
+    pub(crate) fn link_shared_slots(&mut self, kernel: &Self) {
+        let Some(shared) = &kernel.shared else {
+            return;
+        };
+        // SAFETY: the root is a live table page of this table.
+        let root = unsafe { Table::new::<H>(self.root) };
+        for (index, &entry) in shared.slots.clone().zip(&shared.entries) {
+            root.publish(index, entry);
+        }
+        self.shared = Some(Arc::clone(shared));
     }
 
     /// The physical address of the root table (what `satp`, `TTBR0_EL1` or `CR3` points to).
@@ -150,9 +224,22 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         })
     }
 
-    /// The number of table pages in use, root included (a walk over the tables).
+    /// The number of table pages this table owns, root included (a walk over the tables). The
+    /// tables of shared root slots (the kernel half of a user space) are not counted.
     pub fn table_page_count(&self) -> usize {
-        count_tables::<H, A>(self.root, A::LEVELS - 1)
+        let top = A::LEVELS - 1;
+        if top == 0 {
+            return 1;
+        }
+        // SAFETY: the root is a live table page of this table, kept by `&self`.
+        let root = unsafe { Table::new::<H>(self.root) };
+        1 + (0..ENTRY_COUNT)
+            .filter(|&index| !self.is_shared_slot(index))
+            .filter_map(|index| match A::decode(root.load(index), top) {
+                EntryKind::Table(next) => Some(count_tables::<H, A>(next, top - 1)),
+                _ => None,
+            })
+            .sum::<usize>()
     }
 }
 
@@ -165,7 +252,22 @@ impl<H: PagingHandler, A: PagingArch> Drop for PageTable<H, A> {
         let mut batch = self.batch();
         batch.table_unlinked();
         batch.touch_global();
-        free_tables::<H, A>(self.root, A::LEVELS - 1, &mut batch);
+        let top = A::LEVELS - 1;
+        // SAFETY: the root is a live table page of this table; the batch frees nothing before
+        // its flush, after this walk has read it.
+        let root = unsafe { Table::new::<H>(self.root) };
+        for index in (0..ENTRY_COUNT).filter(|&index| !self.is_shared_slot(index)) {
+            if let EntryKind::Table(next) = A::decode(root.load(index), top) {
+                free_tables::<H, A>(next, top - 1, &mut batch);
+            }
+        }
+        batch.release(self.root);
+        // The last table sharing the kernel half frees its tables (and what hangs below them).
+        if let Some(shared) = self.shared.take().and_then(Arc::into_inner) {
+            for &table in &shared.tables {
+                free_tables::<H, A>(table, top - 1, &mut batch);
+            }
+        }
         batch.finish();
     }
 }

@@ -156,6 +156,14 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         Ok(())
     }
 
+    /// Whether the table linked at `index` of a table at `level` may be unlinked and freed when
+    /// it becomes empty: every table but those of shared root slots (the kernel half, see
+    /// [`SharedSlots`](crate::table::SharedSlots)), which stay for the lifetime of the sharing.
+    #[inline(always)]
+    fn may_unlink(&self, level: usize, index: usize) -> bool {
+        level != A::LEVELS - 1 || !self.is_shared_slot(index)
+    }
+
     /// Flushes the translation of one page after a spurious fault on a stale TLB entry. The
     /// stale entry may be a cached non-leaf entry (a table linked since), so the request says
     /// that tables changed (RISC-V then fences everything, see [`vmlayer_arch::TlbFlushRequest`]).
@@ -219,7 +227,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             };
             if let Err(failure) = self.map_in(child, level - 1, vaddr, next, flags, source, batch) {
                 // SAFETY: `child` is a live table page of this table.
-                if unsafe { Table::new::<H>(child) }.is_empty() {
+                if self.may_unlink(level, index) && unsafe { Table::new::<H>(child) }.is_empty() {
                     table.store(index, 0);
                     batch.table_unlinked();
                     batch.release(child);
@@ -289,7 +297,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 EntryKind::Table(child) => {
                     self.unmap_in(child, level - 1, vaddr, next, owns_frames, batch);
                     // SAFETY: `child` is a live table page of this table.
-                    if next - vaddr == size || unsafe { Table::new::<H>(child) }.is_empty() {
+                    let emptied =
+                        next - vaddr == size || unsafe { Table::new::<H>(child) }.is_empty();
+                    if emptied && self.may_unlink(level, index) {
                         table.store(index, 0);
                         batch.table_unlinked();
                         batch.release(child);

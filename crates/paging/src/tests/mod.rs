@@ -7,6 +7,7 @@ mod fault_rules;
 mod faults_and_flushes;
 mod frames;
 mod isa_hooks;
+mod kernel_half;
 mod model;
 mod operations;
 mod regressions;
@@ -16,7 +17,7 @@ mod tlb_rules;
 
 use std::vec::Vec;
 
-use memory_addr::{PhysAddr, VirtAddr};
+use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_multiarch::MappingFlags;
 use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch};
 
