@@ -22,6 +22,32 @@ pub enum MappingError {
     NoMemory,
 }
 
+impl MappingError {
+    /// The Linux errno a system call answers with for this error (a positive number, as in
+    /// `asm-generic/errno-base.h`; return its negation):
+    ///
+    /// | error | errno | for example |
+    /// |---|---|---|
+    /// | `InvalidParam` | `EINVAL` (22) | `munmap` of an unaligned address |
+    /// | `AlreadyExists` | `EEXIST` (17) | `mmap` with `MAP_FIXED_NOREPLACE` over an area |
+    /// | `BadState` | `EFAULT` (14) | a backend found the page table in an unexpected state |
+    /// | `NoMemory` | `ENOMEM` (12) | no frame, or the area limit reached |
+    ///
+    /// ```
+    /// use vmlayer_areas::MappingError;
+    ///
+    /// assert_eq!(MappingError::NoMemory.errno(), 12);
+    /// ```
+    pub const fn errno(self) -> i32 {
+        match self {
+            Self::InvalidParam => 22,
+            Self::AlreadyExists => 17,
+            Self::BadState => 14,
+            Self::NoMemory => 12,
+        }
+    }
+}
+
 impl fmt::Display for MappingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -34,13 +34,13 @@ pub type Area = MemoryArea<MappingFlags, Backend>;
 /// After any error the areas and the page table still agree. Dropping it unmaps every area
 /// (returning every Alloc frame) and frees the table pages it owns.
 pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
-    areas: AreaSet<H, A>,
-    page_table: PageTable<H, A>,
+    pub(crate) areas: AreaSet<H, A>,
+    pub(crate) page_table: PageTable<H, A>,
     /// Every area lies inside it; operations outside it are refused.
     range: VirtAddrRange,
     /// The last fault answered [`FaultResolution::Spurious`] (page, access, user mode), until
     /// the next fault or change of the table.
-    last_spurious: Option<(usize, Access, bool)>,
+    pub(crate) last_spurious: Option<(usize, Access, bool)>,
 }
 
 impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {

@@ -45,6 +45,31 @@ pub enum FaultError {
     NotPopulatable,
 }
 
+impl FaultError {
+    /// The Linux errno a system call answers with when it met this error while touching user
+    /// memory for the caller ([`AddressSpace::read_user`](crate::AddressSpace::read_user) and
+    /// the other user-memory helpers): `ENOMEM` (12) for [`Self::NoMemory`], `EFAULT` (14) for
+    /// every other reason (a bad pointer).
+    pub const fn errno(self) -> i32 {
+        match self {
+            Self::NoMemory => 12,
+            _ => 14,
+        }
+    }
+
+    /// The `si_code` of the `SIGSEGV` a user program receives for a refused page fault:
+    /// `SEGV_MAPERR` (1) when no area holds the address, `SEGV_ACCERR` (2) when the areas'
+    /// permissions or the CPU forbid the access, and `None` for [`Self::NoMemory`] (Linux runs
+    /// the out-of-memory killer, a kernel may kill the process with `SIGKILL` or `SIGBUS`).
+    pub const fn segv_code(self) -> Option<i32> {
+        match self {
+            Self::NoArea => Some(1),
+            Self::NoMemory => None,
+            _ => Some(2),
+        }
+    }
+}
+
 impl fmt::Display for FaultError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -84,6 +84,7 @@ mod batch;
 mod fault;
 mod split;
 mod table;
+mod user_access;
 mod walk;
 
 #[cfg(test)]

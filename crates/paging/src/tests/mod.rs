@@ -14,6 +14,7 @@ mod regressions;
 mod test_arch;
 mod tlb_model;
 mod tlb_rules;
+mod user_access;
 
 use std::vec::Vec;
 

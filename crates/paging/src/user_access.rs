@@ -1,0 +1,269 @@
+//! Kernel access to user memory without `unsafe` in the kernel: checked copies in and out, a
+//! loader write that ignores permissions, `populate` and translation for DMA-like use.
+//!
+//! Every helper walks the range page by page: the page's area must exist (and, for the checked
+//! helpers, carry `USER` and the access's flag), a lazy page is populated as a fault would
+//! populate it, and the bytes are copied through the kernel's view of the frame
+//! ([`PagingHandler::phys_to_virt`]), never through the user mapping, so the CPU's SUM / PAN /
+//! SMAP state does not matter and a bad pointer is a typed error, never a fault in the kernel.
+//!
+//! User memory may change under the copy (user threads on other CPUs), so it is read and
+//! written only through relaxed atomic accesses, never behind a Rust reference: a concurrent
+//! user write makes the copied bytes unspecified, never undefined behaviour.
+
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use memory_addr::{PhysAddr, VirtAddr};
+use page_table_multiarch::{MappingFlags, PagingHandler};
+use vmlayer_arch::{Access, PagingArch};
+
+use crate::AddressSpace;
+use crate::backend::{AllocFrames, Backend};
+use crate::fault::FaultError;
+
+/// How a user-memory helper checks the areas it touches.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// As a user-mode access would be checked: the area is `USER` and allows the access.
+    User(Access),
+    /// Only that an area exists (the loader writing a program's segments, `populate`).
+    AreaOnly,
+}
+
+impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
+    /// Copies `buffer.len()` bytes of user memory at `vaddr` into `buffer` (`copy_from_user`).
+    /// Lazy pages are populated (zeroed) as a user read would populate them.
+    ///
+    /// # Errors
+    ///
+    /// [`FaultError::NoArea`] if a byte lies outside every area (or the range overflows),
+    /// [`FaultError::KernelArea`] if it lies in a non-`USER` area, [`FaultError::AccessDenied`]
+    /// if the area is not readable, [`FaultError::NoMemory`] if a lazy page could not get a
+    /// frame. Bytes before the failing page may already be copied; the page table and the
+    /// areas agree in every case. [`FaultError::errno`] gives the system call's answer
+    /// (`EFAULT`, or `ENOMEM`).
+    pub fn read_user(&mut self, vaddr: VirtAddr, buffer: &mut [u8]) -> Result<(), FaultError> {
+        self.for_each_user_page(
+            vaddr,
+            buffer.len(),
+            Check::User(Access::Read),
+            |frame, done| {
+                copy_from_frame(frame, &mut buffer[done..done + frame.len]);
+            },
+        )
+    }
+
+    /// Copies `data` into user memory at `vaddr` (`copy_to_user`), populating lazy pages.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::read_user`], with [`FaultError::AccessDenied`] for a non-writable area.
+    pub fn write_user(&mut self, vaddr: VirtAddr, data: &[u8]) -> Result<(), FaultError> {
+        self.for_each_user_page(
+            vaddr,
+            data.len(),
+            Check::User(Access::Write),
+            |frame, done| {
+                copy_to_frame(frame, &data[done..done + frame.len]);
+            },
+        )
+    }
+
+    /// Writes `data` at `vaddr` whatever the areas' permissions (the loader filling a program's
+    /// read-only or executable segments before the program runs). The bytes must still lie in
+    /// areas; lazy pages are populated. Executable areas get their instruction caches
+    /// synchronized for the written bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`FaultError::NoArea`], [`FaultError::NoMemory`] and [`FaultError::NotPopulatable`] (a
+    /// Linear area's page that is not mapped).
+    pub fn load(&mut self, vaddr: VirtAddr, data: &[u8]) -> Result<(), FaultError> {
+        self.for_each_user_page(vaddr, data.len(), Check::AreaOnly, |frame, done| {
+            copy_to_frame(frame, &data[done..done + frame.len]);
+            if frame.flags.contains(MappingFlags::EXECUTE) {
+                vmlayer_arch::cache::sync_instruction_cache::<A>(frame.kernel_view, frame.len);
+            }
+        })
+    }
+
+    /// Populates every page of `[vaddr, vaddr + size)`: lazy pages get their zeroed frames now
+    /// (`MAP_POPULATE`, `mlock`), whatever the areas' permissions (PROT_NONE pages too, which
+    /// keep their frames inaccessible).
+    ///
+    /// # Errors
+    ///
+    /// [`FaultError::NoArea`] if the range is not wholly covered by areas (nothing is
+    /// populated then); [`FaultError::NoMemory`] (the pages populated so far stay).
+    pub fn populate(&mut self, vaddr: VirtAddr, size: usize) -> Result<(), FaultError> {
+        self.check_covered(vaddr, size)?;
+        self.for_each_user_page(vaddr, size, Check::AreaOnly, |_, _| {})
+    }
+
+    /// The physical address behind the user address `vaddr` for an `access` (the area must be
+    /// `USER` and allow it), populating a lazy page: what a driver programs into a device. The
+    /// frame stays valid while the area maps it; unmapping or protecting the page ends that.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::read_user`] for one byte.
+    pub fn translate_user(
+        &mut self,
+        vaddr: VirtAddr,
+        access: Access,
+    ) -> Result<PhysAddr, FaultError> {
+        let mut paddr = PhysAddr::from(0);
+        self.for_each_user_page(vaddr, 1, Check::User(access), |frame, _| {
+            paddr = frame.paddr
+        })?;
+        Ok(paddr)
+    }
+
+    /// Fails with [`FaultError::NoArea`] unless areas cover every byte of the range.
+    fn check_covered(&self, vaddr: VirtAddr, size: usize) -> Result<(), FaultError> {
+        let start = vaddr.as_usize();
+        let end = start.checked_add(size).ok_or(FaultError::NoArea)?;
+        let mut next = start;
+        while next < end {
+            let area = self
+                .find_area(VirtAddr::from(next))
+                .ok_or(FaultError::NoArea)?;
+            next = area.end().as_usize();
+        }
+        Ok(())
+    }
+
+    /// Calls `copy(frame, done)` for each page piece of `[vaddr, vaddr + len)` in order, `done`
+    /// being the bytes before it, after checking and populating its page.
+    fn for_each_user_page(
+        &mut self,
+        vaddr: VirtAddr,
+        len: usize,
+        check: Check,
+        mut copy: impl FnMut(FramePiece, usize),
+    ) -> Result<(), FaultError> {
+        let start = vaddr.as_usize();
+        let end = start.checked_add(len).ok_or(FaultError::NoArea)?;
+        let mut address = start;
+        while address < end {
+            let page = address & !0xfff;
+            let piece_end = end.min(page + 0x1000);
+            let (frame, flags) = self.user_frame(page, check)?;
+            let offset = address - page;
+            copy(
+                FramePiece {
+                    kernel_view: H::phys_to_virt(frame) + offset,
+                    paddr: frame + offset,
+                    len: piece_end - address,
+                    flags,
+                },
+                address - start,
+            );
+            address = piece_end;
+        }
+        Ok(())
+    }
+
+    /// The frame behind `page` after checking its area and populating it if lazy, with the
+    /// area's flags.
+    fn user_frame(
+        &mut self,
+        page: usize,
+        check: Check,
+    ) -> Result<(PhysAddr, MappingFlags), FaultError> {
+        let area = self
+            .find_area(VirtAddr::from(page))
+            .ok_or(FaultError::NoArea)?;
+        let flags = area.flags();
+        let backend = *area.backend();
+        if let Check::User(access) = check {
+            if !flags.contains(MappingFlags::USER) {
+                return Err(FaultError::KernelArea);
+            }
+            if !flags.contains(access.required_flag()) {
+                return Err(FaultError::AccessDenied);
+            }
+        }
+        if let Some(translation) = self.page_table.query(VirtAddr::from(page)) {
+            if let Check::User(access) = check
+                && !translation.flags.contains(access.required_flag())
+            {
+                return Err(FaultError::AccessDenied);
+            }
+            return Ok((translation.paddr, flags));
+        }
+        match backend {
+            Backend::Alloc { .. } => {
+                let mut frames = AllocFrames::<H, A>::new(flags);
+                self.last_spurious = None;
+                self.page_table
+                    .map_range(page, page + 0x1000, flags, &mut frames, true)
+                    .map_err(|_| FaultError::NoMemory)?;
+                let translation = self
+                    .page_table
+                    .query(VirtAddr::from(page))
+                    .ok_or(FaultError::NotPopulatable)?;
+                Ok((translation.paddr, flags))
+            }
+            Backend::Linear { .. } => Err(FaultError::NotPopulatable),
+        }
+    }
+}
+
+/// One page's part of a user range.
+#[derive(Clone, Copy)]
+struct FramePiece {
+    /// Where the kernel reaches the first byte.
+    kernel_view: VirtAddr,
+    /// The physical address of the first byte.
+    paddr: PhysAddr,
+    /// Bytes in this piece (up to the end of the page).
+    len: usize,
+    /// The area's flags.
+    flags: MappingFlags,
+}
+
+/// Reads `buffer.len()` bytes of user memory at `frame.kernel_view` with relaxed atomic loads
+/// (8 bytes at a time where aligned).
+fn copy_from_frame(frame: FramePiece, buffer: &mut [u8]) {
+    let source = frame.kernel_view.as_usize();
+    let mut done = 0;
+    while done < buffer.len() {
+        let address = source + done;
+        if address.is_multiple_of(8) && buffer.len() - done >= 8 {
+            // SAFETY: `address` is an 8-aligned address inside a live frame of this space
+            // (`phys_to_virt` maps it); atomic loads are sound under concurrent user writes.
+            let word = unsafe { (*(address as *const AtomicU64)).load(Ordering::Relaxed) };
+            buffer[done..done + 8].copy_from_slice(&word.to_ne_bytes());
+            done += 8;
+        } else {
+            // SAFETY: as above, one byte.
+            buffer[done] = unsafe { (*(address as *const AtomicU8)).load(Ordering::Relaxed) };
+            done += 1;
+        }
+    }
+}
+
+/// Writes `data` to user memory at `frame.kernel_view` with relaxed atomic stores (8 bytes at a
+/// time where aligned).
+fn copy_to_frame(frame: FramePiece, data: &[u8]) {
+    let destination = frame.kernel_view.as_usize();
+    let mut done = 0;
+    while done < data.len() {
+        let address = destination + done;
+        if address.is_multiple_of(8) && data.len() - done >= 8 {
+            let mut word = [0; 8];
+            word.copy_from_slice(&data[done..done + 8]);
+            // SAFETY: `address` is an 8-aligned address inside a live frame of this space;
+            // atomic stores are sound under concurrent user accesses.
+            unsafe {
+                (*(address as *const AtomicU64)).store(u64::from_ne_bytes(word), Ordering::Relaxed)
+            };
+            done += 8;
+        } else {
+            // SAFETY: as above, one byte.
+            unsafe { (*(address as *const AtomicU8)).store(data[done], Ordering::Relaxed) };
+            done += 1;
+        }
+    }
+}
