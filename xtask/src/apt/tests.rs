@@ -2,6 +2,7 @@ use super::{
     AptPlan, Consent, InstalledChanges, PackageVersion, Removals, VersionChange, install_arguments,
     simulate_install,
 };
+use crate::error::XtaskError;
 
 /// `apt-get -s install qemu-utils` on a Debian 12 machine without it (recorded on this kind of
 /// machine): additions only.
@@ -252,6 +253,32 @@ fn removals_stop_the_install_without_consent() {
             .map_err(|changes| changes.downgrades.len()),
         Err(2),
         "a downgrade alone stops as well"
+    );
+}
+
+#[test]
+fn the_stop_names_every_package_and_the_way_out() {
+    let plan = AptPlan::parse(BACKPORTS_REMOVAL);
+    let changes = install_arguments(&["qemu-system-misc"], &plan, Consent::NotGiven)
+        .expect_err("removes qemu-utils 10.0");
+    let error = XtaskError::WouldChangeInstalledPackages {
+        command: "apt-get install -y --no-install-recommends qemu-system-misc".to_owned(),
+        changes,
+    };
+    assert_eq!(
+        error.to_string(),
+        "`apt-get install -y --no-install-recommends qemu-system-misc` would change packages \
+         installed on this machine, so set-up installed nothing:\n\
+         \x20 remove    qemu-system-x86 1:10.0.2+ds-2+deb13u1~bpo12+1\n\
+         \x20 remove    qemu-utils 1:10.0.2+ds-2+deb13u1~bpo12+1\n\
+         \x20 downgrade qemu-system-data 1:10.0.2+ds-2+deb13u1~bpo12+1 -> 1:7.2+dfsg-7+deb12u18\n\
+         \x20 downgrade qemu-system-common 1:10.0.2+ds-2+deb13u1~bpo12+1 -> \
+         1:7.2+dfsg-7+deb12u18+b3\n\
+         To let set-up go ahead, rerun with `--allow-removals` (or with CI=true in the \
+         environment).\n\
+         To keep these packages, install what is missing yourself from the same source as them \
+         (for packages from backports: `apt-get install -t <release>-backports …`), or put a \
+         QEMU 7.0.0 or newer that provides the missing programs on PATH: set-up uses it as is."
     );
 }
 
