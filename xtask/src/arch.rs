@@ -9,25 +9,35 @@ use std::fmt;
 use std::path::Path;
 
 use crate::exit_protocol::ExitProtocol;
+use crate::qemu_version::{MINIMUM_QEMU, QemuVersion};
 
 /// One of the three ISAs the workspace supports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arch {
     /// x86-64 (4-level paging), unit-tested natively on the host.
     X86_64,
-    /// AArch64 (4 KiB granule, 48-bit VA), unit-tested under `qemu-aarch64-static`.
+    /// AArch64 (4 KiB granule, 48-bit VA), unit-tested under `qemu-aarch64-static` (or
+    /// `qemu-aarch64`).
     Aarch64,
-    /// RISC-V Sv39, unit-tested under `qemu-riscv64-static`.
+    /// RISC-V Sv39, unit-tested under `qemu-riscv64-static` (or `qemu-riscv64`).
     Riscv64,
 }
 
-/// A program on the host's `PATH` and the Debian package that provides it.
+/// A program on the host's `PATH`, the Debian package that provides it and, for QEMU, the oldest
+/// version that serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HostProgram {
-    /// The executable's file name, looked up on `PATH`.
+    /// The executable's file name, looked up on `PATH` (the name the Debian package installs).
     pub(crate) program: &'static str,
+    /// Other names of a program that serves as well, looked up after `program`: QEMU's own
+    /// `make install` (and Debian's dynamically linked `qemu-user`) name the user-mode emulator
+    /// `qemu-riscv64`, Debian's `qemu-user-static` names it `qemu-riscv64-static`.
+    pub(crate) alternatives: &'static [&'static str],
     /// The Debian/Ubuntu package that installs it.
     pub(crate) debian_package: &'static str,
+    /// For QEMU binaries, the oldest version (from `--version`) that is used as is; an older one
+    /// counts as missing. `None`: any version serves.
+    pub(crate) minimum_version: Option<QemuVersion>,
 }
 
 /// A file the host must have (a cross C library) and the Debian package that provides it.
@@ -53,7 +63,8 @@ pub(crate) enum UnitTests {
 pub(crate) struct EmulatedUnitTests {
     /// The hosted target the tests are compiled for, e.g. `riscv64gc-unknown-linux-gnu`.
     pub(crate) triple: &'static str,
-    /// The qemu-user emulator that runs the test binaries.
+    /// The qemu-user emulator that runs the test binaries (under whichever of its names set-up
+    /// found on `PATH`).
     pub(crate) runner: HostProgram,
     /// The cross C compiler used as linker (rust-lld alone cannot link linux-gnu targets).
     pub(crate) linker: HostProgram,
@@ -164,7 +175,9 @@ const X86_64: ArchSpec = ArchSpec {
     ],
     qemu_system: HostProgram {
         program: "qemu-system-x86_64",
+        alternatives: &[],
         debian_package: "qemu-system-x86",
+        minimum_version: Some(MINIMUM_QEMU),
     },
     machine_args: &[
         "-machine",
@@ -199,11 +212,15 @@ const AARCH64: ArchSpec = ArchSpec {
         triple: "aarch64-unknown-linux-gnu",
         runner: HostProgram {
             program: "qemu-aarch64-static",
+            alternatives: &["qemu-aarch64"],
             debian_package: "qemu-user-static",
+            minimum_version: Some(MINIMUM_QEMU),
         },
         linker: HostProgram {
             program: "aarch64-linux-gnu-gcc",
+            alternatives: &[],
             debian_package: "gcc-aarch64-linux-gnu",
+            minimum_version: None,
         },
         sysroot: "/usr/aarch64-linux-gnu",
         libc_dev: HostFile {
@@ -219,7 +236,9 @@ const AARCH64: ArchSpec = ArchSpec {
     ],
     qemu_system: HostProgram {
         program: "qemu-system-aarch64",
+        alternatives: &[],
         debian_package: "qemu-system-arm",
+        minimum_version: Some(MINIMUM_QEMU),
     },
     machine_args: &["-machine", "virt", "-cpu", "cortex-a72", "-semihosting"],
     exit_protocol: ExitProtocol::Semihosting,
@@ -247,11 +266,15 @@ const RISCV64: ArchSpec = ArchSpec {
         triple: "riscv64gc-unknown-linux-gnu",
         runner: HostProgram {
             program: "qemu-riscv64-static",
+            alternatives: &["qemu-riscv64"],
             debian_package: "qemu-user-static",
+            minimum_version: Some(MINIMUM_QEMU),
         },
         linker: HostProgram {
             program: "riscv64-linux-gnu-gcc",
+            alternatives: &[],
             debian_package: "gcc-riscv64-linux-gnu",
+            minimum_version: None,
         },
         sysroot: "/usr/riscv64-linux-gnu",
         libc_dev: HostFile {
@@ -267,7 +290,9 @@ const RISCV64: ArchSpec = ArchSpec {
     ],
     qemu_system: HostProgram {
         program: "qemu-system-riscv64",
+        alternatives: &[],
         debian_package: "qemu-system-misc",
+        minimum_version: Some(MINIMUM_QEMU),
     },
     machine_args: &["-machine", "virt", "-bios", "default"],
     exit_protocol: ExitProtocol::SifiveTest,
@@ -363,10 +388,11 @@ impl Arch {
 
 impl EmulatedUnitTests {
     /// The environment that makes cargo link with the cross gcc and run test binaries (and
-    /// doctests) under qemu-user: `CARGO_TARGET_<TRIPLE>_LINKER` and `…_RUNNER`. These override
-    /// any `[target.<triple>]` entries in `.cargo/config.toml`, so an xtask run does not depend on
-    /// them; they carry the same values.
-    pub(crate) fn cargo_environment(&self) -> [(String, String); 2] {
+    /// doctests) under qemu-user, run as `runner` (one of [`Self::runner`]'s names):
+    /// `CARGO_TARGET_<TRIPLE>_LINKER` and `…_RUNNER`. These override any `[target.<triple>]`
+    /// entries in `.cargo/config.toml`, so an xtask run does not depend on them; with the
+    /// table's first name they carry the same values.
+    pub(crate) fn cargo_environment(&self, runner: &str) -> [(String, String); 2] {
         let prefix = format!(
             "CARGO_TARGET_{}",
             self.triple.to_ascii_uppercase().replace('-', "_")
@@ -375,7 +401,7 @@ impl EmulatedUnitTests {
             (format!("{prefix}_LINKER"), self.linker.program.to_owned()),
             (
                 format!("{prefix}_RUNNER"),
-                format!("{} -L {}", self.runner.program, self.sysroot),
+                format!("{runner} -L {}", self.sysroot),
             ),
         ]
     }

@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::apt::Removals;
 use crate::arch::{Arch, KERNEL_PACKAGE, UnitTests};
 use crate::commands;
 use crate::error::XtaskError;
@@ -67,14 +68,16 @@ impl CiStep {
     }
 }
 
-/// `cargo xtask ci`: fmt check, clippy (host and every target) and docs with warnings denied, then
-/// `test --arch all`; every step runs, and a table of steps ends the output.
+/// `cargo xtask ci`: set-up (`removals` says whether it may remove or downgrade packages; on a
+/// CI machine `CI=true` agrees as well), then fmt check, clippy (host and every target) and docs
+/// with warnings denied, then `test --arch all`; every step runs, and a table of steps ends the
+/// output.
 ///
 /// # Errors
 ///
 /// [`XtaskError::ChecksFailed`] naming every failed step and test failure; setup errors.
-pub(crate) fn run() -> Result<(), XtaskError> {
-    setup::ensure(&Arch::ALL, SetupMode::Install)?;
+pub(crate) fn run(removals: Removals) -> Result<(), XtaskError> {
+    setup::ensure(&Arch::ALL, SetupMode::Install(removals))?;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     for mut step in ci_steps()? {
@@ -91,7 +94,7 @@ pub(crate) fn run() -> Result<(), XtaskError> {
     }
     println!("\n==> ci: test --arch all");
     let started = Instant::now();
-    let test_result = commands::test(&Arch::ALL, &[]);
+    let test_result = commands::test(&Arch::ALL, &[], removals);
     rows.push((
         "test --arch all".to_owned(),
         test_result.is_ok(),

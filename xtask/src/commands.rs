@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::apt::Removals;
 use crate::arch::{Arch, BootConfig};
 use crate::error::XtaskError;
 use crate::kernel;
@@ -14,16 +15,21 @@ use crate::unit_tests;
 /// How long `cargo xtask run` lets the kernel run before terminating QEMU.
 const INTERACTIVE_DEADLINE: Duration = Duration::from_secs(120);
 
-/// `cargo xtask test`: per ISA, unit tests then the kernel suite under each boot configuration
-/// of the arch table (or once with `qemu_args`, when given); prints the table.
+/// `cargo xtask test`: set-up (`removals` says whether it may remove or downgrade packages),
+/// then per ISA, unit tests then the kernel suite under each boot configuration of the arch
+/// table (or once with `qemu_args`, when given); prints the table.
 ///
 /// # Errors
 ///
 /// [`XtaskError::ChecksFailed`] listing every failure by ISA, configuration and case; setup
 /// errors.
-pub(crate) fn test(arches: &[Arch], qemu_args: &[String]) -> Result<(), XtaskError> {
+pub(crate) fn test(
+    arches: &[Arch],
+    qemu_args: &[String],
+    removals: Removals,
+) -> Result<(), XtaskError> {
     let started = Instant::now();
-    setup::ensure(arches, SetupMode::Install)?;
+    setup::ensure(arches, SetupMode::Install(removals))?;
     let mut results = Vec::new();
     for &arch in arches {
         println!("\n==> {arch}: unit tests");
@@ -50,16 +56,16 @@ pub(crate) fn test(arches: &[Arch], qemu_args: &[String]) -> Result<(), XtaskErr
     }
 }
 
-/// `cargo xtask run`: builds and boots the kernel (with `qemu_args` after the machine
-/// arguments) with its console on the terminal and returns QEMU's verdict under the ISA's exit
-/// protocol.
+/// `cargo xtask run`: set-up (`removals` as for [`fn@test`]), then builds and boots the kernel
+/// (with `qemu_args` after the machine arguments) with its console on the terminal and returns
+/// QEMU's verdict under the ISA's exit protocol.
 ///
 /// # Errors
 ///
 /// [`XtaskError::ChecksFailed`] when QEMU's status is not the protocol's success code (or it
 /// hung); build and setup errors.
-pub(crate) fn run(arch: Arch, qemu_args: &[String]) -> Result<(), XtaskError> {
-    setup::ensure(&[arch], SetupMode::Install)?;
+pub(crate) fn run(arch: Arch, qemu_args: &[String], removals: Removals) -> Result<(), XtaskError> {
+    setup::ensure(&[arch], SetupMode::Install(removals))?;
     let kernel = kernel::build(arch)?;
     let mut command = Command::new(arch.spec().qemu_system.program);
     command.args(arch.qemu_interactive_arguments(qemu_args, &kernel));
@@ -88,7 +94,7 @@ pub(crate) fn run(arch: Arch, qemu_args: &[String]) -> Result<(), XtaskError> {
     )]))
 }
 
-/// `cargo xtask setup [--check]`.
+/// `cargo xtask setup [--check | --allow-removals]`.
 ///
 /// # Errors
 ///

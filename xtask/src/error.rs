@@ -3,6 +3,9 @@
 use std::fmt;
 use std::io;
 
+use crate::apt::InstalledChanges;
+use crate::qemu_version::MINIMUM_QEMU;
+
 /// Why an xtask command could not do its job.
 #[derive(Debug)]
 pub(crate) enum XtaskError {
@@ -18,6 +21,14 @@ pub(crate) enum XtaskError {
     /// Host tools or Rust targets are missing and could not be installed automatically; the text
     /// lists the exact commands that would install them.
     MissingHostTools(String),
+    /// Installing the missing host tools would remove or downgrade packages already installed
+    /// (seen in `apt-get`'s simulation), and the user did not agree; nothing was installed.
+    WouldChangeInstalledPackages {
+        /// The `apt-get install` that was simulated.
+        command: String,
+        /// The installed packages it would remove or downgrade.
+        changes: InstalledChanges,
+    },
     /// A program the xtask depends on ran but did not succeed (e.g. `cargo build` of the kernel).
     CommandFailed {
         /// The command line as printed before it ran.
@@ -46,6 +57,17 @@ impl fmt::Display for XtaskError {
             Self::Usage(text) => write!(formatter, "usage error: {text}"),
             Self::Io { context, source } => write!(formatter, "{context}: {source}"),
             Self::MissingHostTools(text) => write!(formatter, "missing host tools:\n{text}"),
+            Self::WouldChangeInstalledPackages { command, changes } => write!(
+                formatter,
+                "`{command}` would change packages installed on this machine, so set-up \
+                 installed nothing:\n{changes}\
+                 To let set-up go ahead, rerun with `--allow-removals` (or with CI=true in the \
+                 environment).\n\
+                 To keep these packages, install what is missing yourself from the same source \
+                 as them (for packages from backports: `apt-get install -t <release>-backports \
+                 …`), or put a QEMU {MINIMUM_QEMU} or newer that provides the missing programs \
+                 on PATH: set-up uses it as is."
+            ),
             Self::CommandFailed { command, reason } => {
                 write!(formatter, "{reason} (command: {command})")
             }

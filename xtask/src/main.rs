@@ -9,8 +9,12 @@
 //!   non-zero on any failure, naming the ISA, the configuration and the case.
 //! - `cargo xtask run [--arch <isa>] [-- <QEMU arguments>]`: builds and boots the kernel with its
 //!   console on the terminal; the exit status follows the ISA's exit protocol.
-//! - `cargo xtask setup [--check]`: adds missing Rust targets and installs QEMU and the cross
-//!   linkers (run automatically by `test`, `run` and `ci`).
+//! - `cargo xtask setup [--check | --allow-removals]`: adds missing Rust targets and installs
+//!   QEMU and the cross linkers (run automatically by `test`, `run` and `ci`, which take
+//!   `--allow-removals` too). A QEMU of at least the [`qemu_version::MINIMUM_QEMU`] already on
+//!   `PATH` is used as is, whatever package it came from; `apt-get install` is simulated first,
+//!   and set-up stops, listing them, if it would remove or downgrade installed packages, unless
+//!   `--allow-removals` is given or `CI=true` is set ([`setup`], [`apt`]).
 //! - `cargo xtask ci`: fmt check, clippy and docs with warnings denied, then `test --arch all`.
 //!
 //! Only this crate knows QEMU: the [`arch`] table holds every triple, binary, machine argument,
@@ -39,16 +43,20 @@
 //! `ci/failure-modes.sh` breaks a scratch clone four ways (failing unit test, failing case, hang,
 //! triple fault) and checks that `cargo xtask test` fails naming the ISA and the case.
 
+mod apt;
 mod arch;
 mod ci;
 mod cli;
 mod commands;
+mod debian_version;
 mod error;
 mod exit_protocol;
+mod host_programs;
 mod kernel;
 mod libtest;
 mod outcome;
 mod process;
+mod qemu_version;
 mod release;
 mod serial;
 mod setup;
@@ -63,10 +71,18 @@ use crate::cli::Task;
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let result = cli::parse(&arguments).and_then(|task| match task {
-        Task::Test { arches, qemu_args } => commands::test(&arches, &qemu_args),
-        Task::Run { arch, qemu_args } => commands::run(arch, &qemu_args),
+        Task::Test {
+            arches,
+            qemu_args,
+            removals,
+        } => commands::test(&arches, &qemu_args, removals),
+        Task::Run {
+            arch,
+            qemu_args,
+            removals,
+        } => commands::run(arch, &qemu_args, removals),
         Task::Setup(mode) => commands::setup(mode),
-        Task::Ci => ci::run(),
+        Task::Ci(removals) => ci::run(removals),
         Task::Help => {
             print!("{}", cli::USAGE);
             Ok(())

@@ -1,28 +1,38 @@
 //! Making the host ready: the Rust targets and components of the toolchain file, the QEMU
 //! binaries and the cross linkers and C libraries of the chosen ISAs.
 //!
-//! The check is fast (a `PATH` search, a few file tests and one `rustc --print sysroot`), so
-//! `test`, `run` and `ci` run it every time. Missing pieces are installed with `rustup` and, when
-//! running as root on Debian or Ubuntu, `apt-get`; elsewhere the exact commands are printed and
-//! the xtask stops.
+//! The check is fast (a `PATH` search, `--version` of each QEMU binary, a few file tests and one
+//! `rustc --print sysroot`), so `test`, `run` and `ci` run it every time. A QEMU binary counts
+//! as present when one of its names is on `PATH` and reports at least [`MINIMUM_QEMU`], wherever
+//! it came from: a newer QEMU the user installed (bookworm-backports, a source build) is used as
+//! is, never replaced.
+//!
+//! Missing pieces are installed with `rustup` and, when running as root on Debian or Ubuntu,
+//! `apt-get`; elsewhere the exact commands are printed and the xtask stops. The `apt-get install`
+//! is simulated first ([`crate::apt`]): when it would remove or downgrade an installed package,
+//! set-up lists those packages and stops, installing nothing, unless the user agreed with
+//! `--allow-removals` or the environment says CI (`CI=true`).
 
 use std::env;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::apt::{self, Consent, Removals};
 use crate::arch::{Arch, HostFile, HostProgram, UnitTests};
 use crate::error::XtaskError;
+use crate::host_programs::{self, ProgramCheck, find_on_path};
 use crate::process::run_interactive;
+use crate::qemu_version::MINIMUM_QEMU;
 use crate::workspace;
 
 /// Whether [`ensure`] may change the machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SetupMode {
-    /// Install what is missing when possible.
-    Install,
+    /// Install what is missing when possible; whether apt may remove or downgrade installed
+    /// packages on the way (`--allow-removals`).
+    Install(Removals),
     /// Only report what is missing and how to install it.
     CheckOnly,
 }
@@ -82,6 +92,10 @@ pub(crate) struct Missing {
     pub(crate) debian_packages: Vec<&'static str>,
     /// One line per missing item, for messages.
     pub(crate) descriptions: Vec<String>,
+    /// The version-checked programs found and used as is, e.g. `qemu-system-riscv64 10.0.2`.
+    pub(crate) in_use: Vec<String>,
+    /// Warnings about programs used as is without a known version.
+    pub(crate) notes: Vec<String>,
 }
 
 impl Missing {
@@ -104,8 +118,9 @@ impl Missing {
             ));
         }
         if !self.debian_packages.is_empty() {
+            // No `-y`: apt shows what it would remove or downgrade and asks.
             commands.push(format!(
-                "{sudo}apt-get update && {sudo}apt-get install -y --no-install-recommends {}",
+                "{sudo}apt-get update && {sudo}apt-get install --no-install-recommends {}",
                 self.debian_packages.join(" ")
             ));
         }
@@ -113,13 +128,13 @@ impl Missing {
     }
 }
 
-/// Compares `requirements` with what the host has. Pure: the host is seen through the three
-/// predicates, so the decision is testable without touching the machine.
+/// Compares `requirements` with what the host has. Pure: the host is seen through the four
+/// functions, so the decision is testable without touching the machine.
 pub(crate) fn find_missing(
     requirements: &Requirements,
     has_rust_target: impl Fn(&str) -> bool,
     has_component: impl Fn(&str) -> bool,
-    has_program: impl Fn(&str) -> bool,
+    check_program: impl Fn(&HostProgram) -> ProgramCheck,
     has_file: impl Fn(&str) -> bool,
 ) -> Missing {
     let mut missing = Missing::default();
@@ -138,13 +153,49 @@ pub(crate) fn find_missing(
         }
     }
     for program in &requirements.programs {
-        if !has_program(program.program) {
-            push_unique(&mut missing.debian_packages, program.debian_package);
-            missing.descriptions.push(format!(
-                "program {} (Debian package {})",
-                program.program, program.debian_package
-            ));
-        }
+        let description = match check_program(program) {
+            ProgramCheck::Usable {
+                name,
+                version: Some(version),
+            } => {
+                missing.in_use.push(format!("{name} {version}"));
+                continue;
+            }
+            ProgramCheck::Usable { version: None, .. } => continue,
+            ProgramCheck::UnknownVersion { name, path } => {
+                missing.notes.push(format!(
+                    "{} reports no version with `--version`; using it as is (QEMU {} or newer \
+                     is needed)",
+                    path.display(),
+                    program.minimum_version.unwrap_or(MINIMUM_QEMU)
+                ));
+                missing.in_use.push(format!("{name} (version unknown)"));
+                continue;
+            }
+            ProgramCheck::TooOld {
+                path,
+                version,
+                minimum,
+                ..
+            } => format!(
+                "program {} is QEMU {version} ({}), older than the {minimum} needed \
+                 (Debian package {})",
+                program.program,
+                path.display(),
+                program.debian_package
+            ),
+            ProgramCheck::Absent => {
+                let mut names = vec![program.program];
+                names.extend_from_slice(program.alternatives);
+                format!(
+                    "program {} (Debian package {})",
+                    names.join(" or "),
+                    program.debian_package
+                )
+            }
+        };
+        push_unique(&mut missing.debian_packages, program.debian_package);
+        missing.descriptions.push(description);
     }
     for file in &requirements.files {
         if !has_file(file.path) {
@@ -160,14 +211,22 @@ pub(crate) fn find_missing(
 
 /// Checks the host for `arches` and, in [`SetupMode::Install`], installs what is missing.
 ///
+/// Debian packages are installed only after a simulation of the install shows that it removes
+/// and downgrades nothing installed, or the user agreed (`--allow-removals`, `CI=true`).
+///
 /// # Errors
 ///
 /// [`XtaskError::MissingHostTools`] when something is missing and cannot be installed here (or
 /// in [`SetupMode::CheckOnly`]), with the commands that would install it;
+/// [`XtaskError::WouldChangeInstalledPackages`] when the install would remove or downgrade
+/// installed packages and nobody agreed (nothing is installed then);
 /// [`XtaskError::CommandFailed`] when an installation command fails.
 pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError> {
     let requirements = Requirements::of(arches);
     let missing = probe(&requirements)?;
+    for note in &missing.notes {
+        println!("setup: note: {note}");
+    }
     if missing.is_empty() {
         println!(
             "setup: all present ({} Rust targets, {} host programs, {} cross C libraries)",
@@ -175,16 +234,20 @@ pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError>
             requirements.programs.len(),
             requirements.files.len()
         );
+        print_in_use(&missing);
         return Ok(());
     }
     let host = HostKind::detect();
-    if mode == SetupMode::CheckOnly {
-        return Err(missing_error(
-            &missing,
-            &host,
-            "`cargo xtask setup --check` installs nothing",
-        ));
-    }
+    let removals = match mode {
+        SetupMode::CheckOnly => {
+            return Err(missing_error(
+                &missing,
+                &host,
+                "`cargo xtask setup --check` installs nothing",
+            ));
+        }
+        SetupMode::Install(removals) => removals,
+    };
     if !missing.debian_packages.is_empty() && !host.can_apt_install() {
         return Err(missing_error(&missing, &host, &host.why_no_apt()));
     }
@@ -192,28 +255,26 @@ pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError>
     for description in &missing.descriptions {
         println!("  - {description}");
     }
+    // Decide about apt before changing anything, so a refusal leaves the machine as it was.
+    let apt_install = if missing.debian_packages.is_empty() {
+        None
+    } else {
+        let consent = Consent::of(removals, env::var("CI").ok().as_deref());
+        Some(plan_debian_install(&missing.debian_packages, consent)?)
+    };
     if !missing.rust_targets.is_empty() {
         run_step(rustup(&["target", "add"], &missing.rust_targets))?;
     }
     if !missing.components.is_empty() {
         run_step(rustup(&["component", "add"], &missing.components))?;
     }
-    if !missing.debian_packages.is_empty() {
-        let mut update = Command::new("apt-get");
-        update
-            .arg("update")
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        run_step(update)?;
-        let mut install = Command::new("apt-get");
-        install
-            .args(["install", "-y", "--no-install-recommends"])
-            .args(&missing.debian_packages)
-            .env("DEBIAN_FRONTEND", "noninteractive");
+    if let Some(install) = apt_install {
         run_step(install)?;
     }
     let still_missing = probe(&requirements)?;
     if still_missing.is_empty() {
         println!("setup: everything installed");
+        print_in_use(&still_missing);
         Ok(())
     } else {
         Err(missing_error(
@@ -222,6 +283,51 @@ pub(crate) fn ensure(arches: &[Arch], mode: SetupMode) -> Result<(), XtaskError>
             "still missing after installation",
         ))
     }
+}
+
+fn print_in_use(missing: &Missing) {
+    if !missing.in_use.is_empty() {
+        println!(
+            "setup: QEMU in use (at least {MINIMUM_QEMU} needed): {}",
+            missing.in_use.join(", ")
+        );
+    }
+}
+
+/// `apt-get update`, then `apt-get -s install` of `packages`; returns the real install command
+/// when the simulation removes and downgrades nothing installed, or `consent` was given (after
+/// listing what will be removed and downgraded).
+fn plan_debian_install(packages: &[&str], consent: Consent) -> Result<Command, XtaskError> {
+    let mut update = apt::apt_get();
+    update.arg("update");
+    run_step(update)?;
+    let plan = apt::simulate_install(packages)?;
+    let arguments = apt::install_arguments(packages, &plan, consent).map_err(|changes| {
+        XtaskError::WouldChangeInstalledPackages {
+            command: format!(
+                "apt-get install -y --no-install-recommends {}",
+                packages.join(" ")
+            ),
+            changes,
+        }
+    })?;
+    let changes = plan.installed_changes();
+    if let Some(agreed_by) = consent.describe().filter(|_| !changes.is_empty()) {
+        print!(
+            "setup: apt-get will remove or downgrade these installed packages (agreed by \
+             {agreed_by}):\n{changes}"
+        );
+    } else {
+        println!("setup: apt-get removes and downgrades nothing installed");
+    }
+    println!(
+        "setup: apt-get will install {} new package(s) and upgrade {}",
+        plan.new.len(),
+        plan.upgrades.len()
+    );
+    let mut install = apt::apt_get();
+    install.args(arguments);
+    Ok(install)
 }
 
 fn missing_error(missing: &Missing, host: &HostKind, why: &str) -> XtaskError {
@@ -263,12 +369,9 @@ fn run_step(mut command: Command) -> Result<(), XtaskError> {
     }
 }
 
-/// Looks at this host: Rust sysroot, `PATH`, files.
+/// Looks at this host: Rust sysroot, `PATH` (and the QEMU binaries' versions), files.
 fn probe(requirements: &Requirements) -> Result<Missing, XtaskError> {
     let sysroot = rust_sysroot()?;
-    let path_directories: Vec<PathBuf> = env::var_os("PATH")
-        .map(|path| env::split_paths(&path).collect())
-        .unwrap_or_default();
     Ok(find_missing(
         requirements,
         |target| {
@@ -279,11 +382,7 @@ fn probe(requirements: &Requirements) -> Result<Missing, XtaskError> {
                 .is_dir()
         },
         |binary| sysroot.join("bin").join(binary).is_file(),
-        |program| {
-            path_directories
-                .iter()
-                .any(|directory| is_executable(&directory.join(program)))
-        },
+        host_programs::check,
         |file| Path::new(file).is_file(),
     ))
 }
@@ -311,11 +410,6 @@ fn rust_sysroot() -> Result<PathBuf, XtaskError> {
     ))
 }
 
-fn is_executable(path: &Path) -> bool {
-    fs::metadata(path)
-        .is_ok_and(|metadata| metadata.is_file() && metadata.permissions().mode() & 0o111 != 0)
-}
-
 /// What kind of host this is, for deciding whether `apt-get` may be run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct HostKind {
@@ -331,9 +425,7 @@ impl HostKind {
             .arg("-u")
             .output()
             .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).trim() == "0");
-        let has_apt_get = env::var_os("PATH").is_some_and(|path| {
-            env::split_paths(&path).any(|directory| is_executable(&directory.join("apt-get")))
-        });
+        let has_apt_get = find_on_path("apt-get").is_some();
         Self {
             is_root,
             is_debian_like: is_debian_like(&os_release),

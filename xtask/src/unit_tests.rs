@@ -4,6 +4,7 @@ use std::env;
 use std::time::{Duration, Instant};
 
 use crate::arch::{Arch, UnitTests};
+use crate::host_programs;
 use crate::libtest::UnitTestReport;
 use crate::outcome::Outcome;
 use crate::process::{Echo, run_captured};
@@ -16,8 +17,9 @@ pub(crate) const UNIT_TEST_DEADLINE: Duration = Duration::from_secs(10 * 60);
 ///
 /// Native: `cargo test --no-fail-fast` on the workspace's default members (doctests included).
 /// Emulated: `cargo test --no-fail-fast --target <linux-gnu> -p …` with the linker and runner
-/// taken from the `Arch` table through `CARGO_TARGET_<TRIPLE>_{LINKER,RUNNER}` (unless the caller
-/// already set them), so a fresh machine needs no `.cargo/config.toml` entry.
+/// (under the name set-up found on `PATH`) taken from the `Arch` table through
+/// `CARGO_TARGET_<TRIPLE>_{LINKER,RUNNER}` (unless the caller already set them), so a fresh
+/// machine needs no `.cargo/config.toml` entry.
 pub(crate) fn run(arch: Arch) -> Outcome {
     let started = Instant::now();
     let spec = arch.spec();
@@ -28,7 +30,11 @@ pub(crate) fn run(arch: Arch) -> Outcome {
         for package in spec.packages {
             command.args(["--package", package]);
         }
-        for (key, value) in emulated.cargo_environment() {
+        // The runner under the name set-up found (e.g. upstream's `qemu-riscv64`).
+        let runner = host_programs::check(&emulated.runner)
+            .usable_name()
+            .unwrap_or(emulated.runner.program);
+        for (key, value) in emulated.cargo_environment(runner) {
             if env::var_os(&key).is_none() {
                 command.env(key, value);
             }

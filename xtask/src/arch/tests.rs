@@ -33,7 +33,7 @@ fn emulated_runner_environment_names_the_triple() {
     let UnitTests::Emulated(emulated) = Arch::Riscv64.spec().unit_tests else {
         panic!("riscv64 unit tests run under qemu-user");
     };
-    let [linker, runner] = emulated.cargo_environment();
+    let [linker, runner] = emulated.cargo_environment(emulated.runner.program);
     assert_eq!(
         linker,
         (
@@ -48,6 +48,10 @@ fn emulated_runner_environment_names_the_triple() {
             "qemu-riscv64-static -L /usr/riscv64-linux-gnu".to_owned()
         )
     );
+    // Upstream QEMU's name for the same emulator serves as well.
+    assert_eq!(emulated.runner.alternatives, ["qemu-riscv64"]);
+    let [_, upstream_runner] = emulated.cargo_environment("qemu-riscv64");
+    assert_eq!(upstream_runner.1, "qemu-riscv64 -L /usr/riscv64-linux-gnu");
 }
 
 #[test]
@@ -211,7 +215,7 @@ fn cargo_config_runners_agree_with_the_table() {
         let UnitTests::Emulated(emulated) = arch.spec().unit_tests else {
             continue;
         };
-        let [(_, linker), (_, runner)] = emulated.cargo_environment();
+        let [(_, linker), (_, runner)] = emulated.cargo_environment(emulated.runner.program);
         for (key, value) in target_section(&config, emulated.triple) {
             match key.as_str() {
                 "linker" => assert_eq!(value, linker, "{arch} linker in {}", path.display()),
