@@ -6,17 +6,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::arch::{Arch, BootConfig, KERNEL_DIRECTORY, KERNEL_PACKAGE};
+use crate::case_list::parse_required_cases;
 use crate::error::XtaskError;
 use crate::exit_protocol::ExitProtocol;
 use crate::outcome::Outcome;
 use crate::process::{Echo, display_command, run_captured};
-use crate::serial::{SuiteReport, parse_required_cases};
+use crate::serial::SuiteReport;
 use crate::workspace::{self, cargo_error_lines, executable_from_messages, quote_lines};
 
 /// How long a kernel may run under QEMU before it counts as hung (a pass takes well under a
 /// second).
 pub(crate) const BOOT_DEADLINE: Duration = Duration::from_secs(30);
-/// The golden list of conformance cases every ISA's kernel must run, relative to the root.
+/// The golden list of conformance cases each ISA's kernel must run (see [`crate::case_list`]),
+/// relative to the root.
 const REQUIRED_CASES_FILE: &str = "ci/kernel-cases.txt";
 /// How long a kernel build may take (a cold build on two cores takes under a minute).
 const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
@@ -92,9 +94,11 @@ pub(crate) fn run_suite(arch: Arch, configs: &[BootConfig]) -> Vec<BootResult> {
     let prepared = build(arch)
         .map_err(|error| error.to_string())
         .and_then(|kernel| {
-            fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
-                .map(|text| (kernel, parse_required_cases(&text)))
-                .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))
+            let text = fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
+                .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))?;
+            parse_required_cases(&text, arch)
+                .map(|required| (kernel, required))
+                .map_err(|error| format!("{REQUIRED_CASES_FILE}: {error}"))
         });
     let (kernel, required) = match prepared {
         Ok(prepared) => prepared,

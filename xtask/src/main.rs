@@ -37,7 +37,8 @@
 //! - The kernel suite passes when QEMU's status is the exit protocol's success code (x86_64: 33;
 //!   status 0 there is a triple fault), the console's `N passed, M failed` summary says 0 failed
 //!   and N equals the `test NAME ... ok` lines, every case the kernel announced printed, and every
-//!   case listed in `ci/kernel-cases.txt` ran. A hang is QEMU still running after 30 s, reported
+//!   case `ci/kernel-cases.txt` lists for the ISA ran (a `name` line on every ISA, an
+//!   `isa: name` line on that one). A hang is QEMU still running after 30 s, reported
 //!   with the case it hung in.
 //!
 //! `ci/failure-modes.sh` breaks a scratch clone four ways (failing unit test, failing case, hang,
@@ -45,6 +46,7 @@
 
 mod apt;
 mod arch;
+mod case_list;
 mod ci;
 mod cli;
 mod commands;

@@ -192,19 +192,6 @@ impl SuiteReport {
     }
 }
 
-/// The names in a required-cases file: one a line, `#` starts a comment, blank lines ignored.
-pub(crate) fn parse_required_cases(text: &str) -> Vec<String> {
-    text.lines()
-        .map(|line| {
-            line.split_once('#')
-                .map_or(line, |(before, _)| before)
-                .trim()
-        })
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `running N tests` (or `running 1 test`) → `N`.
 fn parse_declared(line: &str) -> Option<u64> {
     let rest = line.strip_prefix("running ")?;

@@ -8,11 +8,20 @@
 //! ([`Half::of`]). A kernel loads its own table (the upper half) into `TTBR1_EL1` once at boot
 //! with `switch_kernel_root`; switching address spaces (`switch_user_root`, which
 //! `PagingArch::activate` calls) only rewrites `TTBR0_EL1`, so the kernel half never has to be
-//! copied into user tables (both functions exist in bare-metal builds only). Both halves index a table with bits 47:39, so one table must only
-//! hold addresses of one half (an upper-half address would alias the lower-half address with the
-//! same bits 47:0). A kernel that keeps everything in the lower half (like the example kernel,
-//! identity-mapped in low RAM) instead maps itself into every TTBR0 table as global
-//! (non-`USER`) pages.
+//! copied into user tables (both functions exist in bare-metal builds only). Both halves index
+//! a table with bits 47:39, so one table must only hold addresses of one half (an upper-half
+//! address would alias the lower-half address with the same bits 47:0); `AddressSpace` refuses
+//! a map in the other half than its first area's. A kernel that keeps itself in the lower half
+//! instead maps itself into every TTBR0 table as global (non-`USER`) pages. The example kernel
+//! does both for now: its image is identity-mapped in every TTBR0 table, and its linear map of
+//! RAM (`0xffff_8000_0000_0000 + pa`) lives in a kernel half in `TTBR1_EL1`.
+//!
+//! The CPU set-up around it is the kernel's: `TCR_EL1.T1SZ = 16`, `TG1` = 4 KiB, the walk
+//! attributes `IRGN1`/`ORGN1`/`SH1`, and `EPD1` clear once `TTBR1_EL1` holds a table (then a
+//! TLB flush: TCR fields may be cached in TLB entries). Changes below the kernel root are
+//! flushed like any other (see [`crate::tlb`]: the by-address operand keeps `VA[55:48]`, so it
+//! names the upper-half address; kernel-half entries are global and the all-ASID forms drop
+//! them).
 //!
 //! Both registers are written with ASID 0 (`TCR_EL1.A1 = 0`: the ASID comes from `TTBR0_EL1`)
 //! and followed by a full TLB flush, see [`crate::tlb`].

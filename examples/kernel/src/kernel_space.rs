@@ -9,7 +9,11 @@
 //!    ends in the ISA crate's `PagingArch::activate`); and installs [`handle_page_fault`] as the
 //!    trap's page-fault handler.
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
-//!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the current space.
+//!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the space that translates the
+//!    address: the current space, or on AArch64 the kernel half for an upper-half address.
+//!
+//! On AArch64, [`init`] also builds the kernel half (`kernel_half`): the linear map of RAM in
+//! the upper half, loaded into `TTBR1_EL1`.
 
 use alloc::format;
 use alloc::string::String;
@@ -20,6 +24,11 @@ use vmlayer_paging::{AddressSpace, FaultError, FaultResolution, MappingError, Ma
 use crate::global_cell::GlobalCell;
 use crate::layout;
 use crate::{arch, frame_pool, println, trap};
+
+#[cfg(target_arch = "aarch64")]
+mod kernel_half;
+#[cfg(target_arch = "aarch64")]
+pub(crate) use self::kernel_half::linear_address;
 
 /// The ISA this kernel is built for, as `vmlayer_paging` selected it from the target.
 #[cfg(not(feature = "broken-drop-nx"))]
@@ -49,24 +58,55 @@ impl PagingHandler for KernelFrames {
 /// The kernel's address-space type.
 pub(crate) type KernelAddressSpace = AddressSpace<KernelFrames, Arch>;
 
-/// Which of the two address spaces.
+/// Which of the kernel's address spaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Space {
     /// The kernel's own space, active after boot.
     Kernel,
     /// A second space (same kernel mappings) for the two-spaces case.
     Spare,
+    /// AArch64: the kernel half, upper-half addresses only, in `TTBR1_EL1` beside whichever of
+    /// the two others is in `TTBR0_EL1` (never "current": [`switch_to`] refuses it).
+    #[cfg(target_arch = "aarch64")]
+    KernelHalf,
 }
 
 struct Spaces {
     kernel: Option<KernelAddressSpace>,
     spare: Option<KernelAddressSpace>,
+    #[cfg(target_arch = "aarch64")]
+    kernel_half: Option<KernelAddressSpace>,
+    /// The space in the root register (`TTBR0_EL1` on AArch64).
     current: Space,
+}
+
+impl Spaces {
+    fn get(&mut self, which: Space) -> Option<&mut KernelAddressSpace> {
+        match which {
+            Space::Kernel => self.kernel.as_mut(),
+            Space::Spare => self.spare.as_mut(),
+            #[cfg(target_arch = "aarch64")]
+            Space::KernelHalf => self.kernel_half.as_mut(),
+        }
+    }
+
+    /// The space the CPU translates `address` with: the current one, or on AArch64 the kernel
+    /// half for an upper-half address.
+    fn translating(&self, address: VirtAddr) -> Space {
+        #[cfg(target_arch = "aarch64")]
+        if kernel_half::translates(address.as_usize()) {
+            return Space::KernelHalf;
+        }
+        let _ = address;
+        self.current
+    }
 }
 
 static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces {
     kernel: None,
     spare: None,
+    #[cfg(target_arch = "aarch64")]
+    kernel_half: None,
     current: Space::Kernel,
 });
 
@@ -85,13 +125,7 @@ pub(crate) fn pa(address: usize) -> PhysAddr {
 /// # Panics
 /// If that space does not exist (the spare one before [`create_spare`]).
 pub(crate) fn with<R>(which: Space, f: impl FnOnce(&mut KernelAddressSpace) -> R) -> R {
-    SPACES.with(|spaces| {
-        let space = match which {
-            Space::Kernel => spaces.kernel.as_mut(),
-            Space::Spare => spaces.spare.as_mut(),
-        };
-        f(space.expect("address space not created"))
-    })
+    SPACES.with(|spaces| f(spaces.get(which).expect("address space not created")))
 }
 
 /// The TLB flush hook of every kernel address space: a local flush on this single hart (an SMP
@@ -104,10 +138,16 @@ fn flush_hook(request: &TlbFlushRequest) {
     <Arch as PagingArch>::flush_tlb_local(request);
 }
 
-/// A new address space holding the kernel's own mappings.
-fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
+/// A new, empty address space with the kernel's TLB flush hook.
+fn new_space() -> Result<KernelAddressSpace, MappingError> {
     let mut space = KernelAddressSpace::try_new()?;
     space.set_tlb_flush_hook(Some(flush_hook));
+    Ok(space)
+}
+
+/// A new address space holding the kernel's own mappings.
+fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
+    let mut space = new_space()?;
     let image = layout::kernel_layout();
     let read = MappingFlags::READ;
     let write = MappingFlags::WRITE;
@@ -141,7 +181,8 @@ fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
     Ok(space)
 }
 
-/// Builds the kernel address space, turns the MMU on and routes page faults to it.
+/// Builds the kernel address space, turns the MMU on and routes page faults to it; on AArch64
+/// then builds the kernel half and loads it into `TTBR1_EL1`.
 ///
 /// # Panics
 /// If the kernel cannot be mapped (no memory): nothing can run without it.
@@ -159,18 +200,17 @@ pub(crate) fn init() {
         root.as_usize(),
         with(Space::Kernel, |space| space.page_table().phys_addr_bits())
     );
+    #[cfg(target_arch = "aarch64")]
+    kernel_half::init();
     println!("user memory: {}", arch::protect_user_memory());
 }
 
-/// The page-fault handler: asks the current address space (lazy allocation, spurious faults,
-/// or a typed refusal).
+/// The page-fault handler: asks the address space that translates the address (the current
+/// one, or the AArch64 kernel half): lazy allocation, spurious faults, or a typed refusal.
 fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
     SPACES.with(|spaces| {
-        let space = match spaces.current {
-            Space::Kernel => spaces.kernel.as_mut(),
-            Space::Spare => spaces.spare.as_mut(),
-        };
-        space.map_or(Err(FaultError::NoArea), |space| {
+        let which = spaces.translating(fault.address);
+        spaces.get(which).map_or(Err(FaultError::NoArea), |space| {
             space.handle_page_fault(fault)
         })
     })
@@ -196,8 +236,14 @@ pub(crate) fn destroy_spare() {
     drop(spare);
 }
 
-/// Makes `which` the active address space (root register switch through the ISA crate).
+/// Makes `which` the active address space (root register switch through the ISA crate; on
+/// AArch64 `TTBR0_EL1` only, the kernel half in `TTBR1_EL1` stays).
+///
+/// # Panics
+/// If `which` is the AArch64 kernel half (it is never in `TTBR0_EL1`).
 pub(crate) fn switch_to(which: Space) {
+    #[cfg(target_arch = "aarch64")]
+    assert_ne!(which, Space::KernelHalf, "the kernel half lives in TTBR1");
     let root = with(which, |space| space.root_paddr());
     SPACES.with(|spaces| spaces.current = which);
     // SAFETY: both spaces map the whole kernel identically (`new_space_with_kernel`) and stay
@@ -218,15 +264,34 @@ pub(crate) fn mapping_size(space: &KernelAddressSpace, address: usize) -> Option
         .map(|translation| translation.page_size as usize)
 }
 
-/// Prints the kernel address space like `/proc/self/maps`.
+/// The spaces that live as long as the kernel: its own and, on AArch64, the kernel half.
+fn resident_spaces() -> &'static [(Space, &'static str)] {
+    &[
+        (Space::Kernel, "kernel address space"),
+        #[cfg(target_arch = "aarch64")]
+        (Space::KernelHalf, "kernel half (TTBR1)"),
+    ]
+}
+
+/// The table pages of the spaces that live as long as the kernel (see [`print_maps`]).
+pub(crate) fn resident_table_pages() -> usize {
+    resident_spaces()
+        .iter()
+        .map(|&(which, _)| with(which, |space| space.page_table().table_page_count()))
+        .sum()
+}
+
+/// Prints the kernel address space (and the AArch64 kernel half) like `/proc/self/maps`.
 pub(crate) fn print_maps() {
-    with(Space::Kernel, |space| {
-        println!(
-            "kernel address space ({} table pages):",
-            space.page_table().table_page_count()
-        );
-        crate::print!("{space}");
-    });
+    for &(which, name) in resident_spaces() {
+        with(which, |space| {
+            println!(
+                "{name} ({} table pages):",
+                space.page_table().table_page_count()
+            );
+            crate::print!("{space}");
+        });
+    }
 }
 
 /// Makes instructions the kernel wrote at `address` (`length` bytes, through a data mapping)

@@ -16,7 +16,7 @@ mod trap;
 mod user;
 mod user_access;
 
-pub(crate) use self::mmu::enable_mmu;
+pub(crate) use self::mmu::{enable_kernel_half, enable_mmu, kernel_half_walks_enabled};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
@@ -37,6 +37,13 @@ pub(crate) const RAM_WINDOW: Range<usize> = 0x4020_0000..0x4800_0000;
 /// Memory below this address is reachable before the kernel's page table is active: the MMU is
 /// off until then, so all of it.
 pub(crate) const BOOT_MAPPED_END: usize = usize::MAX;
+
+/// Where the kernel half (`TTBR1_EL1`) maps RAM: physical address `pa` is also at
+/// `KERNEL_LINEAR_BASE + pa`, read-write, never executable (Linux's `PAGE_OFFSET` with 48-bit
+/// addresses). The upper half spans `0xffff_0000_0000_0000..=usize::MAX`; RAM below
+/// `layout::RAM_LIMIT` (64 GiB) ends far below its top. The kernel's code, data and stack stay
+/// in the lower half (identity-mapped through `TTBR0_EL1`).
+pub(crate) const KERNEL_LINEAR_BASE: usize = 0xffff_8000_0000_0000;
 
 /// Device memory the kernel maps: the PL011 UART.
 #[expect(

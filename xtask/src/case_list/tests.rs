@@ -1,0 +1,77 @@
+//! Tests of the case-list format.
+
+use super::parse_required_cases;
+use crate::arch::Arch;
+
+const LIST: &str = "# comment\nmap\n\nstale_tlb  # trailing comment\n\
+                    aarch64: kernel_half_in_ttbr1\n  riscv64 :sv48_only # spaces allowed\ncow\n";
+
+#[test]
+fn names_and_comments() {
+    assert_eq!(
+        parse_required_cases(
+            "# comment\nmap\n\nstale_tlb  # trailing\ncow\n",
+            Arch::X86_64
+        ),
+        Ok(vec![
+            "map".to_owned(),
+            "stale_tlb".to_owned(),
+            "cow".to_owned()
+        ]),
+        "comments and blanks skipped"
+    );
+}
+
+#[test]
+fn an_isa_prefix_requires_the_case_on_that_isa_only() {
+    let names = |arch| parse_required_cases(LIST, arch).expect("a valid list");
+    assert_eq!(
+        names(Arch::Aarch64),
+        ["map", "stale_tlb", "kernel_half_in_ttbr1", "cow"],
+        "aarch64"
+    );
+    assert_eq!(
+        names(Arch::Riscv64),
+        ["map", "stale_tlb", "sv48_only", "cow"],
+        "riscv64"
+    );
+    assert_eq!(names(Arch::X86_64), ["map", "stale_tlb", "cow"], "x86_64");
+}
+
+#[test]
+fn an_unknown_isa_or_a_missing_name_is_an_error() {
+    assert_eq!(
+        parse_required_cases("map\naarch46: kernel_half_in_ttbr1\n", Arch::Aarch64),
+        Err("line 2: `aarch46` is not an ISA (one of x86_64, aarch64, riscv64)".to_owned())
+    );
+    assert_eq!(
+        parse_required_cases("aarch64:  # nothing\n", Arch::X86_64),
+        Err("line 1: `aarch64:` names no case".to_owned()),
+        "checked on every ISA, not only the named one"
+    );
+}
+
+#[test]
+fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
+    let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
+        .expect("ci/kernel-cases.txt is readable");
+    let names = |arch| parse_required_cases(&text, arch).expect("a valid list");
+    let (x86_64, aarch64, riscv64) = (
+        names(Arch::X86_64),
+        names(Arch::Aarch64),
+        names(Arch::Riscv64),
+    );
+    assert_eq!(x86_64.len(), 11, "the cases of every ISA");
+    assert_eq!(riscv64, x86_64, "nothing specific to riscv64 or x86_64");
+    let aarch64_only: Vec<&str> = aarch64
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !x86_64.iter().any(|common| common == name))
+        .collect();
+    assert_eq!(
+        aarch64_only,
+        ["kernel_half_in_ttbr1"],
+        "aarch64 adds its case"
+    );
+    assert_eq!(aarch64.len(), 12, "and keeps the others");
+}
