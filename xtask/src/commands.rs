@@ -60,7 +60,7 @@ pub(crate) fn test(arches: &[Arch], qemu_args: &[String]) -> Result<(), XtaskErr
 /// hung); build and setup errors.
 pub(crate) fn run(arch: Arch, qemu_args: &[String]) -> Result<(), XtaskError> {
     setup::ensure(&[arch], SetupMode::Install)?;
-    let kernel = kernel::build(arch)?;
+    let kernel = kernel::build(arch, &[])?;
     let mut command = Command::new(arch.spec().qemu_system.program);
     command.args(arch.qemu_interactive_arguments(qemu_args, &kernel));
     let (termination, elapsed) = run_interactive(&mut command, INTERACTIVE_DEADLINE)?;
