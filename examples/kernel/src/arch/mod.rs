@@ -2,7 +2,10 @@
 //! `ISA_NAME`, `CPU_ID_KIND`, `RAM_WINDOW`, `BOOT_MAPPED_END`, `discover_memory`,
 //! `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and `resume_at`), the probes
 //! `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`, `run_user`, `enable_mmu`,
-//! `sync_instruction_cache` and `MMIO_REGIONS`.
+//! `sync_instruction_cache` and `MMIO_REGIONS`; for `crate::hardware` (the MMU state read
+//! from the manual, not from our crates) `translation_root`, `classify_entry`, `memory_type`,
+//! `BUILD_LEVELS`, `DEVICE_MEMORY` and `NORMAL_MEMORY`; `console_transmitter_drains` (a load
+//! of the console's status register) and `prepare_fatal_report`.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;

@@ -10,6 +10,7 @@ mod isolation;
 mod lazy;
 mod permissions;
 mod reclamation;
+mod regime;
 mod tlb;
 mod user_mode;
 
@@ -56,13 +57,21 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: fault_discipline::physical_address_width,
     },
     TestCase {
+        name: "translation_mode",
+        run: regime::translation_mode,
+    },
+    TestCase {
+        name: "device_memory_type",
+        run: regime::device_memory_type,
+    },
+    TestCase {
         name: "table_reclamation",
         run: reclamation::table_reclamation,
     },
 ];
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.
-const EXPECTED_CASES: usize = 11;
+const EXPECTED_CASES: usize = 13;
 
 /// Runs every case and returns the outcome.
 pub(crate) fn run_all() -> Outcome {
