@@ -1,7 +1,8 @@
 //! The `Arch` table: the single place that knows, per ISA, the Rust triples, the unit-test
 //! packages, the QEMU binaries and machine arguments, the boot configurations the kernel suite
-//! runs under (default, small and large memory, several CPUs, other CPU models), the host
-//! packages that provide them and the kernel's exit protocol.
+//! runs under (default, small and large memory, several CPUs, other CPU models, and kernel
+//! builds with other cargo features such as RISC-V Sv48 and Svpbmt), the host packages that
+//! provide them and the kernel's exit protocol.
 //!
 //! Everything else in the xtask asks this table; no other file spells a triple or a QEMU flag.
 
@@ -19,7 +20,8 @@ pub(crate) enum Arch {
     /// AArch64 (4 KiB granule, 48-bit VA), unit-tested under `qemu-aarch64-static` (or
     /// `qemu-aarch64`).
     Aarch64,
-    /// RISC-V Sv39, unit-tested under `qemu-riscv64-static` (or `qemu-riscv64`).
+    /// RISC-V Sv39 (Sv48 and Svpbmt as features), unit-tested under `qemu-riscv64-static` (or
+    /// `qemu-riscv64`).
     Riscv64,
 }
 
@@ -94,16 +96,21 @@ pub(crate) struct ArchSpec {
     /// How the kernel reports its verdict to QEMU.
     pub(crate) exit_protocol: ExitProtocol,
     /// The boots `cargo xtask test` runs (the first is the plain default): each adds QEMU
-    /// arguments after `machine_args` (QEMU keeps the last `-cpu` and `-m`). The kernel needs no
-    /// flag of its own for any of them: it reads RAM and CPUs from the firmware.
+    /// arguments after `machine_args` (QEMU keeps the last `-cpu` and `-m`) and may build the
+    /// kernel with cargo features (a translation mode, a memory-type encoding). The kernel needs
+    /// no QEMU flag of its own for any of them: it reads RAM and CPUs from the firmware.
     pub(crate) boots: &'static [BootVariant],
 }
 
-/// One boot configuration of the table: a name for reports and the QEMU arguments it adds.
+/// One boot configuration of the table: a name for reports, the cargo features of the kernel
+/// build it boots and the QEMU arguments it adds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct BootVariant {
     /// Short name, e.g. `large-memory`.
     pub(crate) name: &'static str,
+    /// Cargo features of the example kernel for this boot, e.g. `["sv48"]`; empty for the
+    /// default build. The kernel is built once per distinct set.
+    pub(crate) kernel_features: &'static [&'static str],
     /// Arguments added after the machine arguments, e.g. `["-m", "4G"]`.
     pub(crate) qemu_args: &'static [&'static str],
 }
@@ -114,15 +121,19 @@ pub(crate) struct BootVariant {
 pub(crate) struct BootConfig {
     /// Short name, e.g. `default`, `large-memory`, `custom`.
     pub(crate) name: String,
+    /// Cargo features of the kernel build, sorted and without duplicates (empty: the default
+    /// build).
+    pub(crate) kernel_features: Vec<String>,
     /// Arguments added after the machine arguments.
     pub(crate) qemu_args: Vec<String>,
 }
 
 impl BootConfig {
-    /// The configuration of the command line's extra QEMU arguments.
+    /// The configuration of the command line's extra QEMU arguments (default kernel build).
     pub(crate) fn custom(qemu_args: &[String]) -> Self {
         Self {
             name: "custom".to_owned(),
+            kernel_features: Vec::new(),
             qemu_args: qemu_args.to_vec(),
         }
     }
@@ -130,8 +141,16 @@ impl BootConfig {
 
 impl From<&BootVariant> for BootConfig {
     fn from(variant: &BootVariant) -> Self {
+        let mut kernel_features: Vec<String> = variant
+            .kernel_features
+            .iter()
+            .map(|&feature| feature.to_owned())
+            .collect();
+        kernel_features.sort_unstable();
+        kernel_features.dedup();
         Self {
             name: variant.name.to_owned(),
+            kernel_features,
             qemu_args: variant
                 .qemu_args
                 .iter()
@@ -142,9 +161,13 @@ impl From<&BootVariant> for BootConfig {
 }
 
 impl fmt::Display for BootConfig {
-    /// `default`, or `large-memory: -m 4G`.
+    /// `default`, `large-memory: -m 4G`, or with kernel features
+    /// `svpbmt [features svpbmt]: -cpu rv64,svpbmt=on`.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter.write_str(&self.name)?;
+        if !self.kernel_features.is_empty() {
+            write!(formatter, " [features {}]", self.kernel_features.join(","))?;
+        }
         if !self.qemu_args.is_empty() {
             write!(formatter, ": {}", self.qemu_args.join(" "))?;
         }
@@ -152,9 +175,38 @@ impl fmt::Display for BootConfig {
     }
 }
 
-/// The plain boot: the machine arguments alone (QEMU's default RAM, one CPU).
+/// One kernel build and the boot configurations that boot it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KernelBuild {
+    /// The cargo features of the build (sorted; empty: the default build).
+    pub(crate) features: Vec<String>,
+    /// Indices into the configurations, in their order.
+    pub(crate) configs: Vec<usize>,
+}
+
+/// The kernel builds `configs` need: one per distinct feature set, in the order of the first
+/// configuration that uses it, each with the configurations it serves.
+pub(crate) fn kernel_builds(configs: &[BootConfig]) -> Vec<KernelBuild> {
+    let mut builds: Vec<KernelBuild> = Vec::new();
+    for (index, config) in configs.iter().enumerate() {
+        match builds
+            .iter_mut()
+            .find(|build| build.features == config.kernel_features)
+        {
+            Some(build) => build.configs.push(index),
+            None => builds.push(KernelBuild {
+                features: config.kernel_features.clone(),
+                configs: vec![index],
+            }),
+        }
+    }
+    builds
+}
+
+/// The plain boot: the machine arguments alone (QEMU's default RAM, one CPU), default build.
 const DEFAULT_BOOT: BootVariant = BootVariant {
     name: "default",
+    kernel_features: &[],
     qemu_args: &[],
 };
 
@@ -192,14 +244,17 @@ const X86_64: ArchSpec = ArchSpec {
         DEFAULT_BOOT,
         BootVariant {
             name: "small-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "64M", "-cpu", "Nehalem"],
         },
         BootVariant {
             name: "large-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "4G"],
         },
         BootVariant {
             name: "multi-cpu",
+            kernel_features: &[],
             qemu_args: &["-smp", "4", "-cpu", "max"],
         },
     ],
@@ -246,14 +301,17 @@ const AARCH64: ArchSpec = ArchSpec {
         DEFAULT_BOOT,
         BootVariant {
             name: "small-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "64M", "-cpu", "cortex-a53"],
         },
         BootVariant {
             name: "large-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "4G", "-cpu", "cortex-a57"],
         },
         BootVariant {
             name: "multi-cpu",
+            kernel_features: &[],
             qemu_args: &["-smp", "4", "-cpu", "max"],
         },
     ],
@@ -301,15 +359,32 @@ const RISCV64: ArchSpec = ArchSpec {
         DEFAULT_BOOT,
         BootVariant {
             name: "small-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "64M", "-cpu", "sifive-u54"],
         },
         BootVariant {
             name: "large-memory",
+            kernel_features: &[],
             qemu_args: &["-m", "4G"],
         },
         BootVariant {
             name: "multi-cpu",
+            kernel_features: &[],
             qemu_args: &["-smp", "4"],
+        },
+        // Sv48 (4-level tables) with 4 GiB of RAM; `rv64` implements Sv48 (`sifive-u54` would
+        // refuse the mode at boot).
+        BootVariant {
+            name: "sv48",
+            kernel_features: &["sv48"],
+            qemu_args: &["-m", "4G"],
+        },
+        // DEVICE as Svpbmt `PBMT = IO`: the bits are reserved (every access faults) on a CPU
+        // without the extension, which QEMU 7.2's `rv64` lacks unless told.
+        BootVariant {
+            name: "svpbmt",
+            kernel_features: &["svpbmt"],
+            qemu_args: &["-cpu", "rv64,svpbmt=on"],
         },
     ],
 };

@@ -4,7 +4,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::apt::Removals;
-use crate::arch::{Arch, KERNEL_PACKAGE, UnitTests};
+use crate::arch::{Arch, KERNEL_PACKAGE, UnitTests, kernel_builds};
 use crate::commands;
 use crate::error::XtaskError;
 use crate::process::{Echo, display_command, run_captured, run_interactive};
@@ -150,6 +150,24 @@ fn ci_steps() -> Result<Vec<CiStep>, XtaskError> {
             format!("clippy {}", spec.bare_metal_triple),
             bare_metal,
         ));
+        // The kernel as the boot configurations build it with other features (Sv48, Svpbmt).
+        for build in kernel_builds(&arch.boot_configs()) {
+            if build.features.is_empty() {
+                continue;
+            }
+            let features = build.features.join(",");
+            let mut kernel = workspace::cargo("clippy");
+            kernel.args(["--target", spec.bare_metal_triple, "--features", &features]);
+            add_packages(&mut kernel, &[KERNEL_PACKAGE]);
+            kernel.args(["--", "-D", "warnings"]);
+            steps.push(CiStep::new(
+                format!(
+                    "clippy {} {KERNEL_PACKAGE} --features {features}",
+                    spec.bare_metal_triple
+                ),
+                kernel,
+            ));
+        }
     }
     let mut host_doc = workspace::cargo("doc");
     host_doc.arg("--no-deps").env("RUSTDOCFLAGS", "-D warnings");

@@ -47,8 +47,9 @@ Commands:
                                              unit tests (native or qemu-user) and the example
                                              kernel's suite under qemu-system, booted in each
                                              configuration of the ISA (default, small and large
-                                             memory, several CPUs); with QEMU arguments, booted
-                                             once with them instead; default: all ISAs
+                                             memory, several CPUs, riscv64 Sv48 and Svpbmt
+                                             builds); with QEMU arguments, the default build
+                                             booted once with them instead; default: all ISAs
   run  [--arch x86_64|aarch64|riscv64] [--allow-removals] [-- <QEMU arguments>]
                                              build and boot the example kernel, console on the
                                              terminal (Ctrl-A x quits); default: riscv64;

@@ -66,7 +66,7 @@ pub(crate) fn test(
 /// hung); build and setup errors.
 pub(crate) fn run(arch: Arch, qemu_args: &[String], removals: Removals) -> Result<(), XtaskError> {
     setup::ensure(&[arch], SetupMode::Install(removals))?;
-    let kernel = kernel::build(arch)?;
+    let kernel = kernel::build(arch, &[])?;
     let mut command = Command::new(arch.spec().qemu_system.program);
     command.args(arch.qemu_interactive_arguments(qemu_args, &kernel));
     let (termination, elapsed) = run_interactive(&mut command, INTERACTIVE_DEADLINE)?;

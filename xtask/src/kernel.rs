@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::arch::{Arch, BootConfig, KERNEL_DIRECTORY, KERNEL_PACKAGE};
+use crate::arch::{Arch, BootConfig, KERNEL_DIRECTORY, KERNEL_PACKAGE, kernel_builds};
 use crate::case_list::parse_required_cases;
 use crate::error::XtaskError;
 use crate::exit_protocol::ExitProtocol;
@@ -23,14 +23,16 @@ const REQUIRED_CASES_FILE: &str = "ci/kernel-cases.txt";
 /// How long a kernel build may take (a cold build on two cores takes under a minute).
 const BUILD_DEADLINE: Duration = Duration::from_secs(20 * 60);
 
-/// Builds the kernel for `arch` in release mode and returns the ELF's path.
+/// Builds the kernel for `arch` in release mode with the cargo `features` (none: the default
+/// build) and returns the ELF's path. Each feature set has its own ELF: cargo puts every build
+/// at the same path, so a boot must use its ELF before the next build with other features.
 ///
 /// # Errors
 ///
 /// [`XtaskError::CommandFailed`] when `examples/kernel` is missing, the build fails (quoting the
 /// compiler's error lines) or cargo reports no executable; [`XtaskError::Io`] when cargo cannot
 /// be run.
-pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
+pub(crate) fn build(arch: Arch, features: &[String]) -> Result<PathBuf, XtaskError> {
     let mut command = workspace::cargo("build");
     command.args([
         "--package",
@@ -40,6 +42,9 @@ pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
         arch.spec().bare_metal_triple,
         "--message-format=json-render-diagnostics",
     ]);
+    if !features.is_empty() {
+        command.args(["--features", &features.join(",")]);
+    }
     let manifest = workspace::root().join(KERNEL_DIRECTORY).join("Cargo.toml");
     if !manifest.is_file() {
         return Err(XtaskError::CommandFailed {
@@ -55,7 +60,8 @@ pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
         return Err(XtaskError::CommandFailed {
             command: display_command(&command),
             reason: format!(
-                "kernel build for {arch} ended with {:?}: {}",
+                "kernel build for {arch}{} ended with {:?}: {}",
+                describe_features(features),
                 captured.termination,
                 quote_lines(&cargo_error_lines(&captured.stderr))
             ),
@@ -67,6 +73,15 @@ pub(crate) fn build(arch: Arch) -> Result<PathBuf, XtaskError> {
             reason: format!("cargo reported no `{KERNEL_PACKAGE}` executable"),
         }
     })
+}
+
+/// ` with features a,b` for messages; empty for the default build.
+fn describe_features(features: &[String]) -> String {
+    if features.is_empty() {
+        String::new()
+    } else {
+        format!(" with features {}", features.join(","))
+    }
 }
 
 /// The qemu-system command that boots `kernel` for `arch` in `config` with its console on
@@ -86,66 +101,64 @@ pub(crate) struct BootResult {
     pub(crate) outcome: Outcome,
 }
 
-/// Builds the kernel for `arch` once and boots it in each of `configs`, judging its
-/// conformance suite each time. A failed build fails every configuration (the first carries the
-/// compiler's errors).
+/// Boots the kernel for `arch` in each of `configs`, judging its conformance suite each time,
+/// and returns the results in the order of `configs`. The kernel is built once per distinct
+/// feature set ([`kernel_builds`]) and booted in that build's configurations right after it. A
+/// failed build fails its configurations (the first carries the compiler's errors); a build's
+/// time is counted in its first configuration's time.
 pub(crate) fn run_suite(arch: Arch, configs: &[BootConfig]) -> Vec<BootResult> {
-    let started = Instant::now();
-    let prepared = build(arch)
-        .map_err(|error| error.to_string())
-        .and_then(|kernel| {
-            let text = fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
-                .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))?;
+    let required = fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
+        .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))
+        .and_then(|text| {
             parse_required_cases(&text, arch)
-                .map(|required| (kernel, required))
                 .map_err(|error| format!("{REQUIRED_CASES_FILE}: {error}"))
         });
-    let (kernel, required) = match prepared {
-        Ok(prepared) => prepared,
-        Err(reason) => {
-            return configs
-                .iter()
-                .enumerate()
-                .map(|(index, config)| BootResult {
-                    config: config.clone(),
-                    outcome: if index == 0 {
-                        Outcome::not_run(reason.clone(), started.elapsed())
-                    } else {
-                        Outcome::not_run(
-                            "not booted: see the first configuration".to_owned(),
-                            Duration::ZERO,
-                        )
-                    },
-                })
-                .collect();
-        }
-    };
-    let build_time = started.elapsed();
-    configs
-        .iter()
-        .enumerate()
-        .map(|(index, config)| {
-            println!("\n==> {arch}: kernel suite, boot {config}");
-            let booted = Instant::now();
-            let mut outcome = boot_and_judge(
-                &mut boot_command(arch, config, &kernel),
-                arch.spec().exit_protocol,
-                BOOT_DEADLINE,
-                &required,
-            );
-            // The build is counted once, in the first configuration's time.
-            outcome.elapsed = booted.elapsed()
-                + if index == 0 {
-                    build_time
-                } else {
-                    Duration::ZERO
-                };
-            BootResult {
+    let mut results: Vec<Option<BootResult>> = vec![None; configs.len()];
+    for kernel_build in kernel_builds(configs) {
+        let started = Instant::now();
+        let prepared = required.clone().and_then(|required| {
+            build(arch, &kernel_build.features)
+                .map(|kernel| (kernel, required))
+                .map_err(|error| error.to_string())
+        });
+        let build_time = started.elapsed();
+        for (position, &index) in kernel_build.configs.iter().enumerate() {
+            let config = &configs[index];
+            let charged_build_time = if position == 0 {
+                build_time
+            } else {
+                Duration::ZERO
+            };
+            let outcome = match &prepared {
+                Ok((kernel, required)) => {
+                    println!("\n==> {arch}: kernel suite, boot {config}");
+                    let booted = Instant::now();
+                    let mut outcome = boot_and_judge(
+                        &mut boot_command(arch, config, kernel),
+                        arch.spec().exit_protocol,
+                        BOOT_DEADLINE,
+                        required,
+                    );
+                    outcome.elapsed = booted.elapsed() + charged_build_time;
+                    outcome
+                }
+                Err(reason) if position == 0 => Outcome::not_run(reason.clone(), build_time),
+                Err(_) => Outcome::not_run(
+                    format!(
+                        "not booted: the kernel build{} failed (see `{}`)",
+                        describe_features(&kernel_build.features),
+                        configs[kernel_build.configs[0]].name
+                    ),
+                    Duration::ZERO,
+                ),
+            };
+            results[index] = Some(BootResult {
                 config: config.clone(),
                 outcome,
-            }
-        })
-        .collect()
+            });
+        }
+    }
+    results.into_iter().flatten().collect()
 }
 
 /// Runs `qemu` (a command whose stdout is the kernel's serial console) under `deadline` and

@@ -2,9 +2,10 @@
 //!
 //! - `cargo xtask test [--arch x86_64|aarch64|riscv64|all] [-- <QEMU arguments>]`: per ISA, the
 //!   unit tests (natively for x86_64, under qemu-user for the others), then the example kernel
-//!   built for the ISA and booted under qemu-system once per boot configuration of the [`arch`]
-//!   table (default, small and large memory, several CPUs, other CPU models; or once with the
-//!   given QEMU arguments), its conformance suite read from the serial console. Ends with a
+//!   built for the ISA (once per set of kernel features the configurations ask for) and booted
+//!   under qemu-system once per boot configuration of the [`arch`] table (default, small and
+//!   large memory, several CPUs, other CPU models, riscv64 Sv48 and Svpbmt builds; or once with
+//!   the given QEMU arguments), its conformance suite read from the serial console. Ends with a
 //!   table of counts and times (a row per ISA and check, one per boot configuration) and exits
 //!   non-zero on any failure, naming the ISA, the configuration and the case.
 //! - `cargo xtask run [--arch <isa>] [-- <QEMU arguments>]`: builds and boots the kernel with its
@@ -18,7 +19,7 @@
 //! - `cargo xtask ci`: fmt check, clippy and docs with warnings denied, then `test --arch all`.
 //!
 //! Only this crate knows QEMU: the [`arch`] table holds every triple, binary, machine argument,
-//! boot configuration and exit protocol. QEMU runs with a deadline under a guard that kills it (and any process tree)
+//! boot configuration (with its kernel features) and exit protocol. QEMU runs with a deadline under a guard that kills it (and any process tree)
 //! when dropped, its full command line printed first, and only the protocol's explicit success
 //! status counts as a pass.
 //!
@@ -41,8 +42,9 @@
 //!   `isa: name` line on that one). A hang is QEMU still running after 30 s, reported
 //!   with the case it hung in.
 //!
-//! `ci/failure-modes.sh` breaks a scratch clone four ways (failing unit test, failing case, hang,
-//! triple fault) and checks that `cargo xtask test` fails naming the ISA and the case.
+//! `ci/failure-modes.sh` breaks a scratch clone five ways (failing unit test, failing case, hang,
+//! triple fault, the svpbmt build on a CPU without Svpbmt) and checks that `cargo xtask test`
+//! fails naming the ISA and the case.
 
 mod apt;
 mod arch;

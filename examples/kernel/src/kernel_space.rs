@@ -194,8 +194,10 @@ pub(crate) fn init() {
     // their current (identity) addresses, and lives in `SPACES` until the kernel exits.
     unsafe { arch::enable_mmu(root) }.expect("the CPU does not support the translation mode");
     trap::set_page_fault_handler(Some(handle_page_fault));
+    let register = crate::hardware::TranslationRoot::read()
+        .map_or_else(|error| error, |hardware| hardware.register);
     println!(
-        "MMU on: {} root at {:#x}, {} physical-address bits",
+        "MMU on: {} root at {:#x}, {register}, {} physical-address bits",
         <Arch as PagingArch>::NAME,
         root.as_usize(),
         with(Space::Kernel, |space| space.page_table().phys_addr_bits())

@@ -1,5 +1,5 @@
 //! A bare-metal example kernel that embeds our virtual-memory crates and proves them on a real
-//! MMU under QEMU, on RISC-V (Sv39), AArch64 and x86_64.
+//! MMU under QEMU, on RISC-V (Sv39, or Sv48 with the feature `sv48`), AArch64 and x86_64.
 //!
 //! Boot order (see `README.md` for the integration guide):
 //! 1. `arch::*::boot` — per-ISA entry: stack, bss, console, trap vectors;
@@ -13,6 +13,10 @@
 #[cfg(target_os = "none")]
 extern crate alloc;
 
+// `sv48` is refused by vmlayer_paging on other ISAs; `svpbmt` would silently do nothing there.
+#[cfg(all(feature = "svpbmt", not(target_arch = "riscv64")))]
+compile_error!("example_kernel: feature `svpbmt` is for riscv64 targets only");
+
 #[cfg(target_os = "none")]
 mod arch;
 #[cfg(all(target_os = "none", feature = "broken-drop-nx"))]
@@ -25,6 +29,8 @@ mod firmware;
 mod frame_pool;
 #[cfg(target_os = "none")]
 mod global_cell;
+#[cfg(target_os = "none")]
+mod hardware;
 #[cfg(target_os = "none")]
 mod harness;
 #[cfg(target_os = "none")]
@@ -80,6 +86,7 @@ const HEAP_FRAMES: usize = 1024;
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     // No summary line: a kernel that dies mid-suite must not look like a finished run.
+    arch::prepare_fatal_report();
     println!("kernel panic: {info}");
     arch::exit_qemu(false)
 }

@@ -116,6 +116,7 @@ pub(crate) fn user_fault(fault: PageFaultInfo) -> bool {
 /// Reports a trap the kernel cannot handle and exits QEMU with failure.
 pub(crate) fn unexpected(what: fmt::Arguments<'_>) -> ! {
     // No summary line: a kernel that dies mid-suite must not look like a finished run.
+    crate::arch::prepare_fatal_report();
     println!("kernel trap: {what}");
     crate::arch::exit_qemu(false)
 }

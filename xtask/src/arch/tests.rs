@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use super::{Arch, UnitTests};
+use super::{Arch, BootConfig, BootVariant, KernelBuild, UnitTests, kernel_builds};
 use crate::exit_protocol::ExitProtocol;
 
 #[test]
@@ -118,7 +118,7 @@ fn every_isa_boots_default_large_memory_and_multi_cpu_configurations() {
             "{arch}: the plain boot comes first"
         );
         assert!(
-            boots[0].qemu_args.is_empty(),
+            boots[0].qemu_args.is_empty() && boots[0].kernel_features.is_empty(),
             "{arch}: the default adds nothing"
         );
         let memory_in_gib = |variant: &&super::BootVariant| {
@@ -174,7 +174,7 @@ fn every_isa_boots_default_large_memory_and_multi_cpu_configurations() {
 }
 
 #[test]
-fn boot_configurations_print_their_name_and_arguments() {
+fn boot_configurations_print_their_name_features_and_arguments() {
     let configs = Arch::X86_64.boot_configs();
     assert_eq!(configs[0].to_string(), "default");
     let large = configs.iter().find(|config| config.name == "large-memory");
@@ -182,8 +182,158 @@ fn boot_configurations_print_their_name_and_arguments() {
         large.map(ToString::to_string).as_deref(),
         Some("large-memory: -m 4G")
     );
-    let custom = super::BootConfig::custom(&["-smp".to_owned(), "4".to_owned()]);
+    let custom = BootConfig::custom(&["-smp".to_owned(), "4".to_owned()]);
     assert_eq!(custom.to_string(), "custom: -smp 4");
+    assert!(
+        custom.kernel_features.is_empty(),
+        "custom boots the default build"
+    );
+    let riscv = Arch::Riscv64.boot_configs();
+    let svpbmt = riscv.iter().find(|config| config.name == "svpbmt");
+    assert_eq!(
+        svpbmt.map(ToString::to_string).as_deref(),
+        Some("svpbmt [features svpbmt]: -cpu rv64,svpbmt=on")
+    );
+    let features_only = BootConfig::from(&BootVariant {
+        name: "both",
+        kernel_features: &["sv48", "svpbmt"],
+        qemu_args: &[],
+    });
+    assert_eq!(features_only.to_string(), "both [features sv48,svpbmt]");
+}
+
+#[test]
+fn a_variant_s_features_are_sorted_and_deduplicated() {
+    let config = BootConfig::from(&BootVariant {
+        name: "x",
+        kernel_features: &["svpbmt", "sv48", "svpbmt"],
+        qemu_args: &["-m", "1G"],
+    });
+    assert_eq!(config.kernel_features, ["sv48", "svpbmt"]);
+    assert_eq!(config.qemu_args, ["-m", "1G"]);
+}
+
+/// A configuration with `features` (and no QEMU arguments).
+fn config(name: &str, features: &[&str]) -> BootConfig {
+    BootConfig {
+        name: name.to_owned(),
+        kernel_features: features.iter().map(|&feature| feature.to_owned()).collect(),
+        qemu_args: Vec::new(),
+    }
+}
+
+#[test]
+fn the_kernel_is_built_once_per_distinct_feature_set_in_first_use_order() {
+    let configs = [
+        config("default", &[]),
+        config("sv48", &["sv48"]),
+        config("small", &[]),
+        config("svpbmt", &["svpbmt"]),
+        config("sv48-big", &["sv48"]),
+        config("both", &["sv48", "svpbmt"]),
+    ];
+    let build = |features: &[&str], configs: &[usize]| KernelBuild {
+        features: features.iter().map(|&feature| feature.to_owned()).collect(),
+        configs: configs.to_vec(),
+    };
+    assert_eq!(
+        kernel_builds(&configs),
+        [
+            build(&[], &[0, 2]),
+            build(&["sv48"], &[1, 4]),
+            build(&["svpbmt"], &[3]),
+            build(&["sv48", "svpbmt"], &[5]),
+        ]
+    );
+    assert_eq!(kernel_builds(&[]), []);
+    // The table's own configurations: riscv64 needs three builds, the others one.
+    assert_eq!(kernel_builds(&Arch::Riscv64.boot_configs()).len(), 3);
+    assert_eq!(kernel_builds(&Arch::X86_64.boot_configs()).len(), 1);
+}
+
+/// The names of the `[features]` section of a Cargo.toml text.
+fn cargo_features(manifest: &str) -> Vec<String> {
+    manifest
+        .lines()
+        .map(str::trim)
+        .skip_while(|line| *line != "[features]")
+        .skip(1)
+        .take_while(|line| !line.starts_with('['))
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('=').map(|(name, _)| name.trim().to_owned()))
+        .collect()
+}
+
+#[test]
+fn features_are_read_from_the_features_section_only() {
+    let manifest = "[dependencies]\nx = \"1\"\n[features]\n# comment\ndefault = []\nsv48 = [\"a/sv48\"]\n[lints]\nworkspace = true\n";
+    assert_eq!(cargo_features(manifest), ["default", "sv48"]);
+}
+
+#[test]
+fn every_kernel_feature_of_the_table_is_a_real_feature_of_the_kernel() {
+    let path = crate::workspace::root()
+        .join(super::KERNEL_DIRECTORY)
+        .join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&path).expect("the kernel's Cargo.toml");
+    let declared = cargo_features(&manifest);
+    for arch in Arch::ALL {
+        for variant in arch.spec().boots {
+            for feature in variant.kernel_features {
+                assert!(
+                    declared.iter().any(|name| name == feature),
+                    "{arch} {}: `{feature}` is not a feature of {}",
+                    variant.name,
+                    path.display()
+                );
+                assert!(
+                    *feature != "default" && !feature.starts_with("broken-"),
+                    "{arch} {}: `{feature}` is the default or a test-only breakage",
+                    variant.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn riscv64_boots_sv48_and_svpbmt_builds_on_cpus_that_implement_them() {
+    let boots = Arch::Riscv64.spec().boots;
+    for feature in ["sv48", "svpbmt"] {
+        assert!(
+            boots
+                .iter()
+                .any(|variant| variant.kernel_features == [feature]),
+            "riscv64: a boot of the `{feature}` build alone"
+        );
+    }
+    for variant in boots {
+        let cpu = value_of(variant.qemu_args, "-cpu");
+        if variant.kernel_features.contains(&"svpbmt") {
+            assert!(
+                cpu.is_some_and(|cpu| cpu.split(',').any(|option| option == "svpbmt=on")),
+                "riscv64 {}: the svpbmt build needs a CPU with svpbmt=on, got {cpu:?}",
+                variant.name
+            );
+        }
+        if variant.kernel_features.contains(&"sv48") {
+            assert!(
+                !cpu.is_some_and(|cpu| cpu.starts_with("sifive-u54")),
+                "riscv64 {}: the SiFive U54 is an Sv39-only core (QEMU 7.2 does not model \
+                 that and would accept Sv48 on it)",
+                variant.name
+            );
+        }
+    }
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        assert!(
+            arch.spec()
+                .boots
+                .iter()
+                .all(|variant| variant.kernel_features.is_empty()),
+            "{arch}: sv48 and svpbmt are riscv64 features"
+        );
+    }
 }
 
 /// The `key = "value"` entries of the `[target.<triple>]` section of a cargo config text.

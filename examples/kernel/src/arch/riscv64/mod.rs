@@ -1,23 +1,29 @@
-//! RISC-V (Sv39) glue for QEMU `virt` with OpenSBI: the kernel starts in S-mode at 0x8020_0000
-//! with the MMU off, `a0` = hart id, `a1` = device tree.
+//! RISC-V glue for QEMU `virt` with OpenSBI: the kernel starts in S-mode at 0x8020_0000 with
+//! the MMU off, `a0` = hart id, `a1` = device tree. The translation mode is the one
+//! `vmlayer_paging` selects (Sv39, or Sv48 with the kernel feature `sv48`); DEVICE mappings carry
+//! Svpbmt's `PBMT = IO` with the kernel feature `svpbmt`.
 
 use core::ops::Range;
 
 use crate::firmware::MemoryMap;
 
 mod boot;
+mod hardware;
 mod probe;
 mod trap;
 mod user;
 mod user_access;
 
+pub(crate) use self::hardware::{
+    BUILD_LEVELS, DEVICE_MEMORY, NORMAL_MEMORY, classify_entry, memory_type, translation_root,
+};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 
 /// Printed at boot.
-pub(crate) const ISA_NAME: &str = "riscv64 (Sv39, S-mode under OpenSBI)";
+pub(crate) const ISA_NAME: &str = "riscv64 (S-mode under OpenSBI)";
 
 /// What the boot CPU's id is (printed at boot): the hart id OpenSBI passed in `a0`. OpenSBI
 /// picks the boot hart (any hart may win, not only hart 0) and keeps the others stopped (SBI
@@ -52,6 +58,25 @@ pub(crate) fn console_write_byte(byte: u8) {
     }
 }
 
+/// Whether the UART's transmitter drains: polls the line-status register (a load through the
+/// DEVICE mapping) until THRE and TEMT are both set, for a bounded number of reads.
+pub(crate) fn console_transmitter_drains() -> bool {
+    let line_status = (UART_BASE + 5) as *const u8;
+    // SAFETY: the UART's line-status register is device MMIO, mapped DEVICE; reading it has no
+    // side effect.
+    (0..1_000_000).any(|_| unsafe { line_status.read_volatile() } & 0x60 == 0x60)
+}
+
+/// Makes the console and the exit device reachable whatever the page table says, before a fatal
+/// report: turns translation off (`satp` = Bare). The kernel is identity-mapped, so execution
+/// continues at the same addresses. (A table whose DEVICE entries the hart refuses, such as
+/// Svpbmt bits on a hart without Svpbmt, would otherwise fault again on every console write.)
+pub(crate) fn prepare_fatal_report() {
+    // SAFETY: with translation off every address is its physical address, which is where the
+    // identity-mapped kernel (code, stack, data, devices) already runs.
+    unsafe { core::arch::asm!("csrw satp, zero", "sfence.vma", options(nostack)) };
+}
+
 /// Ends the QEMU run through the sifive_test device: 0x5555 → status 0, 0x3333 | 1 << 16 → 1.
 pub(crate) fn exit_qemu(success: bool) -> ! {
     let code: u32 = if success { 0x5555 } else { 0x3333 | (1 << 16) };
@@ -63,7 +88,8 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
     }
 }
 
-/// Turns translation on with the table at `root` (Sv39 through `satp`).
+/// Turns translation on with the table at `root`, in the mode `vmlayer_paging` selected (Sv39,
+/// or Sv48 with the feature `sv48`), through `satp`.
 ///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, devices) at its current addresses.

@@ -7,11 +7,15 @@ use crate::firmware::MemoryMap;
 
 mod boot;
 mod descriptors;
+mod hardware;
 mod probe;
 mod trap;
 mod user;
 mod user_access;
 
+pub(crate) use self::hardware::{
+    BUILD_LEVELS, DEVICE_MEMORY, NORMAL_MEMORY, classify_entry, memory_type, translation_root,
+};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
@@ -61,6 +65,15 @@ pub(crate) fn console_write_byte(byte: u8) {
     while inb(COM1 + 5) & 0x20 == 0 {}
     outb(COM1, byte);
 }
+
+/// Whether COM1's transmitter drains: polls the line-status register (port I/O: no mapping is
+/// involved) until THRE and TEMT are both set, for a bounded number of reads.
+pub(crate) fn console_transmitter_drains() -> bool {
+    (0..1_000_000).any(|_| inb(COM1 + 5) & 0x60 == 0x60)
+}
+
+/// Nothing to do before a fatal report: the console and the exit device are I/O ports.
+pub(crate) fn prepare_fatal_report() {}
 
 /// Ends the QEMU run through isa-debug-exit: 0x10 → status 33 (pass), 0x11 → status 35.
 pub(crate) fn exit_qemu(success: bool) -> ! {
