@@ -78,8 +78,9 @@ impl<F: Copy, B> MemoryArea<F, B> {
         self.flags = flags;
     }
 
-    /// Keeps `[start, new_end)`; the caller guarantees `start < new_end <= end`.
-    pub(crate) const fn shrink_end(&mut self, new_end: usize) {
+    /// Makes the area `[start, new_end)`: shorter, or longer over a range the caller made part
+    /// of it (`start < new_end`).
+    pub(crate) const fn set_end(&mut self, new_end: usize) {
         self.size = new_end - self.start.as_usize();
     }
 
@@ -100,7 +101,7 @@ impl<F: Copy, B: Clone> MemoryArea<F, B> {
             flags: self.flags,
             backend: self.backend.clone(),
         };
-        self.shrink_end(at);
+        self.set_end(at);
         right
     }
 }

@@ -2,7 +2,7 @@
 
 use memory_addr::VirtAddr;
 
-use crate::MappingResult;
+use crate::{MappingResult, MemoryArea};
 
 /// How the pages of one kind of area are put into, taken out of and re-protected in a page
 /// table.
@@ -47,4 +47,14 @@ pub trait MappingBackend<F: Copy, PT>: Clone {
         new_flags: F,
         page_table: &mut PT,
     ) -> MappingResult;
+
+    /// Whether `left` and `right`, adjacent areas of this backend (`left` ends where `right`
+    /// starts), may become one area, as Linux merges compatible VMAs: the set then keeps `left`,
+    /// grown over `right`, with `left`'s backend, so the answer must be `true` only where that
+    /// backend describes both ranges exactly (equal flags, and for example the same
+    /// physical offset for a linear mapping). The default never merges.
+    fn can_merge(&self, left: &MemoryArea<F, Self>, right: &MemoryArea<F, Self>) -> bool {
+        let _ = (left, right);
+        false
+    }
 }

@@ -20,6 +20,9 @@ pub enum MappingError {
     /// Memory ran out: a frame or page-table page could not be allocated, or the area limit set
     /// with [`MemorySet::with_max_areas`](crate::MemorySet::with_max_areas) would be exceeded.
     NoMemory,
+    /// The operation needs the range to be mapped and it is not (wholly): `mprotect` over a
+    /// hole, a resize of an address where no area starts.
+    NotMapped,
 }
 
 impl MappingError {
@@ -32,6 +35,7 @@ impl MappingError {
     /// | `AlreadyExists` | `EEXIST` (17) | `mmap` with `MAP_FIXED_NOREPLACE` over an area |
     /// | `BadState` | `EFAULT` (14) | a backend found the page table in an unexpected state |
     /// | `NoMemory` | `ENOMEM` (12) | no frame, or the area limit reached |
+    /// | `NotMapped` | `ENOMEM` (12) | `mprotect` of a range with a hole, as Linux answers |
     ///
     /// ```
     /// use vmlayer_areas::MappingError;
@@ -43,7 +47,7 @@ impl MappingError {
             Self::InvalidParam => 22,
             Self::AlreadyExists => 17,
             Self::BadState => 14,
-            Self::NoMemory => 12,
+            Self::NoMemory | Self::NotMapped => 12,
         }
     }
 }
@@ -55,6 +59,7 @@ impl fmt::Display for MappingError {
             Self::AlreadyExists => "range overlaps an existing mapping",
             Self::BadState => "page table is in an unexpected state",
             Self::NoMemory => "out of memory",
+            Self::NotMapped => "the range is not mapped",
         })
     }
 }

@@ -316,6 +316,14 @@ impl GapIndex {
         }
     }
 
+    /// Drops the empty gap at `at`, if there is one: `at` stops being an area start (two areas
+    /// merged there), and empty gaps sit only at area starts.
+    pub(crate) fn forget_empty(&mut self, at: usize) {
+        if self.populated && self.around(at).0 == Some((at, at)) {
+            self.remove(at);
+        }
+    }
+
     /// Marks `[start, end)` as free again, joining it with the gaps on either side.
     pub(crate) fn release(&mut self, start: usize, end: usize) {
         self.populate();

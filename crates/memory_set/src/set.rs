@@ -69,6 +69,18 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         }
     }
 
+    /// Changes the limit on the number of areas (Linux's `vm.max_map_count`). Areas already
+    /// there stay; an operation that would add areas beyond the new limit fails with
+    /// [`MappingError::NoMemory`].
+    pub fn set_max_areas(&mut self, max_areas: usize) {
+        self.max_areas = max_areas;
+    }
+
+    /// The limit on the number of areas (`usize::MAX` when unlimited).
+    pub fn max_areas(&self) -> usize {
+        self.max_areas
+    }
+
     /// The number of areas.
     pub fn len(&self) -> usize {
         self.areas.len()
@@ -215,6 +227,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             .map(area.start(), area.size(), area.flags(), page_table)?;
         self.gaps.occupy(span, start, end);
         self.areas.insert(start, area);
+        self.merge_boundaries(start, end);
         Ok(())
     }
 
@@ -290,8 +303,57 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         let result = self.protect_range(start, end, &update_flags, page_table, &mut done);
         if result.is_err() {
             self.roll_back_protect(done, page_table);
+        } else if !done.is_empty() {
+            self.merge_boundaries(start, end);
         }
         result
+    }
+
+    /// Resizes in place the area that starts at `start` to `new_size` bytes (`brk`, stack
+    /// growth, `mremap` without moving): shrinking unmaps its tail, growing maps
+    /// `[end, start + new_size)` with the area's flags through its backend, and a size of zero
+    /// unmaps it. A grown area merges with the next one where the backend allows.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: unaligned `start` or size, or the new end overflows.
+    /// - [`MappingError::NotMapped`]: no area starts at `start`.
+    /// - [`MappingError::AlreadyExists`]: growing needs addresses another area holds.
+    /// - A backend error. Nothing changes on any error, except as [`Self::unmap`] says for a
+    ///   failing shrink.
+    pub fn resize(
+        &mut self,
+        start: VirtAddr,
+        new_size: usize,
+        page_table: &mut PT,
+    ) -> MappingResult {
+        let (start, new_end) = page_range(start, new_size)?;
+        let Some(area) = self.areas.get(&start) else {
+            return Err(MappingError::NotMapped);
+        };
+        let end = area.end_usize();
+        if new_end <= end {
+            return self.unmap(VirtAddr::from_usize(new_end), end - new_end, page_table);
+        }
+        let span = self
+            .gaps
+            .free_span(end)
+            .filter(|&(_, gap_end)| gap_end >= new_end)
+            .ok_or(MappingError::AlreadyExists)?;
+        area.backend().map(
+            VirtAddr::from_usize(end),
+            new_end - end,
+            area.flags(),
+            page_table,
+        )?;
+        self.gaps.occupy(span, end, new_end);
+        // Filled exactly, the gap stays as an empty gap at `end`, which is no area start.
+        self.gaps.forget_empty(end);
+        if let Some(area) = self.areas.get_mut(&start) {
+            area.set_end(new_end);
+        }
+        self.merge_boundaries(new_end, new_end);
+        Ok(())
     }
 
     /// Unmaps every area, lowest first.
@@ -378,7 +440,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             return;
         };
         match self.areas.range_mut(..right).next_back() {
-            Some((_, left)) if left.end_usize() == right => left.shrink_end(right_area.end_usize()),
+            Some((_, left)) if left.end_usize() == right => left.set_end(right_area.end_usize()),
             _ => {
                 self.areas.insert(right, right_area);
             }
@@ -468,6 +530,43 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             split_right: p_end < a_end,
         });
         Ok(())
+    }
+
+    /// Merges compatible neighbours ([`MappingBackend::can_merge`]) at every area start in
+    /// `[low, high]`: the bounds of a range an operation changed and the area starts inside it.
+    /// O(log n) per area start.
+    fn merge_boundaries(&mut self, low: usize, high: usize) {
+        let mut cursor = low;
+        while cursor <= high {
+            let Some((&key, _)) = self.areas.range(cursor..=high).next() else {
+                break;
+            };
+            self.merge_into_previous(key);
+            match key.checked_add(1) {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+    }
+
+    /// Merges the area starting at `key` into the one that ends there, if their backend allows.
+    fn merge_into_previous(&mut self, key: usize) {
+        let Some(right) = self.areas.get(&key) else {
+            return;
+        };
+        let Some((_, left)) = self.areas.range(..key).next_back() else {
+            return;
+        };
+        if left.end_usize() != key || !left.backend().can_merge(left, right) {
+            return;
+        }
+        let Some(right) = self.areas.remove(&key) else {
+            return;
+        };
+        if let Some((_, left)) = self.areas.range_mut(..key).next_back() {
+            left.set_end(right.end_usize());
+        }
+        self.gaps.forget_empty(key);
     }
 
     fn roll_back_protect(&mut self, done: Vec<Protected<F>>, page_table: &mut PT) {
@@ -577,7 +676,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         } else {
             // The tail or the middle goes.
             let right = (p_end < a_end).then(|| area.split_off(p_end));
-            area.shrink_end(p_start);
+            area.set_end(p_start);
             if let Some(right) = right {
                 self.areas.insert(p_end, right);
             }

@@ -4,7 +4,9 @@ use core::fmt;
 
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use vmlayer_arch::{Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook, table_index};
+use vmlayer_arch::{
+    ACCESS_FLAGS, Access, FaultCause, PageFaultInfo, PagingArch, TlbFlushHook, table_index,
+};
 use vmlayer_areas::{MemoryArea, MemorySet};
 
 use crate::backend::{AllocFrames, Backend, checked_range};
@@ -16,6 +18,15 @@ use crate::{Arch, MappingError, MappingResult};
 fn root_slots<A: PagingArch>(start: usize, end: usize) -> core::ops::Range<usize> {
     let top = A::LEVELS - 1;
     table_index(start, top)..table_index(end - 1, top) + 1
+}
+
+/// What [`AddressSpace::map`] does where the new area overlaps existing ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Placement {
+    /// Refuse with [`MappingError::AlreadyExists`] (`MAP_FIXED_NOREPLACE`).
+    NoReplace,
+    /// Unmap what the range held first (`MAP_FIXED`).
+    Fixed,
 }
 
 /// The area set type an [`AddressSpace`] uses.
@@ -147,6 +158,25 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         }
     }
 
+    /// Adds `area` (any [`Backend`], e.g. `Area::new(vaddr, size, flags, Backend::Alloc {
+    /// populate: false })`), as `mmap` with `MAP_FIXED_NOREPLACE` or `MAP_FIXED` does. It merges
+    /// with adjacent areas of equal flags and a compatible backend.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map_linear`] and [`Self::map_alloc`]; with [`Placement::Fixed`] a failure
+    /// after the replaced range was unmapped leaves it unmapped (as Linux), and the areas say so.
+    pub fn map(&mut self, area: Area, placement: Placement) -> MappingResult {
+        checked_range::<A>(area.start(), area.size())?;
+        self.check_in_range(area.start(), area.size())?;
+        self.check_half(area.start())?;
+        self.last_spurious = None;
+        let fixed = placement == Placement::Fixed;
+        self.with_global_hint(area.start(), area.size(), |areas, page_table| {
+            areas.map(area, page_table, fixed)
+        })
+    }
+
     /// Maps `[vaddr, vaddr + size)` to `[paddr, paddr + size)` with `flags` (a Linear area),
     /// using 2 MiB / 1 GiB entries where `vaddr`, `paddr` and `size` allow.
     ///
@@ -214,9 +244,11 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     }
 
     /// Gives every page in `[vaddr, vaddr + size)` the flags `flags` (taken as they are:
-    /// include `USER`, `DEVICE`, ... as needed). Flags without `READ`, `WRITE` or `EXECUTE` make
-    /// the pages PROT_NONE: every access faults, frames and data are kept, and a later
-    /// `protect` restores them. Holes are skipped.
+    /// include `USER`, `DEVICE`, ... as needed; [`Self::mprotect`] changes only the access
+    /// flags). Flags without `READ`, `WRITE` or `EXECUTE` make the pages PROT_NONE: every access
+    /// faults, frames and data are kept, and a later `protect` restores them. Holes are
+    /// skipped; an area whose flags are already `flags` is left alone (never split), and areas
+    /// left with equal flags merge again.
     ///
     /// Where the ISA requires break-before-make ([`PagingArch::BREAK_BEFORE_MAKE`], AArch64),
     /// pages whose memory type (`DEVICE`, `UNCACHED`) or `USER` changes are briefly invalid
@@ -227,11 +259,87 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     ///
     /// As [`Self::unmap`]; on error every area keeps its old flags.
     pub fn protect(&mut self, vaddr: VirtAddr, size: usize, flags: MappingFlags) -> MappingResult {
+        self.protect_with(vaddr, size, |old| (old != flags).then_some(flags))
+    }
+
+    /// `mprotect`: sets the access flags (`READ`, `WRITE`, `EXECUTE`; none for PROT_NONE) of
+    /// every page in `[vaddr, vaddr + size)` and keeps the others (`USER`, `DEVICE`, ...).
+    /// Unlike [`Self::protect`], the range must be mapped without holes, as Linux requires.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NotMapped`] (`ENOMEM`) if a page of the range is in no area, and
+    /// [`MappingError::InvalidParam`] for flags other than access flags; nothing changes then.
+    /// Otherwise as [`Self::protect`].
+    pub fn mprotect(
+        &mut self,
+        vaddr: VirtAddr,
+        size: usize,
+        access: MappingFlags,
+    ) -> MappingResult {
+        if !ACCESS_FLAGS.contains(access) {
+            return Err(MappingError::InvalidParam);
+        }
+        self.check_in_range(vaddr, size)?;
+        let start = vaddr.as_usize();
+        let end = start.checked_add(size).ok_or(MappingError::InvalidParam)?;
+        let mut next = start;
+        while next < end {
+            let area = self
+                .areas
+                .find(VirtAddr::from(next))
+                .ok_or(MappingError::NotMapped)?;
+            next = area.end().as_usize();
+        }
+        self.protect_with(vaddr, size, |old| {
+            let new = (old - ACCESS_FLAGS) | access;
+            (new != old).then_some(new)
+        })
+    }
+
+    /// Changes the flags of every page in `[vaddr, vaddr + size)` as `update(old flags)` says
+    /// for each area: `None` leaves it alone (no split), `Some(new)` gives it `new`. Holes are
+    /// skipped. See [`Self::protect`] for PROT_NONE, break-before-make and merging.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::protect`].
+    pub fn protect_with(
+        &mut self,
+        vaddr: VirtAddr,
+        size: usize,
+        update: impl Fn(MappingFlags) -> Option<MappingFlags>,
+    ) -> MappingResult {
         self.check_in_range(vaddr, size)?;
         self.last_spurious = None;
         self.with_global_hint(vaddr, size, |areas, page_table| {
-            areas.protect(vaddr, size, |_| Some(flags), page_table)
+            areas.protect(vaddr, size, update, page_table)
         })
+    }
+
+    /// Resizes in place the area that starts at `vaddr` to `new_size` bytes: `brk`, stack
+    /// growth, `mremap` without moving. Growing maps the new pages as the area's backend does
+    /// (lazily for a lazy Alloc area), shrinking unmaps the tail (freeing its frames after the
+    /// flush), and 0 unmaps the area.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NotMapped`] if no area starts at `vaddr`; [`MappingError::AlreadyExists`]
+    /// if growing needs addresses another area holds; [`MappingError::InvalidParam`] for an
+    /// unaligned size or a new end outside the space's range; `NoMemory`. Nothing changes then.
+    pub fn resize_area(&mut self, vaddr: VirtAddr, new_size: usize) -> MappingResult {
+        self.check_in_range(vaddr, new_size)?;
+        self.last_spurious = None;
+        let old_size = self.areas.find(vaddr).map_or(0, |area| area.size());
+        self.with_global_hint(vaddr, old_size.max(new_size), |areas, page_table| {
+            areas.resize(vaddr, new_size, page_table)
+        })
+    }
+
+    /// Limits the number of areas (Linux's `vm.max_map_count`); an operation that would
+    /// exceed it fails with [`MappingError::NoMemory`] and changes nothing.
+    pub fn set_max_areas(&mut self, max_areas: usize) {
+        self.areas.set_max_areas(max_areas);
     }
 
     /// Runs an unmap or protect of `[vaddr, vaddr + size)` telling the walker whether the range
@@ -441,8 +549,7 @@ impl<H: PagingHandler, A: PagingArch> fmt::Display for AddressSpace<H, A> {
                         .unwrap_or_default();
                     write!(f, "linear pa {:#x}", paddr.as_usize())?;
                 }
-                Backend::Alloc { populate: true } => f.write_str("alloc populated")?,
-                Backend::Alloc { populate: false } => f.write_str("alloc lazy")?,
+                Backend::Alloc { .. } => f.write_str("alloc")?,
             }
             for (flag, name) in [
                 (MappingFlags::USER, " user"),

@@ -135,6 +135,21 @@ fn check_linear_paddr<H: PagingHandler, A: PagingArch>(
 }
 
 impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, A>> for Backend {
+    /// Equal flags and: two Linear areas with the same physical offset (contiguous physical
+    /// memory), or two Alloc areas (eager or lazy: a merged area faults in what is missing).
+    fn can_merge(
+        &self,
+        left: &vmlayer_areas::MemoryArea<MappingFlags, Self>,
+        right: &vmlayer_areas::MemoryArea<MappingFlags, Self>,
+    ) -> bool {
+        left.flags() == right.flags()
+            && match (left.backend(), right.backend()) {
+                (Self::Linear { pa_va_offset: a }, Self::Linear { pa_va_offset: b }) => a == b,
+                (Self::Alloc { .. }, Self::Alloc { .. }) => true,
+                _ => false,
+            }
+    }
+
     /// Maps the range. Linear writes every entry (huge where possible); Alloc with `populate`
     /// allocates a zeroed frame per page, lazy Alloc leaves the range empty. On failure
     /// everything this call mapped is unmapped again and its frames are returned.

@@ -32,7 +32,12 @@
 //! struct HeapFrames;
 //! impl PagingHandler for HeapFrames {
 //!     fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
-//!         let layout = Layout::from_size_align(count * 4096, align).ok()?;
+//!         // This crate asks for 4 KiB-aligned frames only; refusing other alignments keeps
+//!         // `dealloc_frames` using the very layout `alloc` was given.
+//!         if align != 4096 || count == 0 {
+//!             return None;
+//!         }
+//!         let layout = Layout::from_size_align(count * 4096, 4096).ok()?;
 //!         // SAFETY: the layout has a non-zero size.
 //!         let pointer = unsafe { alloc(layout) };
 //!         (!pointer.is_null()).then(|| PhysAddr::from(pointer as usize))
@@ -67,7 +72,7 @@
 //!
 //! assert_eq!(
 //!     space.to_string(),
-//!     "0000000010000000-0000000010004000 rw-p alloc lazy\n\
+//!     "0000000010000000-0000000010004000 rw-p alloc\n\
 //!      0000000040000000-0000000040200000 rw-p linear pa 0x80200000\n"
 //! );
 //! # Ok::<(), vmlayer_paging::MappingError>(())
@@ -100,7 +105,7 @@ pub use vmlayer_arch::{
 };
 pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 
-pub use self::address_space::{AddressSpace, Area, AreaSet};
+pub use self::address_space::{AddressSpace, Area, AreaSet, Placement};
 pub use self::arch_select::{Arch, isa};
 pub use self::backend::Backend;
 pub use self::fault::{FaultError, FaultResolution};

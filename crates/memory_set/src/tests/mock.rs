@@ -3,7 +3,9 @@
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
-use crate::{MappingBackend, MappingError, MappingResult, MemorySet, PAGE_SIZE, VirtAddr};
+use crate::{
+    MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet, PAGE_SIZE, VirtAddr,
+};
 
 /// Test flags: bit 0 read, bit 1 write, bit 2 execute.
 pub(crate) type Flags = u8;
@@ -103,17 +105,58 @@ impl MappingBackend<Flags, MockPageTable> for MockBackend {
     }
 }
 
+/// [`MockBackend`] whose adjacent areas merge when their flags are equal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct MergingBackend;
+
+impl MappingBackend<Flags, MockPageTable> for MergingBackend {
+    fn map(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: Flags,
+        pt: &mut MockPageTable,
+    ) -> MappingResult {
+        MockBackend.map(start, size, flags, pt)
+    }
+
+    fn unmap(&self, start: VirtAddr, size: usize, pt: &mut MockPageTable) -> MappingResult {
+        MockBackend.unmap(start, size, pt)
+    }
+
+    fn protect(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: Flags,
+        pt: &mut MockPageTable,
+    ) -> MappingResult {
+        MockBackend.protect(start, size, flags, pt)
+    }
+
+    fn can_merge(&self, left: &MemoryArea<Flags, Self>, right: &MemoryArea<Flags, Self>) -> bool {
+        left.flags() == right.flags()
+    }
+}
+
 pub(crate) type Set = MemorySet<Flags, MockPageTable, MockBackend>;
 
+/// A set whose areas merge.
+pub(crate) type MergingSet = MemorySet<Flags, MockPageTable, MergingBackend>;
+
 /// The areas as `(start, size, flags)`.
-pub(crate) fn areas(set: &Set) -> Vec<(usize, usize, Flags)> {
+pub(crate) fn areas<B: MappingBackend<Flags, MockPageTable>>(
+    set: &MemorySet<Flags, MockPageTable, B>,
+) -> Vec<(usize, usize, Flags)> {
     set.iter()
         .map(|a| (a.start().as_usize(), a.size(), a.flags()))
         .collect()
 }
 
 /// What the areas say the page table holds, page by page.
-pub(crate) fn expected_pages(set: &Set) -> BTreeMap<usize, Flags> {
+pub(crate) fn expected_pages<B: MappingBackend<Flags, MockPageTable>>(
+    set: &MemorySet<Flags, MockPageTable, B>,
+) -> BTreeMap<usize, Flags> {
     set.iter()
         .flat_map(|a| pages(a.start(), a.size()).map(move |p| (p, a.flags())))
         .collect()
@@ -121,7 +164,10 @@ pub(crate) fn expected_pages(set: &Set) -> BTreeMap<usize, Flags> {
 
 /// Asserts that the set and page table agree, that areas are sorted, disjoint and non-empty,
 /// and that the gap index is exactly the complement of the areas.
-pub(crate) fn assert_consistent(set: &Set, pt: &MockPageTable) {
+pub(crate) fn assert_consistent<B: MappingBackend<Flags, MockPageTable>>(
+    set: &MemorySet<Flags, MockPageTable, B>,
+    pt: &MockPageTable,
+) {
     assert_eq!(
         expected_pages(set),
         pt.pages,

@@ -1,6 +1,7 @@
 //! Unit tests of the area set against a page-granular mock page table.
 
 mod bad_input;
+mod merging;
 mod mock;
 mod model;
 
@@ -10,12 +11,12 @@ use alloc::vec::Vec;
 use self::mock::{MockBackend, MockPageTable, Set, areas, assert_consistent};
 use crate::{MappingError, MemoryArea, PAGE_SIZE, VirtAddr, VirtAddrRange};
 
-const R: u8 = 1;
-const W: u8 = 2;
-const X: u8 = 4;
-const K: usize = PAGE_SIZE;
+pub(super) const R: u8 = 1;
+pub(super) const W: u8 = 2;
+pub(super) const X: u8 = 4;
+pub(super) const K: usize = PAGE_SIZE;
 
-fn va(addr: usize) -> VirtAddr {
+pub(super) fn va(addr: usize) -> VirtAddr {
     VirtAddr::from_usize(addr)
 }
 

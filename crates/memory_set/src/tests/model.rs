@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 
 use proptest::prelude::*;
 
-use super::mock::{MockBackend, MockPageTable, Set, assert_consistent};
+use super::mock::{MergingBackend, MockBackend, MockPageTable, assert_consistent};
+use crate::{MappingBackend, MemorySet};
 use crate::{MappingError, MemoryArea, PAGE_SIZE, VirtAddr, VirtAddrRange};
 
 /// The model address space: pages `0..SPACE`. Small, so operations collide often.
@@ -82,8 +83,15 @@ fn model_find_free(
         .or_else(|| (lo..hint.min(hi)).find(|&a| fits(a)))
 }
 
-fn run(ops: Vec<(Op, Option<usize>)>) -> Result<(), TestCaseError> {
-    let mut set = Set::new();
+/// Runs `ops` on a set of areas backed by `backend`; with `merges`, also checks after every
+/// operation without an injected failure that no two adjacent areas have equal flags (merging
+/// leaves no mergeable neighbours behind).
+fn run<B: MappingBackend<u8, MockPageTable>>(
+    ops: Vec<(Op, Option<usize>)>,
+    backend: B,
+    merges: bool,
+) -> Result<(), TestCaseError> {
+    let mut set = MemorySet::<u8, MockPageTable, B>::new();
     let mut pt = MockPageTable::default();
     let mut model: BTreeMap<usize, u8> = BTreeMap::new();
     for (op, fail_in) in ops {
@@ -98,7 +106,7 @@ fn run(ops: Vec<(Op, Option<usize>)>) -> Result<(), TestCaseError> {
                 replace,
             } => {
                 let res = set.map(
-                    MemoryArea::new(va(page), pages * PAGE_SIZE, flags, MockBackend),
+                    MemoryArea::new(va(page), pages * PAGE_SIZE, flags, backend.clone()),
                     &mut pt,
                     replace,
                 );
@@ -191,6 +199,17 @@ fn run(ops: Vec<(Op, Option<usize>)>) -> Result<(), TestCaseError> {
             op
         );
         assert_consistent(&set, &pt);
+        if merges && fail_in.is_none() {
+            let areas: Vec<_> = set.iter().collect();
+            for pair in areas.windows(2) {
+                prop_assert!(
+                    pair[0].end() != pair[1].start() || pair[0].flags() != pair[1].flags(),
+                    "mergeable neighbours left after {:?}: {:?}",
+                    op,
+                    pair
+                );
+            }
+        }
     }
     Ok(())
 }
@@ -204,6 +223,11 @@ proptest! {
 
     #[test]
     fn set_page_table_and_model_agree(ops in proptest::collection::vec((op(), proptest::option::weighted(0.15, 0..3usize)), 1..60)) {
-        run(ops)?;
+        run(ops, MockBackend, false)?;
+    }
+
+    #[test]
+    fn merging_set_page_table_and_model_agree(ops in proptest::collection::vec((op(), proptest::option::weighted(0.15, 0..3usize)), 1..60)) {
+        run(ops, MergingBackend, true)?;
     }
 }

@@ -264,9 +264,9 @@ fn display_lists_areas_like_proc_maps() {
         .unwrap();
     assert_eq!(
         std::format!("{space}"),
-        "0000000000001000-0000000000002000 rw-p alloc populated user\n\
-         0000000000002000-0000000000003000 ---p alloc populated user\n\
+        "0000000000001000-0000000000002000 rw-p alloc user\n\
+         0000000000002000-0000000000003000 ---p alloc user\n\
          0000000000400000-0000000000401000 rw-p linear pa 0x90000000 device\n\
-         0000000000800000-0000000000801000 r-xp alloc lazy\n"
+         0000000000800000-0000000000801000 r-xp alloc\n"
     );
 }

@@ -15,6 +15,7 @@ mod test_arch;
 mod tlb_model;
 mod tlb_rules;
 mod user_access;
+mod vocabulary;
 
 use std::vec::Vec;
 
