@@ -9,7 +9,7 @@ use vmlayer_arch::{
 };
 use vmlayer_areas::{MemoryArea, MemorySet};
 
-use crate::backend::{AllocFrames, Backend, checked_range};
+use crate::backend::{AreaBackend, Backend, checked_range};
 use crate::fault::{FaultError, FaultResolution};
 use crate::table::{PageTable, Translation};
 use crate::{Arch, MappingError, MappingResult};
@@ -30,10 +30,10 @@ pub enum Placement {
 }
 
 /// The area set type an [`AddressSpace`] uses.
-pub type AreaSet<H, A = Arch> = MemorySet<MappingFlags, PageTable<H, A>, Backend>;
+pub type AreaSet<H, A = Arch, B = Backend> = MemorySet<MappingFlags, PageTable<H, A>, B>;
 
 /// One area of an [`AddressSpace`].
-pub type Area = MemoryArea<MappingFlags, Backend>;
+pub type Area<B = Backend> = MemoryArea<MappingFlags, B>;
 
 /// A virtual address space: areas with Linux `mmap` rules ([`MemorySet`]) kept in agreement
 /// with a hardware [`PageTable`] of ISA `A` whose frames come from `H`.
@@ -44,8 +44,8 @@ pub type Area = MemoryArea<MappingFlags, Backend>;
 ///
 /// After any error the areas and the page table still agree. Dropping it unmaps every area
 /// (returning every Alloc frame) and frees the table pages it owns.
-pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
-    pub(crate) areas: AreaSet<H, A>,
+pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch, B: AreaBackend<H, A> = Backend> {
+    pub(crate) areas: AreaSet<H, A, B>,
     pub(crate) page_table: PageTable<H, A>,
     /// Every area lies inside it; operations outside it are refused.
     range: VirtAddrRange,
@@ -54,7 +54,7 @@ pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch> {
     pub(crate) last_spurious: Option<(usize, Access, bool)>,
 }
 
-impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B> {
     /// An empty address space with a fresh root table.
     ///
     /// # Errors
@@ -108,7 +108,10 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     /// translatable, that shares a root slot with the kernel's range (x86_64, RISC-V) or that
     /// lies in the kernel's half (AArch64), or if `kernel` is not a kernel space;
     /// [`MappingError::NoMemory`] for the root.
-    pub fn new_user(kernel: &Self, range: VirtAddrRange) -> Result<Self, MappingError> {
+    pub fn new_user<K: AreaBackend<H, A>>(
+        kernel: &AddressSpace<H, A, K>,
+        range: VirtAddrRange,
+    ) -> Result<Self, MappingError> {
         let (start, end) = checked_range::<A>(range.start, range.size())?;
         let slots = root_slots::<A>(start, end);
         if A::ONE_HALF_PER_TABLE {
@@ -166,7 +169,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     ///
     /// As [`Self::map_linear`] and [`Self::map_alloc`]; with [`Placement::Fixed`] a failure
     /// after the replaced range was unmapped leaves it unmapped (as Linux), and the areas say so.
-    pub fn map(&mut self, area: Area, placement: Placement) -> MappingResult {
+    pub fn map(&mut self, area: Area<B>, placement: Placement) -> MappingResult {
         checked_range::<A>(area.start(), area.size())?;
         self.check_in_range(area.start(), area.size())?;
         self.check_half(area.start())?;
@@ -175,57 +178,6 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         self.with_global_hint(area.start(), area.size(), |areas, page_table| {
             areas.map(area, page_table, fixed)
         })
-    }
-
-    /// Maps `[vaddr, vaddr + size)` to `[paddr, paddr + size)` with `flags` (a Linear area),
-    /// using 2 MiB / 1 GiB entries where `vaddr`, `paddr` and `size` allow.
-    ///
-    /// # Errors
-    ///
-    /// - [`MappingError::InvalidParam`]: an address or the size is not 4 KiB aligned, the size
-    ///   is zero, a range is not translatable / addressable on this ISA, or (AArch64) `vaddr`
-    ///   is in the other half of the address space than the existing areas.
-    /// - [`MappingError::AlreadyExists`]: the range overlaps an area.
-    /// - [`MappingError::NoMemory`]: no frame for a table page.
-    ///
-    /// Nothing changes on error.
-    pub fn map_linear(
-        &mut self,
-        vaddr: VirtAddr,
-        paddr: PhysAddr,
-        size: usize,
-        flags: MappingFlags,
-    ) -> MappingResult {
-        if paddr.as_usize() & 0xfff != 0 {
-            return Err(MappingError::InvalidParam);
-        }
-        self.check_in_range(vaddr, size)?;
-        self.check_half(vaddr)?;
-        let area = MemoryArea::new(vaddr, size, flags, Backend::linear_for(vaddr, paddr));
-        self.last_spurious = None;
-        self.areas.map_noreplace(area, &mut self.page_table)
-    }
-
-    /// Maps `[vaddr, vaddr + size)` with fresh zeroed frames (an Alloc area): all of them now
-    /// if `populate`, else each on its first legal access ([`Self::handle_page_fault`]).
-    ///
-    /// # Errors
-    ///
-    /// As [`Self::map_linear`]; with `populate`, `NoMemory` also when the frames run out, and
-    /// every frame taken so far is returned.
-    pub fn map_alloc(
-        &mut self,
-        vaddr: VirtAddr,
-        size: usize,
-        flags: MappingFlags,
-        populate: bool,
-    ) -> MappingResult {
-        checked_range::<A>(vaddr, size)?;
-        self.check_in_range(vaddr, size)?;
-        self.check_half(vaddr)?;
-        let area = MemoryArea::new(vaddr, size, flags, Backend::Alloc { populate });
-        self.last_spurious = None;
-        self.areas.map_noreplace(area, &mut self.page_table)
     }
 
     /// Unmaps every page in `[vaddr, vaddr + size)`, shrinking or splitting the areas it cuts
@@ -348,7 +300,7 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
         &mut self,
         vaddr: VirtAddr,
         size: usize,
-        operation: impl FnOnce(&mut AreaSet<H, A>, &mut PageTable<H, A>) -> MappingResult,
+        operation: impl FnOnce(&mut AreaSet<H, A, B>, &mut PageTable<H, A>) -> MappingResult,
     ) -> MappingResult {
         let range = VirtAddrRange::new(vaddr, vaddr.as_usize().saturating_add(size).into());
         self.page_table.global_in_range = self
@@ -429,19 +381,9 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
             self.last_spurious = Some(key);
             return Ok(FaultResolution::Spurious);
         }
-        match area.backend() {
-            Backend::Alloc { .. } => {
-                let mut frames = AllocFrames::<H, A>::new(flags);
-                match self
-                    .page_table
-                    .map_range(page, page + 0x1000, flags, &mut frames, true)
-                {
-                    Ok(()) => Ok(FaultResolution::Populated),
-                    Err(_) => Err(FaultError::NoMemory),
-                }
-            }
-            Backend::Linear { .. } => Err(FaultError::NotPopulatable),
-        }
+        area.backend()
+            .populate(area, VirtAddr::from(page), &mut self.page_table)
+            .map(|()| FaultResolution::Populated)
     }
 
     /// The physical address of the root table, for `satp` / `TTBR0_EL1` / `CR3` (AArch64 kernel
@@ -478,12 +420,12 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     }
 
     /// The area containing `vaddr`.
-    pub fn find_area(&self, vaddr: VirtAddr) -> Option<&Area> {
+    pub fn find_area(&self, vaddr: VirtAddr) -> Option<&Area<B>> {
         self.areas.find(vaddr)
     }
 
     /// The areas in address order.
-    pub fn areas(&self) -> impl Iterator<Item = &Area> {
+    pub fn areas(&self) -> impl Iterator<Item = &Area<B>> {
         self.areas.iter()
     }
 
@@ -517,7 +459,67 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
     }
 }
 
-impl<H: PagingHandler, A: PagingArch> Drop for AddressSpace<H, A> {
+/// The built-in backends, for every address space whose backend type can hold them (the default
+/// [`Backend`], or a kernel's own enum with a `From<Backend>` conversion).
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A> + From<Backend>> AddressSpace<H, A, B> {
+    /// Maps `[vaddr, vaddr + size)` to `[paddr, paddr + size)` with `flags` (a Linear area),
+    /// using 2 MiB / 1 GiB entries where `vaddr`, `paddr` and `size` allow.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: an address or the size is not 4 KiB aligned, the size
+    ///   is zero, a range is not translatable / addressable on this ISA, or (AArch64) `vaddr`
+    ///   is in the other half of the address space than the existing areas.
+    /// - [`MappingError::AlreadyExists`]: the range overlaps an area.
+    /// - [`MappingError::NoMemory`]: no frame for a table page.
+    ///
+    /// Nothing changes on error.
+    pub fn map_linear(
+        &mut self,
+        vaddr: VirtAddr,
+        paddr: PhysAddr,
+        size: usize,
+        flags: MappingFlags,
+    ) -> MappingResult {
+        if paddr.as_usize() & 0xfff != 0 {
+            return Err(MappingError::InvalidParam);
+        }
+        self.check_in_range(vaddr, size)?;
+        self.check_half(vaddr)?;
+        let area = MemoryArea::new(
+            vaddr,
+            size,
+            flags,
+            B::from(Backend::linear_for(vaddr, paddr)),
+        );
+        self.last_spurious = None;
+        self.areas.map_noreplace(area, &mut self.page_table)
+    }
+
+    /// Maps `[vaddr, vaddr + size)` with fresh zeroed frames (an Alloc area): all of them now
+    /// if `populate`, else each on its first legal access ([`Self::handle_page_fault`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::map_linear`]; with `populate`, `NoMemory` also when the frames run out, and
+    /// every frame taken so far is returned.
+    pub fn map_alloc(
+        &mut self,
+        vaddr: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        populate: bool,
+    ) -> MappingResult {
+        checked_range::<A>(vaddr, size)?;
+        self.check_in_range(vaddr, size)?;
+        self.check_half(vaddr)?;
+        let area = MemoryArea::new(vaddr, size, flags, B::from(Backend::Alloc { populate }));
+        self.last_spurious = None;
+        self.areas.map_noreplace(area, &mut self.page_table)
+    }
+}
+
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> Drop for AddressSpace<H, A, B> {
     fn drop(&mut self) {
         // Whole areas never need a split, so this cannot fail; if a backend ever did, the frames
         // of the areas left would leak rather than be freed while mapped.
@@ -527,7 +529,7 @@ impl<H: PagingHandler, A: PagingArch> Drop for AddressSpace<H, A> {
 
 /// Prints one line per area, like `/proc/self/maps`:
 /// `start-end rwxp kind`, e.g. `0000000000400000-0000000000401000 r-xp linear pa 0x80000000`.
-impl<H: PagingHandler, A: PagingArch> fmt::Display for AddressSpace<H, A> {
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> fmt::Display for AddressSpace<H, A, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for area in self.areas.iter() {
             let flags = area.flags();
@@ -541,16 +543,7 @@ impl<H: PagingHandler, A: PagingArch> fmt::Display for AddressSpace<H, A> {
                 bit(MappingFlags::WRITE, 'w'),
                 bit(MappingFlags::EXECUTE, 'x'),
             )?;
-            match area.backend() {
-                Backend::Linear { .. } => {
-                    let paddr = area
-                        .backend()
-                        .linear_paddr(area.start())
-                        .unwrap_or_default();
-                    write!(f, "linear pa {:#x}", paddr.as_usize())?;
-                }
-                Backend::Alloc { .. } => f.write_str("alloc")?,
-            }
+            area.backend().describe(area, f)?;
             for (flag, name) in [
                 (MappingFlags::USER, " user"),
                 (MappingFlags::DEVICE, " device"),
@@ -566,7 +559,7 @@ impl<H: PagingHandler, A: PagingArch> fmt::Display for AddressSpace<H, A> {
     }
 }
 
-impl<H: PagingHandler, A: PagingArch> fmt::Debug for AddressSpace<H, A> {
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> fmt::Debug for AddressSpace<H, A, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AddressSpace")
             .field("arch", &A::NAME)

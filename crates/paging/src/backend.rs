@@ -1,11 +1,15 @@
 //! The mapping backends: how an area's pages get their frames.
 
+use core::fmt;
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PagingHandler};
 use vmlayer_arch::{PagingArch, level_size};
-use vmlayer_areas::{MappingBackend, MappingResult};
+
+use vmlayer_areas::{MappingBackend, MappingResult, MemoryArea};
 
 use crate::MappingError;
+use crate::batch::LeafFrames;
+use crate::fault::FaultError;
 use crate::table::{PageTable, alloc_zeroed_frame};
 use crate::walk::FrameSource;
 
@@ -51,8 +55,8 @@ impl Backend {
 }
 
 /// Linear frames: `va - offset`, as a block when aligned.
-struct LinearFrames {
-    pa_va_offset: usize,
+pub(crate) struct LinearFrames {
+    pub(crate) pa_va_offset: usize,
 }
 
 impl FrameSource for LinearFrames {
@@ -95,6 +99,82 @@ impl<H: PagingHandler, A: PagingArch> FrameSource for AllocFrames<H, A> {
     }
 }
 
+/// What an [`AddressSpace`](crate::AddressSpace) needs from its areas' backend beyond mapping,
+/// unmapping and protecting ranges: filling a page on demand and naming itself in the maps
+/// listing. [`Backend`] implements it for linear and anonymous memory; a kernel implements it
+/// for its own kinds of area (shared memory, files, devices) over the page table's public
+/// range operations ([`PageTable::map_frames`], [`PageTable::unmap_and_return`], ...), which
+/// keep the flush and frame-release rules, and usually wraps [`Backend`] in an enum with a
+/// `From<Backend>` conversion so that [`map_linear`](crate::AddressSpace::map_linear) and
+/// [`map_alloc`](crate::AddressSpace::map_alloc) keep working.
+pub trait AreaBackend<H: PagingHandler, A: PagingArch>:
+    MappingBackend<MappingFlags, PageTable<H, A>>
+{
+    /// Maps the page at `page` (4 KiB aligned, inside `area`, not mapped) after a legal fault
+    /// or a kernel access through the user-memory helpers found it missing (demand paging),
+    /// with `area`'s flags.
+    ///
+    /// # Errors
+    ///
+    /// [`FaultError::NoMemory`], or [`FaultError::NotPopulatable`] (the default) for a backend
+    /// that maps every page when the area is mapped: a missing page means the page table and
+    /// the areas disagree.
+    fn populate(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page: VirtAddr,
+        page_table: &mut PageTable<H, A>,
+    ) -> Result<(), FaultError> {
+        let _ = (area, page, page_table);
+        Err(FaultError::NotPopulatable)
+    }
+
+    /// Writes what the maps listing shows for `area` after its permissions, e.g.
+    /// `linear pa 0x80000000` or a file's name.
+    ///
+    /// # Errors
+    ///
+    /// The formatter's.
+    fn describe(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result;
+}
+
+impl<H: PagingHandler, A: PagingArch> AreaBackend<H, A> for Backend {
+    /// A lazy Alloc page gets a fresh zeroed frame; a Linear area is always fully mapped.
+    fn populate(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page: VirtAddr,
+        page_table: &mut PageTable<H, A>,
+    ) -> Result<(), FaultError> {
+        match self {
+            Self::Alloc { .. } => {
+                let mut frames = AllocFrames::<H, A>::new(area.flags());
+                let page = page.as_usize();
+                page_table
+                    .map_range(page, page + 0x1000, area.flags(), &mut frames, true)
+                    .map_err(|_| FaultError::NoMemory)
+            }
+            Self::Linear { .. } => Err(FaultError::NotPopulatable),
+        }
+    }
+
+    /// `linear pa <physical start>` or `alloc`.
+    fn describe(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        f: &mut fmt::Formatter<'_>,
+    ) -> fmt::Result {
+        match self.linear_paddr(area.start()) {
+            Some(paddr) => write!(f, "linear pa {:#x}", paddr.as_usize()),
+            None => f.write_str("alloc"),
+        }
+    }
+}
+
 /// Checks that `[start, start + size)` is a 4 KiB aligned, non-empty range the ISA can
 /// translate, and returns it as numbers.
 pub(crate) fn checked_range<A: PagingArch>(
@@ -116,7 +196,7 @@ pub(crate) fn checked_range<A: PagingArch>(
 /// Checks that a Linear area's physical range is valid for the ISA's entries and addressable
 /// by the CPU (an entry beyond the CPU's width has reserved bits set: on x86 every access
 /// faults with `RSVD`, forever).
-fn check_linear_paddr<H: PagingHandler, A: PagingArch>(
+pub(crate) fn check_linear_paddr<H: PagingHandler, A: PagingArch>(
     page_table: &PageTable<H, A>,
     start: usize,
     size: usize,
@@ -188,8 +268,11 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         page_table: &mut PageTable<H, A>,
     ) -> MappingResult {
         let (start, end) = checked_range::<A>(start, size)?;
-        let owns_frames = matches!(self, Self::Alloc { .. });
-        page_table.unmap_range(start, end, owns_frames)
+        let frames = match self {
+            Self::Alloc { .. } => LeafFrames::Owned,
+            Self::Linear { .. } => LeafFrames::Borrowed,
+        };
+        page_table.unmap_range(start, end, frames, None)
     }
 
     /// Changes the flags of every mapped page in the range, keeping the frames (flags without

@@ -23,10 +23,26 @@ use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 /// Frames held back until the next flush; one more flushes early (2 KiB of stack).
 pub(crate) const PENDING_CAPACITY: usize = 256;
 
+/// What becomes of the frames that the leaves of an unmapped range point to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LeafFrames {
+    /// Not the table's: nothing (Linear areas, device memory).
+    Borrowed,
+    /// The table's backend allocated them from `H`: freed to `H` after the flush.
+    Owned,
+    /// Someone else's (a kernel's own backend): handed to the batch's sink after the flush.
+    Returned,
+}
+
+/// Marks a pending frame for the sink instead of `H` (frames are 4 KiB aligned, bit 0 is free).
+const SINK_TAG: usize = 1;
+
 /// The flushes and frees of one operation on the table rooted at `root`.
-pub(crate) struct Batch<A: PagingArch, H: PagingHandler> {
+pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     root: PhysAddr,
     hook: Option<TlbFlushHook>,
+    /// Where [`LeafFrames::Returned`] frames go after the flush.
+    sink: Option<&'s mut dyn FnMut(PhysAddr)>,
     /// Changed virtual range `[low, high)`; empty when `low >= high`.
     low: usize,
     high: usize,
@@ -42,12 +58,13 @@ pub(crate) struct Batch<A: PagingArch, H: PagingHandler> {
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
-impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
+impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
     /// An empty batch for the table at `root`; `hook` overrides the global flush hook.
     pub(crate) fn new(root: PhysAddr, hook: Option<TlbFlushHook>) -> Self {
         Self {
             root,
             hook,
+            sink: None,
             low: usize::MAX,
             high: 0,
             flush_all: false,
@@ -83,6 +100,23 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
     pub(crate) fn table_unlinked(&mut self) {
         self.flush_all = true;
         self.tables_changed = true;
+    }
+
+    /// Sends the frames released with [`LeafFrames::Returned`] to `sink`, each after the flush
+    /// that covers it.
+    pub(crate) fn with_sink(mut self, sink: &'s mut dyn FnMut(PhysAddr)) -> Self {
+        self.sink = Some(sink);
+        self
+    }
+
+    /// Releases the 4 KiB frame of an unmapped leaf as `frames` says.
+    #[inline]
+    pub(crate) fn release_leaf(&mut self, paddr: PhysAddr, frames: LeafFrames) {
+        match frames {
+            LeafFrames::Borrowed => {}
+            LeafFrames::Owned => self.release(paddr),
+            LeafFrames::Returned => self.release(paddr + SINK_TAG),
+        }
     }
 
     /// Hands the 4 KiB frame at `paddr` back to the allocator after the next flush. The change
@@ -126,7 +160,14 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
         }
         for slot in &self.pending[..self.pending_len] {
             // SAFETY: `release` initialized every slot below `pending_len`.
-            H::dealloc_frame(unsafe { slot.assume_init() });
+            let paddr = unsafe { slot.assume_init() };
+            if paddr.as_usize() & SINK_TAG == 0 {
+                H::dealloc_frame(paddr);
+            } else if let Some(sink) = self.sink.as_mut() {
+                sink(paddr - SINK_TAG);
+            } else {
+                debug_assert!(false, "a returned frame without a sink");
+            }
         }
         self.pending_len = 0;
     }
@@ -147,7 +188,7 @@ impl<A: PagingArch, H: PagingHandler> Batch<A, H> {
     }
 }
 
-impl<A: PagingArch, H: PagingHandler> Drop for Batch<A, H> {
+impl<A: PagingArch, H: PagingHandler> Drop for Batch<'_, A, H> {
     fn drop(&mut self) {
         self.complete();
     }

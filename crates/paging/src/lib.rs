@@ -87,6 +87,7 @@ mod arch_select;
 mod backend;
 mod batch;
 mod fault;
+mod ranges;
 mod split;
 mod table;
 mod user_access;
@@ -107,6 +108,6 @@ pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 
 pub use self::address_space::{AddressSpace, Area, AreaSet, Placement};
 pub use self::arch_select::{Arch, isa};
-pub use self::backend::Backend;
+pub use self::backend::{AreaBackend, Backend};
 pub use self::fault::{FaultError, FaultResolution};
 pub use self::table::{PageTable, Translation};

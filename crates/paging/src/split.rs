@@ -28,7 +28,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         &mut self,
         start: usize,
         end: usize,
-        batch: &mut Batch<A, H>,
+        batch: &mut Batch<'_, A, H>,
     ) -> Result<(), MappingError> {
         let mut splits = [None; MAX_SPLITS];
         let mut count = 0;
@@ -57,7 +57,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     fn split_at(
         &mut self,
         vaddr: usize,
-        batch: &mut Batch<A, H>,
+        batch: &mut Batch<'_, A, H>,
         splits: &mut [Option<Split>; MAX_SPLITS],
         count: &mut usize,
     ) -> Result<(), MappingError> {

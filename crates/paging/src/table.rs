@@ -366,7 +366,7 @@ pub(crate) fn alloc_zeroed_frame<H: PagingHandler>() -> Result<PhysAddr, Mapping
 fn free_tables<H: PagingHandler, A: PagingArch>(
     paddr: PhysAddr,
     level: usize,
-    batch: &mut Batch<A, H>,
+    batch: &mut Batch<'_, A, H>,
 ) {
     if level > 0 {
         // SAFETY: `paddr` is a live table page of the table being dropped: the batch frees

@@ -8,17 +8,18 @@
 //! SMAP state does not matter and a bad pointer is a typed error, never a fault in the kernel.
 //!
 //! User memory may change under the copy (user threads on other CPUs), so it is read and
-//! written only through relaxed atomic accesses, never behind a Rust reference: a concurrent
-//! user write makes the copied bytes unspecified, never undefined behaviour.
+//! written only through relaxed 8-byte atomic accesses to aligned words (a compare-and-swap for
+//! a partial word), never through a reference to plain bytes: a concurrent user write makes the
+//! copied bytes unspecified, never undefined behaviour.
 
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PagingHandler};
 use vmlayer_arch::{Access, PagingArch};
 
 use crate::AddressSpace;
-use crate::backend::{AllocFrames, Backend};
+use crate::backend::AreaBackend;
 use crate::fault::FaultError;
 
 /// How a user-memory helper checks the areas it touches.
@@ -30,7 +31,7 @@ enum Check {
     AreaOnly,
 }
 
-impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
+impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B> {
     /// Copies `buffer.len()` bytes of user memory at `vaddr` into `buffer` (`copy_from_user`).
     /// Lazy pages are populated (zeroed) as a user read would populate them.
     ///
@@ -175,7 +176,6 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
             .find_area(VirtAddr::from(page))
             .ok_or(FaultError::NoArea)?;
         let flags = area.flags();
-        let backend = *area.backend();
         if let Check::User(access) = check {
             if !flags.contains(MappingFlags::USER) {
                 return Err(FaultError::KernelArea);
@@ -192,21 +192,18 @@ impl<H: PagingHandler, A: PagingArch> AddressSpace<H, A> {
             }
             return Ok((translation.paddr, flags));
         }
-        match backend {
-            Backend::Alloc { .. } => {
-                let mut frames = AllocFrames::<H, A>::new(flags);
-                self.last_spurious = None;
-                self.page_table
-                    .map_range(page, page + 0x1000, flags, &mut frames, true)
-                    .map_err(|_| FaultError::NoMemory)?;
-                let translation = self
-                    .page_table
-                    .query(VirtAddr::from(page))
-                    .ok_or(FaultError::NotPopulatable)?;
-                Ok((translation.paddr, flags))
-            }
-            Backend::Linear { .. } => Err(FaultError::NotPopulatable),
-        }
+        let area = self
+            .areas
+            .find(VirtAddr::from(page))
+            .ok_or(FaultError::NoArea)?;
+        self.last_spurious = None;
+        area.backend()
+            .populate(area, VirtAddr::from(page), &mut self.page_table)?;
+        let translation = self
+            .page_table
+            .query(VirtAddr::from(page))
+            .ok_or(FaultError::NotPopulatable)?;
+        Ok((translation.paddr, flags))
     }
 }
 
@@ -223,47 +220,60 @@ struct FramePiece {
     flags: MappingFlags,
 }
 
-/// Reads `buffer.len()` bytes of user memory at `frame.kernel_view` with relaxed atomic loads
-/// (8 bytes at a time where aligned).
+/// The aligned 8-byte word of user memory at `address` (8-aligned, inside a live frame that
+/// `phys_to_virt` maps; the frame lies in one page, so every word of a piece is in it).
+///
+/// Every access of these helpers to user memory is an 8-byte atomic access to an aligned word,
+/// so they never mix access sizes on the same bytes (which Rust's memory model leaves
+/// undefined when accesses race) and a racing user write only makes the result unspecified.
+fn user_word<'a>(address: usize) -> &'a AtomicU64 {
+    debug_assert!(address.is_multiple_of(8));
+    // SAFETY: the caller passes an aligned address inside a live frame mapped by
+    // `phys_to_virt`; an `AtomicU64` is sound over memory others access concurrently.
+    unsafe { &*(address as *const AtomicU64) }
+}
+
+/// Reads `buffer.len()` bytes of user memory at `frame.kernel_view` (relaxed 8-byte loads).
 fn copy_from_frame(frame: FramePiece, buffer: &mut [u8]) {
     let source = frame.kernel_view.as_usize();
     let mut done = 0;
     while done < buffer.len() {
         let address = source + done;
-        if address.is_multiple_of(8) && buffer.len() - done >= 8 {
-            // SAFETY: `address` is an 8-aligned address inside a live frame of this space
-            // (`phys_to_virt` maps it); atomic loads are sound under concurrent user writes.
-            let word = unsafe { (*(address as *const AtomicU64)).load(Ordering::Relaxed) };
-            buffer[done..done + 8].copy_from_slice(&word.to_ne_bytes());
-            done += 8;
-        } else {
-            // SAFETY: as above, one byte.
-            buffer[done] = unsafe { (*(address as *const AtomicU8)).load(Ordering::Relaxed) };
-            done += 1;
-        }
+        let offset = address & 7;
+        let take = (8 - offset).min(buffer.len() - done);
+        let word = user_word(address - offset)
+            .load(Ordering::Relaxed)
+            .to_ne_bytes();
+        buffer[done..done + take].copy_from_slice(&word[offset..offset + take]);
+        done += take;
     }
 }
 
-/// Writes `data` to user memory at `frame.kernel_view` with relaxed atomic stores (8 bytes at a
-/// time where aligned).
+/// Writes `data` to user memory at `frame.kernel_view`: relaxed 8-byte stores for whole
+/// words, a compare-and-swap for the bytes of a partial word (the word's other bytes, which a
+/// user thread may be writing, are kept).
 fn copy_to_frame(frame: FramePiece, data: &[u8]) {
     let destination = frame.kernel_view.as_usize();
     let mut done = 0;
     while done < data.len() {
         let address = destination + done;
-        if address.is_multiple_of(8) && data.len() - done >= 8 {
-            let mut word = [0; 8];
-            word.copy_from_slice(&data[done..done + 8]);
-            // SAFETY: `address` is an 8-aligned address inside a live frame of this space;
-            // atomic stores are sound under concurrent user accesses.
-            unsafe {
-                (*(address as *const AtomicU64)).store(u64::from_ne_bytes(word), Ordering::Relaxed)
-            };
-            done += 8;
+        let offset = address & 7;
+        let take = (8 - offset).min(data.len() - done);
+        let word = user_word(address - offset);
+        let bytes = &data[done..done + take];
+        if take == 8 {
+            let mut whole = [0; 8];
+            whole.copy_from_slice(bytes);
+            word.store(u64::from_ne_bytes(whole), Ordering::Relaxed);
         } else {
-            // SAFETY: as above, one byte.
-            unsafe { (*(address as *const AtomicU8)).store(data[done], Ordering::Relaxed) };
-            done += 1;
+            let merge = |old: u64| {
+                let mut merged = old.to_ne_bytes();
+                merged[offset..offset + take].copy_from_slice(bytes);
+                Some(u64::from_ne_bytes(merged))
+            };
+            // The closure never returns `None`, so the update always succeeds.
+            let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, merge);
         }
+        done += take;
     }
 }

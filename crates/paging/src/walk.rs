@@ -13,7 +13,7 @@ use page_table_multiarch::{MappingFlags, PagingHandler};
 use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size, table_index};
 
 use crate::MappingError;
-use crate::batch::Batch;
+use crate::batch::{Batch, LeafFrames};
 use crate::table::{PageTable, Table, alloc_table};
 
 /// Supplies the physical frame for a page or block being mapped.
@@ -50,13 +50,14 @@ fn chunk_end(vaddr: usize, size: usize, end: usize) -> usize {
 
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// A batch for one operation on this table.
-    pub(crate) fn batch(&self) -> Batch<A, H> {
+    pub(crate) fn batch<'s>(&self) -> Batch<'s, A, H> {
         Batch::new(self.root, self.flush_hook)
     }
 
     /// Maps `[start, end)` (validated, 4 KiB aligned) with frames from `source`. Fails with
     /// `AlreadyExists` on a non-empty entry or with the source's or the table allocator's error,
-    /// and then unmaps what it mapped, returning frames to `H` if `owns_frames`.
+    /// and then unmaps what it mapped, freeing frames to `H` if `owns_frames` (else the frames
+    /// stay the source's, no longer mapped and flushed when this returns).
     pub(crate) fn map_range<S: FrameSource>(
         &mut self,
         start: usize,
@@ -65,6 +66,11 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         source: &mut S,
         owns_frames: bool,
     ) -> Result<(), MappingError> {
+        let owns_frames = if owns_frames {
+            LeafFrames::Owned
+        } else {
+            LeafFrames::Borrowed
+        };
         let mut batch = self.batch();
         if !flags.contains(MappingFlags::USER) {
             batch.touch_global();
@@ -79,17 +85,22 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         Ok(())
     }
 
-    /// Unmaps `[start, end)` (validated), splitting huge entries at the bounds first and
-    /// returning the frames of removed leaves to `H` if `owns_frames`. Holes are skipped.
+    /// Unmaps `[start, end)` (validated), splitting huge entries at the bounds first; the frames
+    /// of removed leaves go where `frames` says (to `sink` for [`LeafFrames::Returned`]), each
+    /// after the flush that covers it. Holes are skipped.
     ///
     /// Fails only with `NoMemory` when a split needs a table page; nothing changed then.
     pub(crate) fn unmap_range(
         &mut self,
         start: usize,
         end: usize,
-        owns_frames: bool,
+        owns_frames: LeafFrames,
+        sink: Option<&mut dyn FnMut(PhysAddr)>,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
+        if let Some(sink) = sink {
+            batch = batch.with_sink(sink);
+        }
         if self.global_in_range {
             batch.touch_global();
         }
@@ -186,7 +197,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         end: usize,
         flags: MappingFlags,
         source: &mut S,
-        batch: &mut Batch<A, H>,
+        batch: &mut Batch<'_, A, H>,
     ) -> Result<(), Failure> {
         // SAFETY: `table` is the root or was reached through a table entry of this page table,
         // so it is a live table page; `&mut self` of the caller keeps it allocated.
@@ -247,8 +258,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         level: usize,
         start: usize,
         end: usize,
-        owns_frames: bool,
-        batch: &mut Batch<A, H>,
+        owns_frames: LeafFrames,
+        batch: &mut Batch<'_, A, H>,
     ) {
         // SAFETY: as in `map_in`.
         let table = unsafe { Table::new::<H>(table_paddr) };
@@ -256,7 +267,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             // Recorded before the first release: a full batch flushes what is recorded.
             batch.touch(start, end - start);
             let slots = table.slots(table_index(start, 0), (end - start) >> 12);
-            if !owns_frames {
+            if owns_frames == LeafFrames::Borrowed {
                 // Nothing to hand back: clear the slots (empty ones stay zero).
                 for slot in slots {
                     slot.store(0, Ordering::Relaxed);
@@ -272,7 +283,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 if let EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } =
                     A::decode(entry, 0)
                 {
-                    batch.release(paddr);
+                    batch.release_leaf(paddr, owns_frames);
                 }
             }
             return;
@@ -288,9 +299,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                     debug_assert_eq!(next - vaddr, size, "unmap of a straddled block");
                     table.store(index, 0);
                     batch.touch(vaddr, size);
-                    if owns_frames {
+                    if owns_frames != LeafFrames::Borrowed {
                         for frame in 0..size >> 12 {
-                            batch.release(paddr + (frame << 12));
+                            batch.release_leaf(paddr + (frame << 12), owns_frames);
                         }
                     }
                 }
@@ -319,7 +330,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         level: usize,
         start: usize,
         end: usize,
-        batch: &mut Batch<A, H>,
+        batch: &mut Batch<'_, A, H>,
         rewrite: &mut impl Rewrite,
     ) {
         // SAFETY: as in `map_in`.
@@ -446,7 +457,7 @@ fn map_leaves<A: PagingArch, S: FrameSource>(
     end: usize,
     flags: MappingFlags,
     source: &mut S,
-    batch: &mut Batch<A, impl PagingHandler>,
+    batch: &mut Batch<'_, A, impl PagingHandler>,
 ) -> Result<(), Failure> {
     let mut vaddr = start;
     let mut result = Ok(());

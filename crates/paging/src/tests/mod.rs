@@ -9,6 +9,7 @@ mod frames;
 mod isa_hooks;
 mod kernel_half;
 mod model;
+mod open_backends;
 mod operations;
 mod regressions;
 mod test_arch;
