@@ -153,9 +153,8 @@ impl<H: PagingHandler, A: PagingArch> AreaBackend<H, A> for Backend {
         match self {
             Self::Alloc { .. } => {
                 let mut frames = AllocFrames::<H, A>::new(area.flags());
-                let page = page.as_usize();
                 page_table
-                    .map_range(page, page + 0x1000, area.flags(), &mut frames, true)
+                    .map_page(page.as_usize(), area.flags(), &mut frames)
                     .map_err(|_| FaultError::NoMemory)
             }
             Self::Linear { .. } => Err(FaultError::NotPopulatable),

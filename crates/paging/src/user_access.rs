@@ -237,16 +237,39 @@ fn user_word<'a>(address: usize) -> &'a AtomicU64 {
 fn copy_from_frame(frame: FramePiece, buffer: &mut [u8]) {
     let source = frame.kernel_view.as_usize();
     let mut done = 0;
-    while done < buffer.len() {
-        let address = source + done;
-        let offset = address & 7;
-        let take = (8 - offset).min(buffer.len() - done);
-        let word = user_word(address - offset)
-            .load(Ordering::Relaxed)
-            .to_ne_bytes();
-        buffer[done..done + take].copy_from_slice(&word[offset..offset + take]);
-        done += take;
+    // A partial first word, up to the next 8-byte boundary.
+    let head = (8 - (source & 7)) & 7;
+    if head != 0 {
+        let len = head.min(buffer.len());
+        done = read_partial(source, &mut buffer[..len]);
     }
+    // Whole words: one aligned load each, a tight loop the compiler unrolls.
+    let words = (buffer.len() - done) / 8;
+    let first = (source + done) / 8 * 8;
+    for (index, chunk) in buffer[done..done + words * 8]
+        .chunks_exact_mut(8)
+        .enumerate()
+    {
+        chunk.copy_from_slice(
+            &user_word(first + index * 8)
+                .load(Ordering::Relaxed)
+                .to_ne_bytes(),
+        );
+    }
+    done += words * 8;
+    if done < buffer.len() {
+        read_partial(source + done, &mut buffer[done..]);
+    }
+}
+
+/// Reads `into.len()` (at most the rest of one word) bytes at `address`; returns the count.
+fn read_partial(address: usize, into: &mut [u8]) -> usize {
+    let offset = address & 7;
+    let word = user_word(address - offset)
+        .load(Ordering::Relaxed)
+        .to_ne_bytes();
+    into.copy_from_slice(&word[offset..offset + into.len()]);
+    into.len()
 }
 
 /// Writes `data` to user memory at `frame.kernel_view`: relaxed 8-byte stores for whole
@@ -255,25 +278,33 @@ fn copy_from_frame(frame: FramePiece, buffer: &mut [u8]) {
 fn copy_to_frame(frame: FramePiece, data: &[u8]) {
     let destination = frame.kernel_view.as_usize();
     let mut done = 0;
-    while done < data.len() {
-        let address = destination + done;
-        let offset = address & 7;
-        let take = (8 - offset).min(data.len() - done);
-        let word = user_word(address - offset);
-        let bytes = &data[done..done + take];
-        if take == 8 {
-            let mut whole = [0; 8];
-            whole.copy_from_slice(bytes);
-            word.store(u64::from_ne_bytes(whole), Ordering::Relaxed);
-        } else {
-            let merge = |old: u64| {
-                let mut merged = old.to_ne_bytes();
-                merged[offset..offset + take].copy_from_slice(bytes);
-                Some(u64::from_ne_bytes(merged))
-            };
-            // The closure never returns `None`, so the update always succeeds.
-            let _ = word.fetch_update(Ordering::Relaxed, Ordering::Relaxed, merge);
-        }
-        done += take;
+    let head = (8 - (destination & 7)) & 7;
+    if head != 0 {
+        done = write_partial(destination, &data[..head.min(data.len())]);
     }
+    let words = (data.len() - done) / 8;
+    let first = destination + done;
+    for (index, chunk) in data[done..done + words * 8].chunks_exact(8).enumerate() {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        user_word(first + index * 8).store(u64::from_ne_bytes(word), Ordering::Relaxed);
+    }
+    done += words * 8;
+    if done < data.len() {
+        write_partial(destination + done, &data[done..]);
+    }
+}
+
+/// Writes `bytes` (at most the rest of one word) at `address` with a compare-and-swap of the
+/// word; returns the count.
+fn write_partial(address: usize, bytes: &[u8]) -> usize {
+    let offset = address & 7;
+    let merge = |old: u64| {
+        let mut merged = old.to_ne_bytes();
+        merged[offset..offset + bytes.len()].copy_from_slice(bytes);
+        Some(u64::from_ne_bytes(merged))
+    };
+    // The closure never returns `None`, so the update always succeeds.
+    let _ = user_word(address - offset).fetch_update(Ordering::Relaxed, Ordering::Relaxed, merge);
+    bytes.len()
 }

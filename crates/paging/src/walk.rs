@@ -85,6 +85,82 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         Ok(())
     }
 
+    /// Maps the one 4 KiB page at `vaddr` (validated, aligned) with a frame from `source`: the
+    /// demand-paging path, an iterative descent without the range machinery. Fails with
+    /// `AlreadyExists` if the page (or a huge entry over it) is mapped, or with the source's or
+    /// the table allocator's error; then the tables it linked are unlinked and freed again.
+    pub(crate) fn map_page<S: FrameSource>(
+        &mut self,
+        vaddr: usize,
+        flags: MappingFlags,
+        source: &mut S,
+    ) -> Result<(), MappingError> {
+        let mut batch = self.batch();
+        if !flags.contains(MappingFlags::USER) {
+            batch.touch_global();
+        }
+        // The tables this call linked, as (parent, index, child), top first.
+        let mut linked = [(PhysAddr::from(0), 0, PhysAddr::from(0)); 8];
+        let mut linked_count = 0;
+        let mut table_paddr = self.root;
+        let mut result = Ok(());
+        for level in (1..A::LEVELS).rev() {
+            // SAFETY: the root or a table reached through this table's entries: live, kept
+            // allocated by `&mut self`.
+            let table = unsafe { Table::new::<H>(table_paddr) };
+            let index = table_index(vaddr, level);
+            match A::decode(table.load(index), level) {
+                EntryKind::Table(child) => table_paddr = child,
+                EntryKind::Empty => match alloc_table::<H>() {
+                    Ok(child) => {
+                        table.publish(index, A::encode_table(child));
+                        batch.table_linked();
+                        linked[linked_count] = (table_paddr, index, child);
+                        linked_count += 1;
+                        table_paddr = child;
+                    }
+                    Err(error) => {
+                        result = Err(error);
+                        break;
+                    }
+                },
+                EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
+                    result = Err(MappingError::AlreadyExists);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            // SAFETY: as above, the level-0 table of `vaddr`.
+            let table = unsafe { Table::new::<H>(table_paddr) };
+            let index = table_index(vaddr, 0);
+            result = if matches!(A::decode(table.load(index), 0), EntryKind::Empty) {
+                match source.frame(vaddr, 0) {
+                    Ok(Some(paddr)) => {
+                        table.store(index, encode::<A>(paddr, flags, 0));
+                        batch.touch(vaddr, 0x1000);
+                        Ok(())
+                    }
+                    Ok(None) => Err(MappingError::InvalidParam),
+                    Err(error) => Err(error),
+                }
+            } else {
+                Err(MappingError::AlreadyExists)
+            };
+        }
+        if result.is_err() {
+            // Unlink what this call linked (empty tables), lowest first.
+            for &(parent, index, child) in linked[..linked_count].iter().rev() {
+                // SAFETY: `parent` is a live table page of this table.
+                unsafe { Table::new::<H>(parent) }.store(index, 0);
+                batch.table_unlinked();
+                batch.release(child);
+            }
+        }
+        batch.finish();
+        result
+    }
+
     /// Unmaps `[start, end)` (validated), splitting huge entries at the bounds first; the frames
     /// of removed leaves go where `frames` says (to `sink` for [`LeafFrames::Returned`]), each
     /// after the flush that covers it. Holes are skipped.
@@ -99,7 +175,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
         if let Some(sink) = sink {
-            batch = batch.with_sink(sink);
+            batch.set_sink(sink);
         }
         if self.global_in_range {
             batch.touch_global();

@@ -1,0 +1,282 @@
+//! What processes cost: a minor (lazy) fault, a copy to user memory per 4 KiB, and creating and
+//! dropping a user space that shares the kernel half, ours versus what an ArceOS-style kernel
+//! does with memory_set 0.4.1 and page_table_multiarch 0.6.2 (find the area, allocate and zero
+//! a frame, map it with the cursor; query + copy; a new table plus `copy_from` of the kernel's
+//! root entries), in one run.
+//!
+//! `cargo bench -p vmlayer_paging --bench process -- --warm-up-time 1 --measurement-time 2`
+
+use std::alloc::{Layout, alloc_zeroed};
+use std::hint::black_box;
+use std::sync::Mutex;
+
+use criterion::{BatchSize, Criterion, Throughput};
+use memory_set_upstream::{MappingBackend as UpstreamBackend, MemoryArea as UpstreamArea};
+use vmlayer_paging::{Access, AddressSpace, Arch, MappingFlags, PageFaultInfo, PagingArch};
+use vmlayer_paging::{PageSize, PagingHandler, PhysAddr, VirtAddr, VirtAddrRange};
+
+/// Frames from a pool of pre-touched host memory, physical = virtual (see `linear.rs`).
+struct PoolFrames;
+
+static POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Enough for the largest batch (512 faulted pages and their tables) many times over.
+const POOL_FRAMES: usize = 16384;
+
+fn fill_pool() {
+    let layout = Layout::from_size_align(POOL_FRAMES * 0x1000, 0x1000).expect("layout");
+    // SAFETY: non-zero size; the pool lives as long as the process.
+    let base = unsafe { alloc_zeroed(layout) } as usize;
+    assert_ne!(base, 0, "pool allocation");
+    for frame in 0..POOL_FRAMES {
+        // SAFETY: inside the allocation; touched now so host page faults stay out of the timing.
+        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
+    }
+    POOL.lock()
+        .expect("pool")
+        .extend((0..POOL_FRAMES).rev().map(|frame| base + frame * 0x1000));
+}
+
+impl PagingHandler for PoolFrames {
+    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
+        if count != 1 {
+            return None;
+        }
+        POOL.lock().expect("pool").pop().map(PhysAddr::from)
+    }
+
+    fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        assert_eq!(count, 1, "the pool hands out single frames");
+        POOL.lock().expect("pool").push(paddr.as_usize());
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        VirtAddr::from(paddr.as_usize())
+    }
+}
+
+type Space = AddressSpace<PoolFrames>;
+type Upstream = page_table_multiarch::PageTable64<
+    <Arch as PagingArch>::MetaData,
+    <Arch as PagingArch>::Entry,
+    PoolFrames,
+>;
+
+const USER_RW: MappingFlags = MappingFlags::READ
+    .union(MappingFlags::WRITE)
+    .union(MappingFlags::USER);
+const HEAP: usize = 0x1000_0000;
+const FAULTS: usize = 512;
+
+fn upper_half() -> usize {
+    !((1usize << (Arch::VA_BITS - 1)) - 1)
+}
+
+/// The kernel half: 1 GiB of direct map in the upper half.
+const KERNEL_SIZE: usize = 0x4000_0000;
+
+/// A lazy anonymous area of upstream's: the area set only finds it, the fault handler maps.
+#[derive(Clone)]
+struct LazyAnon;
+
+impl UpstreamBackend for LazyAnon {
+    type Addr = VirtAddr;
+    type Flags = MappingFlags;
+    type PageTable = Upstream;
+
+    fn map(&self, _: VirtAddr, _: usize, _: MappingFlags, _: &mut Upstream) -> bool {
+        true
+    }
+
+    fn unmap(&self, _: VirtAddr, _: usize, _: &mut Upstream) -> bool {
+        true
+    }
+
+    fn protect(&self, _: VirtAddr, _: usize, _: MappingFlags, _: &mut Upstream) -> bool {
+        true
+    }
+}
+
+type UpstreamSet = memory_set_upstream::MemorySet<LazyAnon>;
+
+/// What ArceOS' lazy-allocation fault handler does: find the area, check it, allocate and zero
+/// a frame, map it.
+fn upstream_fault(set: &UpstreamSet, table: &mut Upstream, address: usize) {
+    let area = set.find(VirtAddr::from(address)).expect("area");
+    assert!(area.flags().contains(MappingFlags::WRITE));
+    let frame = PoolFrames::alloc_frame().expect("frame");
+    // SAFETY: a frame of the pool, physical = virtual.
+    unsafe { core::ptr::write_bytes(frame.as_usize() as *mut u8, 0, 0x1000) };
+    table
+        .cursor()
+        .map(
+            VirtAddr::from(address & !0xfff),
+            frame,
+            PageSize::Size4K,
+            area.flags(),
+        )
+        .expect("map");
+}
+
+fn minor_fault(c: &mut Criterion) {
+    let mut group = c.benchmark_group("minor fault");
+    group.throughput(Throughput::Elements(FAULTS as u64));
+    group.bench_function("ours handle_page_fault", |b| {
+        b.iter_batched(
+            || {
+                let mut space = Space::try_new().expect("space");
+                space
+                    .map_alloc(VirtAddr::from(HEAP), FAULTS * 0x1000, USER_RW, false)
+                    .expect("map");
+                space
+            },
+            |mut space| {
+                for page in 0..FAULTS {
+                    let fault = PageFaultInfo::new(
+                        VirtAddr::from(HEAP + page * 0x1000 + 8),
+                        Access::Write,
+                        true,
+                    );
+                    black_box(space.handle_page_fault(fault)).expect("populated");
+                }
+                space
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("upstream find + alloc + cursor map", |b| {
+        b.iter_batched(
+            || {
+                let mut set = UpstreamSet::new();
+                let mut table = Upstream::try_new().expect("table");
+                let area =
+                    UpstreamArea::new(VirtAddr::from(HEAP), FAULTS * 0x1000, USER_RW, LazyAnon);
+                set.map(area, &mut table, false).expect("map");
+                (set, table)
+            },
+            |(set, mut table)| {
+                for page in 0..FAULTS {
+                    upstream_fault(&set, &mut table, HEAP + page * 0x1000 + 8);
+                }
+                // Dropped after the timing, where it returns the frames upstream's drop keeps.
+                UpstreamProcess { _set: set, table }
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+/// Upstream's area set and table after the faults; dropping it unmaps and frees the frames
+/// (upstream's table frees only its table pages).
+struct UpstreamProcess {
+    _set: UpstreamSet,
+    table: Upstream,
+}
+
+impl Drop for UpstreamProcess {
+    fn drop(&mut self) {
+        for page in 0..FAULTS {
+            let (frame, _, _) = self
+                .table
+                .cursor()
+                .unmap(VirtAddr::from(HEAP + page * 0x1000))
+                .expect("mapped");
+            PoolFrames::dealloc_frame(frame);
+        }
+    }
+}
+
+fn copy_to_user(c: &mut Criterion) {
+    let mut group = c.benchmark_group("copy to user");
+    group.throughput(Throughput::Bytes(0x1000));
+    let data = vec![0x5au8; 0x1000];
+    let mut space = Space::try_new().expect("space");
+    space
+        .map_alloc(VirtAddr::from(HEAP), 0x1000, USER_RW, true)
+        .expect("map");
+    group.bench_function("ours write_user 4 KiB", |b| {
+        b.iter(|| {
+            space
+                .write_user(VirtAddr::from(HEAP), black_box(&data))
+                .expect("copy")
+        });
+    });
+    let mut table = Upstream::try_new().expect("table");
+    let frame = PoolFrames::alloc_frame().expect("frame");
+    table
+        .cursor()
+        .map(VirtAddr::from(HEAP), frame, PageSize::Size4K, USER_RW)
+        .expect("map");
+    group.bench_function("upstream query + check + memcpy 4 KiB", |b| {
+        b.iter(|| {
+            let (paddr, flags, _) = table.query(VirtAddr::from(HEAP)).expect("mapped");
+            assert!(flags.contains(MappingFlags::WRITE | MappingFlags::USER));
+            let destination = PoolFrames::phys_to_virt(paddr).as_mut_ptr();
+            // SAFETY: a mapped pool frame of 4 KiB; the source is the 4 KiB buffer.
+            unsafe {
+                core::ptr::copy_nonoverlapping(black_box(data.as_ptr()), destination, 0x1000)
+            };
+        });
+    });
+    group.finish();
+}
+
+fn user_space_lifecycle(c: &mut Criterion) {
+    let mut group = c.benchmark_group("user space create + drop");
+    let kernel_range = VirtAddrRange::from_start_size(VirtAddr::from(upper_half()), KERNEL_SIZE);
+    let mut kernel = Space::new_kernel(kernel_range).expect("kernel");
+    let rw = MappingFlags::READ | MappingFlags::WRITE;
+    kernel
+        .map_linear(
+            VirtAddr::from(upper_half()),
+            PhysAddr::from(0),
+            KERNEL_SIZE,
+            rw,
+        )
+        .expect("direct map");
+    let user_range = VirtAddrRange::new(
+        VirtAddr::from(0x1000),
+        VirtAddr::from(1 << (Arch::VA_BITS - 1)),
+    );
+    group.bench_function("ours new_user + drop", |b| {
+        b.iter(|| {
+            drop(black_box(
+                Space::new_user(&kernel, user_range).expect("user"),
+            ))
+        });
+    });
+    let mut upstream_kernel = Upstream::try_new().expect("kernel");
+    upstream_kernel
+        .cursor()
+        .map_region(
+            VirtAddr::from(upper_half()),
+            |va| PhysAddr::from(va.as_usize() - upper_half()),
+            KERNEL_SIZE,
+            rw,
+            true,
+        )
+        .expect("direct map");
+    group.bench_function("upstream try_new + copy_from + drop", |b| {
+        b.iter(|| {
+            let mut user = Upstream::try_new().expect("user");
+            user.cursor()
+                .copy_from(&upstream_kernel, VirtAddr::from(upper_half()), KERNEL_SIZE);
+            drop(black_box(user));
+        });
+    });
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    fill_pool();
+    minor_fault(c);
+    copy_to_user(c);
+    user_space_lifecycle(c);
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    benches(&mut criterion);
+    criterion.final_summary();
+}
