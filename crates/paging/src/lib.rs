@@ -10,8 +10,18 @@
 //! - [`Backend`]: the [`Linear`](Backend::Linear) and [`Alloc`](Backend::Alloc) mapping
 //!   backends, implementing [`vmlayer_areas::MappingBackend`];
 //! - [`AddressSpace`]: a [`vmlayer_areas::MemorySet`] plus its page table: `map_linear`,
-//!   `map_alloc`, `unmap`, `protect`, `handle_page_fault` (typed: [`FaultResolution`] or
-//!   [`FaultError`]), printed like `/proc/self/maps`.
+//!   `map_alloc`, `map` (`MAP_FIXED` / `MAP_FIXED_NOREPLACE`), `unmap`, `protect`, `mprotect`,
+//!   `resize_area`, areas that merge, `handle_page_fault` (typed: [`FaultResolution`] or
+//!   [`FaultError`], with `errno` and `si_code`), printed like `/proc/self/maps`;
+//! - kernel and user spaces: [`AddressSpace::new_kernel`] and [`AddressSpace::new_user`]
+//!   share the kernel half without copying it, and every space is bounded by its
+//!   [range](AddressSpace::range);
+//! - user memory without `unsafe` in the kernel: [`AddressSpace::read_user`],
+//!   [`write_user`](AddressSpace::write_user), [`load`](AddressSpace::load),
+//!   [`populate`](AddressSpace::populate), [`translate_user`](AddressSpace::translate_user);
+//! - open backends: a kernel's own [`AreaBackend`] (shared memory, files, devices) over the
+//!   page table's public range operations ([`PageTable::map_frames`],
+//!   [`PageTable::unmap_and_return`], ...), which keep the flush and frame-release rules.
 //!
 //! PROT_NONE (flags without `READ`, `WRITE`, `EXECUTE`) is an entry the hardware treats as
 //! invalid that keeps its frame, so protecting back restores the same frames and data. Every
@@ -75,6 +85,71 @@
 //!     "0000000010000000-0000000010004000 rw-p alloc\n\
 //!      0000000040000000-0000000040200000 rw-p linear pa 0x80200000\n"
 //! );
+//! # Ok::<(), vmlayer_paging::MappingError>(())
+//! ```
+//!
+//! # Processes
+//!
+//! The flow of a kernel with processes: one kernel space, user spaces that share its half, a
+//! loader, faults and system calls that touch user memory, exit. (A kernel switches to a
+//! space with `PagingArch::activate(space.root_paddr())`; the host cannot.)
+//!
+//! ```
+//! # use std::alloc::{Layout, alloc, dealloc};
+//! # use vmlayer_paging::{PagingHandler, PhysAddr, VirtAddr};
+//! # struct Frames;
+//! # impl PagingHandler for Frames {
+//! #     fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
+//! #         if align != 4096 || count == 0 { return None; }
+//! #         let layout = Layout::from_size_align(count * 4096, 4096).ok()?;
+//! #         // SAFETY: non-zero size.
+//! #         let pointer = unsafe { alloc(layout) };
+//! #         (!pointer.is_null()).then(|| PhysAddr::from(pointer as usize))
+//! #     }
+//! #     fn dealloc_frames(paddr: PhysAddr, count: usize) {
+//! #         let layout = Layout::from_size_align(count * 4096, 4096).unwrap();
+//! #         // SAFETY: allocated by `alloc_frames` with this layout.
+//! #         unsafe { dealloc(paddr.as_usize() as *mut u8, layout) }
+//! #     }
+//! #     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr { VirtAddr::from(paddr.as_usize()) }
+//! # }
+//! use vmlayer_paging::{Access, AddressSpace, Arch, FaultError, FaultResolution, MappingFlags};
+//! use vmlayer_paging::{PageFaultInfo, PagingArch, VirtAddrRange};
+//!
+//! let (r, w, x, user) = (MappingFlags::READ, MappingFlags::WRITE, MappingFlags::EXECUTE,
+//!                        MappingFlags::USER);
+//! // Boot: the kernel's space holds the upper half (here its first 1 GiB).
+//! let half = 1usize << (Arch::VA_BITS - 1); // the size of each half
+//! let upper = half.wrapping_neg();
+//! let kernel_range = VirtAddrRange::from_start_size(VirtAddr::from(upper), 0x4000_0000);
+//! let kernel = AddressSpace::<Frames>::new_kernel(kernel_range)?;
+//!
+//! // Create a process and load its program: the loader writes read-only and executable pages.
+//! let user_range = VirtAddrRange::new(VirtAddr::from(0x1000), VirtAddr::from(half));
+//! let mut process = AddressSpace::<Frames>::new_user(&kernel, user_range)?;
+//! let text = VirtAddr::from(0x40_0000);
+//! process.map_alloc(text, 0x1000, user | r | x, false)?;
+//! process.load(text, &[0x13, 0, 0, 0]).expect("inside the text area");
+//! let data = VirtAddr::from(0x50_0000);
+//! process.map_alloc(data, 0x1000, user | r | w, false)?;
+//!
+//! // A first store from user mode faults: the page is populated and the store retried.
+//! let store = PageFaultInfo::new(VirtAddr::from(0x50_0010), Access::Write, true);
+//! assert_eq!(process.handle_page_fault(store), Ok(FaultResolution::Populated));
+//! // A store to the text is refused: deliver SIGSEGV with this si_code.
+//! let bad = PageFaultInfo::new(text, Access::Write, true);
+//! assert_eq!(process.handle_page_fault(bad).map_err(FaultError::segv_code), Err(Some(2)));
+//!
+//! // A system call copies from user memory; a bad pointer is EFAULT, never a kernel fault.
+//! process.write_user(VirtAddr::from(0x50_0010), b"hello").expect("writable");
+//! let mut buffer = [0; 5];
+//! process.read_user(VirtAddr::from(0x50_0010), &mut buffer).expect("readable");
+//! assert_eq!(&buffer, b"hello");
+//! let kernel_pointer = VirtAddr::from(upper);
+//! assert_eq!(process.read_user(kernel_pointer, &mut buffer).map_err(FaultError::errno), Err(14));
+//!
+//! // Exit: dropping the space returns every frame and table page it owns; the kernel's stay.
+//! drop(process);
 //! # Ok::<(), vmlayer_paging::MappingError>(())
 //! ```
 
