@@ -23,7 +23,7 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
     );
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
             pa(frame_kernel.paddr),
             PAGE_SIZE,
@@ -62,7 +62,7 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
         read_ok(only_in_spare, "spare-only page"),
         write_ok(page, 0xb1b1, "spare space"),
     );
-    kernel_space::switch_to(Space::Kernel);
+    kernel_space::switch_to(Space::User);
     ensure_eq!(spare_view.0?, 0xb0b0, "spare space sees its frame");
     ensure_eq!(spare_view.1?, 0xb0b0, "spare-only page in the spare space");
     spare_view.2?;
@@ -81,7 +81,7 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
 
     kernel_space::destroy_spare();
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap"
     );
     ensure_eq!(
