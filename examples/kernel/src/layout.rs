@@ -2,12 +2,13 @@
 //! script (`link/common.ld`) and the RAM the kernel may use (the firmware's memory map minus
 //! what is taken).
 //!
-//! | virtual range | what |
-//! |---|---|
-//! | `0` .. the end of the lower half | user spaces (`vmlayer_paging::AddressSpace::new_user`): nothing of the kernel |
-//! | [`PHYS_OFFSET`] `+ pa` | the direct map: every usable RAM range read-write, the MMIO the kernel uses as device memory |
-//! | [`KERNEL_TEST_WINDOW`] | the suite's own kernel pages (one 1 GiB slot per case) |
-//! | [`KERNEL_VIRT_BASE`] (`0xffff_ffff_8000_0000 +` the image's offset in its GiB) | the image: text R+X, rodata R, data+bss+stack R+W |
+//! - from `0x1000` to the end of the lower half: user spaces
+//!   (`vmlayer_paging::AddressSpace::new_user`), nothing of the kernel;
+//! - [`PHYS_OFFSET`] `+ pa`: the direct map, every usable RAM range read-write and the MMIO the
+//!   kernel uses as device memory;
+//! - [`KERNEL_TEST_WINDOW`]: the suite's own kernel pages (one 1 GiB slot per case);
+//! - [`KERNEL_VIRT_BASE`] (`0xffff_ffff_8000_0000 +` the image's offset in its GiB): the image,
+//!   text R+X, rodata R, data+bss+stack R+W.
 //!
 //! The kernel space ([`KERNEL_SPACE`]) spans the last 256 GiB: Sv39's whole upper half, the
 //! smallest of the three ISAs' (Sv48 and x86_64 have 128 TiB, AArch64's `TTBR1_EL1` 256 TiB),
@@ -213,7 +214,8 @@ pub(crate) fn frame_pool_window() -> Range<usize> {
 pub(crate) fn print_layout() {
     let layout = kernel_layout();
     println!(
-        "kernel image: text {:#x}..{:#x} rodata {:#x}..{:#x} data+bss {:#x}..{:#x}, loaded at {:#x}",
+        "kernel image: text {:#x}..{:#x} rodata {:#x}..{:#x} data+bss {:#x}..{:#x}, \
+         loaded at {:#x}",
         layout.text.start,
         layout.text.end,
         layout.rodata.start,

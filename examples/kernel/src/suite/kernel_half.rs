@@ -1,6 +1,6 @@
-//! The case `kernel_half_in_ttbr1` (AArch64 only): the kernel space is the table of `TTBR1_EL1`, proven by real loads
-//! and stores: the kernel runs through it, reaches RAM through its direct map whatever
-//! `TTBR0_EL1` holds, and its permissions and flushes work.
+//! The case `kernel_half_in_ttbr1` (AArch64 only): the kernel space is the table of
+//! `TTBR1_EL1`, proven by real loads and stores: the kernel runs through it, reaches RAM
+//! through its direct map whatever `TTBR0_EL1` holds, and its permissions and flushes work.
 
 use alloc::string::String;
 

@@ -23,9 +23,9 @@ const THREE_LEVEL_LOWER_HALF_END: usize = 1 << 38;
 
 /// The root register selects the mode `vmlayer_paging` builds tables for, which is the one the
 /// kernel's features ask for (`satp.MODE = 9` with `sv48`), and the active root is the current
-/// user space's. The last page of the lower half (in Sv48 `0x7fff_ffff_f000`) and, with four or more
-/// levels, the first page Sv39 cannot translate (256 GiB) map, read and write through their
-/// virtual address and nowhere else, and the hardware walk finds their frames at level 0.
+/// user space's. The last page of the lower half (in Sv48 `0x7fff_ffff_f000`) and, with four
+/// or more levels, the first page Sv39 cannot translate (256 GiB) map, read and write through
+/// their virtual address and nowhere else, and the hardware walk finds their frames at level 0.
 pub(crate) fn translation_mode() -> Result<(), String> {
     let root = TranslationRoot::read()?;
     ensure_eq!(

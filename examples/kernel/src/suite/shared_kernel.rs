@@ -1,5 +1,5 @@
-//! The case `kernel_mapping_reaches_user_spaces`: the kernel half is shared, not copied: a kernel mapping made after a user space
-//! exists reaches it, and user mode cannot touch it.
+//! The case `kernel_mapping_reaches_user_spaces`: the kernel half is shared, not copied: a
+//! kernel mapping made after a user space exists reaches it, and user mode cannot touch it.
 
 use alloc::string::String;
 
