@@ -19,7 +19,7 @@ use crate::{ensure_eq, ensure_ok, hardware};
 /// (x86_64, RISC-V: through the root entry the user root shares with the kernel's; AArch64:
 /// through `TTBR1_EL1`). From user mode the same page faults and is refused (`KernelArea`),
 /// and the lower half holds nothing of the kernel: the image's physical addresses (the boot
-/// identity map) fault.
+/// identity map) fault. Unmapped (right after a warming read), the kernel page faults at once.
 pub(crate) fn kernel_mapping_reaches_user_spaces() -> Result<(), String> {
     let page = kernel_slot(1) + 0x5000;
     ensure_ok!(kernel_space::create_spare(), "create a second user space");
@@ -50,6 +50,11 @@ pub(crate) fn kernel_mapping_reaches_user_spaces() -> Result<(), String> {
     kernel_space::destroy_spare();
     result?;
 
+    ensure_eq!(
+        read_ok(page, "kernel page, warming the TLB")?,
+        0x5348_4152_4544,
+        "the kernel page after switching back"
+    );
     ensure_ok!(
         kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap the kernel page"
