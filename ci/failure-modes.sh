@@ -77,11 +77,12 @@ scenario triple-fault x86_64 \
     "x86_64 kernel suite (default): QEMU exited with status 0: the guest reset, which with -no-reboot means a triple fault"
 
 # 5. The svpbmt build on a CPU without Svpbmt: the boot table's `svpbmt=on` dropped. The UART's
-#    leaf has PBMT = IO, reserved bits on this CPU, so the first console write after the MMU
-#    switch faults (the kernel turns translation off to report it).
+#    leaf (in the direct map, 0xffffffc0_00000000 + pa) has PBMT = IO, reserved bits on this
+#    CPU, so the first console write after the switch to the kernel space faults (the kernel
+#    goes back to its boot mapping, which has no PBMT bits, to report it).
 sed -i 's/"rv64,svpbmt=on"/"rv64"/' xtask/src/arch.rs
 scenario svpbmt-without-cpu-support riscv64 \
-    "riscv64 kernel suite (svpbmt [features svpbmt]: -cpu rv64): QEMU exited with status 1: the kernel reported failure code 1 through sifive_test (or QEMU itself failed); success is status 0, before the first case (last console line: \`kernel trap: unhandled Read fault at 0x10000005 from kernel mode"
+    "riscv64 kernel suite (svpbmt [features svpbmt]: -cpu rv64): QEMU exited with status 1: the kernel reported failure code 1 through sifive_test (or QEMU itself failed); success is status 0, before the first case (last console line: \`kernel trap: unhandled Read fault at 0xffffffc010000005 from kernel mode"
 
 if [ "$failures" -ne 0 ]; then
     echo "$failures failure mode(s) not detected as required"

@@ -13,8 +13,9 @@
 //! address would alias the lower-half address with the same bits 47:0); `AddressSpace` refuses
 //! a map in the other half than its first area's. A kernel that keeps itself in the lower half
 //! instead maps itself into every TTBR0 table as global (non-`USER`) pages. The example kernel
-//! does both for now: its image is identity-mapped in every TTBR0 table, and its linear map of
-//! RAM (`0xffff_8000_0000_0000 + pa`) lives in a kernel half in `TTBR1_EL1`.
+//! runs in the upper half: its kernel space (`AddressSpace::new_kernel`: the image and the
+//! direct map of RAM) is the table of `TTBR1_EL1`, its user spaces (`new_user`) those of
+//! `TTBR0_EL1`.
 //!
 //! The CPU set-up around it is the kernel's: `TCR_EL1.T1SZ = 16`, `TG1` = 4 KiB, the walk
 //! attributes `IRGN1`/`ORGN1`/`SH1`, and `EPD1` clear once `TTBR1_EL1` holds a table (then a

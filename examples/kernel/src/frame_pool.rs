@@ -1,14 +1,16 @@
 //! The physical frame pool: a bump pointer per usable RAM range (lowest range first) plus a free
 //! list, with counts.
 //!
-//! Freed frames are poisoned (filled with `0xA5`), so a caller that forgets to zero a frame it
-//! hands out as "fresh" memory is caught by the suite. The pool is global because
-//! `page_table_multiarch::PagingHandler` allocates through associated functions (no `self`).
+//! Frames are physical addresses; the pool touches them through the direct map
+//! (`layout::phys_to_virt`). Freed frames are poisoned (filled with `0xA5`), so a caller that
+//! forgets to zero a frame it hands out as "fresh" memory is caught by the suite. The pool is
+//! global because `page_table_multiarch::PagingHandler` allocates through associated functions
+//! (no `self`).
 
 use core::ops::Range;
 
 use crate::global_cell::GlobalCell;
-use crate::layout::PAGE_SIZE;
+use crate::layout::{PAGE_SIZE, phys_to_virt};
 use crate::range_list::RangeList;
 
 /// Byte written over every freed frame.
@@ -29,11 +31,11 @@ struct FramePool {
     /// Frames never handed out yet: per usable RAM range, its bump pointer (the range's start)
     /// up to its end. Shrinks from the front only, so the ranges stay sorted and disjoint.
     untouched: RangeList,
-    /// Frames at or above this address are not handed out yet: before the kernel's own page
-    /// table is active only the boot mapping (`arch::BOOT_MAPPED_END`) is reachable.
+    /// Frames at or above this address are not handed out yet: before the kernel space is
+    /// active only the boot mapping's direct map (`arch::BOOT_MAPPED_END`) is reachable.
     limit: usize,
-    /// Physical (= identity-mapped virtual) address of the first free frame, 0 for none (frame 0
-    /// is never in the pool); each free frame stores the next one in its first word.
+    /// Physical address of the first free frame, 0 for none (frame 0 is never in the pool);
+    /// each free frame stores the next one in its first word.
     free_head: usize,
     free_count: usize,
     in_use: usize,
@@ -47,7 +49,7 @@ static POOL: GlobalCell<FramePool> = GlobalCell::new(FramePool {
     in_use: 0,
 });
 
-/// Hands the page-aligned `ram` (usable RAM: identity-mapped once the kernel's table is active,
+/// Hands the page-aligned `ram` (usable RAM: in the direct map once the kernel space is active,
 /// without frame 0) to the pool; frames at or above `reachable_end` are held back until
 /// [`release_all`].
 pub(crate) fn init(ram: RangeList, reachable_end: usize) {
@@ -77,9 +79,9 @@ pub(crate) fn alloc(count: usize, align: usize) -> Option<usize> {
     POOL.with(|pool| {
         if count == 1 && align <= PAGE_SIZE && pool.free_head != 0 {
             let frame = pool.free_head;
-            // SAFETY: `frame` is a free frame of the pool (identity-mapped RAM, owned by the
+            // SAFETY: `frame` is a free frame of the pool (RAM in the direct map, owned by the
             // pool), whose first word holds the next free frame.
-            pool.free_head = unsafe { (frame as *const usize).read() };
+            pool.free_head = unsafe { (phys_to_virt(frame) as *const usize).read() };
             pool.free_count -= 1;
             pool.in_use += 1;
             return Some(frame);
@@ -133,11 +135,12 @@ pub(crate) fn free(paddr: usize, count: usize) {
 }
 
 fn push_free(pool: &mut FramePool, frame: usize) {
-    // SAFETY: the frame belongs to the pool's RAM (identity-mapped and reachable) and nobody else owns it
-    // any more; poisoning and linking it is the pool's business.
+    let page = phys_to_virt(frame);
+    // SAFETY: the frame belongs to the pool's RAM (in the direct map, reachable) and nobody
+    // else owns it any more; poisoning and linking it is the pool's business.
     unsafe {
-        core::ptr::write_bytes(frame as *mut u8, POISON, PAGE_SIZE);
-        (frame as *mut usize).write(pool.free_head);
+        core::ptr::write_bytes(page as *mut u8, POISON, PAGE_SIZE);
+        (page as *mut usize).write(pool.free_head);
     }
     pool.free_head = frame;
     pool.free_count += 1;

@@ -9,7 +9,7 @@ use alloc::format;
 use alloc::string::String;
 
 use crate::arch;
-use crate::layout::{self, PAGE_SIZE};
+use crate::layout::{self, PAGE_SIZE, phys_to_virt};
 
 /// What the root register says.
 pub(crate) struct TranslationRoot {
@@ -22,12 +22,22 @@ pub(crate) struct TranslationRoot {
 }
 
 impl TranslationRoot {
-    /// Reads the root register (`arch::translation_root`).
+    /// Reads the root register of the lower half, the current user space's
+    /// (`arch::translation_root`).
     ///
     /// # Errors
     /// The register's value when it selects no paged mode.
     pub(crate) fn read() -> Result<Self, String> {
-        arch::translation_root()
+        arch::translation_root(0)
+    }
+
+    /// Reads the root register that translates `vaddr`: the same as [`Self::read`] where one
+    /// root translates both halves, `TTBR1_EL1` for an upper-half address on AArch64.
+    ///
+    /// # Errors
+    /// As [`Self::read`].
+    pub(crate) fn translating(vaddr: usize) -> Result<Self, String> {
+        arch::translation_root(vaddr)
     }
 }
 
@@ -79,15 +89,16 @@ pub(crate) enum MemoryType {
     Other(u64),
 }
 
-/// Walks the active table for `vaddr` as the hardware does: from the root register, the index
-/// of each level taken from `vaddr` (4 KiB granule: 9 bits per level above bit 12), each entry
-/// read through the identity mapping of RAM and interpreted by `arch::classify_entry`.
+/// Walks the active table for `vaddr` as the hardware does: from the root register that
+/// translates it, the index of each level taken from `vaddr` (4 KiB granule: 9 bits per level
+/// above bit 12), each entry read through the direct map and interpreted by
+/// `arch::classify_entry`.
 ///
 /// # Errors
 /// The level and entry where the walk ends without a leaf, or a table outside usable RAM (not
 /// read: it cannot be one of ours).
 pub(crate) fn walk(vaddr: usize) -> Result<HardwareLeaf, String> {
-    let root = TranslationRoot::read()?;
+    let root = TranslationRoot::translating(vaddr)?;
     let mut table = root.root;
     for level in (0..root.levels).rev() {
         let index = (vaddr >> (12 + 9 * level)) & 511;
@@ -115,7 +126,31 @@ pub(crate) fn walk(vaddr: usize) -> Result<HardwareLeaf, String> {
     ))
 }
 
-/// Entry `index` of the table page at `table`, read through the identity mapping of RAM.
+/// Entry `index` of the root table at `root`, as the hardware reads it.
+///
+/// # Errors
+/// If `root` is not a page of usable RAM (not read: it cannot be one of ours).
+pub(crate) fn root_entry(root: usize, index: usize) -> Result<u64, String> {
+    read_table_entry(root, index % 512)
+}
+
+/// The number of table pages reachable from the root table at `root` (the root included), a
+/// walk of `levels` levels as the hardware reads the entries. Tables outside usable RAM are not
+/// read (they cannot be ours) and count as one page each.
+pub(crate) fn table_pages(root: usize, levels: usize) -> usize {
+    let level = levels - 1;
+    1 + (0..512)
+        .filter_map(|index| match read_table_entry(root, index) {
+            Ok(entry) if level > 0 => match arch::classify_entry(entry, level) {
+                RawEntry::Table(next) => Some(table_pages(next, level)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .sum::<usize>()
+}
+
+/// Entry `index` of the table page at `table`, read through the direct map.
 fn read_table_entry(table: usize, index: usize) -> Result<u64, String> {
     let in_ram = layout::usable_ram()
         .as_slice()
@@ -126,7 +161,11 @@ fn read_table_entry(table: usize, index: usize) -> Result<u64, String> {
             "the walk reached a table at {table:#x}, outside usable RAM"
         ));
     }
-    // SAFETY: `table` is a page of usable RAM, identity-mapped read-write in every address
-    // space; the index is below 512, so the read stays in that page.
-    Ok(unsafe { (table as *const u64).add(index).read_volatile() })
+    // SAFETY: `table` is a page of usable RAM, in the direct map of the kernel space; the
+    // index is below 512, so the read stays in that page.
+    Ok(unsafe {
+        (phys_to_virt(table) as *const u64)
+            .add(index)
+            .read_volatile()
+    })
 }

@@ -1,5 +1,6 @@
 //! The kernel heap (`alloc` for the area set's B-tree and the test messages): power-of-two size
-//! classes from 16 B to 64 KiB over a fixed region carved once from the frame pool. Each class
+//! classes from 16 B to 64 KiB over a fixed region carved once from the frame pool and reached
+//! through the direct map (so it works before the kernel space exists). Each class
 //! keeps a free list, so freed blocks are reused (many map/unmap cycles do not grow the heap).
 
 use core::alloc::{GlobalAlloc, Layout};
@@ -23,7 +24,8 @@ static HEAP: GlobalCell<Heap> = GlobalCell::new(Heap {
     free_heads: [0; CLASS_COUNT],
 });
 
-/// Gives the heap its region (identity-mapped RAM, owned by the heap from now on).
+/// Gives the heap its region (virtual addresses: RAM in the direct map, owned by the heap from
+/// now on).
 pub(crate) fn init(region: Range<usize>) {
     HEAP.with(|heap| {
         heap.next = region.start;

@@ -1,34 +1,35 @@
-//! The integration point: the kernel's address spaces built with `vmlayer_paging::AddressSpace`.
+//! The integration point: the kernel space and the user spaces, built with
+//! `vmlayer_paging::AddressSpace`.
 //!
 //! 1. [`KernelFrames`] feeds page tables and lazy pages from the frame pool
-//!    (`page_table_multiarch::PagingHandler`); RAM is identity-mapped, so `phys_to_virt` is the
-//!    identity.
-//! 2. [`init`] maps the kernel image with honest permissions (text R+X, rodata R, data+bss R+W),
-//!    all usable RAM R+W (linear, identity: every bank the frame pool hands out from), the MMIO
-//!    pages as DEVICE; installs the TLB flush hook; turns the MMU on (`arch::enable_mmu`, which
-//!    ends in the ISA crate's `PagingArch::activate`); and installs [`handle_page_fault`] as the
-//!    trap's page-fault handler.
+//!    (`page_table_multiarch::PagingHandler`); the kernel reaches a frame through the direct
+//!    map, so `phys_to_virt` adds `layout::PHYS_OFFSET`.
+//! 2. [`init`] builds the kernel space with `AddressSpace::new_kernel(layout::KERNEL_SPACE)`
+//!    (the upper half): the image with honest permissions (text R+X, rodata R, data+bss+stack
+//!    R+W), the direct map of all usable RAM R+W (page tables, heap and frames are reached
+//!    through it), the MMIO pages as DEVICE; installs the TLB flush hook; replaces the boot
+//!    mapping with it (`arch::enable_kernel_space`: `satp` / `CR3`, or `TTBR1_EL1`); then makes
+//!    the first user space current (`AddressSpace::new_user`: the lower half, sharing the
+//!    kernel half) and installs [`handle_page_fault`] as the trap's page-fault handler.
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the space that translates the
-//!    address: the current space, or on AArch64 the kernel half for an upper-half address.
+//!    address: the kernel space for an upper-half address, else the current user space.
 //!
-//! On AArch64, [`init`] also builds the kernel half (`kernel_half`): the linear map of RAM in
-//! the upper half, loaded into `TTBR1_EL1`.
+//! On x86_64 and RISC-V one root translates both halves: `new_kernel` links a table into every
+//! root slot of the kernel range once, and `new_user` copies those root entries, so a kernel
+//! mapping made at any time reaches every user space. On AArch64 the kernel space is the table
+//! of `TTBR1_EL1` and user spaces are tables of `TTBR0_EL1`: switching user spaces leaves the
+//! kernel alone.
 
 use alloc::format;
 use alloc::string::String;
 
 use vmlayer_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
-use vmlayer_paging::{AddressSpace, FaultError, FaultResolution, MappingError, MappingFlags};
+use vmlayer_paging::{FaultError, FaultResolution, MappingError, MappingFlags, VirtAddrRange};
 
 use crate::global_cell::GlobalCell;
-use crate::layout;
+use crate::layout::{self, KERNEL_SPACE, phys_to_virt};
 use crate::{arch, frame_pool, println, trap};
-
-#[cfg(target_arch = "aarch64")]
-mod kernel_half;
-#[cfg(target_arch = "aarch64")]
-pub(crate) use self::kernel_half::linear_address;
 
 /// The ISA this kernel is built for, as `vmlayer_paging` selected it from the target.
 #[cfg(not(feature = "broken-drop-nx"))]
@@ -50,64 +51,66 @@ impl PagingHandler for KernelFrames {
     }
 
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
-        // All RAM the pool hands out is identity-mapped (see `init`).
-        VirtAddr::from(paddr.as_usize())
+        // Every frame the pool hands out is in the direct map (the boot mapping's until the
+        // kernel space is active, then the kernel space's).
+        VirtAddr::from(phys_to_virt(paddr.as_usize()))
     }
 }
 
-/// The kernel's address-space type.
-pub(crate) type KernelAddressSpace = AddressSpace<KernelFrames, Arch>;
+/// The address-space type of the kernel space and of every user space.
+pub(crate) type AddressSpace = vmlayer_paging::AddressSpace<KernelFrames, Arch>;
 
 /// Which of the kernel's address spaces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Space {
-    /// The kernel's own space, active after boot.
+    /// The kernel space: the upper half, in every user space (x86_64, RISC-V: through the
+    /// shared root slots; AArch64: in `TTBR1_EL1`). Never "current": [`switch_to`] refuses it.
     Kernel,
-    /// A second space (same kernel mappings) for the two-spaces case.
+    /// The first user space, made at boot: current unless a case switches.
+    User,
+    /// A second user space, for the cases that need two.
     Spare,
-    /// AArch64: the kernel half, upper-half addresses only, in `TTBR1_EL1` beside whichever of
-    /// the two others is in `TTBR0_EL1` (never "current": [`switch_to`] refuses it).
-    #[cfg(target_arch = "aarch64")]
-    KernelHalf,
 }
 
 struct Spaces {
-    kernel: Option<KernelAddressSpace>,
-    spare: Option<KernelAddressSpace>,
-    #[cfg(target_arch = "aarch64")]
-    kernel_half: Option<KernelAddressSpace>,
-    /// The space in the root register (`TTBR0_EL1` on AArch64).
+    kernel: Option<AddressSpace>,
+    user: Option<AddressSpace>,
+    spare: Option<AddressSpace>,
+    /// The user space in the root register (`TTBR0_EL1` on AArch64).
     current: Space,
 }
 
 impl Spaces {
-    fn get(&mut self, which: Space) -> Option<&mut KernelAddressSpace> {
+    fn get(&mut self, which: Space) -> Option<&mut AddressSpace> {
         match which {
             Space::Kernel => self.kernel.as_mut(),
+            Space::User => self.user.as_mut(),
             Space::Spare => self.spare.as_mut(),
-            #[cfg(target_arch = "aarch64")]
-            Space::KernelHalf => self.kernel_half.as_mut(),
         }
     }
 
-    /// The space the CPU translates `address` with: the current one, or on AArch64 the kernel
-    /// half for an upper-half address.
+    /// The space that translates `address`: the kernel space for an upper-half address, else
+    /// the current user space.
     fn translating(&self, address: VirtAddr) -> Space {
-        #[cfg(target_arch = "aarch64")]
-        if kernel_half::translates(address.as_usize()) {
-            return Space::KernelHalf;
+        if is_upper_half(address.as_usize()) {
+            Space::Kernel
+        } else {
+            self.current
         }
-        let _ = address;
-        self.current
+    }
+
+    /// A new user space sharing the kernel space's half.
+    fn new_user_space(&self) -> Result<AddressSpace, MappingError> {
+        let kernel = self.kernel.as_ref().ok_or(MappingError::BadState)?;
+        AddressSpace::new_user(kernel, user_range())
     }
 }
 
 static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces {
     kernel: None,
+    user: None,
     spare: None,
-    #[cfg(target_arch = "aarch64")]
-    kernel_half: None,
-    current: Space::Kernel,
+    current: Space::User,
 });
 
 /// Shorthand for a virtual address.
@@ -120,17 +123,29 @@ pub(crate) fn pa(address: usize) -> PhysAddr {
     PhysAddr::from(address)
 }
 
+/// Whether `address` is in the upper half (bit 63 set), which only the kernel space maps.
+pub(crate) fn is_upper_half(address: usize) -> bool {
+    address >> (usize::BITS - 1) == 1
+}
+
+/// The range of every user space: the lower half without its first page (so that a null
+/// access always faults).
+pub(crate) fn user_range() -> VirtAddrRange {
+    VirtAddrRange::new(va(layout::PAGE_SIZE), va(layout::user_space_end()))
+}
+
 /// Runs `f` on one of the address spaces.
 ///
 /// # Panics
 /// If that space does not exist (the spare one before [`create_spare`]).
-pub(crate) fn with<R>(which: Space, f: impl FnOnce(&mut KernelAddressSpace) -> R) -> R {
+pub(crate) fn with<R>(which: Space, f: impl FnOnce(&mut AddressSpace) -> R) -> R {
     SPACES.with(|spaces| f(spaces.get(which).expect("address space not created")))
 }
 
-/// The TLB flush hook of every kernel address space: a local flush on this single hart (an SMP
-/// kernel would also send IPIs here). With the test-only feature `broken-skip-tlb-flush` it
-/// skips the flush, to show that the suite catches a backend that forgets TLB maintenance.
+/// The TLB flush hook of every address space (user spaces inherit the kernel space's): a local
+/// flush on this single hart (an SMP kernel would also send IPIs here). With the test-only
+/// feature `broken-skip-tlb-flush` it skips the flush, to show that the suite catches a
+/// backend that forgets TLB maintenance.
 fn flush_hook(request: &TlbFlushRequest) {
     if cfg!(feature = "broken-skip-tlb-flush") {
         return;
@@ -138,77 +153,84 @@ fn flush_hook(request: &TlbFlushRequest) {
     <Arch as PagingArch>::flush_tlb_local(request);
 }
 
-/// A new, empty address space with the kernel's TLB flush hook.
-fn new_space() -> Result<KernelAddressSpace, MappingError> {
-    let mut space = KernelAddressSpace::try_new()?;
+/// The kernel space: the image at its link address with honest permissions, the direct map of
+/// every usable RAM range (the frames the pool hands out, the heap) and the MMIO pages.
+fn new_kernel_space() -> Result<AddressSpace, MappingError> {
+    let range = VirtAddrRange::new(va(KERNEL_SPACE.start), va(KERNEL_SPACE.end));
+    let mut space = AddressSpace::new_kernel(range)?;
     space.set_tlb_flush_hook(Some(flush_hook));
-    Ok(space)
-}
-
-/// A new address space holding the kernel's own mappings.
-fn new_space_with_kernel() -> Result<KernelAddressSpace, MappingError> {
-    let mut space = new_space()?;
     let image = layout::kernel_layout();
-    let read = MappingFlags::READ;
-    let write = MappingFlags::WRITE;
-    let image_regions = [
-        (image.text.clone(), read | MappingFlags::EXECUTE),
-        (image.rodata.clone(), read),
-        (image.data.clone(), read | write),
-    ];
-    // All usable RAM (every bank the frame pool hands out from), identity-mapped read-write.
-    let ram = layout::usable_ram();
-    let ram_regions = ram
-        .as_slice()
-        .iter()
-        .map(|range| (range.clone(), read | write));
-    for (range, flags) in image_regions.into_iter().chain(ram_regions) {
+    let (read, write) = (MappingFlags::READ, MappingFlags::WRITE);
+    for (range, flags) in [
+        (image.text, read | MappingFlags::EXECUTE),
+        (image.rodata, read),
+        (image.data, read | write),
+    ] {
+        let size = range.end - range.start;
         space.map_linear(
             va(range.start),
-            pa(range.start),
-            range.end - range.start,
+            pa(layout::image_phys(range.start)),
+            size,
             flags,
         )?;
     }
-    for range in arch::MMIO_REGIONS {
-        space.map_linear(
-            va(range.start),
-            pa(range.start),
-            range.end - range.start,
-            read | write | MappingFlags::DEVICE,
-        )?;
+    let ram = layout::usable_ram();
+    let ram_regions = ram.as_slice().iter().map(|range| (range, read | write));
+    let mmio_regions = arch::MMIO_REGIONS
+        .iter()
+        .map(|range| (range, read | write | MappingFlags::DEVICE));
+    for (range, flags) in ram_regions.chain(mmio_regions) {
+        let size = range.end - range.start;
+        space.map_linear(va(phys_to_virt(range.start)), pa(range.start), size, flags)?;
     }
     Ok(space)
 }
 
-/// Builds the kernel address space, turns the MMU on and routes page faults to it; on AArch64
-/// then builds the kernel half and loads it into `TTBR1_EL1`.
+/// Builds the kernel space and the first user space, replaces the boot mapping with them and
+/// routes page faults to them.
 ///
 /// # Panics
-/// If the kernel cannot be mapped (no memory): nothing can run without it.
+/// If the kernel cannot be mapped (no memory) or the CPU refuses the translation mode: nothing
+/// can run without them.
 pub(crate) fn init() {
-    let space = new_space_with_kernel().expect("mapping the kernel failed");
-    let root = space.root_paddr();
-    SPACES.with(|spaces| spaces.kernel = Some(space));
-    // SAFETY: the new table maps the running code, the stack, all data and the devices at
-    // their current (identity) addresses, and lives in `SPACES` until the kernel exits.
-    unsafe { arch::enable_mmu(root) }.expect("the CPU does not support the translation mode");
+    let kernel = new_kernel_space().expect("mapping the kernel failed");
+    let kernel_root = kernel.root_paddr();
+    SPACES.with(|spaces| spaces.kernel = Some(kernel));
+    // SAFETY: the kernel space maps the running code, the stack, all data and the devices at
+    // the addresses the boot mapping gave them, and lives in `SPACES` until the kernel exits.
+    unsafe { arch::enable_kernel_space(kernel_root) }
+        .expect("the CPU does not support the translation mode");
+    let user = SPACES
+        .with(|spaces| spaces.new_user_space())
+        .expect("creating the first user space failed");
+    SPACES.with(|spaces| spaces.user = Some(user));
+    switch_to(Space::User);
     trap::set_page_fault_handler(Some(handle_page_fault));
     let register = crate::hardware::TranslationRoot::read()
         .map_or_else(|error| error, |hardware| hardware.register);
     println!(
-        "MMU on: {} root at {:#x}, {register}, {} physical-address bits",
+        "kernel space: {} root at {:#x}, {:#x}..{:#x}, RAM at {:#x} + pa; {} physical-address bits",
         <Arch as PagingArch>::NAME,
-        root.as_usize(),
+        kernel_root.as_usize(),
+        KERNEL_SPACE.start,
+        KERNEL_SPACE.end,
+        layout::PHYS_OFFSET,
         with(Space::Kernel, |space| space.page_table().phys_addr_bits())
     );
+    println!(
+        "user space: root at {:#x}, {:#x}..{:#x}, {register}",
+        with(Space::User, |space| space.root_paddr().as_usize()),
+        user_range().start.as_usize(),
+        user_range().end.as_usize()
+    );
     #[cfg(target_arch = "aarch64")]
-    kernel_half::init();
+    println!("{}", arch::kernel_half_registers());
     println!("user memory: {}", arch::protect_user_memory());
 }
 
-/// The page-fault handler: asks the address space that translates the address (the current
-/// one, or the AArch64 kernel half): lazy allocation, spurious faults, or a typed refusal.
+/// The page-fault handler: asks the address space that translates the address (the kernel
+/// space for the upper half, else the current user space): lazy allocation, spurious faults,
+/// or a typed refusal.
 fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
     SPACES.with(|spaces| {
         let which = spaces.translating(fault.address);
@@ -218,79 +240,86 @@ fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError
     })
 }
 
-/// Creates the spare address space (kernel mappings only).
+/// Creates the spare user space (sharing the kernel half, nothing of its own yet).
 pub(crate) fn create_spare() -> Result<(), String> {
-    let space = new_space_with_kernel().map_err(|error| format!("{error:?}"))?;
+    let space = SPACES
+        .with(|spaces| spaces.new_user_space())
+        .map_err(|error| format!("{error:?}"))?;
     SPACES.with(|spaces| spaces.spare = Some(space));
     Ok(())
 }
 
-/// Drops the spare address space (it must not be active).
+/// Drops the spare user space (it must not be current).
 pub(crate) fn destroy_spare() {
     let spare = SPACES.with(|spaces| {
         assert_eq!(
             spaces.current,
-            Space::Kernel,
-            "dropping the active address space"
+            Space::User,
+            "dropping the current address space"
         );
         spaces.spare.take()
     });
     drop(spare);
 }
 
-/// Makes `which` the active address space (root register switch through the ISA crate; on
-/// AArch64 `TTBR0_EL1` only, the kernel half in `TTBR1_EL1` stays).
+/// Makes user space `which` current: the ISA crate's root switch (`satp` / `CR3`, whose
+/// kernel slots are the kernel space's; on AArch64 `TTBR0_EL1` only, the kernel space in
+/// `TTBR1_EL1` stays).
 ///
 /// # Panics
-/// If `which` is the AArch64 kernel half (it is never in `TTBR0_EL1`).
+/// If `which` is the kernel space.
 pub(crate) fn switch_to(which: Space) {
-    #[cfg(target_arch = "aarch64")]
-    assert_ne!(which, Space::KernelHalf, "the kernel half lives in TTBR1");
+    assert_ne!(which, Space::Kernel, "only user spaces are switched");
     let root = with(which, |space| space.root_paddr());
     SPACES.with(|spaces| spaces.current = which);
-    // SAFETY: both spaces map the whole kernel identically (`new_space_with_kernel`) and stay
-    // alive while active (`destroy_spare` refuses the active one).
+    // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
+    // kernel, and stays alive while current (`destroy_spare` refuses the current one).
     unsafe { <Arch as PagingArch>::activate(root) }
         .expect("the CPU took this translation mode at boot");
 }
 
 /// Whether the page table maps `address` (PROT_NONE pages count as mapped).
-pub(crate) fn is_mapped(space: &KernelAddressSpace, address: usize) -> bool {
+pub(crate) fn is_mapped(space: &AddressSpace, address: usize) -> bool {
     space.query(va(address)).is_some()
 }
 
 /// The size of the page or block that maps `address`.
-pub(crate) fn mapping_size(space: &KernelAddressSpace, address: usize) -> Option<usize> {
+pub(crate) fn mapping_size(space: &AddressSpace, address: usize) -> Option<usize> {
     space
         .query(va(address))
         .map(|translation| translation.page_size as usize)
 }
 
-/// The spaces that live as long as the kernel: its own and, on AArch64, the kernel half.
-fn resident_spaces() -> &'static [(Space, &'static str)] {
-    &[
-        (Space::Kernel, "kernel address space"),
-        #[cfg(target_arch = "aarch64")]
-        (Space::KernelHalf, "kernel half (TTBR1)"),
-    ]
-}
+/// The spaces that live as long as the kernel: the kernel space and the first user space.
+const RESIDENT_SPACES: [(Space, &str); 2] =
+    [(Space::Kernel, "kernel space"), (Space::User, "user space")];
 
-/// The table pages of the spaces that live as long as the kernel (see [`print_maps`]).
+/// The table pages of the spaces that live as long as the kernel. The kernel space's are
+/// counted by a walk of its root (`crate::hardware`): `PageTable::table_page_count` leaves out
+/// the tables of shared root slots, which on x86_64 and RISC-V hold every kernel mapping.
 pub(crate) fn resident_table_pages() -> usize {
-    resident_spaces()
+    RESIDENT_SPACES
         .iter()
-        .map(|&(which, _)| with(which, |space| space.page_table().table_page_count()))
+        .map(|&(which, _)| table_pages(which))
         .sum()
 }
 
-/// Prints the kernel address space (and the AArch64 kernel half) like `/proc/self/maps`.
+fn table_pages(which: Space) -> usize {
+    match which {
+        Space::Kernel => crate::hardware::table_pages(
+            with(Space::Kernel, |space| space.root_paddr().as_usize()),
+            <Arch as PagingArch>::LEVELS,
+        ),
+        _ => with(which, |space| space.page_table().table_page_count()),
+    }
+}
+
+/// Prints the resident spaces like `/proc/self/maps`.
 pub(crate) fn print_maps() {
-    for &(which, name) in resident_spaces() {
+    for (which, name) in RESIDENT_SPACES {
+        let pages = table_pages(which);
         with(which, |space| {
-            println!(
-                "{name} ({} table pages):",
-                space.page_table().table_page_count()
-            );
+            println!("{name} ({pages} table pages):");
             crate::print!("{space}");
         });
     }

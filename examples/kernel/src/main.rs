@@ -2,8 +2,12 @@
 //! MMU under QEMU, on RISC-V (Sv39, or Sv48 with the feature `sv48`), AArch64 and x86_64.
 //!
 //! Boot order (see `README.md` for the integration guide):
-//! 1. `arch::*::boot` — per-ISA entry: stack, bss, console, trap vectors;
-//! 2. `kernel_main` — the neutral part: frame pool, kernel address space, MMU on, test suite;
+//! 1. `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping (identity
+//!    and upper half), the jump to the image's upper-half link address, stack, bss, trap
+//!    vectors;
+//! 2. `kernel_main` — the neutral part: the memory map, the frame pool and the heap (through the
+//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`),
+//!    the test suite;
 //! 3. exit QEMU with a status only a full pass can produce.
 //!
 //! Only `src/arch/<isa>/` is per-ISA; everything else is written once.
@@ -61,11 +65,12 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     println!("boot CPU: {} {boot_cpu:#x}", arch::CPU_ID_KIND);
     layout::print_layout();
     layout::set_memory(&firmware::memory_map(boot_argument));
-    // Until the kernel's own table is active, only what the boot mapping covers is reachable.
+    // Until the kernel space is active, only what the boot mapping's direct map covers is
+    // reachable.
     frame_pool::init(layout::usable_ram(), arch::BOOT_MAPPED_END);
-    let heap_region =
+    let heap_frames =
         frame_pool::take_forever(HEAP_FRAMES).expect("usable RAM too small for the heap");
-    heap::init(heap_region);
+    heap::init(layout::phys_to_virt(heap_frames.start)..layout::phys_to_virt(heap_frames.end));
     kernel_space::init();
     frame_pool::release_all();
     let outcome = suite::run_all();

@@ -75,3 +75,18 @@ fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
     );
     assert_eq!(aarch64.len(), x86_64.len() + 1, "and keeps the others");
 }
+
+#[test]
+fn the_repository_list_requires_the_shared_kernel_case_on_every_isa() {
+    let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
+        .expect("ci/kernel-cases.txt is readable");
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
+        let names = parse_required_cases(&text, arch).expect("a valid list");
+        assert!(
+            names
+                .iter()
+                .any(|name| name == "kernel_mapping_reaches_user_spaces"),
+            "{arch:?} requires the higher-half kernel's shared-kernel case"
+        );
+    }
+}

@@ -8,10 +8,13 @@
 //!   `/reserved-memory` (in that node's own cells; OpenSBI puts its own region there), and the
 //!   blob itself.
 //!
-//! Every read is bounds-checked against the blob's declared size.
+//! Every read is bounds-checked against the blob's declared size. Addresses are physical (the
+//! firmware's, and what the memory map reports); the blob is read through the kernel's direct
+//! map (`layout::phys_to_virt`).
 
 use core::ops::Range;
 
+use crate::layout::phys_to_virt;
 use crate::range_list::RangeList;
 
 const MAGIC: u32 = 0xd00d_feed;
@@ -33,8 +36,9 @@ const RESERVATION_OFFSET: usize = 16;
 /// `reg` uses cell sizes other than 1 or 2.
 ///
 /// # Safety
-/// `blob` must be 0 or a readable, 4-byte aligned address whose first 40 bytes may be read; if
-/// they hold the device-tree magic, the `totalsize` bytes from `blob` must be readable.
+/// `blob` must be 0 or a 4-byte aligned physical address whose first 40 bytes may be read
+/// through the direct map; if they hold the device-tree magic, the `totalsize` bytes from
+/// `blob` must be readable too.
 pub(crate) unsafe fn memory_map(blob: usize) -> Option<(RangeList, RangeList)> {
     if blob == 0 || !blob.is_multiple_of(4) {
         return None;
@@ -202,7 +206,7 @@ impl Reader {
         // SAFETY: inside the blob, which is readable per the contract of `memory_map`.
         self.blob
             .contains(&address)
-            .then(|| unsafe { (address as *const u8).read_volatile() })
+            .then(|| unsafe { (phys_to_virt(address) as *const u8).read_volatile() })
     }
 
     /// A value of `count` big-endian 32-bit cells at `address`.
@@ -245,12 +249,11 @@ impl Reader {
     }
 }
 
-/// Reads a big-endian `u32` (device-tree byte order).
+/// Reads a big-endian `u32` (device-tree byte order) at physical address `address`.
 ///
 /// # Safety
-/// `address` must be readable and 4-byte aligned.
+/// `address` must be 4-byte aligned and readable through the direct map.
 unsafe fn read_be32(address: usize) -> u32 {
-    // SAFETY: forwarded contract; volatile keeps the access 4 bytes wide (aarch64 runs this with
-    // the MMU off, where memory is Device memory and unaligned or merged accesses fault).
-    u32::from_be(unsafe { (address as *const u32).read_volatile() })
+    // SAFETY: forwarded contract; volatile keeps the access 4 bytes wide.
+    u32::from_be(unsafe { (phys_to_virt(address) as *const u32).read_volatile() })
 }

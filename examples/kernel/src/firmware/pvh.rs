@@ -2,7 +2,10 @@
 //! `xen/include/public/arch-x86/hvm/start_info.h`) that QEMU's PVH boot hands over in `ebx`: its
 //! memory map (E820-like entries) says where the RAM is. On `q35` it holds RAM below 640 KiB,
 //! RAM from 1 MiB to the PCI hole (2 GiB or 2.75 GiB) and, with more memory, RAM from 4 GiB.
+//! Addresses are physical; the structures are read through the kernel's direct map
+//! (`layout::phys_to_virt`).
 
+use crate::layout::phys_to_virt;
 use crate::range_list::RangeList;
 
 const MAGIC: u32 = 0x336e_c578;
@@ -28,8 +31,9 @@ const CMDLINE_KEPT: usize = 4096;
 /// `start_info` holds no valid start info or a list overflows.
 ///
 /// # Safety
-/// `start_info` must be 0 or the readable, 8-byte aligned start-info structure the PVH loader
-/// passed, whose memory map and module list (if any) are readable too.
+/// `start_info` must be 0 or the physical address of the 8-byte aligned start-info structure
+/// the PVH loader passed; it, its memory map and its module list (if any) must be readable
+/// through the direct map.
 pub(crate) unsafe fn memory_map(start_info: usize) -> Option<(RangeList, RangeList)> {
     if start_info == 0 || !start_info.is_multiple_of(8) {
         return None;
@@ -92,19 +96,19 @@ pub(crate) unsafe fn memory_map(start_info: usize) -> Option<(RangeList, RangeLi
     Some((ram, reserved))
 }
 
-/// Reads a little-endian `u32`.
+/// Reads a little-endian `u32` at physical address `address`.
 ///
 /// # Safety
-/// `address` must be readable and 4-byte aligned.
+/// `address` must be 4-byte aligned and readable through the direct map.
 unsafe fn read_le32(address: usize) -> u32 {
     // SAFETY: forwarded contract.
-    u32::from_le(unsafe { (address as *const u32).read_volatile() })
+    u32::from_le(unsafe { (phys_to_virt(address) as *const u32).read_volatile() })
 }
 
-/// Reads a little-endian `u64` as two aligned 32-bit halves.
+/// Reads a little-endian `u64` as two aligned 32-bit halves, at physical address `address`.
 ///
 /// # Safety
-/// `address` must be readable and 4-byte aligned.
+/// `address` must be 4-byte aligned and readable through the direct map.
 unsafe fn read_le64(address: usize) -> u64 {
     // SAFETY: forwarded contract.
     unsafe { u64::from(read_le32(address)) | (u64::from(read_le32(address + 4)) << 32) }

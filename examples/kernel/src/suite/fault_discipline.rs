@@ -19,7 +19,7 @@ pub(crate) fn kernel_access_to_user_memory() -> Result<(), String> {
     let frame = Frame::filled(0x5553_4552)?;
     let user_rw = MappingFlags::READ | MappingFlags::WRITE | MappingFlags::USER;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
             pa(frame.paddr),
             PAGE_SIZE,
@@ -64,7 +64,7 @@ pub(crate) fn kernel_access_to_user_memory() -> Result<(), String> {
         "no fault was answered 'retry'"
     );
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap"
     );
     Ok(())
@@ -76,7 +76,7 @@ pub(crate) fn kernel_access_to_user_memory() -> Result<(), String> {
 pub(crate) fn physical_address_width() -> Result<(), String> {
     let page = slot(41);
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
-    kernel_space::with(Space::Kernel, |space| {
+    kernel_space::with(Space::User, |space| {
         let bits = space.page_table().phys_addr_bits();
         let limit = 1usize << bits;
         ensure_eq!(

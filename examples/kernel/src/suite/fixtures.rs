@@ -5,19 +5,26 @@ use alloc::string::String;
 
 use crate::frame_pool;
 use crate::kernel_space::va;
-use crate::layout::PAGE_SIZE;
+use crate::layout::{KERNEL_TEST_WINDOW, PAGE_SIZE, phys_to_virt};
 use crate::probe;
 use crate::trap::{Access, PageFaultInfo, describe};
 
-/// Every case works in its own 1 GiB slot above 64 GiB, far from the identity-mapped RAM and
+/// Every case works in its own 1 GiB slot of the user space (the lower half) from 64 GiB up,
 /// below the 256 GiB that Sv39's lower half reaches.
 pub(crate) const fn slot(index: usize) -> usize {
     0x10_0000_0000 + index * 0x4000_0000
 }
 
+/// A case's own 1 GiB slot in the kernel space (the upper half), between the direct map and
+/// the image (`layout::KERNEL_TEST_WINDOW`, 16 slots).
+pub(crate) const fn kernel_slot(index: usize) -> usize {
+    assert!(index < 16, "the kernel test window holds 16 slots");
+    KERNEL_TEST_WINDOW + index * 0x4000_0000
+}
+
 /// A frame from the pool, freed on drop.
 pub(crate) struct Frame {
-    /// Physical address (identity-mapped, so also the kernel's address for it).
+    /// Physical address.
     pub(crate) paddr: usize,
 }
 
@@ -25,25 +32,34 @@ impl Frame {
     /// Allocates a frame and fills it with `fill` words.
     pub(crate) fn filled(fill: u64) -> Result<Self, String> {
         let paddr = frame_pool::alloc(1, PAGE_SIZE).ok_or("frame pool exhausted")?;
-        // SAFETY: the frame is ours and identity-mapped read-write.
-        unsafe { core::slice::from_raw_parts_mut(paddr as *mut u64, PAGE_SIZE / 8).fill(fill) };
-        Ok(Self { paddr })
+        let frame = Self { paddr };
+        // SAFETY: the frame is ours and in the direct map, read-write.
+        unsafe {
+            core::slice::from_raw_parts_mut(frame.virt() as *mut u64, PAGE_SIZE / 8).fill(fill)
+        };
+        Ok(frame)
     }
 
-    /// Reads word `index` through the identity mapping.
+    /// The frame's kernel address: in the direct map.
+    pub(crate) fn virt(&self) -> usize {
+        phys_to_virt(self.paddr)
+    }
+
+    /// Reads word `index` through the direct map.
     pub(crate) fn word(&self, index: usize) -> u64 {
-        // SAFETY: in bounds of our identity-mapped frame.
-        unsafe { (self.paddr as *const u64).add(index).read_volatile() }
+        assert!(index < PAGE_SIZE / 8, "word {index} is outside the frame");
+        // SAFETY: in bounds of our frame, in the direct map.
+        unsafe { (self.virt() as *const u64).add(index).read_volatile() }
     }
 
     /// Writes `bytes` at the start of the frame and makes them fetchable as instructions.
     pub(crate) fn put_code(&self, bytes: &[u8]) {
         assert!(bytes.len() <= PAGE_SIZE, "code larger than a page");
-        // SAFETY: in bounds of our identity-mapped frame.
+        // SAFETY: in bounds of our frame, in the direct map.
         unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.paddr as *mut u8, bytes.len())
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.virt() as *mut u8, bytes.len())
         };
-        crate::kernel_space::sync_instruction_cache(self.paddr, bytes.len());
+        crate::kernel_space::sync_instruction_cache(self.virt(), bytes.len());
     }
 }
 

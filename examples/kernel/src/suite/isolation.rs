@@ -1,4 +1,4 @@
-//! Case 7: two address spaces.
+//! Case 7: two user address spaces (both sharing the kernel space).
 
 use alloc::string::String;
 
@@ -14,7 +14,7 @@ use crate::{ensure_eq, ensure_ok, frame_pool};
 pub(crate) fn two_address_spaces() -> Result<(), String> {
     let page = slot(6);
     let only_in_spare = page + 0x20_0000;
-    let frame_kernel = Frame::filled(0xa0a0)?;
+    let frame_first = Frame::filled(0xa0a0)?;
     let frame_spare = Frame::filled(0xb0b0)?;
     let in_use_before = frame_pool::stats().in_use;
     ensure_ok!(
@@ -23,13 +23,13 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
     );
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
-            pa(frame_kernel.paddr),
+            pa(frame_first.paddr),
             PAGE_SIZE,
             read_write
         )),
-        "map in the kernel space"
+        "map in the first user space"
     );
     ensure_ok!(
         kernel_space::with(Space::Spare, |space| space.map_linear(
@@ -50,11 +50,11 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
         "second mapping in the spare space"
     );
     ensure_eq!(
-        read_ok(page, "kernel space")?,
+        read_ok(page, "first user space")?,
         0xa0a0,
-        "kernel space sees its frame"
+        "the first user space sees its frame"
     );
-    read_faults(only_in_spare, "spare-only page from the kernel space")?;
+    read_faults(only_in_spare, "spare-only page from the first user space")?;
 
     kernel_space::switch_to(Space::Spare);
     let spare_view = (
@@ -62,7 +62,7 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
         read_ok(only_in_spare, "spare-only page"),
         write_ok(page, 0xb1b1, "spare space"),
     );
-    kernel_space::switch_to(Space::Kernel);
+    kernel_space::switch_to(Space::User);
     ensure_eq!(spare_view.0?, 0xb0b0, "spare space sees its frame");
     ensure_eq!(spare_view.1?, 0xb0b0, "spare-only page in the spare space");
     spare_view.2?;
@@ -71,17 +71,21 @@ pub(crate) fn two_address_spaces() -> Result<(), String> {
         0xb1b1,
         "write in the spare space hit its frame"
     );
-    ensure_eq!(frame_kernel.word(0), 0xa0a0, "kernel frame untouched");
     ensure_eq!(
-        read_ok(page, "back in the kernel space")?,
+        frame_first.word(0),
         0xa0a0,
-        "kernel space after switching back"
+        "the first space's frame untouched"
+    );
+    ensure_eq!(
+        read_ok(page, "back in the first user space")?,
+        0xa0a0,
+        "the first user space after switching back"
     );
     read_faults(only_in_spare, "spare-only page after switching back")?;
 
     kernel_space::destroy_spare();
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap"
     );
     ensure_eq!(

@@ -18,7 +18,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
     let pages = 8;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_alloc(
+        kernel_space::with(Space::User, |space| space.map_alloc(
             va(base),
             pages * PAGE_SIZE,
             read_write,
@@ -31,7 +31,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
     for &index in &touched {
         let page = base + index * PAGE_SIZE;
         ensure_eq!(
-            kernel_space::with(Space::Kernel, |space| kernel_space::is_mapped(space, page)),
+            kernel_space::with(Space::User, |space| kernel_space::is_mapped(space, page)),
             false,
             "page {index} not populated before its first touch"
         );
@@ -64,7 +64,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
         "no more faults once populated"
     );
     ensure_eq!(
-        kernel_space::with(Space::Kernel, |space| kernel_space::is_mapped(
+        kernel_space::with(Space::User, |space| kernel_space::is_mapped(
             space,
             base + PAGE_SIZE
         )),
@@ -75,7 +75,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
     // Forbidden accesses to a lazy read-only area: refused, nothing populated.
     let read_only = base + 0x10_0000;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_alloc(
+        kernel_space::with(Space::User, |space| space.map_alloc(
             va(read_only),
             PAGE_SIZE,
             MappingFlags::READ,
@@ -99,7 +99,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
         "forbidden accesses are not handled"
     );
     ensure_eq!(
-        kernel_space::with(Space::Kernel, |space| kernel_space::is_mapped(
+        kernel_space::with(Space::User, |space| kernel_space::is_mapped(
             space, read_only
         )),
         false,
@@ -118,7 +118,7 @@ pub(crate) fn lazy_allocation() -> Result<(), String> {
     );
 
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(base), 0x20_0000)),
+        kernel_space::with(Space::User, |space| space.unmap(va(base), 0x20_0000)),
         "unmap"
     );
     Ok(())
@@ -130,7 +130,7 @@ pub(crate) fn prot_none_round_trip() -> Result<(), String> {
     let pages = 2;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_alloc(
+        kernel_space::with(Space::User, |space| space.map_alloc(
             va(base),
             pages * PAGE_SIZE,
             read_write,
@@ -142,7 +142,7 @@ pub(crate) fn prot_none_round_trip() -> Result<(), String> {
         write_ok(base + index * PAGE_SIZE, 0xc0de_0000 + index as u64, "fill")?;
     }
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(
+        kernel_space::with(Space::User, |space| space.protect(
             va(base),
             pages * PAGE_SIZE,
             MappingFlags::empty()
@@ -169,7 +169,7 @@ pub(crate) fn prot_none_round_trip() -> Result<(), String> {
         "faults on a NONE area are refused, not handled"
     );
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(
+        kernel_space::with(Space::User, |space| space.protect(
             va(base),
             pages * PAGE_SIZE,
             read_write
@@ -184,7 +184,7 @@ pub(crate) fn prot_none_round_trip() -> Result<(), String> {
         );
     }
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space
+        kernel_space::with(Space::User, |space| space
             .unmap(va(base), pages * PAGE_SIZE)),
         "unmap"
     );

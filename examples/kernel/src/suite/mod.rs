@@ -13,12 +13,13 @@ mod lazy;
 mod permissions;
 mod reclamation;
 mod regime;
+mod shared_kernel;
 mod tlb;
 mod user_mode;
 
 /// The cases, in order (table reclamation last: it checks that nothing leaked). AArch64 adds
-/// `kernel_half_in_ttbr1` (only AArch64 has a second root register for the kernel half; the
-/// case list `ci/kernel-cases.txt` requires it there only).
+/// `kernel_half_in_ttbr1` (only AArch64 has a second root register, which holds the kernel
+/// space; the case list `ci/kernel-cases.txt` requires it there only).
 const CASES: [TestCase; EXPECTED_CASES] = [
     TestCase {
         name: "permissions_by_real_access",
@@ -66,6 +67,10 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: kernel_half::kernel_half_in_ttbr1,
     },
     TestCase {
+        name: "kernel_mapping_reaches_user_spaces",
+        run: shared_kernel::kernel_mapping_reaches_user_spaces,
+    },
+    TestCase {
         name: "translation_mode",
         run: regime::translation_mode,
     },
@@ -81,9 +86,9 @@ const CASES: [TestCase; EXPECTED_CASES] = [
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.
 const EXPECTED_CASES: usize = if cfg!(target_arch = "aarch64") {
-    14
+    15
 } else {
-    13
+    14
 };
 
 /// Runs every case and returns the outcome.

@@ -4,12 +4,13 @@ use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use core::cell::UnsafeCell;
+use core::ops::Range;
 
 use vmlayer_paging::MappingFlags;
 
 use super::fixtures::{Frame, expect_kernel_fault, read_faults, read_ok, slot, write_ok};
 use crate::kernel_space::{self, Space, pa, va};
-use crate::layout::PAGE_SIZE;
+use crate::layout::{self, PAGE_SIZE, phys_to_virt};
 use crate::probe;
 use crate::trap::Access;
 use crate::{ensure_eq, ensure_ok};
@@ -33,7 +34,7 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
         frame.put_code(crate::arch::RETURN_INSTRUCTION);
         let first_word = frame.word(0);
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(
+            kernel_space::with(Space::User, |space| space.map_linear(
                 va(page),
                 pa(frame.paddr),
                 PAGE_SIZE,
@@ -73,7 +74,7 @@ pub(crate) fn permissions_by_real_access() -> Result<(), String> {
             expect_kernel_fault(executed, page, Access::Execute, &format!("{name}: execute"))?;
         }
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+            kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
             "unmap {name}"
         );
     }
@@ -161,10 +162,12 @@ fn kernel_image_permissions() -> Result<(), String> {
     kernel_entries()
 }
 
-/// The page-table entries of the kernel's own mappings (first and last page of each region),
-/// as the ISA decodes them: identity, text R+X, rodata R, data+bss and the RAM window R+W,
-/// MMIO R+W+DEVICE (where the ISA has a memory-type bit: without Svpbmt, RISC-V has none and
-/// the platform's PMAs make MMIO device memory). Nothing else executable, nothing USER.
+/// The page-table entries of the kernel's own mappings in the kernel space (first and last page
+/// of each region), as the ISA decodes them: the image at its link address over its load
+/// address, text R+X, rodata R, data+bss R+W; the direct map (`PHYS_OFFSET + pa`) of the RAM
+/// window R+W and of the MMIO R+W+DEVICE (where the ISA has a memory-type bit: without Svpbmt,
+/// RISC-V has none and the platform's PMAs make MMIO device memory). Nothing else executable,
+/// nothing USER.
 fn kernel_entries() -> Result<(), String> {
     use vmlayer_arch::{EntryKind, PagingArch};
     let (read, write, execute) = (
@@ -183,30 +186,36 @@ fn kernel_entries() -> Result<(), String> {
     } else {
         MappingFlags::empty()
     };
-    let image = crate::layout::kernel_layout();
+    let image = layout::kernel_layout();
+    let in_image = |range: Range<usize>| (layout::image_phys(range.start), range);
+    let in_direct_map = |range: Range<usize>| {
+        let start = range.start;
+        (start, phys_to_virt(start)..phys_to_virt(range.end))
+    };
     let mut regions = alloc::vec![
-        ("text", image.text, read | execute),
-        ("rodata", image.rodata, read),
-        ("data+bss", image.data, read | write),
+        ("text", in_image(image.text), read | execute),
+        ("rodata", in_image(image.rodata), read),
+        ("data+bss", in_image(image.data), read | write),
         (
             "RAM window",
-            crate::layout::frame_pool_window(),
+            in_direct_map(layout::frame_pool_window()),
             read | write
         ),
     ];
     for range in crate::arch::MMIO_REGIONS {
-        regions.push(("MMIO", range.clone(), read | write | device));
+        regions.push(("MMIO", in_direct_map(range.clone()), read | write | device));
     }
     let compared = read | write | execute | MappingFlags::USER | MappingFlags::DEVICE;
-    for (name, range, expected) in regions {
-        for address in [range.start, range.end - PAGE_SIZE] {
+    for (name, (paddr, range), expected) in regions {
+        for offset in [0, range.end - range.start - PAGE_SIZE] {
+            let address = range.start + offset;
             let translation =
                 kernel_space::with(Space::Kernel, |space| space.query(va(address)))
                     .ok_or_else(|| format!("kernel {name} page {address:#x} is not mapped"))?;
             ensure_eq!(
                 translation.paddr.as_usize(),
-                address,
-                "kernel {name} page {address:#x} is identity-mapped"
+                paddr + offset,
+                "kernel {name} page {address:#x} maps its physical page"
             );
             ensure_eq!(
                 translation.flags & compared,
@@ -225,7 +234,7 @@ pub(crate) fn unmap_then_remap() -> Result<(), String> {
     let second = Frame::filled(0xbbbb)?;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
             pa(first.paddr),
             PAGE_SIZE,
@@ -239,12 +248,12 @@ pub(crate) fn unmap_then_remap() -> Result<(), String> {
         "first frame through the mapping"
     );
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap"
     );
     read_faults(page, "after unmap")?;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
             pa(second.paddr),
             PAGE_SIZE,
@@ -261,7 +270,7 @@ pub(crate) fn unmap_then_remap() -> Result<(), String> {
     ensure_eq!(second.word(0), 0xcccc, "write reached the second frame");
     ensure_eq!(first.word(0), 0xaaaa, "first frame untouched");
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "final unmap"
     );
     Ok(())

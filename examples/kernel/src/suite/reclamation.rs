@@ -21,7 +21,7 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
         // Slots 8..=39: distinct 1 GiB regions (new level-1/level-2 tables each time).
         let base = slot(8 + cycle % 32) + (cycle / 32) * 0x20_0000 * 3;
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+            kernel_space::with(Space::User, |space| space.map_alloc(
                 va(base),
                 3 * PAGE_SIZE,
                 read_write,
@@ -30,7 +30,7 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
             "cycle {cycle}: map_alloc"
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+            kernel_space::with(Space::User, |space| space.map_alloc(
                 va(base + 0x20_0000),
                 2 * PAGE_SIZE,
                 read_write,
@@ -39,7 +39,7 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
             "cycle {cycle}: lazy map_alloc"
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(
+            kernel_space::with(Space::User, |space| space.map_linear(
                 va(base + 0x40_0000),
                 pa(frame.paddr),
                 PAGE_SIZE,
@@ -55,7 +55,7 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
         )?;
         write_ok(base + 0x40_0000, cycle as u64, "linear page")?;
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(base), 0x60_0000)),
+            kernel_space::with(Space::User, |space| space.unmap(va(base), 0x60_0000)),
             "cycle {cycle}: unmap"
         );
         read_faults(base + 0x20_0000, "after unmap")?;
@@ -71,11 +71,11 @@ pub(crate) fn table_reclamation() -> Result<(), String> {
         "frames in use after {cycles} map/unmap cycles"
     );
     // The last case, so also a leak check of the whole suite: every frame still in use is a
-    // table page of the kernel space (or of the AArch64 kernel half) or this case's own frame.
+    // table page of the kernel space or of the first user space, or this case's own frame.
     ensure_eq!(
         frame_pool::stats().in_use,
         kernel_space::resident_table_pages() + 1,
-        "frames in use at the end of the suite (kernel table pages + 1)"
+        "frames in use at the end of the suite (resident table pages + 1)"
     );
     Ok(())
 }

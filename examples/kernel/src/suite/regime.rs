@@ -14,28 +14,18 @@ use vmlayer_paging::MappingFlags;
 use super::fixtures::{Frame, read_faults, read_ok, slot, write_ok};
 use crate::hardware::{self, MemoryType, TranslationRoot};
 use crate::kernel_space::{self, Arch, Space, pa, va};
-use crate::layout::PAGE_SIZE;
+use crate::layout::{self, PAGE_SIZE};
 use crate::{arch, ensure_eq, ensure_ok};
 
 /// The end of the lower half of a 3-level (Sv39) table: 256 GiB. Addresses from here on need a
 /// fourth level.
 const THREE_LEVEL_LOWER_HALF_END: usize = 1 << 38;
 
-/// The end of the lower half `Arch` translates: `1 << VA_BITS` where each half has its own
-/// table (AArch64 `TTBR0_EL1`), else `1 << (VA_BITS - 1)` (sign-extended addresses).
-fn lower_half_end() -> usize {
-    if <Arch as PagingArch>::ONE_HALF_PER_TABLE {
-        1 << <Arch as PagingArch>::VA_BITS
-    } else {
-        1 << (<Arch as PagingArch>::VA_BITS - 1)
-    }
-}
-
 /// The root register selects the mode `vmlayer_paging` builds tables for, which is the one the
-/// kernel's features ask for (`satp.MODE = 9` with `sv48`), and the active root is the kernel
-/// space's. The last page of the lower half (in Sv48 `0x7fff_ffff_f000`) and, with four or more
-/// levels, the first page Sv39 cannot translate (256 GiB) map, read and write through their
-/// virtual address and nowhere else, and the hardware walk finds their frames at level 0.
+/// kernel's features ask for (`satp.MODE = 9` with `sv48`), and the active root is the current
+/// user space's. The last page of the lower half (in Sv48 `0x7fff_ffff_f000`) and, with four
+/// or more levels, the first page Sv39 cannot translate (256 GiB) map, read and write through
+/// their virtual address and nowhere else, and the hardware walk finds their frames at level 0.
 pub(crate) fn translation_mode() -> Result<(), String> {
     let root = TranslationRoot::read()?;
     ensure_eq!(
@@ -52,10 +42,10 @@ pub(crate) fn translation_mode() -> Result<(), String> {
     );
     ensure_eq!(
         root.root,
-        kernel_space::with(Space::Kernel, |space| space.root_paddr().as_usize()),
-        "the root register points to the kernel space's root"
+        kernel_space::with(Space::User, |space| space.root_paddr().as_usize()),
+        "the root register points to the current user space's root"
     );
-    let end = lower_half_end();
+    let end = layout::user_space_end();
     let mut pages = Vec::from([end - PAGE_SIZE]);
     if THREE_LEVEL_LOWER_HALF_END < end {
         pages.push(THREE_LEVEL_LOWER_HALF_END);
@@ -64,7 +54,7 @@ pub(crate) fn translation_mode() -> Result<(), String> {
         let fill = 0x7e57_0000 + index as u64;
         let frame = Frame::filled(fill)?;
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(
+            kernel_space::with(Space::User, |space| space.map_linear(
                 va(page),
                 pa(frame.paddr),
                 PAGE_SIZE,
@@ -91,7 +81,7 @@ pub(crate) fn translation_mode() -> Result<(), String> {
             root.levels
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+            kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
             "unmap {page:#x}"
         );
         read_faults(page, "after unmap")?;
@@ -99,27 +89,22 @@ pub(crate) fn translation_mode() -> Result<(), String> {
     Ok(())
 }
 
-/// The entries the hardware walks for the kernel's MMIO pages select the ISA's device memory
+/// The entries the hardware walks for the kernel's MMIO pages (in the direct map) select the
+/// ISA's device memory
 /// type (RISC-V: `PBMT = IO` with the kernel feature `svpbmt`, no type without it; Arm:
 /// Device-nGnRE; x86: UC), and loads through them reach the device (the console's transmitter
 /// reports empty). A test page mapped DEVICE selects the device type too, a normal mapping of
 /// another frame the normal type, and a write through the DEVICE mapping lands in its frame.
 pub(crate) fn device_memory_type() -> Result<(), String> {
     for range in arch::MMIO_REGIONS {
-        let leaf = hardware::walk(range.start)?;
+        let address = layout::phys_to_virt(range.start);
+        let leaf = hardware::walk(address)?;
         ensure_eq!(
             leaf.paddr,
             range.start,
-            "MMIO page {:#x} is identity-mapped",
-            range.start
+            "MMIO page {address:#x} maps its device"
         );
-        expect_memory_type(
-            leaf.entry,
-            leaf.level,
-            arch::DEVICE_MEMORY,
-            "MMIO",
-            range.start,
-        )?;
+        expect_memory_type(leaf.entry, leaf.level, arch::DEVICE_MEMORY, "MMIO", address)?;
     }
     ensure_eq!(
         arch::console_transmitter_drains(),
@@ -149,7 +134,7 @@ pub(crate) fn device_memory_type() -> Result<(), String> {
     ];
     for (name, page, frame, flags, expected) in mappings {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(
+            kernel_space::with(Space::User, |space| space.map_linear(
                 va(page),
                 pa(frame.paddr),
                 PAGE_SIZE,
@@ -165,7 +150,7 @@ pub(crate) fn device_memory_type() -> Result<(), String> {
             frame.word(0),
             "read through the {name} mapping"
         );
-        // QEMU models no caches: the identity (normal) alias of the frame shows the write at
+        // QEMU models no caches: the direct-map (normal) alias of the frame shows the write at
         // once. On hardware, mismatched memory types of one frame need cache maintenance.
         write_ok(page + 8, 0x0bad_cafe, name)?;
         ensure_eq!(
@@ -174,7 +159,7 @@ pub(crate) fn device_memory_type() -> Result<(), String> {
             "the write through the {name} mapping landed"
         );
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+            kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
             "unmap the {name} page"
         );
     }

@@ -7,7 +7,7 @@ use vmlayer_paging::MappingFlags;
 use super::fixtures::{Frame, read_faults, read_ok, slot, write_faults, write_ok};
 use crate::frame_pool;
 use crate::kernel_space::{self, Space, pa, va};
-use crate::layout::PAGE_SIZE;
+use crate::layout::{PAGE_SIZE, phys_to_virt};
 use crate::trap;
 use crate::{ensure_eq, ensure_ok};
 
@@ -20,7 +20,7 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
     let frame = Frame::filled(0)?;
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(page),
             pa(frame.paddr),
             PAGE_SIZE,
@@ -30,7 +30,7 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
     );
     write_ok(page, 1, "RW, warming the TLB")?;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(
+        kernel_space::with(Space::User, |space| space.protect(
             va(page),
             PAGE_SIZE,
             MappingFlags::READ
@@ -41,7 +41,7 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
     ensure_eq!(frame.word(0), 1, "the refused write left the frame alone");
     ensure_eq!(read_ok(page, "R")?, 1, "still readable");
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(
+        kernel_space::with(Space::User, |space| space.protect(
             va(page),
             PAGE_SIZE,
             read_write
@@ -63,7 +63,7 @@ pub(crate) fn stale_tlb() -> Result<(), String> {
         "value before unmap"
     );
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(page), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(page), PAGE_SIZE)),
         "unmap"
     );
     read_faults(page, "read right after unmap")?;
@@ -87,12 +87,12 @@ fn marker(index: usize) -> u64 {
 
 fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
     for index in 0..512 {
-        // SAFETY: the 512 frames are ours and identity-mapped read-write.
-        unsafe { ((frames + index * PAGE_SIZE) as *mut u64).write(marker(index)) };
+        // SAFETY: the 512 frames are ours and in the direct map, read-write.
+        unsafe { (phys_to_virt(frames + index * PAGE_SIZE) as *mut u64).write(marker(index)) };
     }
     let read_write = MappingFlags::READ | MappingFlags::WRITE;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.map_linear(
+        kernel_space::with(Space::User, |space| space.map_linear(
             va(base),
             pa(frames),
             HUGE_PAGE_SIZE,
@@ -100,9 +100,7 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         )),
         "map 2 MiB"
     );
-    let size = kernel_space::with(Space::Kernel, |space| {
-        kernel_space::mapping_size(space, base)
-    });
+    let size = kernel_space::with(Space::User, |space| kernel_space::mapping_size(space, base));
     ensure_eq!(
         size,
         Some(HUGE_PAGE_SIZE),
@@ -121,7 +119,7 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
     // above may have evicted these pages' (2 MiB) translations, which would hide a missing flush.
     write_ok(protected + 8, 7, "page 7, warming the TLB")?;
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.protect(
+        kernel_space::with(Space::User, |space| space.protect(
             va(protected),
             PAGE_SIZE,
             MappingFlags::READ
@@ -135,11 +133,11 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
         "page 9 before unmap"
     );
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(unmapped), PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(unmapped), PAGE_SIZE)),
         "unmap page 9"
     );
     read_faults(unmapped, "read right after unmapping page 9")?;
-    let neighbour_size = kernel_space::with(Space::Kernel, |space| {
+    let neighbour_size = kernel_space::with(Space::User, |space| {
         kernel_space::mapping_size(space, base + 8 * PAGE_SIZE)
     });
     ensure_eq!(
@@ -167,13 +165,14 @@ fn huge_page_checks(base: usize, frames: usize) -> Result<(), String> {
     // The writes went to each page's own frame; page 7 kept the value written before protect.
     for index in (0..512).filter(|&index| index != 9) {
         let expected = if index == 7 { 7 } else { 0x100 + index as u64 };
-        // SAFETY: the 512 frames are ours and identity-mapped read-write.
-        let word = unsafe { ((frames + index * PAGE_SIZE + 8) as *const u64).read_volatile() };
+        let word_address = phys_to_virt(frames + index * PAGE_SIZE + 8);
+        // SAFETY: the 512 frames are ours and in the direct map, read-write.
+        let word = unsafe { (word_address as *const u64).read_volatile() };
         ensure_eq!(word, expected, "frame {index} word 1 after the writes");
     }
     // One unmap over the whole range, hole included (munmap semantics).
     ensure_ok!(
-        kernel_space::with(Space::Kernel, |space| space.unmap(va(base), HUGE_PAGE_SIZE)),
+        kernel_space::with(Space::User, |space| space.unmap(va(base), HUGE_PAGE_SIZE)),
         "unmap 2 MiB"
     );
     read_faults(base, "after unmapping the whole range")?;

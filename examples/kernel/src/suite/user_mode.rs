@@ -42,7 +42,7 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     ];
     for (address, frame, flags) in mappings {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_linear(
+            kernel_space::with(Space::User, |space| space.map_linear(
                 va(address),
                 pa(frame),
                 PAGE_SIZE,
@@ -97,7 +97,8 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
 
     user_demand_paging(base, &run)?;
 
-    // The kernel's own pages: image, stack, heap and the linear RAM map.
+    // The kernel's own pages (in the kernel space, shared by the user space): image, stack,
+    // heap and the direct map.
     let layout = layout::kernel_layout();
     let heap_object = alloc::boxed::Box::new(0u64);
     let stack_variable = 0u64;
@@ -107,7 +108,7 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
         ("data", layout.data.start),
         ("stack", &raw const stack_variable as usize),
         ("heap", &raw const *heap_object as usize),
-        ("linear RAM", kernel_frame.paddr),
+        ("direct map", kernel_frame.virt()),
     ];
     for (name, address) in kernel_addresses {
         ensure_eq!(
@@ -128,7 +129,7 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
     );
     for (address, _, _) in mappings {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(address), PAGE_SIZE)),
+            kernel_space::with(Space::User, |space| space.unmap(va(address), PAGE_SIZE)),
             "unmap {address:#x}"
         );
     }
@@ -154,7 +155,7 @@ fn user_demand_paging(
     ];
     for (address, size, flags) in lazy_areas {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.map_alloc(
+            kernel_space::with(Space::User, |space| space.map_alloc(
                 va(address),
                 size,
                 flags,
@@ -165,11 +166,8 @@ fn user_demand_paging(
     }
     let user_fault =
         |address, access| UserExit::PageFault(PageFaultInfo::new(va(address), access, true));
-    let mapped = |address| {
-        kernel_space::with(Space::Kernel, |space| {
-            kernel_space::is_mapped(space, address)
-        })
-    };
+    let mapped =
+        |address| kernel_space::with(Space::User, |space| kernel_space::is_mapped(space, address));
     let faults_before = crate::trap::handled_fault_count();
 
     ensure_eq!(
@@ -197,14 +195,14 @@ fn user_demand_paging(
         faults_before + 2,
         "one fault per first-touched page"
     );
-    let frame = kernel_space::with(Space::Kernel, |space| {
+    let frame = kernel_space::with(Space::User, |space| {
         space
             .query(va(user_lazy))
             .map(|translation| translation.paddr.as_usize())
     });
     let frame = frame.ok_or("the populated user page is not in the page table")?;
-    // SAFETY: the frame was just populated for the user page; RAM is identity-mapped.
-    let word = unsafe { ((frame + 8) as *const u64).read_volatile() };
+    // SAFETY: the frame was just populated for the user page; RAM is in the direct map.
+    let word = unsafe { (layout::phys_to_virt(frame + 8) as *const u64).read_volatile() };
     ensure_eq!(
         word,
         0x42,
@@ -244,7 +242,7 @@ fn user_demand_paging(
 
     for (address, size, _) in lazy_areas {
         ensure_ok!(
-            kernel_space::with(Space::Kernel, |space| space.unmap(va(address), size)),
+            kernel_space::with(Space::User, |space| space.unmap(va(address), size)),
             "unmap {address:#x}"
         );
     }

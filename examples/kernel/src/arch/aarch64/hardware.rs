@@ -33,6 +33,13 @@ fn ttbr0_el1() -> u64 {
     value
 }
 
+fn ttbr1_el1() -> u64 {
+    let value: u64;
+    // SAFETY: as above.
+    unsafe { core::arch::asm!("mrs {0}, ttbr1_el1", out(reg) value, options(nomem, nostack)) };
+    value
+}
+
 fn mair_el1() -> u64 {
     let value: u64;
     // SAFETY: as above.
@@ -40,21 +47,41 @@ fn mair_el1() -> u64 {
     value
 }
 
-/// `TTBR0_EL1` (the lower half this kernel lives in) and `TCR_EL1.T0SZ` / `TG0`: a 4 KiB granule
-/// walk of `64 - T0SZ` bits starts at level `ceil((64 - T0SZ - 12) / 9) - 1`.
-pub(crate) fn translation_root() -> Result<TranslationRoot, String> {
+/// The root register that translates `vaddr`: `TTBR0_EL1` with `TCR_EL1.T0SZ` / `TG0` for a
+/// lower-half address (the user space), `TTBR1_EL1` with `T1SZ` / `TG1` for an upper-half one
+/// (the kernel space). A 4 KiB granule walk of `64 - TnSZ` bits starts at level
+/// `ceil((64 - TnSZ - 12) / 9) - 1`.
+pub(crate) fn translation_root(vaddr: usize) -> Result<TranslationRoot, String> {
     let tcr = tcr_el1();
-    let t0sz = tcr & 0x3f;
-    let tg0 = (tcr >> 14) & 0b11;
-    if tg0 != 0 {
-        return Err(format!("TCR_EL1.TG0 = {tg0}: not the 4 KiB granule"));
+    let upper = vaddr >> 63 == 1;
+    let (name, size, granule, granule_4k, ttbr) = if upper {
+        (
+            "T1SZ",
+            (tcr >> 16) & 0x3f,
+            (tcr >> 30) & 0b11,
+            2,
+            ttbr1_el1(),
+        )
+    } else {
+        ("T0SZ", tcr & 0x3f, (tcr >> 14) & 0b11, 0, ttbr0_el1())
+    };
+    if granule != granule_4k {
+        return Err(format!(
+            "TCR_EL1 {tcr:#x}: the {} half's granule is not 4 KiB",
+            if upper { "upper" } else { "lower" }
+        ));
     }
-    let va_bits = 64 - t0sz as usize;
+    let va_bits = 64 - size as usize;
     let levels = (va_bits - 12).div_ceil(9);
+    let half = if upper {
+        "upper half, TTBR1_EL1"
+    } else {
+        "lower half, TTBR0_EL1"
+    };
     Ok(TranslationRoot {
-        root: (ttbr0_el1() & ADDRESS_MASK) as usize,
+        root: (ttbr & ADDRESS_MASK) as usize,
         levels,
-        register: format!("TCR_EL1.T0SZ = {t0sz} ({va_bits}-bit lower half, TG0 4 KiB)"),
+        register: format!("TCR_EL1.{name} = {size} ({va_bits}-bit {half}, 4 KiB granule)"),
     })
 }
 

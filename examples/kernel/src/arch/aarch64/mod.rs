@@ -1,5 +1,7 @@
-//! AArch64 glue for QEMU `virt` (`-cpu cortex-a72 -semihosting`): QEMU loads the ELF at
-//! 0x4020_0000 and enters it at EL1 with the MMU off.
+//! AArch64 glue for QEMU `virt` (`-cpu cortex-a72 -semihosting`): QEMU loads the ELF at its
+//! physical load address 0x4020_0000 and enters it at EL1 with the MMU off; the boot code
+//! (`boot.rs`) turns the MMU on with a boot mapping and jumps to the upper-half link address.
+//! The kernel space is the table of `TTBR1_EL1`, user spaces those of `TTBR0_EL1`.
 //!
 //! The link address leaves 2 MiB below the image: QEMU places the device tree of an ELF kernel
 //! at the start of RAM only if it fits below the image's lowest address (the unpacked blob is
@@ -8,6 +10,7 @@
 use core::ops::Range;
 
 use crate::firmware::MemoryMap;
+use crate::layout::phys_to_virt;
 
 mod boot;
 mod hardware;
@@ -20,7 +23,7 @@ mod user_access;
 pub(crate) use self::hardware::{
     BUILD_LEVELS, DEVICE_MEMORY, NORMAL_MEMORY, classify_entry, memory_type, translation_root,
 };
-pub(crate) use self::mmu::{enable_kernel_half, enable_mmu, kernel_half_walks_enabled};
+pub(crate) use self::mmu::{enable_kernel_space, kernel_half_registers};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::run_user;
@@ -38,18 +41,16 @@ pub(crate) const CPU_ID_KIND: &str = "MPIDR affinity";
 /// (0x4020_0000), leaving alone whatever QEMU put below it.
 pub(crate) const RAM_WINDOW: Range<usize> = 0x4020_0000..0x4800_0000;
 
-/// Memory below this address is reachable before the kernel's page table is active: the MMU is
-/// off until then, so all of it.
-pub(crate) const BOOT_MAPPED_END: usize = usize::MAX;
+/// Where QEMU loads the image (its physical address; `link/aarch64.ld` says the same).
+pub(crate) const KERNEL_PHYS_BASE: usize = 0x4020_0000;
 
-/// Where the kernel half (`TTBR1_EL1`) maps RAM: physical address `pa` is also at
-/// `KERNEL_LINEAR_BASE + pa`, read-write, never executable (Linux's `PAGE_OFFSET` with 48-bit
-/// addresses). The upper half spans `0xffff_0000_0000_0000..=usize::MAX`; RAM below
-/// `layout::RAM_LIMIT` (64 GiB) ends far below its top. The kernel's code, data and stack stay
-/// in the lower half (identity-mapped through `TTBR0_EL1`).
-pub(crate) const KERNEL_LINEAR_BASE: usize = 0xffff_8000_0000_0000;
+/// Physical memory below this address is reachable through the direct map before the kernel
+/// space is active: the boot mapping (`boot.rs`) maps the first 4 GiB (the devices' GiB, the
+/// device tree and the first 3 GiB of RAM).
+pub(crate) const BOOT_MAPPED_END: usize = 0x1_0000_0000;
 
-/// Device memory the kernel maps: the PL011 UART.
+/// Device memory the kernel maps (physical addresses, in the direct map as DEVICE): the PL011
+/// UART.
 #[expect(
     clippy::single_range_in_vec_init,
     reason = "a list of regions that holds one on this machine"
@@ -58,15 +59,16 @@ pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[UART_BASE..UART_BASE + 0x1000
 
 const UART_BASE: usize = 0x0900_0000;
 
-/// Where QEMU puts the device tree for an ELF kernel on `virt`: the start of RAM (below the
-/// image; no register carries it).
+/// Where QEMU puts the device tree for an ELF kernel on `virt` (physical): the start of RAM
+/// (below the image; no register carries it).
 pub(super) const DEVICE_TREE_ADDRESS: usize = 0x4000_0000;
 
 /// Writes one byte to the PL011 UART (polling the TX-FIFO-full flag).
 pub(crate) fn console_write_byte(byte: u8) {
-    let data = UART_BASE as *mut u32;
-    let flags = (UART_BASE + 0x18) as *const u32;
-    // SAFETY: the PL011 registers are device MMIO (identity-mapped as DEVICE once the MMU is on).
+    let data = phys_to_virt(UART_BASE) as *mut u32;
+    let flags = phys_to_virt(UART_BASE + 0x18) as *const u32;
+    // SAFETY: the PL011 registers are device MMIO, in the direct map as Device memory (boot
+    // mapping, then the kernel space's DEVICE mapping).
     unsafe {
         while flags.read_volatile() & (1 << 5) != 0 {}
         data.write_volatile(u32::from(byte));
@@ -76,7 +78,7 @@ pub(crate) fn console_write_byte(byte: u8) {
 /// Whether the UART's transmitter drains: polls the flag register (a load through the DEVICE
 /// mapping) until TXFE (transmit FIFO empty) is set, for a bounded number of reads.
 pub(crate) fn console_transmitter_drains() -> bool {
-    let flags = (UART_BASE + 0x18) as *const u32;
+    let flags = phys_to_virt(UART_BASE + 0x18) as *const u32;
     // SAFETY: the PL011 flag register is device MMIO, mapped DEVICE; reading it has no side
     // effect.
     (0..1_000_000).any(|_| unsafe { flags.read_volatile() } & (1 << 7) != 0)
@@ -109,8 +111,8 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 /// The memory map from the device tree at the start of RAM (`boot_argument`); the blob itself
 /// is reserved by the reader.
 pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
-    // SAFETY: `boot_argument` is the start of RAM, below the image: always readable (MMU off);
-    // the reader checks the magic before trusting anything and bounds every read.
+    // SAFETY: `boot_argument` is the start of RAM, below the image, in the boot mapping's
+    // direct map; the reader checks the magic before trusting anything and bounds every read.
     let (ram, reserved) = unsafe { crate::firmware::device_tree::memory_map(boot_argument) }?;
     Some(MemoryMap {
         ram,

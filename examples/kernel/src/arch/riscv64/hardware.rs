@@ -27,8 +27,9 @@ const READ_WRITE_EXECUTE: u64 = 0b1110;
 const PPN_MASK: u64 = (1 << 44) - 1;
 const PBMT_SHIFT: u32 = 61;
 
-/// `satp`: MODE (63:60) and the root's PPN (43:0).
-pub(crate) fn translation_root() -> Result<TranslationRoot, String> {
+/// `satp`: MODE (63:60) and the root's PPN (43:0), for every address: one
+/// root translates both halves.
+pub(crate) fn translation_root(_vaddr: usize) -> Result<TranslationRoot, String> {
     let satp: u64;
     // SAFETY: reading `satp` in S-mode has no side effect.
     unsafe { core::arch::asm!("csrr {0}, satp", out(reg) satp, options(nomem, nostack)) };

@@ -1,14 +1,31 @@
-//! The PVH entry: a 32-bit stub that zeroes bss, builds a boot page table (identity, first 1 GiB
-//! in 2 MiB pages), enables PAE, EFER.LME|NXE, CR0.PG|WP, loads the 64-bit GDT and far-jumps to
-//! long mode; then the neutral `kernel_main`.
+//! The PVH entry. QEMU enters the 32-bit stub `_start` at its physical address in protected
+//! mode with paging off; the image is linked at upper-half addresses (`link/common.ld`), so the
+//! stub names every address as its link address plus `phys_minus_virt`. The stub zeroes bss and
+//! builds the boot mapping in 2 MiB pages (one page directory for the first GiB of physical
+//! memory, linked three times: at its physical address for the stub, at `layout::PHYS_OFFSET`
+//! for the direct map, and at the image's link address through `PML4[511]` / `PDPT[510]`),
+//! enables PAE, `EFER.LME | NXE`, `CR0.PG | WP`, loads the 64-bit GDT and far-jumps to long
+//! mode, then jumps to the link address, sets the stack, reloads the GDT there and calls the
+//! neutral `kernel_main` through [`rust_entry`]. `kernel_space::init` replaces the mapping.
 
 use core::arch::global_asm;
+
+use crate::layout::{KERNEL_VIRT_BASE, KERNEL_VIRT_OFFSET, PHYS_OFFSET};
 
 /// Size of the boot (and only) kernel stack.
 const STACK_SIZE: usize = 64 * 1024;
 
+/// The index of `vaddr` in a table of `level` (3: PML4, 2: PDPT), 9 bits above bit
+/// `12 + 9 * level`, times the entry size: the byte offset of its entry.
+const fn entry_offset(vaddr: usize, level: u32) -> usize {
+    ((vaddr >> (12 + 9 * level)) & 511) * 8
+}
+
+// The direct map and the image share the last PML4 entry, so one upper PDPT holds both.
+const _: () = assert!(entry_offset(PHYS_OFFSET, 3) == entry_offset(KERNEL_VIRT_BASE, 3));
+
 global_asm!(
-    // PVH: XEN_ELFNOTE_PHYS32_ENTRY (18), name "Xen", 8-byte entry address.
+    // PVH: XEN_ELFNOTE_PHYS32_ENTRY (18), name "Xen", 8-byte entry address (physical).
     ".section .note.Xen, \"a\", @note",
     ".balign 4",
     ".long 4",
@@ -16,7 +33,7 @@ global_asm!(
     ".long 18",
     ".asciz \"Xen\"",
     ".balign 4",
-    ".quad _start",
+    ".quad _start + {phys_minus_virt}",
     ".balign 4",
     "",
     ".section .bss.stack, \"aw\", @nobits",
@@ -29,7 +46,8 @@ global_asm!(
     ".section .bss.example_boot_tables, \"aw\", @nobits",
     ".balign 4096",
     "example_boot_pml4: .space 4096",
-    "example_boot_pdpt: .space 4096",
+    "example_boot_lower_pdpt: .space 4096",
+    "example_boot_upper_pdpt: .space 4096",
     "example_boot_pd: .space 4096",
     "",
     ".section .text.boot, \"ax\", @progbits",
@@ -38,28 +56,34 @@ global_asm!(
     "_start:",
     "    cli",
     "    cld",
-    "    movl $__bss_start, %edi",
-    "    movl $__bss_end, %ecx",
+    "    movl $(__bss_start + {phys_minus_virt}), %edi",
+    "    movl $(__bss_end + {phys_minus_virt}), %ecx",
     "    subl %edi, %ecx",
     "    xorl %eax, %eax",
     "    rep stosb",
-    "    movl $example_boot_pdpt, %eax",
-    "    orl $3, %eax",
-    "    movl %eax, example_boot_pml4",
-    "    movl $example_boot_pd, %eax",
-    "    orl $3, %eax",
-    "    movl %eax, example_boot_pdpt",
-    "    movl $example_boot_pd, %edi",
+    // The page directory: the first GiB in 2 MiB pages (present, writable, PS).
+    "    movl $(example_boot_pd + {phys_minus_virt}), %edi",
     "    movl $0x83, %eax",
     "    movl $512, %ecx",
     "1:  movl %eax, (%edi)",
     "    addl $0x200000, %eax",
     "    addl $8, %edi",
     "    loop 1b",
+    // Links (present, writable): PML4[0] -> lower PDPT, whose entry 0 maps the first GiB at its
+    // physical address; PML4[511] -> upper PDPT, whose entries map it at the direct map
+    // (PHYS_OFFSET) and at the image's link address (entry 510).
+    "    movl $(example_boot_pd + {phys_minus_virt} + 3), %eax",
+    "    movl %eax, example_boot_lower_pdpt + {phys_minus_virt}",
+    "    movl %eax, example_boot_upper_pdpt + {phys_minus_virt} + {direct_map_entry}",
+    "    movl %eax, example_boot_upper_pdpt + {phys_minus_virt} + {image_entry}",
+    "    movl $(example_boot_lower_pdpt + {phys_minus_virt} + 3), %eax",
+    "    movl %eax, example_boot_pml4 + {phys_minus_virt}",
+    "    movl $(example_boot_upper_pdpt + {phys_minus_virt} + 3), %eax",
+    "    movl %eax, example_boot_pml4 + {phys_minus_virt} + {upper_entry}",
     "    movl %cr4, %eax",
     "    orl $0x20, %eax",
     "    movl %eax, %cr4",
-    "    movl $example_boot_pml4, %eax",
+    "    movl $(example_boot_pml4 + {phys_minus_virt}), %eax",
     "    movl %eax, %cr3",
     "    movl $0xC0000080, %ecx",
     "    rdmsr",
@@ -68,10 +92,13 @@ global_asm!(
     "    movl %cr0, %eax",
     "    orl $0x80010001, %eax",
     "    movl %eax, %cr0",
-    "    lgdt example_gdt_pointer",
-    "    ljmp $0x08, $2f",
+    "    lgdt example_boot_gdt_pointer + {phys_minus_virt}",
+    "    ljmp $0x08, $(2f + {phys_minus_virt})",
     ".code64",
-    "2:  movw $0x10, %ax",
+    // Long mode, still at the physical address (mapped 1:1); continue at the link address.
+    "2:  movabsq $3f, %rax",
+    "    jmpq *%rax",
+    "3:  movw $0x10, %ax",
     "    movw %ax, %ds",
     "    movw %ax, %es",
     "    movw %ax, %ss",
@@ -79,11 +106,17 @@ global_asm!(
     "    movw %ax, %fs",
     "    movw %ax, %gs",
     "    movq $__stack_top, %rsp",
+    // The GDT at its link address (the boot pointer named its physical address).
+    "    lgdt example_gdt_pointer(%rip)",
     "    movl %ebx, %edi",
     "    call {rust_entry}",
-    "3:  hlt",
-    "    jmp 3b",
+    "4:  hlt",
+    "    jmp 4b",
     stack_size = const STACK_SIZE,
+    phys_minus_virt = const KERNEL_VIRT_OFFSET.wrapping_neg(),
+    direct_map_entry = const entry_offset(PHYS_OFFSET, 2),
+    image_entry = const entry_offset(KERNEL_VIRT_BASE, 2),
+    upper_entry = const entry_offset(KERNEL_VIRT_BASE, 3),
     rust_entry = sym rust_entry,
     options(att_syntax),
 );

@@ -26,6 +26,12 @@ global_asm!(
     "example_gdt_pointer:",
     "    .word example_gdt_end - example_gdt - 1",
     "    .quad example_gdt",
+    // For the PVH stub's 32-bit `lgdt`: the GDT's physical address (see `boot.rs`).
+    ".globl example_boot_gdt_pointer",
+    "example_boot_gdt_pointer:",
+    "    .word example_gdt_end - example_gdt - 1",
+    "    .long example_gdt + {phys_minus_virt}",
+    phys_minus_virt = const crate::layout::KERNEL_VIRT_OFFSET.wrapping_neg(),
     options(att_syntax),
 );
 

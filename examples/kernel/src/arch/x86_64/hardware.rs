@@ -28,7 +28,7 @@ const CR4_LA57: u64 = 1 << 12;
 const IA32_PAT: u32 = 0x277;
 
 /// `CR3` (root, bits 51:12) and `CR4.LA57` (5-level paging when set).
-pub(crate) fn translation_root() -> Result<TranslationRoot, String> {
+pub(crate) fn translation_root(_vaddr: usize) -> Result<TranslationRoot, String> {
     let (cr3, cr4): (u64, u64);
     // SAFETY: reading control registers in ring 0 has no side effect.
     unsafe {

@@ -1,5 +1,6 @@
 //! x86_64 glue for QEMU `q35` booted through the PVH entry: QEMU reads the `.note.Xen` note and
-//! enters the 32-bit stub in protected mode with paging off; the stub reaches long mode.
+//! enters the 32-bit stub at its physical address in protected mode with paging off; the stub
+//! reaches long mode with a boot mapping and jumps to the upper-half link address.
 
 use core::ops::Range;
 
@@ -33,9 +34,12 @@ pub(crate) const CPU_ID_KIND: &str = "initial APIC id";
 /// the PVH start info); the top 16 MiB are left to the firmware's ACPI tables.
 pub(crate) const RAM_WINDOW: Range<usize> = 0x20_0000..0x700_0000;
 
-/// Memory below this address is reachable before the kernel's page table is active: the PVH
-/// stub's boot table identity-maps the first 1 GiB only (`boot.rs`). The frame pool hands out
-/// nothing above it until the kernel's own table, which maps all RAM, is active.
+/// Where QEMU loads the image (its physical address; `link/x86_64.ld` says the same).
+pub(crate) const KERNEL_PHYS_BASE: usize = 0x20_0000;
+
+/// Physical memory below this address is reachable through the direct map before the kernel
+/// space is active: the PVH stub's boot mapping maps the first 1 GiB only (`boot.rs`). The
+/// frame pool hands out nothing above it until the kernel space, which maps all RAM, is active.
 pub(crate) const BOOT_MAPPED_END: usize = 0x4000_0000;
 
 /// Device memory the kernel maps: none, the console (COM1) and the exit device are I/O ports.
@@ -84,12 +88,13 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
     }
 }
 
-/// Switches from the boot page table to the table at `root` (paging is already on since the
-/// PVH stub; `activate` writes CR3).
+/// Replaces the boot mapping with the kernel space at `root` (paging is already on since the
+/// PVH stub; `activate` writes CR3). Its lower half is empty: the boot identity map is gone.
 ///
 /// # Safety
-/// `root` must map the running kernel (code, stack, data, GDT/IDT/TSS) at its current addresses.
-pub(crate) unsafe fn enable_mmu(
+/// `root` must map the running kernel (code, stack, data, GDT/IDT/TSS) at its current addresses
+/// and stay alive while any root that shares its kernel half is active.
+pub(crate) unsafe fn enable_kernel_space(
     root: vmlayer_arch::PhysAddr,
 ) -> Result<(), vmlayer_arch::ActivateError> {
     // SAFETY: forwarded contract.
@@ -100,8 +105,8 @@ pub(crate) unsafe fn enable_mmu(
 /// the other entries, the start info and its tables are reserved by the reader.
 pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
     // SAFETY: the PVH boot protocol passes the start info's physical address in `ebx`; it and its
-    // memory map lie in the first GiB, identity-mapped by the boot page table; the reader checks
-    // the magic and version before trusting anything.
+    // memory map lie in the first GiB, in the boot mapping's direct map; the reader checks the
+    // magic and version before trusting anything.
     let (ram, reserved) = unsafe { crate::firmware::pvh::memory_map(boot_argument) }?;
     Some(MemoryMap {
         ram,
