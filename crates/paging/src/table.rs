@@ -53,6 +53,8 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     /// Root slots whose tables this table shares with other tables (the kernel half); `None`
     /// if it shares nothing.
     pub(crate) shared: Option<Arc<SharedSlots>>,
+    /// Whether this table created its shared slots (the kernel space): it counts their tables.
+    pub(crate) shares_own_slots: bool,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -90,6 +92,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             phys_addr_bits: A::phys_addr_bits().min(A::PA_BITS),
             global_in_range: true,
             shared: None,
+            shares_own_slots: false,
             _marker: PhantomData,
         })
     }
@@ -126,6 +129,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             entries,
             tables,
         }));
+        self.shares_own_slots = true;
         Ok(())
     }
 
@@ -225,7 +229,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     }
 
     /// The number of table pages this table owns, root included (a walk over the tables). The
-    /// tables of shared root slots (the kernel half of a user space) are not counted.
+    /// tables of shared root slots count for the kernel space that created them, not for the
+    /// user spaces that link them.
     pub fn table_page_count(&self) -> usize {
         let top = A::LEVELS - 1;
         if top == 0 {
@@ -234,7 +239,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         // SAFETY: the root is a live table page of this table, kept by `&self`.
         let root = unsafe { Table::new::<H>(self.root) };
         1 + (0..ENTRY_COUNT)
-            .filter(|&index| !self.is_shared_slot(index))
+            .filter(|&index| self.shares_own_slots || !self.is_shared_slot(index))
             .filter_map(|index| match A::decode(root.load(index), top) {
                 EntryKind::Table(next) => Some(count_tables::<H, A>(next, top - 1)),
                 _ => None,
