@@ -76,6 +76,18 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         self.max_areas = max_areas;
     }
 
+    /// A copy of the areas (with clones of their backends) and of the limit, for `fork`: the
+    /// copy describes mappings that its caller must make in the new page table (as a backend's
+    /// own fork does), since nothing is mapped by this call.
+    pub fn duplicate(&self) -> Self {
+        Self {
+            areas: self.areas.clone(),
+            gaps: self.gaps.clone(),
+            max_areas: self.max_areas,
+            _page_table: PhantomData,
+        }
+    }
+
     /// The limit on the number of areas (`usize::MAX` when unlimited).
     pub fn max_areas(&self) -> usize {
         self.max_areas

@@ -11,6 +11,7 @@ use vmlayer_areas::{MemoryArea, MemorySet};
 
 use crate::backend::{AreaBackend, Backend, checked_range};
 use crate::fault::{FaultError, FaultResolution};
+use crate::frames::FrameTable;
 use crate::table::{PageTable, Translation};
 use crate::{Arch, MappingError, MappingResult};
 
@@ -133,7 +134,66 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         space.page_table.link_shared_slots(&kernel.page_table);
         space.page_table.flush_hook = kernel.page_table.flush_hook;
         space.page_table.largest_leaf_level = kernel.page_table.largest_leaf_level;
+        space.page_table.frames = kernel.page_table.frames;
         Ok(space)
+    }
+
+    /// Counts shared frames in `frames` from now on: what [`Self::fork`] and
+    /// [`Backend::Shared`] areas need. Set it on the kernel space before creating user spaces
+    /// (they inherit it, as do forks); a space must not change tables while it maps frames
+    /// (the counts of its frames would be lost).
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::BadState`] if the space already counts in another table and maps
+    /// anything.
+    pub fn set_frame_table(&mut self, frames: &'static FrameTable) -> MappingResult {
+        let same = self
+            .page_table
+            .frames
+            .is_some_and(|current| core::ptr::eq(current, frames));
+        if !same && self.page_table.frames.is_some() && !self.areas.is_empty() {
+            return Err(MappingError::BadState);
+        }
+        self.page_table.frames = Some(frames);
+        Ok(())
+    }
+
+    /// `fork`: a new space with the same range, areas and settings (flush hook, largest page
+    /// size, area limit, frame table) whose kernel half is shared like any user space's, and
+    /// whose pages are this space's: private anonymous pages shared copy-on-write (both sides
+    /// read-only until the first write, which copies; the last sharer writes in place), shared
+    /// anonymous pages ([`Backend::Shared`]) shared writable, linear areas mapped again, lazy
+    /// pages still lazy, PROT_NONE pages shared as they are. The cost is proportional to the
+    /// populated pages: unpopulated ranges are never walked, and no data is copied. This space
+    /// is flushed for the pages it made read-only.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] without a [frame table](Self::set_frame_table);
+    /// [`MappingError::NoMemory`] for a table page of the child or a frame shared `u32::MAX`
+    /// times. Nothing of the child remains then, and this space is unchanged except that some
+    /// of its pages may be read-only (their next write makes them writable again, in place).
+    pub fn fork(&mut self) -> Result<Self, MappingError> {
+        if self.page_table.frames.is_none() {
+            return Err(MappingError::InvalidParam);
+        }
+        let mut child = Self {
+            areas: self.areas.duplicate(),
+            page_table: PageTable::try_new()?,
+            range: self.range,
+            last_spurious: None,
+        };
+        child.page_table.link_shared_slots(&self.page_table);
+        child.page_table.flush_hook = self.page_table.flush_hook;
+        child.page_table.largest_leaf_level = self.page_table.largest_leaf_level;
+        child.page_table.frames = self.page_table.frames;
+        self.last_spurious = None;
+        for area in self.areas.iter() {
+            area.backend()
+                .fork(area, &mut self.page_table, &mut child.page_table)?;
+        }
+        Ok(child)
     }
 
     /// The range every area of this space lies in: the user range of a user space, the kernel
@@ -371,6 +431,17 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         let page = fault.address.as_usize() & !0xfff;
         if let Some(translation) = self.page_table.query(VirtAddr::from(page)) {
             if !translation.flags.contains(fault.required_flags()) {
+                // A present, read-only page of a writable area: copy-on-write after a fork.
+                let copy_on_write = fault.access == Access::Write
+                    && !translation.is_prot_none()
+                    && !translation.flags.contains(MappingFlags::WRITE);
+                if copy_on_write {
+                    return area.backend().write_fault(
+                        area,
+                        VirtAddr::from(page),
+                        &mut self.page_table,
+                    );
+                }
                 return Err(FaultError::AccessDenied);
             }
             let key = (page, fault.access, fault.user);

@@ -9,7 +9,7 @@ use vmlayer_areas::{MappingBackend, MappingResult, MemoryArea};
 
 use crate::MappingError;
 use crate::batch::LeafFrames;
-use crate::fault::FaultError;
+use crate::fault::{FaultError, FaultResolution};
 use crate::table::{PageTable, alloc_zeroed_frame};
 use crate::walk::FrameSource;
 
@@ -33,6 +33,12 @@ pub enum Backend {
         /// Allocate every frame when mapping (eager) instead of on fault (lazy).
         populate: bool,
     },
+    /// Shared anonymous memory (`MAP_SHARED | MAP_ANONYMOUS`): zeroed frames allocated when
+    /// the area is mapped (all of them, so that every sharer sees the same frame for every
+    /// page), which [`fork`](crate::AddressSpace::fork) shares writable instead of copying:
+    /// writes from either process are seen by both. Frames are counted in the space's
+    /// [`FrameTable`](crate::FrameTable) and freed with their last mapping.
+    Shared,
 }
 
 impl Backend {
@@ -49,7 +55,7 @@ impl Backend {
             Self::Linear { pa_va_offset } => Some(PhysAddr::from_usize(
                 vaddr.as_usize().wrapping_sub(pa_va_offset),
             )),
-            Self::Alloc { .. } => None,
+            Self::Alloc { .. } | Self::Shared => None,
         }
     }
 }
@@ -129,6 +135,40 @@ pub trait AreaBackend<H: PagingHandler, A: PagingArch>:
         Err(FaultError::NotPopulatable)
     }
 
+    /// Gives `child` (a fresh table of a forked space) the mappings of `area`, which `parent`
+    /// holds. The default maps the area again in the child with [`MappingBackend::map`]: right
+    /// for memory that is not the space's own (devices, a file's pages mapped by `map`).
+    ///
+    /// # Errors
+    ///
+    /// As `map`. The child is dropped then; `parent` must be left as it was, or changed only in
+    /// ways that keep it correct (entries made read-only for copy-on-write).
+    fn fork(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        parent: &mut PageTable<H, A>,
+        child: &mut PageTable<H, A>,
+    ) -> MappingResult {
+        let _ = parent;
+        self.map(area.start(), area.size(), area.flags(), child)
+    }
+
+    /// Resolves a write fault on a present, read-only page of a writable `area` (copy-on-write
+    /// after a fork). The default refuses it with [`FaultError::AccessDenied`].
+    ///
+    /// # Errors
+    ///
+    /// [`FaultError::AccessDenied`], or [`FaultError::NoMemory`] for a copy.
+    fn write_fault(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page: VirtAddr,
+        page_table: &mut PageTable<H, A>,
+    ) -> Result<FaultResolution, FaultError> {
+        let _ = (area, page, page_table);
+        Err(FaultError::AccessDenied)
+    }
+
     /// Writes what the maps listing shows for `area` after its permissions, e.g.
     /// `linear pa 0x80000000` or a file's name.
     ///
@@ -143,6 +183,37 @@ pub trait AreaBackend<H: PagingHandler, A: PagingArch>:
 }
 
 impl<H: PagingHandler, A: PagingArch> AreaBackend<H, A> for Backend {
+    /// Linear: mapped again. Alloc: every populated page shared copy-on-write (both sides
+    /// read-only, one more count per frame). Shared: every page shared writable.
+    fn fork(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        parent: &mut PageTable<H, A>,
+        child: &mut PageTable<H, A>,
+    ) -> MappingResult {
+        let (start, end) = checked_range::<A>(area.start(), area.size())?;
+        let cow = match self {
+            Self::Linear { .. } => return self.map(area.start(), area.size(), area.flags(), child),
+            Self::Alloc { .. } => true,
+            Self::Shared => false,
+        };
+        let frames = parent.frames.ok_or(MappingError::InvalidParam)?;
+        parent.share_range(child, start, end, cow, frames)
+    }
+
+    /// Alloc: copy-on-write (a copy, or the last mapping made writable in place).
+    fn write_fault(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page: VirtAddr,
+        page_table: &mut PageTable<H, A>,
+    ) -> Result<FaultResolution, FaultError> {
+        match self {
+            Self::Alloc { .. } => page_table.break_cow(page.as_usize(), area.flags()),
+            Self::Linear { .. } | Self::Shared => Err(FaultError::AccessDenied),
+        }
+    }
+
     /// A lazy Alloc page gets a fresh zeroed frame; a Linear area is always fully mapped.
     fn populate(
         &self,
@@ -157,7 +228,7 @@ impl<H: PagingHandler, A: PagingArch> AreaBackend<H, A> for Backend {
                     .map_page(page.as_usize(), area.flags(), &mut frames)
                     .map_err(|_| FaultError::NoMemory)
             }
-            Self::Linear { .. } => Err(FaultError::NotPopulatable),
+            Self::Linear { .. } | Self::Shared => Err(FaultError::NotPopulatable),
         }
     }
 
@@ -224,7 +295,7 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         left.flags() == right.flags()
             && match (left.backend(), right.backend()) {
                 (Self::Linear { pa_va_offset: a }, Self::Linear { pa_va_offset: b }) => a == b,
-                (Self::Alloc { .. }, Self::Alloc { .. }) => true,
+                (Self::Alloc { .. }, Self::Alloc { .. }) | (Self::Shared, Self::Shared) => true,
                 _ => false,
             }
     }
@@ -254,6 +325,13 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
                 true,
             ),
             Self::Alloc { populate: false } => Ok(()),
+            Self::Shared => page_table.map_range(
+                start_usize,
+                end,
+                flags,
+                &mut AllocFrames::<H, A>::new(flags),
+                true,
+            ),
         }
     }
 
@@ -268,7 +346,7 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
     ) -> MappingResult {
         let (start, end) = checked_range::<A>(start, size)?;
         let frames = match self {
-            Self::Alloc { .. } => LeafFrames::Owned,
+            Self::Alloc { .. } | Self::Shared => LeafFrames::Owned,
             Self::Linear { .. } => LeafFrames::Borrowed,
         };
         page_table.unmap_range(start, end, frames, None)
@@ -288,7 +366,10 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         let (start, end) = checked_range::<A>(start, size)?;
         // Alloc frames may hold what the kernel wrote: synchronize the instruction cache for
         // those that become executable. Linear memory is the kernel's to manage.
-        let sync_execute = matches!(self, Self::Alloc { .. });
-        page_table.protect_range(start, end, new_flags, sync_execute)
+        let sync_execute = !matches!(self, Self::Linear { .. });
+        // A private frame another space shares (after fork) stays read-only: its first write
+        // copies it.
+        let copy_on_write = matches!(self, Self::Alloc { .. });
+        page_table.protect_range(start, end, new_flags, sync_execute, copy_on_write)
     }
 }

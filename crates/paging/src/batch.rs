@@ -20,6 +20,8 @@ use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
 use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 
+use crate::frames::FrameTable;
+
 /// Frames held back until the next flush; one more flushes early (2 KiB of stack).
 pub(crate) const PENDING_CAPACITY: usize = 256;
 
@@ -43,6 +45,9 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     hook: Option<TlbFlushHook>,
     /// Where [`LeafFrames::Returned`] frames go after the flush.
     sink: Option<&'s mut dyn FnMut(PhysAddr)>,
+    /// The counts of shared frames: a released frame goes back to `H` only if it was its last
+    /// mapping.
+    frames: Option<&'static FrameTable>,
     /// Changed virtual range `[low, high)`; empty when `low >= high`.
     low: usize,
     high: usize,
@@ -60,11 +65,16 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
 
 impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
     /// An empty batch for the table at `root`; `hook` overrides the global flush hook.
-    pub(crate) fn new(root: PhysAddr, hook: Option<TlbFlushHook>) -> Self {
+    pub(crate) fn new(
+        root: PhysAddr,
+        hook: Option<TlbFlushHook>,
+        frames: Option<&'static FrameTable>,
+    ) -> Self {
         Self {
             root,
             hook,
             sink: None,
+            frames,
             low: usize::MAX,
             high: 0,
             flush_all: false,
@@ -161,7 +171,9 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             // SAFETY: `release` initialized every slot below `pending_len`.
             let paddr = unsafe { slot.assume_init() };
             if paddr.as_usize() & SINK_TAG == 0 {
-                H::dealloc_frame(paddr);
+                if self.frames.is_none_or(|frames| frames.release(paddr)) {
+                    H::dealloc_frame(paddr);
+                }
             } else if let Some(sink) = self.sink.as_mut() {
                 sink(paddr - SINK_TAG);
             } else {

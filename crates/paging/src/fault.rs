@@ -10,6 +10,11 @@ pub enum FaultResolution {
     /// The page table already allowed the access: the TLB held a stale entry (or another CPU
     /// was first, or a break-before-make window just closed). The page was flushed.
     Spurious,
+    /// A write to a page shared copy-on-write: the page got a private copy of the frame.
+    CopiedOnWrite,
+    /// A write to a page that was shared copy-on-write and whose other sharers are gone: the
+    /// frame was made writable in place, without a copy.
+    ReusedOnWrite,
 }
 
 /// A fault the address space refuses: retrying the access would fault again, so the kernel

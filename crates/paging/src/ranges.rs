@@ -113,7 +113,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         flags: MappingFlags,
     ) -> Result<(), MappingError> {
         let (start, end) = checked_range::<A>(vaddr, size)?;
-        self.protect_range(start, end, flags, true)
+        self.protect_range(start, end, flags, true, false)
     }
 }
 

@@ -14,6 +14,7 @@ use vmlayer_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size,
 use crate::Arch;
 use crate::MappingError;
 use crate::batch::Batch;
+use crate::frames::FrameTable;
 
 /// What [`PageTable::query`] finds at an address.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -55,6 +56,8 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     pub(crate) shared: Option<Arc<SharedSlots>>,
     /// Whether this table created its shared slots (the kernel space): it counts their tables.
     pub(crate) shares_own_slots: bool,
+    /// The counts of shared frames, if the kernel set them up (fork, shared memory).
+    pub(crate) frames: Option<&'static FrameTable>,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -93,6 +96,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             global_in_range: true,
             shared: None,
             shares_own_slots: false,
+            frames: None,
             _marker: PhantomData,
         })
     }

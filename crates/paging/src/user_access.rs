@@ -27,7 +27,10 @@ use crate::fault::FaultError;
 enum Check {
     /// As a user-mode access would be checked: the area is `USER` and allows the access.
     User(Access),
-    /// Only that an area exists (the loader writing a program's segments, `populate`).
+    /// Only that an area exists, for a write whatever the permissions (the loader): a page
+    /// shared copy-on-write gets its own frame first.
+    Load,
+    /// Only that an area exists, no access (`populate`).
     AreaOnly,
 }
 
@@ -80,7 +83,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// [`FaultError::NoArea`], [`FaultError::NoMemory`] and [`FaultError::NotPopulatable`] (a
     /// Linear area's page that is not mapped).
     pub fn load(&mut self, vaddr: VirtAddr, data: &[u8]) -> Result<(), FaultError> {
-        self.for_each_user_page(vaddr, data.len(), Check::AreaOnly, |frame, done| {
+        self.for_each_user_page(vaddr, data.len(), Check::Load, |frame, done| {
             copy_to_frame(frame, &data[done..done + frame.len]);
             if frame.flags.contains(MappingFlags::EXECUTE) {
                 vmlayer_arch::cache::sync_instruction_cache::<A>(frame.kernel_view, frame.len);
@@ -185,11 +188,37 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             }
         }
         if let Some(translation) = self.page_table.query(VirtAddr::from(page)) {
-            if let Check::User(access) = check
-                && !translation.flags.contains(access.required_flag())
-            {
-                return Err(FaultError::AccessDenied);
+            let copy_on_write = match check {
+                Check::User(access) if !translation.flags.contains(access.required_flag()) => {
+                    if access != Access::Write || translation.is_prot_none() {
+                        return Err(FaultError::AccessDenied);
+                    }
+                    true
+                }
+                Check::Load => self.page_table.is_shared_page(VirtAddr::from(page)),
+                _ => false,
+            };
+            if !copy_on_write {
+                return Ok((translation.paddr, flags));
             }
+            // A write into a page shared copy-on-write (after a fork) must not reach the
+            // other sharers: the page gets its own frame first, as a write fault would.
+            self.last_spurious = None;
+            let area = self
+                .areas
+                .find(VirtAddr::from(page))
+                .ok_or(FaultError::NoArea)?;
+            match check {
+                Check::Load => self.page_table.break_cow(page, flags)?,
+                _ => {
+                    area.backend()
+                        .write_fault(area, VirtAddr::from(page), &mut self.page_table)?
+                }
+            };
+            let translation = self
+                .page_table
+                .query(VirtAddr::from(page))
+                .ok_or(FaultError::NotPopulatable)?;
             return Ok((translation.paddr, flags));
         }
         let area = self

@@ -14,6 +14,7 @@ use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size, table_index}
 
 use crate::MappingError;
 use crate::batch::{Batch, LeafFrames};
+use crate::frames::FrameTable;
 use crate::table::{PageTable, Table, alloc_table};
 
 /// Supplies the physical frame for a page or block being mapped.
@@ -51,7 +52,7 @@ fn chunk_end(vaddr: usize, size: usize, end: usize) -> usize {
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// A batch for one operation on this table.
     pub(crate) fn batch<'s>(&self) -> Batch<'s, A, H> {
-        Batch::new(self.root, self.flush_hook)
+        Batch::new(self.root, self.flush_hook, self.frames)
     }
 
     /// Maps `[start, end)` (validated, 4 KiB aligned) with frames from `source`. Fails with
@@ -205,6 +206,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         end: usize,
         flags: MappingFlags,
         sync_execute: bool,
+        copy_on_write: bool,
     ) -> Result<(), MappingError> {
         let mut batch = self.batch();
         if self.global_in_range || !flags.contains(MappingFlags::USER) {
@@ -228,6 +230,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         }
         let mut protect = Protect::<A> {
             flags,
+            copy_on_write: self
+                .frames
+                .filter(|_| copy_on_write && flags.contains(MappingFlags::WRITE)),
             _arch: PhantomData,
         };
         if sync_execute && flags.contains(MappingFlags::EXECUTE) {
@@ -445,9 +450,11 @@ trait Rewrite {
     fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64>;
 }
 
-/// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame.
+/// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame; with
+/// `copy_on_write`, a frame other mappings share stays read-only (its first write copies it).
 struct Protect<A> {
     flags: MappingFlags,
+    copy_on_write: Option<&'static FrameTable>,
     _arch: PhantomData<A>,
 }
 
@@ -456,7 +463,11 @@ impl<A: PagingArch> Rewrite for Protect<A> {
     fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64> {
         match A::decode(entry, level) {
             EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
-                Some(encode::<A>(paddr, self.flags, level))
+                let flags = match self.copy_on_write {
+                    Some(frames) if frames.sharers(paddr) > 0 => self.flags - MappingFlags::WRITE,
+                    _ => self.flags,
+                };
+                Some(encode::<A>(paddr, flags, level))
             }
             _ => None,
         }

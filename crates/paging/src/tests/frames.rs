@@ -8,7 +8,11 @@ use std::vec::Vec;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
+use std::boxed::Box;
+use std::sync::atomic::AtomicU32;
 use vmlayer_arch::TlbFlushRequest;
+
+use crate::FrameTable;
 
 #[derive(Default)]
 struct State {
@@ -19,6 +23,9 @@ struct State {
     layouts: BTreeMap<usize, Layout>,
     /// Allocations that still succeed; `None`: unlimited.
     budget: Option<usize>,
+    /// A contiguous pool single frames come from, if the test asked for one: `(start, end,
+    /// free frames)`. A [`FrameTable`] can cover it, which the host heap's addresses cannot.
+    pool: Option<(usize, usize, Vec<usize>)>,
     flushes: Vec<TlbFlushRequest>,
 }
 
@@ -42,6 +49,22 @@ impl PagingHandler for TestFrames {
         if !allowed {
             return None;
         }
+        if count == 1 && align <= 0x1000 {
+            let pooled = STATE.with_borrow_mut(|state| {
+                let (_, _, free) = state.pool.as_mut()?;
+                let frame = free.pop();
+                assert!(frame.is_some(), "the test's frame pool is exhausted");
+                let frame = frame?;
+                state.allocated += 1;
+                state.live.insert(frame);
+                Some(frame)
+            });
+            if let Some(frame) = pooled {
+                // SAFETY: a free frame of the pool, 4 KiB; poisoned as below.
+                unsafe { std::ptr::write_bytes(frame as *mut u8, 0xa5, 0x1000) };
+                return Some(PhysAddr::from(frame));
+            }
+        }
         let layout = Layout::from_size_align(count * 0x1000, align.max(0x1000)).ok()?;
         // SAFETY: the layout has a non-zero size.
         let pointer = unsafe { alloc(layout) } as usize;
@@ -61,6 +84,22 @@ impl PagingHandler for TestFrames {
 
     fn dealloc_frames(paddr: PhysAddr, count: usize) {
         super::tlb_model::on_free(paddr.as_usize(), count);
+        let pooled = STATE.with_borrow_mut(|state| {
+            let (start, end, free) = state.pool.as_mut()?;
+            if count != 1 || paddr.as_usize() < *start || paddr.as_usize() >= *end {
+                return None;
+            }
+            free.push(paddr.as_usize());
+            assert!(
+                state.live.remove(&paddr.as_usize()),
+                "freeing {paddr:?}, which is not live"
+            );
+            state.freed += 1;
+            Some(())
+        });
+        if pooled.is_some() {
+            return;
+        }
         let layout = STATE.with_borrow_mut(|state| {
             for frame in 0..count {
                 let address = paddr.as_usize() + frame * 0x1000;
@@ -85,6 +124,24 @@ impl PagingHandler for TestFrames {
     fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
         VirtAddr::from(paddr.as_usize())
     }
+}
+
+/// From now on, single frames of this thread come from a contiguous pool of `frames` frames
+/// (never freed to the host), and the returned table counts them.
+pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
+    let layout = Layout::from_size_align(frames * 0x1000, 0x1000).expect("pool layout");
+    // SAFETY: non-zero size; the pool is leaked with the thread's test.
+    let start = unsafe { alloc(layout) } as usize;
+    assert_ne!(start, 0, "host out of memory");
+    let end = start + frames * 0x1000;
+    STATE.with_borrow_mut(|state| {
+        state.pool = Some((start, end, (start..end).step_by(0x1000).rev().collect()));
+    });
+    let counts: Vec<AtomicU32> = (0..frames).map(|_| AtomicU32::new(0)).collect();
+    Box::leak(Box::new(FrameTable::new(
+        PhysAddr::from(start),
+        Box::leak(counts.into_boxed_slice()),
+    )))
 }
 
 /// Frames allocated and not yet freed on this thread.

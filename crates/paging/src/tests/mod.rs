@@ -5,6 +5,7 @@ mod bad_input;
 mod break_before_make;
 mod fault_rules;
 mod faults_and_flushes;
+mod fork;
 mod frames;
 mod isa_hooks;
 mod kernel_half;

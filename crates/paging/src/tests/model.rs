@@ -149,6 +149,7 @@ fn check(space: &Space, step: usize) {
         };
         let expected_flags = normalized(area.flags());
         match *area.backend() {
+            Backend::Shared => panic!("step {step}: the model maps no shared areas"),
             Backend::Linear { .. } => {
                 let paddr = area.backend().linear_paddr(va(address)).unwrap().as_usize();
                 let (found_paddr, found_flags, _) =
