@@ -57,4 +57,24 @@ pub trait MappingBackend<F: Copy, PT>: Clone {
         let _ = (left, right);
         false
     }
+
+    /// Moves the mappings of `[from, from + size)` to `[to, to + size)` (`mremap`), where the
+    /// page table holds nothing, and returns the backend of the moved range (a linear backend's
+    /// offset changes with the move). Like every call it must be atomic: on `Err` both ranges
+    /// are as they were. The default refuses with
+    /// [`MappingError::InvalidParam`](crate::MappingError::InvalidParam).
+    ///
+    /// # Errors
+    ///
+    /// Whatever the page table reports.
+    fn relocate(
+        &self,
+        from: VirtAddr,
+        to: VirtAddr,
+        size: usize,
+        page_table: &mut PT,
+    ) -> MappingResult<Self> {
+        let _ = (from, to, size, page_table);
+        Err(crate::MappingError::InvalidParam)
+    }
 }

@@ -544,6 +544,64 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         Ok(())
     }
 
+    /// Moves `[start, start + size)`, which must lie inside one area, to `new_start` (`mremap`
+    /// with `MREMAP_MAYMOVE`): the backend moves the mappings
+    /// ([`MappingBackend::relocate`]), the area is split where the range cuts it, and the
+    /// moved part becomes an area of its own at `new_start` (merging with compatible
+    /// neighbours). The destination must be free.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: unaligned, empty or overflowing ranges, or ranges that
+    ///   overlap.
+    /// - [`MappingError::NotMapped`]: the range is not inside one area.
+    /// - [`MappingError::AlreadyExists`]: the destination is not free.
+    /// - [`MappingError::NoMemory`]: the area limit would be exceeded.
+    /// - A backend error. Nothing changes on any error.
+    pub fn relocate(
+        &mut self,
+        start: VirtAddr,
+        size: usize,
+        new_start: VirtAddr,
+        page_table: &mut PT,
+    ) -> MappingResult {
+        let (start, end) = page_range(start, size)?;
+        let (new_start, new_end) = page_range(new_start, size)?;
+        if start == end || (new_start < end && start < new_end) {
+            return Err(MappingError::InvalidParam);
+        }
+        let Some((&key, area)) = self.areas.range(..=start).next_back() else {
+            return Err(MappingError::NotMapped);
+        };
+        if area.end_usize() < end {
+            return Err(MappingError::NotMapped);
+        }
+        let span = self
+            .gaps
+            .free_span(new_start)
+            .filter(|&(_, gap_end)| gap_end >= new_end)
+            .ok_or(MappingError::AlreadyExists)?;
+        let splits = usize::from(key < start) + usize::from(area.end_usize() > end);
+        self.check_room(splits, || splits)?;
+        let backend = area.backend().relocate(
+            VirtAddr::from_usize(start),
+            VirtAddr::from_usize(new_start),
+            size,
+            page_table,
+        )?;
+        let flags = area.flags();
+        self.isolate(key, start, end);
+        self.areas.remove(&start);
+        self.gaps.occupy(span, new_start, new_end);
+        self.gaps.release(start, end);
+        self.areas.insert(
+            new_start,
+            MemoryArea::new(VirtAddr::from_usize(new_start), size, flags, backend),
+        );
+        self.merge_boundaries(new_start, new_end);
+        Ok(())
+    }
+
     /// Merges compatible neighbours ([`MappingBackend::can_merge`]) at every area start in
     /// `[low, high]`: the bounds of a range an operation changed and the area starts inside it.
     /// O(log n) per area start.

@@ -21,6 +21,17 @@ fn root_slots<A: PagingArch>(start: usize, end: usize) -> core::ops::Range<usize
     table_index(start, top)..table_index(end - 1, top) + 1
 }
 
+/// Where [`AddressSpace::mremap`] may put the range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remap {
+    /// Only in place (no `MREMAP_MAYMOVE`): shrink, or grow into free addresses after it.
+    InPlace,
+    /// In place if it can grow there, else anywhere free in the space (`MREMAP_MAYMOVE`).
+    MayMove,
+    /// At this address, unmapping what was there (`MREMAP_MAYMOVE | MREMAP_FIXED`).
+    Fixed(VirtAddr),
+}
+
 /// What [`AddressSpace::map`] does where the new area overlaps existing ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Placement {
@@ -346,6 +357,106 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         self.with_global_hint(vaddr, old_size.max(new_size), |areas, page_table| {
             areas.resize(vaddr, new_size, page_table)
         })
+    }
+
+    /// `mremap`: resizes `[old, old + old_size)`, which must lie inside one area, to
+    /// `new_size` bytes and returns where it is now. Shrinking unmaps the tail in place; growing
+    /// extends it in place when the addresses after it are free and it ends its area; else,
+    /// as `how` allows, the range moves: its entries move (never the data, never a frame copy;
+    /// a huge entry as one entry where the new address is aligned for it), then it grows at the
+    /// new place. The old addresses fault afterwards.
+    ///
+    /// # Errors
+    ///
+    /// - [`MappingError::InvalidParam`]: unaligned addresses or sizes, a zero `new_size`, a
+    ///   fixed destination that overlaps the old range or leaves the space's range.
+    /// - [`MappingError::NotMapped`] (`EFAULT` in Linux): the old range is not inside one area.
+    /// - [`MappingError::NoMemory`]: it cannot grow in place and may not move, no free range is
+    ///   large enough, or no table page is left.
+    ///
+    /// Both ranges are as they were on any error, except that with [`Remap::Fixed`] the
+    /// destination's old mappings are gone (as Linux unmaps them first).
+    pub fn mremap(
+        &mut self,
+        old: VirtAddr,
+        old_size: usize,
+        new_size: usize,
+        how: Remap,
+    ) -> Result<VirtAddr, MappingError> {
+        let start = old.as_usize();
+        if new_size == 0 || !old_size.is_multiple_of(0x1000) || !new_size.is_multiple_of(0x1000) {
+            return Err(MappingError::InvalidParam);
+        }
+        self.check_in_range(old, old_size)?;
+        let old_end = start
+            .checked_add(old_size)
+            .ok_or(MappingError::InvalidParam)?;
+        let area = self.areas.find(old).ok_or(MappingError::NotMapped)?;
+        let (area_start, area_end) = (area.start().as_usize(), area.end().as_usize());
+        if old_size == 0 {
+            return Err(MappingError::InvalidParam);
+        }
+        if old_end > area_end {
+            return Err(MappingError::NotMapped);
+        }
+        self.last_spurious = None;
+        if let Remap::InPlace | Remap::MayMove = how {
+            if new_size <= old_size {
+                self.unmap(VirtAddr::from(start + new_size), old_size - new_size)?;
+                return Ok(old);
+            }
+            let grown = start
+                .checked_add(new_size)
+                .ok_or(MappingError::InvalidParam)?;
+            let room = old_end == area_end
+                && self.check_in_range(old, new_size).is_ok()
+                && !self.areas.overlaps(VirtAddrRange::new(
+                    VirtAddr::from(old_end),
+                    VirtAddr::from(grown),
+                ));
+            if room {
+                self.resize_area(VirtAddr::from(area_start), grown - area_start)?;
+                return Ok(old);
+            }
+            if how == Remap::InPlace {
+                return Err(MappingError::NoMemory);
+            }
+        }
+        let target = match how {
+            Remap::Fixed(target) => {
+                self.check_in_range(target, new_size)?;
+                let target_start = target.as_usize();
+                if !target_start.is_multiple_of(0x1000)
+                    || (target_start < old_end && start < target_start + new_size)
+                {
+                    return Err(MappingError::InvalidParam);
+                }
+                self.unmap(target, new_size)?;
+                target
+            }
+            _ => self
+                .find_free_area(old, new_size, 0x1000)
+                .ok_or(MappingError::NoMemory)?,
+        };
+        let moved = old_size.min(new_size);
+        self.with_global_hint(old, old_size, |areas, page_table| {
+            areas.relocate(old, moved, target, page_table)
+        })?;
+        if old_size > new_size {
+            self.unmap(VirtAddr::from(start + new_size), old_size - new_size)?;
+        } else if new_size > old_size {
+            let target_area = self.areas.find(target).map(|area| area.start());
+            let area_start = target_area.ok_or(MappingError::BadState)?;
+            let grown = target.as_usize() + new_size - area_start.as_usize();
+            if let Err(error) = self.resize_area(area_start, grown) {
+                // Put the range back where it was, so that the error changes nothing.
+                self.with_global_hint(target, moved, |areas, page_table| {
+                    areas.relocate(target, moved, old, page_table)
+                })?;
+                return Err(error);
+            }
+        }
+        Ok(target)
     }
 
     /// Limits the number of areas (Linux's `vm.max_map_count`); an operation that would

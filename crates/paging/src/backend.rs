@@ -372,4 +372,24 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         let copy_on_write = matches!(self, Self::Alloc { .. });
         page_table.protect_range(start, end, new_flags, sync_execute, copy_on_write)
     }
+
+    /// Moves the entries (never the data; a huge entry as one where `to` is aligned for it).
+    /// A Linear backend's offset moves with the range.
+    fn relocate(
+        &self,
+        from: VirtAddr,
+        to: VirtAddr,
+        size: usize,
+        page_table: &mut PageTable<H, A>,
+    ) -> MappingResult<Self> {
+        let (from_usize, _) = checked_range::<A>(from, size)?;
+        let (to_usize, _) = checked_range::<A>(to, size)?;
+        page_table.move_range(from_usize, to_usize, size)?;
+        Ok(match *self {
+            Self::Linear { pa_va_offset } => Self::Linear {
+                pa_va_offset: pa_va_offset.wrapping_add(to_usize.wrapping_sub(from_usize)),
+            },
+            other => other,
+        })
+    }
 }

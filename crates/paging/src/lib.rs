@@ -163,6 +163,7 @@ mod backend;
 mod batch;
 mod fault;
 mod frames;
+mod moving;
 mod ranges;
 mod share;
 mod split;
@@ -183,7 +184,7 @@ pub use vmlayer_arch::{
 };
 pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 
-pub use self::address_space::{AddressSpace, Area, AreaSet, Placement};
+pub use self::address_space::{AddressSpace, Area, AreaSet, Placement, Remap};
 pub use self::arch_select::{Arch, isa};
 pub use self::backend::{AreaBackend, Backend};
 pub use self::fault::{FaultError, FaultResolution};

@@ -252,7 +252,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// it becomes empty: every table but those of shared root slots (the kernel half, see
     /// [`SharedSlots`](crate::table::SharedSlots)), which stay for the lifetime of the sharing.
     #[inline(always)]
-    fn may_unlink(&self, level: usize, index: usize) -> bool {
+    pub(crate) fn may_unlink(&self, level: usize, index: usize) -> bool {
         level != A::LEVELS - 1 || !self.is_shared_slot(index)
     }
 

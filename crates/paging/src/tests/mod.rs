@@ -10,6 +10,7 @@ mod frames;
 mod isa_hooks;
 mod kernel_half;
 mod model;
+mod mremap;
 mod open_backends;
 mod operations;
 mod regressions;

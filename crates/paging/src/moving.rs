@@ -1,0 +1,231 @@
+//! Moving a range's entries to another address (`mremap`): no frame is copied or freed, only
+//! entries move; a huge entry moves as one entry where the new address is aligned for it.
+
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use memory_addr::PhysAddr;
+use page_table_multiarch::PagingHandler;
+use vmlayer_arch::{EntryKind, PagingArch, level_size, table_index};
+
+use crate::MappingError;
+use crate::batch::Batch;
+use crate::table::{PageTable, Table, alloc_table};
+use crate::walk::encode;
+
+/// A table linked by a move's preparation: `(parent table, index, new table)`.
+type Linked = (PhysAddr, usize, PhysAddr);
+
+impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
+    /// Moves every entry of `[from, from + size)` (validated) to `[to, to + size)` (validated,
+    /// empty, not overlapping): the frames stay where they are and keep their flags; only the
+    /// virtual addresses change. Tables the destination needs are allocated first, so the move
+    /// itself cannot fail; source tables left empty are freed; both ranges are flushed.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::NoMemory`] for a table page (or a split of a huge entry at the source's
+    /// bounds). Both ranges then translate as before (a huge entry at a bound may be split into
+    /// smaller entries mapping the same frames).
+    pub(crate) fn move_range(
+        &mut self,
+        from: usize,
+        to: usize,
+        size: usize,
+    ) -> Result<(), MappingError> {
+        let mut batch = self.batch();
+        if self.global_in_range {
+            batch.touch_global();
+        }
+        let end = from + size;
+        self.split_bounds(from, end, &mut batch)?;
+        let delta = to.wrapping_sub(from);
+        let top = A::LEVELS - 1;
+        let mut linked = Vec::new();
+        if let Err(error) = self.prepare_in(self.root, top, from, end, delta, &mut linked) {
+            for &(parent, index, child) in linked.iter().rev() {
+                // SAFETY: `parent` is a live table page of this table, linked by this call.
+                unsafe { Table::new::<H>(parent) }.store(index, 0);
+                batch.table_unlinked();
+                batch.release(child);
+            }
+            batch.finish();
+            return Err(error);
+        }
+        if !linked.is_empty() {
+            batch.table_linked();
+        }
+        self.move_in(self.root, top, from, end, delta, &mut batch);
+        batch.touch(from, size);
+        batch.touch(to, size);
+        batch.finish();
+        Ok(())
+    }
+
+    /// The table holding the entries of `level` for `vaddr`, linking empty tables on the way
+    /// (recorded in `linked`).
+    fn table_for(
+        &self,
+        vaddr: usize,
+        level: usize,
+        linked: &mut Vec<Linked>,
+    ) -> Result<PhysAddr, MappingError> {
+        let mut table_paddr = self.root;
+        for above in (level + 1..A::LEVELS).rev() {
+            // SAFETY: the root or a table linked below it: live while `&mut self` is held.
+            let table = unsafe { Table::new::<H>(table_paddr) };
+            let index = table_index(vaddr, above);
+            table_paddr = match A::decode(table.load(index), above) {
+                EntryKind::Table(next) => next,
+                EntryKind::Empty => {
+                    let next = alloc_table::<H>()?;
+                    table.publish(index, A::encode_table(next));
+                    linked.push((table_paddr, index, next));
+                    next
+                }
+                EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
+                    return Err(MappingError::AlreadyExists);
+                }
+            };
+        }
+        Ok(table_paddr)
+    }
+
+    /// Links every table the destination of the populated entries of `[start, end)` needs.
+    fn prepare_in(
+        &self,
+        table_paddr: PhysAddr,
+        level: usize,
+        start: usize,
+        end: usize,
+        delta: usize,
+        linked: &mut Vec<Linked>,
+    ) -> Result<(), MappingError> {
+        // SAFETY: the root or a table reached through this table's entries.
+        let table = unsafe { Table::new::<H>(table_paddr) };
+        let size = level_size(level);
+        let mut vaddr = start;
+        while vaddr < end {
+            let next = (vaddr & !(size - 1)).saturating_add(size).min(end);
+            let entry = table.load(table_index(vaddr, level));
+            match A::decode(entry, level) {
+                EntryKind::Empty => {}
+                EntryKind::Table(child) => {
+                    self.prepare_in(child, level - 1, vaddr, next, delta, linked)?;
+                }
+                EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
+                    let target = vaddr.wrapping_add(delta);
+                    if level == 0 || target & (size - 1) == 0 {
+                        self.table_for(target, level, linked)?;
+                    } else {
+                        // Misaligned for a huge entry: 4 KiB entries in every leaf table the
+                        // destination window touches.
+                        let mut page = target;
+                        while page < target + size {
+                            self.table_for(page, 0, linked)?;
+                            page = (page & !(level_size(1) - 1)) + level_size(1);
+                        }
+                    }
+                }
+            }
+            vaddr = next;
+        }
+        Ok(())
+    }
+
+    /// Moves the entries of `[start, end)` by `delta` into tables [`Self::prepare_in`] linked,
+    /// freeing the source tables it empties.
+    fn move_in(
+        &self,
+        table_paddr: PhysAddr,
+        level: usize,
+        start: usize,
+        end: usize,
+        delta: usize,
+        batch: &mut Batch<'_, A, H>,
+    ) {
+        // SAFETY: as in `prepare_in`.
+        let table = unsafe { Table::new::<H>(table_paddr) };
+        let mut unused = Vec::new();
+        if level == 0 {
+            let mut vaddr = start;
+            while vaddr < end {
+                // The run of pages that lands in one destination leaf table.
+                let target = vaddr.wrapping_add(delta);
+                let run_end = end.min(vaddr + (level_size(1) - (target & (level_size(1) - 1))));
+                let Ok(destination) = self.table_for(target, 0, &mut unused) else {
+                    debug_assert!(false, "move: a destination table was not prepared");
+                    return;
+                };
+                // SAFETY: a live leaf table of this table, prepared for the destination.
+                let destination = unsafe { Table::new::<H>(destination) };
+                let count = (run_end - vaddr) >> 12;
+                let source = table.slots(table_index(vaddr, 0), count);
+                let target_slots = destination.slots(table_index(target, 0), count);
+                for (from, to) in source.iter().zip(target_slots) {
+                    let entry = from.load(Ordering::Relaxed);
+                    if entry != 0 {
+                        to.store(entry, Ordering::Relaxed);
+                        from.store(0, Ordering::Relaxed);
+                    }
+                }
+                vaddr = run_end;
+            }
+            return;
+        }
+        let size = level_size(level);
+        let mut vaddr = start;
+        while vaddr < end {
+            let next = (vaddr & !(size - 1)).saturating_add(size).min(end);
+            let index = table_index(vaddr, level);
+            let entry = table.load(index);
+            match A::decode(entry, level) {
+                EntryKind::Empty => {}
+                EntryKind::Table(child) => {
+                    self.move_in(child, level - 1, vaddr, next, delta, batch);
+                    // SAFETY: `child` is a live table page of this table.
+                    let empty = unsafe { Table::new::<H>(child) }.is_empty();
+                    if empty && self.may_unlink(level, index) {
+                        table.store(index, 0);
+                        batch.table_unlinked();
+                        batch.release(child);
+                    }
+                }
+                kind @ (EntryKind::Leaf { .. } | EntryKind::Reserved { .. }) => {
+                    let target = vaddr.wrapping_add(delta);
+                    table.store(index, 0);
+                    if target & (size - 1) == 0 {
+                        if let Ok(destination) = self.table_for(target, level, &mut unused) {
+                            // SAFETY: a live table of this table, prepared for the destination.
+                            unsafe { Table::new::<H>(destination) }
+                                .store(table_index(target, level), entry);
+                        }
+                    } else {
+                        for offset in (0..size).step_by(0x1000) {
+                            let small = match kind {
+                                EntryKind::Leaf { paddr, flags } => {
+                                    encode::<A>(paddr + offset, flags, 0)
+                                }
+                                EntryKind::Reserved { paddr } => {
+                                    A::encode_reserved(paddr + offset, 0)
+                                }
+                                _ => 0,
+                            };
+                            if let Ok(destination) = self.table_for(target + offset, 0, &mut unused)
+                            {
+                                // SAFETY: as above, a prepared leaf table.
+                                unsafe { Table::new::<H>(destination) }
+                                    .store(table_index(target + offset, 0), small);
+                            }
+                        }
+                    }
+                }
+            }
+            vaddr = next;
+        }
+        debug_assert!(
+            unused.is_empty(),
+            "move: a table was linked after the preparation"
+        );
+    }
+}

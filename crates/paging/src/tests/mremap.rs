@@ -1,0 +1,210 @@
+//! mremap: shrink, grow in place, move by moving entries.
+
+use page_table_multiarch::PageSize;
+
+use super::frames::{live_frames, set_allocation_budget};
+use super::*;
+use crate::{MappingError, Remap};
+
+const USER_RW: MappingFlags = RW.union(MappingFlags::USER);
+
+fn frames_of(space: &Space, start: usize, pages: usize) -> Vec<Option<usize>> {
+    (0..pages)
+        .map(|page| {
+            space
+                .query(va(start + page * 0x1000))
+                .map(|t| t.paddr.as_usize())
+        })
+        .collect()
+}
+
+#[test]
+fn a_move_carries_the_frames_and_the_old_addresses_fault() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x8000, USER_RW, true)
+        .unwrap();
+    space
+        .write_user(va(0x10_0ff0), b"crosses a page boundary")
+        .unwrap();
+    let before = frames_of(&space, 0x10_0000, 8);
+    let frames = live_frames();
+    let moved = space
+        .mremap(va(0x10_0000), 0x8000, 0x8000, Remap::Fixed(va(0x7000_0000)))
+        .unwrap();
+    assert_eq!(moved, va(0x7000_0000));
+    assert_eq!(
+        frames_of(&space, 0x7000_0000, 8),
+        before,
+        "the same frames, no copy"
+    );
+    assert_eq!(
+        frames_of(&space, 0x10_0000, 8),
+        std::vec![None; 8],
+        "the old range is empty"
+    );
+    let mut seen = [0u8; 23];
+    space.read_user(va(0x7000_0ff0), &mut seen).unwrap();
+    assert_eq!(&seen, b"crosses a page boundary");
+    assert!(space.find_area(va(0x10_0000)).is_none());
+    assert!(
+        live_frames() <= frames + 4,
+        "at most the new tables, and the old ones freed"
+    );
+}
+
+#[test]
+fn grow_in_place_when_free_else_move_and_shrink_in_place() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x4000, USER_RW, true)
+        .unwrap();
+    assert_eq!(
+        space.mremap(va(0x10_0000), 0x4000, 0x6000, Remap::InPlace),
+        Ok(va(0x10_0000))
+    );
+    assert_eq!(space.find_area(va(0x10_0000)).unwrap().size(), 0x6000);
+    space.map_alloc(va(0x10_6000), 0x1000, RW, false).unwrap();
+    assert_eq!(
+        space.mremap(va(0x10_0000), 0x6000, 0x8000, Remap::InPlace),
+        Err(MappingError::NoMemory),
+        "the next area is in the way"
+    );
+    assert_eq!(
+        space.find_area(va(0x10_0000)).unwrap().size(),
+        0x6000,
+        "unchanged"
+    );
+    space.write_user(va(0x10_0000), b"kept").unwrap();
+    let first = frames_of(&space, 0x10_0000, 1)[0];
+    let moved = space
+        .mremap(va(0x10_0000), 0x6000, 0x8000, Remap::MayMove)
+        .unwrap();
+    assert_ne!(moved, va(0x10_0000));
+    assert_eq!(frames_of(&space, moved.as_usize(), 1)[0], first);
+    assert_eq!(space.find_area(moved).unwrap().size(), 0x8000);
+    let mut seen = [0u8; 4];
+    space.read_user(moved, &mut seen).unwrap();
+    assert_eq!(&seen, b"kept");
+    assert_eq!(
+        space.mremap(moved, 0x8000, 0x2000, Remap::MayMove),
+        Ok(moved),
+        "shrinks in place"
+    );
+    assert_eq!(space.find_area(moved).unwrap().size(), 0x2000);
+}
+
+#[test]
+fn a_huge_entry_moves_as_one_entry_when_aligned_and_as_pages_otherwise() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_linear(va(0x4000_0000), pa(0x8000_0000), 0x20_0000, RW)
+        .unwrap();
+    assert_eq!(
+        space.query(va(0x4000_0000)).unwrap().page_size,
+        PageSize::Size2M
+    );
+    space
+        .mremap(
+            va(0x4000_0000),
+            0x20_0000,
+            0x20_0000,
+            Remap::Fixed(va(0x6000_0000)),
+        )
+        .unwrap();
+    let moved = space.query(va(0x6000_1234)).unwrap();
+    assert_eq!(
+        (moved.paddr, moved.page_size),
+        (pa(0x8000_1234), PageSize::Size2M)
+    );
+    assert_eq!(
+        space
+            .find_area(va(0x6000_0000))
+            .unwrap()
+            .backend()
+            .linear_paddr(va(0x6000_0000)),
+        Some(pa(0x8000_0000))
+    );
+    space
+        .mremap(
+            va(0x6000_0000),
+            0x20_0000,
+            0x20_0000,
+            Remap::Fixed(va(0x7000_1000)),
+        )
+        .unwrap();
+    let moved = space.query(va(0x7000_1234)).unwrap();
+    assert_eq!(
+        (moved.paddr, moved.page_size),
+        (pa(0x8000_0234), PageSize::Size4K)
+    );
+    assert_eq!(space.query(va(0x7020_0fff)).unwrap().paddr, pa(0x801f_ffff));
+}
+
+#[test]
+fn errors_leave_both_ranges_as_they_were() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x4000, USER_RW, true)
+        .unwrap();
+    space.map_alloc(va(0x10_4000), 0x1000, RW, true).unwrap();
+    let before = frames_of(&space, 0x10_0000, 5);
+    let areas = std::string::ToString::to_string(&space);
+    let attempts = [
+        (
+            0x10_0000,
+            0x5000,
+            0x5000,
+            Remap::MayMove,
+            MappingError::NotMapped,
+        ),
+        (
+            0x10_2000,
+            0x1000,
+            0x1000,
+            Remap::Fixed(va(0x10_2800)),
+            MappingError::InvalidParam,
+        ),
+        (
+            0x10_0000,
+            0x4000,
+            0x4000,
+            Remap::Fixed(va(0x10_2000)),
+            MappingError::InvalidParam,
+        ),
+        (
+            0x10_0000,
+            0x4000,
+            0,
+            Remap::MayMove,
+            MappingError::InvalidParam,
+        ),
+        (
+            0x20_0000,
+            0x1000,
+            0x1000,
+            Remap::MayMove,
+            MappingError::NotMapped,
+        ),
+    ];
+    for (old, old_size, new_size, how, error) in attempts {
+        assert_eq!(
+            space.mremap(va(old), old_size, new_size, how),
+            Err(error),
+            "{old:#x} {how:?}"
+        );
+    }
+    // No table page for the destination: the move is refused before any entry moves.
+    set_allocation_budget(Some(0));
+    let result = space.mremap(
+        va(0x10_0000),
+        0x4000,
+        0x4000,
+        Remap::Fixed(va(0x30_0000_0000)),
+    );
+    set_allocation_budget(None);
+    assert_eq!(result, Err(MappingError::NoMemory));
+    assert_eq!(frames_of(&space, 0x10_0000, 5), before);
+    assert_eq!(std::string::ToString::to_string(&space), areas);
+    assert_eq!(space.query(va(0x30_0000_0000)), None);
+}
