@@ -4,16 +4,24 @@
 //! a frame, map it with the cursor; query + copy; a new table plus `copy_from` of the kernel's
 //! root entries), in one run.
 //!
+//! Also fork of a space with 1 GiB populated in 4 KiB pages versus an eager copy of it, a
+//! copy-on-write fault versus a bare 4 KiB copy, the last sharer's write fault, and an
+//! `mremap` move of 1 GiB of 4 KiB pages (these use a 2.2 GB pool of their own).
+//!
 //! `cargo bench -p vmlayer_paging --bench process -- --warm-up-time 1 --measurement-time 2`
 
 use std::alloc::{Layout, alloc_zeroed};
 use std::hint::black_box;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU32;
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
 use memory_set_upstream::{MappingBackend as UpstreamBackend, MemoryArea as UpstreamArea};
 use vmlayer_paging::{Access, AddressSpace, Arch, MappingFlags, PageFaultInfo, PagingArch};
-use vmlayer_paging::{PageSize, PagingHandler, PhysAddr, VirtAddr, VirtAddrRange};
+use vmlayer_paging::{
+    FrameTable, PageSize, PagingHandler, PhysAddr, Remap, VirtAddr, VirtAddrRange,
+};
 
 /// Frames from a pool of pre-touched host memory, physical = virtual (see `linear.rs`).
 struct PoolFrames;
@@ -268,11 +276,238 @@ fn user_space_lifecycle(c: &mut Criterion) {
     group.finish();
 }
 
+/// Frames for the fork and mremap benchmarks: a pool of its own, large enough for two copies
+/// of 1 GiB and their tables, that a [`FrameTable`] covers.
+struct BigFrames;
+
+static BIG_POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Two 1 GiB spaces (262,144 frames each) and their tables, with room to spare.
+const BIG_POOL_FRAMES: usize = 540_000;
+
+impl PagingHandler for BigFrames {
+    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
+        if count != 1 {
+            return None;
+        }
+        BIG_POOL.lock().expect("pool").pop().map(PhysAddr::from)
+    }
+
+    fn dealloc_frames(paddr: PhysAddr, count: usize) {
+        assert_eq!(count, 1, "the pool hands out single frames");
+        BIG_POOL.lock().expect("pool").push(paddr.as_usize());
+    }
+
+    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
+        VirtAddr::from(paddr.as_usize())
+    }
+}
+
+/// Fills the big pool and returns the frame table that counts its frames.
+fn fill_big_pool() -> &'static FrameTable {
+    let layout = Layout::from_size_align(BIG_POOL_FRAMES * 0x1000, 0x1000).expect("layout");
+    // SAFETY: non-zero size; the pool lives as long as the process.
+    let base = unsafe { alloc_zeroed(layout) } as usize;
+    assert_ne!(base, 0, "pool allocation");
+    for frame in 0..BIG_POOL_FRAMES {
+        // SAFETY: inside the allocation; touched now so host page faults stay out of the timing.
+        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
+    }
+    BIG_POOL.lock().expect("pool").extend(
+        (0..BIG_POOL_FRAMES)
+            .rev()
+            .map(|frame| base + frame * 0x1000),
+    );
+    let counts: Vec<AtomicU32> = (0..BIG_POOL_FRAMES).map(|_| AtomicU32::new(0)).collect();
+    Box::leak(Box::new(FrameTable::new(
+        PhysAddr::from(base),
+        Box::leak(counts.into_boxed_slice()),
+    )))
+}
+
+type BigSpace = AddressSpace<BigFrames>;
+
+const GIB: usize = 0x4000_0000;
+const GIB_PAGES: u64 = (GIB / 0x1000) as u64;
+
+/// A space counting frames in `frames` with 1 GiB populated at `HEAP` (the first word of each
+/// page written, as a program would have).
+fn populated_gib(frames: &'static FrameTable) -> BigSpace {
+    let mut space = BigSpace::try_new().expect("space");
+    space.set_frame_table(frames).expect("frame table");
+    space
+        .map_alloc(VirtAddr::from(HEAP), GIB, USER_RW, true)
+        .expect("populate 1 GiB");
+    space
+}
+
+fn fork(c: &mut Criterion, frames: &'static FrameTable) {
+    let mut group = c.benchmark_group("fork 1 GiB of 4 KiB pages");
+    group.throughput(Throughput::Elements(GIB_PAGES));
+    group.sample_size(10);
+    let mut parent = populated_gib(frames);
+    group.bench_function("ours fork (copy-on-write)", |b| {
+        b.iter_custom(|iterations| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iterations {
+                // Writable again, as after the parent's writes: fork must write-protect each
+                // page. The child of the previous round is gone, so the frames are unshared.
+                parent
+                    .protect(VirtAddr::from(HEAP), GIB, USER_RW)
+                    .expect("protect");
+                let started = Instant::now();
+                let child = parent.fork().expect("fork");
+                total += started.elapsed();
+                drop(black_box(child));
+            }
+            total
+        });
+    });
+    group.bench_function(
+        "eager copy (new space, allocate and copy every page)",
+        |b| {
+            b.iter_batched(
+                || (),
+                |()| {
+                    let mut child = BigSpace::try_new().expect("child");
+                    child.set_frame_table(frames).expect("frame table");
+                    child
+                        .map_alloc(VirtAddr::from(HEAP), GIB, USER_RW, true)
+                        .expect("child pages");
+                    for page in (HEAP..HEAP + GIB).step_by(0x1000) {
+                        let from = parent
+                            .query(VirtAddr::from(page))
+                            .expect("parent page")
+                            .paddr;
+                        let to = child.query(VirtAddr::from(page)).expect("child page").paddr;
+                        // SAFETY: two mapped pool frames, 4 KiB each, physical = virtual.
+                        unsafe {
+                            core::ptr::copy_nonoverlapping(
+                                from.as_usize() as *const u8,
+                                to.as_usize() as *mut u8,
+                                0x1000,
+                            );
+                        }
+                    }
+                    child
+                },
+                BatchSize::PerIteration,
+            );
+        },
+    );
+    group.finish();
+    drop(parent);
+}
+
+fn copy_on_write(c: &mut Criterion, frames: &'static FrameTable) {
+    const PAGES: usize = 4096;
+    let mut group = c.benchmark_group("copy-on-write fault");
+    group.throughput(Throughput::Elements(PAGES as u64));
+    let fault = |space: &mut BigSpace, page: usize| {
+        let write = PageFaultInfo::new(VirtAddr::from(HEAP + page * 0x1000), Access::Write, true);
+        black_box(space.handle_page_fault(write)).expect("resolved")
+    };
+    group.bench_function("ours write fault on a shared page (copies)", |b| {
+        b.iter_batched(
+            || {
+                let mut parent = BigSpace::try_new().expect("space");
+                parent.set_frame_table(frames).expect("frame table");
+                parent
+                    .map_alloc(VirtAddr::from(HEAP), PAGES * 0x1000, USER_RW, true)
+                    .expect("populate");
+                let child = parent.fork().expect("fork");
+                (parent, child)
+            },
+            |(parent, mut child)| {
+                for page in 0..PAGES {
+                    fault(&mut child, page);
+                }
+                (parent, child)
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("ours write fault of the last sharer (no copy)", |b| {
+        b.iter_batched(
+            || {
+                let mut parent = BigSpace::try_new().expect("space");
+                parent.set_frame_table(frames).expect("frame table");
+                parent
+                    .map_alloc(VirtAddr::from(HEAP), PAGES * 0x1000, USER_RW, true)
+                    .expect("populate");
+                drop(parent.fork().expect("fork"));
+                parent
+            },
+            |mut parent| {
+                for page in 0..PAGES {
+                    fault(&mut parent, page);
+                }
+                parent
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    // What the copying fault cannot avoid: copying 4 KiB from each of `PAGES` distinct frames
+    // into each of `PAGES` distinct frames (as cold as the fault's copies).
+    let sources: Vec<PhysAddr> = (0..PAGES)
+        .map(|_| BigFrames::alloc_frame().expect("frame"))
+        .collect();
+    let destinations: Vec<PhysAddr> = (0..PAGES)
+        .map(|_| BigFrames::alloc_frame().expect("frame"))
+        .collect();
+    group.bench_function("4 KiB copies between distinct frames (for scale)", |b| {
+        b.iter(|| {
+            for (source, destination) in sources.iter().zip(&destinations) {
+                // SAFETY: two pool frames of 4 KiB, physical = virtual.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        black_box(source.as_usize() as *const u8),
+                        destination.as_usize() as *mut u8,
+                        0x1000,
+                    );
+                }
+            }
+        });
+    });
+    group.finish();
+    for frame in sources.into_iter().chain(destinations) {
+        BigFrames::dealloc_frame(frame);
+    }
+}
+
+fn mremap(c: &mut Criterion, frames: &'static FrameTable) {
+    let mut group = c.benchmark_group("mremap move of 1 GiB of 4 KiB pages");
+    group.throughput(Throughput::Elements(GIB_PAGES));
+    group.sample_size(10);
+    let mut space = populated_gib(frames);
+    let other = HEAP + 4 * GIB;
+    let mut at = HEAP;
+    group.bench_function("ours mremap (Fixed)", |b| {
+        b.iter(|| {
+            let target = if at == HEAP { other } else { HEAP };
+            space
+                .mremap(
+                    VirtAddr::from(at),
+                    GIB,
+                    GIB,
+                    Remap::Fixed(VirtAddr::from(target)),
+                )
+                .expect("mremap");
+            at = target;
+        });
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     fill_pool();
     minor_fault(c);
     copy_to_user(c);
     user_space_lifecycle(c);
+    let frames = fill_big_pool();
+    fork(c, frames);
+    copy_on_write(c, frames);
+    mremap(c, frames);
 }
 
 fn main() {

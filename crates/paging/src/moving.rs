@@ -62,6 +62,32 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         Ok(())
     }
 
+    /// Whether the table linked at `level` for `[vaddr, next)` moves as one entry: the range
+    /// covers all of it, the destination is aligned the same way, and it is not a root entry
+    /// (root slots may be shared with the kernel half).
+    fn relinkable(&self, level: usize, vaddr: usize, next: usize, delta: usize) -> bool {
+        let size = level_size(level);
+        level < A::LEVELS - 1
+            && next - vaddr == size
+            && delta & (size - 1) == 0
+            && self.slot_is_free(vaddr.wrapping_add(delta), level)
+    }
+
+    /// Whether the entry of `level` for `vaddr` is empty (or its table does not exist yet).
+    fn slot_is_free(&self, vaddr: usize, level: usize) -> bool {
+        let mut table_paddr = self.root;
+        for above in (level..A::LEVELS).rev() {
+            // SAFETY: the root or a table linked below it.
+            let table = unsafe { Table::new::<H>(table_paddr) };
+            match A::decode(table.load(table_index(vaddr, above)), above) {
+                EntryKind::Empty => return true,
+                EntryKind::Table(next) if above > level => table_paddr = next,
+                _ => return false,
+            }
+        }
+        false
+    }
+
     /// The table holding the entries of `level` for `vaddr`, linking empty tables on the way
     /// (recorded in `linked`).
     fn table_for(
@@ -111,7 +137,11 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             match A::decode(entry, level) {
                 EntryKind::Empty => {}
                 EntryKind::Table(child) => {
-                    self.prepare_in(child, level - 1, vaddr, next, delta, linked)?;
+                    if self.relinkable(level, vaddr, next, delta) {
+                        self.table_for(vaddr.wrapping_add(delta), level, linked)?;
+                    } else {
+                        self.prepare_in(child, level - 1, vaddr, next, delta, linked)?;
+                    }
                 }
                 EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
                     let target = vaddr.wrapping_add(delta);
@@ -181,6 +211,18 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             let entry = table.load(index);
             match A::decode(entry, level) {
                 EntryKind::Empty => {}
+                EntryKind::Table(_) if self.relinkable(level, vaddr, next, delta) => {
+                    // A whole table of entries moves as one entry (as Linux moves PMD tables):
+                    // the destination slot at this level is empty (the range is free).
+                    let target = vaddr.wrapping_add(delta);
+                    if let Ok(destination) = self.table_for(target, level, &mut unused) {
+                        table.store(index, 0);
+                        // SAFETY: a live table of this table, prepared for the destination.
+                        unsafe { Table::new::<H>(destination) }
+                            .publish(table_index(target, level), entry);
+                        batch.table_unlinked();
+                    }
+                }
                 EntryKind::Table(child) => {
                     self.move_in(child, level - 1, vaddr, next, delta, batch);
                     // SAFETY: `child` is a live table page of this table.

@@ -31,6 +31,8 @@ struct State {
 
 std::thread_local! {
     static STATE: RefCell<State> = RefCell::new(State::default());
+    /// The frame table of this thread's pool, if it has one.
+    static POOL_TABLE: std::cell::Cell<Option<&'static FrameTable>> = const { std::cell::Cell::new(None) };
 }
 
 /// The test [`PagingHandler`]. Each test runs on its own thread, so counts are per test.
@@ -129,6 +131,21 @@ impl PagingHandler for TestFrames {
 /// From now on, single frames of this thread come from a contiguous pool of `frames` frames
 /// (never freed to the host), and the returned table counts them.
 pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
+    // A thread reuses its pool (a property test asks for one per case): every frame of it must
+    // be free again, so every count is 0.
+    if let Some(table) = POOL_TABLE.with(|cached| cached.get()) {
+        let (size, free) = STATE.with_borrow(|state| {
+            let (start, end, free) = state.pool.as_ref().expect("a pool with its table");
+            ((end - start) / 0x1000, free.len())
+        });
+        assert_eq!(
+            size, free,
+            "a new pool while frames of the old one are live"
+        );
+        if size >= frames {
+            return table;
+        }
+    }
     let layout = Layout::from_size_align(frames * 0x1000, 0x1000).expect("pool layout");
     // SAFETY: non-zero size; the pool is leaked with the thread's test.
     let start = unsafe { alloc(layout) } as usize;
@@ -138,10 +155,12 @@ pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
         state.pool = Some((start, end, (start..end).step_by(0x1000).rev().collect()));
     });
     let counts: Vec<AtomicU32> = (0..frames).map(|_| AtomicU32::new(0)).collect();
-    Box::leak(Box::new(FrameTable::new(
+    let table: &'static FrameTable = Box::leak(Box::new(FrameTable::new(
         PhysAddr::from(start),
         Box::leak(counts.into_boxed_slice()),
-    )))
+    )));
+    POOL_TABLE.with(|cached| cached.set(Some(table)));
+    table
 }
 
 /// Frames allocated and not yet freed on this thread.

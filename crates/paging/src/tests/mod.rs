@@ -6,6 +6,7 @@ mod break_before_make;
 mod fault_rules;
 mod faults_and_flushes;
 mod fork;
+mod fork_model;
 mod frames;
 mod isa_hooks;
 mod kernel_half;

@@ -208,3 +208,32 @@ fn errors_leave_both_ranges_as_they_were() {
     assert_eq!(std::string::ToString::to_string(&space), areas);
     assert_eq!(space.query(va(0x30_0000_0000)), None);
 }
+
+#[test]
+fn whole_tables_of_pages_move_as_one_entry() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x20_0000), 0x40_0000, USER_RW, true)
+        .unwrap();
+    let before = frames_of(&space, 0x20_0000, 0x400);
+    let tables = space.page_table().table_page_count();
+    let frames = live_frames();
+    space
+        .mremap(
+            va(0x20_0000),
+            0x40_0000,
+            0x40_0000,
+            Remap::Fixed(va(0x1_0000_0000)),
+        )
+        .unwrap();
+    assert_eq!(frames_of(&space, 0x1_0000_0000, 0x400), before);
+    assert_eq!(
+        space.page_table().table_page_count(),
+        tables,
+        "the two leaf tables moved"
+    );
+    assert_eq!(live_frames(), frames);
+    let mut seen = [1u8; 8];
+    space.read_user(va(0x1_003f_fff8), &mut seen).unwrap();
+    assert_eq!(seen, [0; 8]);
+}
