@@ -313,11 +313,11 @@ impl World {
                 }
             }
             let family = self.shared[&model.family];
-            for page in 0..SHARED_PAGES {
+            for (page, &value) in family.iter().enumerate() {
                 let address = SHARED + page * 0x1000;
                 prop_assert_eq!(
                     first_byte(space, address),
-                    Some(family[page]),
+                    Some(value),
                     "after {:?}: shared page {}",
                     step,
                     page
