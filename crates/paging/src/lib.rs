@@ -19,6 +19,9 @@
 //! - user memory without `unsafe` in the kernel: [`AddressSpace::read_user`],
 //!   [`write_user`](AddressSpace::write_user), [`load`](AddressSpace::load),
 //!   [`populate`](AddressSpace::populate), [`translate_user`](AddressSpace::translate_user);
+//! - `fork` with copy-on-write: [`AddressSpace::fork`] over a [`FrameTable`] of reference
+//!   counts (private pages shared read-only until written, [`Backend::Shared`] pages shared
+//!   writable), and [`AddressSpace::mremap`], which moves entries, never data;
 //! - open backends: a kernel's own [`AreaBackend`] (shared memory, files, devices) over the
 //!   page table's public range operations ([`PageTable::map_frames`],
 //!   [`PageTable::unmap_and_return`], ...), which keep the flush and frame-release rules.
