@@ -252,3 +252,40 @@ fn fork_needs_a_frame_table_and_inherits_the_settings() {
         "the hook is the parent's"
     );
 }
+
+#[test]
+fn a_copy_on_write_fault_asks_for_one_page_flush_of_its_own_space_only() {
+    let (mut parent, _) = parent(256);
+    let mut child = parent.fork().unwrap();
+    child.set_tlb_flush_hook(Some(super::frames::record_flush));
+    super::frames::take_flushes();
+    assert_eq!(
+        user_write(&mut child, HEAP),
+        Ok(FaultResolution::CopiedOnWrite)
+    );
+    let flushes = super::frames::take_flushes();
+    assert!(!flushes.is_empty());
+    for request in &flushes {
+        assert_eq!(
+            request.root_paddr,
+            child.root_paddr(),
+            "the faulting space's own flush"
+        );
+        assert_eq!(
+            request.flush,
+            vmlayer_arch::TlbFlush::Page(va(HEAP)),
+            "one page"
+        );
+        assert!(
+            !request.tables_changed && !request.global_changed,
+            "{request:?}"
+        );
+    }
+    // One request, or two where the ISA needs break-before-make (AArch64).
+    let expected = if <crate::Arch as vmlayer_arch::PagingArch>::BREAK_BEFORE_MAKE {
+        2
+    } else {
+        1
+    };
+    assert_eq!(flushes.len(), expected);
+}
