@@ -162,6 +162,7 @@ extern crate alloc;
 
 mod address_space;
 mod arch_select;
+pub mod asid;
 mod backend;
 mod batch;
 mod fault;
