@@ -148,7 +148,8 @@ pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
     }
     let layout = Layout::from_size_align(frames * 0x1000, 0x1000).expect("pool layout");
     // SAFETY: non-zero size; the pool is leaked with the thread's test.
-    let start = unsafe { alloc(layout) } as usize;
+    let pool = unsafe { alloc(layout) };
+    let start = pool as usize;
     assert_ne!(start, 0, "host out of memory");
     let end = start + frames * 0x1000;
     STATE.with_borrow_mut(|state| {
@@ -160,8 +161,23 @@ pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
         Box::leak(counts.into_boxed_slice()),
     )));
     POOL_TABLE.with(|cached| cached.set(Some(table)));
+    // Reachable from a static for the rest of the run: Miri's leak check then knows it is kept
+    // on purpose.
+    KEPT.lock()
+        .expect("kept pools")
+        .push(KeptPool(pool, table));
     table
 }
+
+/// A pool and its table, kept until the test binary exits.
+#[expect(dead_code, reason = "kept only to be reachable, never read")]
+struct KeptPool(*mut u8, &'static FrameTable);
+
+// SAFETY: the pointer is only kept (never dereferenced through this type), so moving it to
+// another thread changes nothing.
+unsafe impl Send for KeptPool {}
+
+static KEPT: std::sync::Mutex<Vec<KeptPool>> = std::sync::Mutex::new(Vec::new());
 
 /// Frames allocated and not yet freed on this thread.
 pub(super) fn live_frames() -> usize {
