@@ -25,6 +25,8 @@ compile_error!(
 );
 #[cfg(all(feature = "sv48", not(target_arch = "riscv64")))]
 compile_error!("vmlayer_paging: feature `sv48` is for riscv64 targets only");
+#[cfg(all(feature = "svpbmt", not(target_arch = "riscv64")))]
+compile_error!("vmlayer_paging: feature `svpbmt` is for riscv64 targets only");
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "x86_64")] {

@@ -286,7 +286,8 @@ pub(crate) fn check_linear_paddr<H: PagingHandler, A: PagingArch>(
 
 impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, A>> for Backend {
     /// Equal flags and: two Linear areas with the same physical offset (contiguous physical
-    /// memory), or two Alloc areas (eager or lazy: a merged area faults in what is missing).
+    /// memory), two Alloc areas that are both eager or both lazy (an eager area promises that
+    /// every page is mapped), or two Shared areas.
     fn can_merge(
         &self,
         left: &vmlayer_areas::MemoryArea<MappingFlags, Self>,
@@ -295,7 +296,9 @@ impl<H: PagingHandler, A: PagingArch> MappingBackend<MappingFlags, PageTable<H, 
         left.flags() == right.flags()
             && match (left.backend(), right.backend()) {
                 (Self::Linear { pa_va_offset: a }, Self::Linear { pa_va_offset: b }) => a == b,
-                (Self::Alloc { .. }, Self::Alloc { .. }) | (Self::Shared, Self::Shared) => true,
+                // Equal `populate` only: an eager area says every page is mapped.
+                (Self::Alloc { populate: a }, Self::Alloc { populate: b }) => a == b,
+                (Self::Shared, Self::Shared) => true,
                 _ => false,
             }
     }

@@ -163,9 +163,7 @@ pub(super) fn use_frame_pool(frames: usize) -> &'static FrameTable {
     POOL_TABLE.with(|cached| cached.set(Some(table)));
     // Reachable from a static for the rest of the run: Miri's leak check then knows it is kept
     // on purpose.
-    KEPT.lock()
-        .expect("kept pools")
-        .push(KeptPool(pool, table));
+    KEPT.lock().expect("kept pools").push(KeptPool(pool, table));
     table
 }
 

@@ -89,9 +89,18 @@ fn adjacent_compatible_areas_merge_and_incompatible_ones_do_not() {
         .map_alloc(va(0x10_0000), 0x1000, USER_RW, false)
         .unwrap();
     space
-        .map_alloc(va(0x10_1000), 0x1000, USER_RW, true)
+        .map_alloc(va(0x10_1000), 0x1000, USER_RW, false)
         .unwrap();
-    assert_eq!(space.areas().count(), 1, "lazy and eager Alloc areas merge");
+    assert_eq!(space.areas().count(), 1, "two lazy Alloc areas merge");
+    space
+        .map_alloc(va(0x10_3000), 0x1000, USER_RW, true)
+        .unwrap();
+    assert_eq!(
+        space.areas().count(),
+        2,
+        "an eager area does not join a lazy one"
+    );
+    space.unmap(va(0x10_3000), 0x1000).unwrap();
     space
         .map_alloc(va(0x10_2000), 0x1000, USER_RX, false)
         .unwrap();
