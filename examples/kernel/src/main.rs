@@ -46,9 +46,15 @@ mod layout;
 #[cfg(target_os = "none")]
 mod probe;
 #[cfg(target_os = "none")]
+mod process;
+#[cfg(target_os = "none")]
+mod programs;
+#[cfg(target_os = "none")]
 mod range_list;
 #[cfg(target_os = "none")]
 mod suite;
+#[cfg(target_os = "none")]
+mod syscall;
 #[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
@@ -73,6 +79,7 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     heap::init(layout::phys_to_virt(heap_frames.start)..layout::phys_to_virt(heap_frames.end));
     kernel_space::init();
     frame_pool::release_all();
+    first_processes();
     let outcome = suite::run_all();
     kernel_space::print_maps();
     let pool = frame_pool::stats();
@@ -81,6 +88,45 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
         pool.in_use, pool.free_listed, pool.untouched
     );
     arch::exit_qemu(outcome.is_success())
+}
+
+/// The first processes, on the console: `hello` writes a line and exits; `touch` reads the
+/// kernel's text and is killed. Each is created, loaded, run in user mode and dropped
+/// (`process`); the frames they took come back.
+#[cfg(target_os = "none")]
+fn first_processes() {
+    use process::{Output, Process};
+    let in_use_before = frame_pool::stats().in_use;
+    let kernel_text = layout::kernel_layout().text.start;
+    for (index, (program, arguments)) in [
+        (programs::hello(), [0; 3]),
+        (programs::touch(), [programs::TOUCH_LOAD, kernel_text, 0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut process = Process::spawn(&program, arguments, Output::Console)
+            .expect("no memory for the first processes");
+        let exit = process.run_to_exit();
+        match exit {
+            process::Exit::Exited(_) => {
+                println!("process {} ({}): {exit}", process.pid, process.name)
+            }
+            _ => println!(
+                "process {} ({}): {exit} (pc {:#x})",
+                process.pid,
+                process.name,
+                process.pc()
+            ),
+        }
+        if index == 0 {
+            print!("{}", process.space);
+        }
+    }
+    println!(
+        "frames in use: {in_use_before} before the first processes, {} after",
+        frame_pool::stats().in_use
+    );
 }
 
 /// Frames carved once from the pool for the kernel heap (4 MiB).

@@ -25,8 +25,7 @@ use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
 use crate::println;
 
-pub(crate) use vmlayer_arch::{Access, PageFaultInfo};
-pub(crate) use vmlayer_paging::{FaultError, FaultResolution};
+pub(crate) use vmlayer_paging::{Access, FaultError, FaultResolution, PageFaultInfo};
 
 /// Formats a fault for messages: `Write fault at 0x1000 from kernel mode`.
 pub(crate) fn describe(fault: &PageFaultInfo) -> impl fmt::Display + '_ {
