@@ -14,6 +14,9 @@
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the space that translates the
 //!    address: the kernel space for an upper-half address, else the current user space.
+//! 4. Processes (`crate::process`) own their user spaces: [`new_user_space`] makes one,
+//!    [`switch_to_process`] makes it current, [`handle_user_fault`] routes its user-mode page
+//!    faults the same way.
 //!
 //! On x86_64 and RISC-V one root translates both halves: `new_kernel` links a table into every
 //! root slot of the kernel range once, and `new_user` copies those root entries, so a kernel

@@ -1,14 +1,17 @@
 //! A bare-metal example kernel that embeds our virtual-memory crates and proves them on a real
 //! MMU under QEMU, on RISC-V (Sv39, or Sv48 with the feature `sv48`), AArch64 and x86_64.
 //!
-//! Boot order (see `README.md` for the integration guide):
-//! 1. `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping (identity
-//!    and upper half), the jump to the image's upper-half link address, stack, bss, trap
-//!    vectors;
-//! 2. `kernel_main` — the neutral part: the memory map, the frame pool and the heap (through the
-//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`),
-//!    the test suite;
-//! 3. exit QEMU with a status only a full pass can produce.
+//! Run order (see `README.md` for the integration guide):
+//! 1. boot: `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping
+//!    (identity and upper half), the jump to the image's upper-half link address, stack, bss,
+//!    trap vectors; then `kernel_main`, the neutral part;
+//! 2. memory: the memory map (`firmware`, `layout`), the frame pool and the heap (through the
+//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`);
+//! 3. processes: user programs (`programs`) loaded into user spaces and run in user mode
+//!    (`process`, `user`), first `hello` and `touch` on the console;
+//! 4. system calls: what those programs ask for (`syscall`);
+//! 5. CPUs: only the boot CPU runs (the others stay parked in the firmware);
+//! 6. the test suite (`suite`), then exit QEMU with a status only a full pass can produce.
 //!
 //! Only `src/arch/<isa>/` is per-ISA; everything else is written once.
 #![cfg_attr(target_os = "none", no_std)]

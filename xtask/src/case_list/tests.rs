@@ -110,6 +110,10 @@ fn the_repository_list_requires_the_process_cases_on_every_isa() {
             .copied()
             .filter(|case| !names.iter().any(|name| name == case))
             .collect();
-        assert_eq!(missing, Vec::<&str>::new(), "{arch:?} requires every process case");
+        assert_eq!(
+            missing,
+            Vec::<&str>::new(),
+            "{arch:?} requires every process case"
+        );
     }
 }

@@ -26,7 +26,7 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
 
-/// What the boot CPU's id is (printed at boot): CPUID.1:EBX[31:24]. The other CPUs wait for
+/// What the boot CPU's id is (printed at boot): CPUID.1:EBX\[31:24\]. The other CPUs wait for
 /// INIT-SIPI-SIPI, which this kernel never sends.
 pub(crate) const CPU_ID_KIND: &str = "initial APIC id";
 
