@@ -146,6 +146,15 @@ pub(crate) enum SpawnError {
     Load(FaultError),
 }
 
+impl fmt::Display for SpawnError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Map(error) => write!(formatter, "mapping a segment failed: {error}"),
+            Self::Load(error) => write!(formatter, "loading a segment failed: {error}"),
+        }
+    }
+}
+
 impl From<MappingError> for SpawnError {
     fn from(error: MappingError) -> Self {
         Self::Map(error)

@@ -27,7 +27,7 @@ const SEGV_ACCERR: i32 = 2;
 /// A process running `program` with `arguments`, its output captured.
 fn spawn(program: &Program, arguments: [usize; 3]) -> Result<Process, String> {
     Process::spawn(program, arguments, Output::Captured(Vec::new()))
-        .map_err(|error| format!("spawning {}: {error:?}", program.name))
+        .map_err(|error| format!("spawning {}: {error}", program.name))
 }
 
 /// Checks that the frame pool is back at `in_use_before` once the case's processes are gone.
