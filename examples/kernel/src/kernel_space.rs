@@ -14,6 +14,9 @@
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the space that translates the
 //!    address: the kernel space for an upper-half address, else the current user space.
+//! 4. Processes (`crate::process`) own their user spaces: [`new_user_space`] makes one,
+//!    [`switch_to_process`] makes it current, [`handle_user_fault`] routes its user-mode page
+//!    faults the same way.
 //!
 //! On x86_64 and RISC-V one root translates both halves: `new_kernel` links a table into every
 //! root slot of the kernel range once, and `new_user` copies those root entries, so a kernel
@@ -24,8 +27,10 @@
 use alloc::format;
 use alloc::string::String;
 
-use vmlayer_arch::{PageFaultInfo, PagingArch, PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr};
-use vmlayer_paging::{FaultError, FaultResolution, MappingError, MappingFlags, VirtAddrRange};
+use vmlayer_paging::{
+    FaultError, FaultResolution, MappingError, MappingFlags, PageFaultInfo, PagingArch,
+    PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr, VirtAddrRange,
+};
 
 use crate::global_cell::GlobalCell;
 use crate::layout::{self, KERNEL_SPACE, phys_to_virt};
@@ -70,6 +75,11 @@ pub(crate) enum Space {
     User,
     /// A second user space, for the cases that need two.
     Spare,
+    /// A process's user space (`crate::process`), owned by its `Process`, not by this module:
+    /// [`with`] cannot reach it, and a kernel-mode fault in the lower half while it is current
+    /// is refused (the kernel touches a process's memory only through `read_user` and the
+    /// other user-memory helpers, which never fault).
+    Process,
 }
 
 struct Spaces {
@@ -86,6 +96,7 @@ impl Spaces {
             Space::Kernel => self.kernel.as_mut(),
             Space::User => self.user.as_mut(),
             Space::Spare => self.spare.as_mut(),
+            Space::Process => None,
         }
     }
 
@@ -198,8 +209,7 @@ pub(crate) fn init() {
     SPACES.with(|spaces| spaces.kernel = Some(kernel));
     // SAFETY: the kernel space maps the running code, the stack, all data and the devices at
     // the addresses the boot mapping gave them, and lives in `SPACES` until the kernel exits.
-    unsafe { arch::enable_kernel_space(kernel_root) }
-        .expect("the CPU does not support the translation mode");
+    unsafe { arch::enable_kernel_space(kernel_root) };
     let user = SPACES
         .with(|spaces| spaces.new_user_space())
         .expect("creating the first user space failed");
@@ -240,6 +250,43 @@ fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError
     })
 }
 
+/// A new user space sharing the kernel half (for a process).
+pub(crate) fn new_user_space() -> Result<AddressSpace, MappingError> {
+    SPACES.with(|spaces| spaces.new_user_space())
+}
+
+/// Makes a process's user space current (`satp` / `CR3` / `TTBR0_EL1`, as [`switch_to`]).
+///
+/// # Safety
+/// `space` must not be dropped before [`switch_to`] has made another space current.
+pub(crate) unsafe fn switch_to_process(space: &AddressSpace) {
+    SPACES.with(|spaces| spaces.current = Space::Process);
+    // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
+    // kernel; the caller keeps `space` alive while it is current.
+    unsafe { <Arch as PagingArch>::activate(space.root_paddr()) }
+        .expect("the CPU took this translation mode at boot");
+}
+
+/// A page fault from user mode while a process runs: asks the space that translates the
+/// address, the kernel space for the upper half (which refuses: `KernelArea` for its areas,
+/// `NoArea` elsewhere) and else the process's `space`.
+pub(crate) fn handle_user_fault(
+    space: &mut AddressSpace,
+    fault: PageFaultInfo,
+) -> Result<FaultResolution, FaultError> {
+    if is_upper_half(fault.address.as_usize()) {
+        SPACES.with(|spaces| {
+            spaces
+                .get(Space::Kernel)
+                .map_or(Err(FaultError::NoArea), |kernel| {
+                    kernel.handle_page_fault(fault)
+                })
+        })
+    } else {
+        space.handle_page_fault(fault)
+    }
+}
+
 /// Creates the spare user space (sharing the kernel half, nothing of its own yet).
 pub(crate) fn create_spare() -> Result<(), String> {
     let space = SPACES
@@ -267,9 +314,12 @@ pub(crate) fn destroy_spare() {
 /// `TTBR1_EL1` stays).
 ///
 /// # Panics
-/// If `which` is the kernel space.
+/// If `which` is the kernel space or a process's space ([`switch_to_process`]).
 pub(crate) fn switch_to(which: Space) {
-    assert_ne!(which, Space::Kernel, "only user spaces are switched");
+    assert!(
+        matches!(which, Space::User | Space::Spare),
+        "only the kernel's own user spaces are switched here"
+    );
     let root = with(which, |space| space.root_paddr());
     SPACES.with(|spaces| spaces.current = which);
     // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
@@ -326,8 +376,9 @@ pub(crate) fn print_maps() {
 }
 
 /// Makes instructions the kernel wrote at `address` (`length` bytes, through a data mapping)
-/// visible to instruction fetches: the ISA crate's sequence (AArch64 `DC CVAU` / `IC IVAU` with
-/// the line sizes of `CTR_EL0`, RISC-V `fence.i`, nothing on x86_64).
+/// visible to instruction fetches on this CPU: the ISA crate's sequence (AArch64 `DC CVAU` /
+/// `IC IVAU` with the line sizes of `CTR_EL0`, RISC-V `fence.i`, nothing on x86_64). (The
+/// loader needs none of this: `AddressSpace::load` syncs what it writes to executable areas.)
 pub(crate) fn sync_instruction_cache(address: usize, length: usize) {
-    vmlayer_arch::cache::sync_instruction_cache::<Arch>(va(address), length);
+    <Arch as PagingArch>::sync_instruction_cache(va(address), length);
 }

@@ -66,7 +66,7 @@ pub(crate) const fn image_phys(vaddr: usize) -> usize {
 /// separate tables (AArch64 `TTBR0_EL1`), else `1 << (VA_BITS - 1)` (Sv39 256 GiB, Sv48 and
 /// x86_64 128 TiB).
 pub(crate) fn user_space_end() -> usize {
-    use vmlayer_arch::PagingArch;
+    use vmlayer_paging::PagingArch;
     type Arch = crate::kernel_space::Arch;
     if <Arch as PagingArch>::ONE_HALF_PER_TABLE {
         1 << <Arch as PagingArch>::VA_BITS

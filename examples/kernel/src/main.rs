@@ -1,14 +1,17 @@
 //! A bare-metal example kernel that embeds our virtual-memory crates and proves them on a real
 //! MMU under QEMU, on RISC-V (Sv39, or Sv48 with the feature `sv48`), AArch64 and x86_64.
 //!
-//! Boot order (see `README.md` for the integration guide):
-//! 1. `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping (identity
-//!    and upper half), the jump to the image's upper-half link address, stack, bss, trap
-//!    vectors;
-//! 2. `kernel_main` — the neutral part: the memory map, the frame pool and the heap (through the
-//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`),
-//!    the test suite;
-//! 3. exit QEMU with a status only a full pass can produce.
+//! Run order (see `README.md` for the integration guide):
+//! 1. boot: `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping
+//!    (identity and upper half), the jump to the image's upper-half link address, stack, bss,
+//!    trap vectors; then `kernel_main`, the neutral part;
+//! 2. memory: the memory map (`firmware`, `layout`), the frame pool and the heap (through the
+//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`);
+//! 3. processes: user programs (`programs`) loaded into user spaces and run in user mode
+//!    (`process`, `user`), first `hello` and `touch` on the console;
+//! 4. system calls: what those programs ask for (`syscall`);
+//! 5. CPUs: only the boot CPU runs (the others stay parked in the firmware);
+//! 6. the test suite (`suite`), then exit QEMU with a status only a full pass can produce.
 //!
 //! Only `src/arch/<isa>/` is per-ISA; everything else is written once.
 #![cfg_attr(target_os = "none", no_std)]
@@ -46,9 +49,15 @@ mod layout;
 #[cfg(target_os = "none")]
 mod probe;
 #[cfg(target_os = "none")]
+mod process;
+#[cfg(target_os = "none")]
+mod programs;
+#[cfg(target_os = "none")]
 mod range_list;
 #[cfg(target_os = "none")]
 mod suite;
+#[cfg(target_os = "none")]
+mod syscall;
 #[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
@@ -73,6 +82,7 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     heap::init(layout::phys_to_virt(heap_frames.start)..layout::phys_to_virt(heap_frames.end));
     kernel_space::init();
     frame_pool::release_all();
+    first_processes();
     let outcome = suite::run_all();
     kernel_space::print_maps();
     let pool = frame_pool::stats();
@@ -81,6 +91,45 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
         pool.in_use, pool.free_listed, pool.untouched
     );
     arch::exit_qemu(outcome.is_success())
+}
+
+/// The first processes, on the console: `hello` writes a line and exits; `touch` reads the
+/// kernel's text and is killed. Each is created, loaded, run in user mode and dropped
+/// (`process`); the frames they took come back.
+#[cfg(target_os = "none")]
+fn first_processes() {
+    use process::{Output, Process};
+    let in_use_before = frame_pool::stats().in_use;
+    let kernel_text = layout::kernel_layout().text.start;
+    for (index, (program, arguments)) in [
+        (programs::hello(), [0; 3]),
+        (programs::touch(), [programs::TOUCH_LOAD, kernel_text, 0]),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut process = Process::spawn(&program, arguments, Output::Console)
+            .expect("no memory for the first processes");
+        let exit = process.run_to_exit();
+        match exit {
+            process::Exit::Exited(_) => {
+                println!("process {} ({}): {exit}", process.pid, process.name)
+            }
+            _ => println!(
+                "process {} ({}): {exit} (pc {:#x})",
+                process.pid,
+                process.name,
+                process.pc()
+            ),
+        }
+        if index == 0 {
+            print!("{}", process.space);
+        }
+    }
+    println!(
+        "frames in use: {in_use_before} before the first processes, {} after",
+        frame_pool::stats().in_use
+    );
 }
 
 /// Frames carved once from the pool for the kernel heap (4 MiB).

@@ -9,13 +9,16 @@
 //!    continues at the recovery point (SKIP);
 //! 3. otherwise the kernel reports the unexpected fault and exits QEMU with failure.
 //!
-//! Page faults from user mode go through [`user_fault`]: handled ones resume user mode, the
-//! others end the user run (`crate::user`).
+//! Traps from user mode never come here: the ISA glue returns them to the caller of
+//! `crate::user::enter` (with the user registers saved), which serves them as ordinary kernel
+//! code. The suite's routine runs (`crate::user::run`) ask [`user_fault`], the same handler
+//! as kernel faults; processes ask their own space (`crate::process`).
 //!
 //! The vectors save the integer registers only. That suffices here because every kernel-mode
 //! page fault is taken inside an assembly probe called through the C ABI (`crate::probe`),
 //! where the caller-saved floating-point/SIMD registers are dead and the Rust handler preserves
-//! the callee-saved ones, and because the user routine uses no floating point. A kernel whose
+//! the callee-saved ones, and because user code uses no floating point (the user context of
+//! `crate::user` holds the integer registers only). A kernel whose
 //! Rust code may fault on lazily mapped memory must also save the FP/SIMD state in its vectors
 //! (aarch64: q0–q31, FPCR, FPSR; riscv64: f0–f31, fcsr; `x86_64-unknown-none` is soft-float).
 
@@ -25,8 +28,7 @@ use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
 use crate::println;
 
-pub(crate) use vmlayer_arch::{Access, PageFaultInfo};
-pub(crate) use vmlayer_paging::{FaultError, FaultResolution};
+pub(crate) use vmlayer_paging::{Access, FaultError, FaultResolution, PageFaultInfo};
 
 /// Formats a fault for messages: `Write fault at 0x1000 from kernel mode`.
 pub(crate) fn describe(fault: &PageFaultInfo) -> impl fmt::Display + '_ {
@@ -107,8 +109,8 @@ pub(crate) fn kernel_fault(frame: &mut TrapFrame, fault: PageFaultInfo) {
     ));
 }
 
-/// Called by the per-ISA user-trap path for a page fault taken in user mode: `true` when the
-/// page-fault handler resolved it and user mode resumes at the faulting instruction.
+/// A page fault taken in user mode during a routine run (`crate::user::run`): `true` when the
+/// page-fault handler resolved it and user mode may resume at the faulting instruction.
 pub(crate) fn user_fault(fault: PageFaultInfo) -> bool {
     handle(fault).is_ok()
 }

@@ -1,22 +1,50 @@
-//! Running a short piece of code in user mode (U-mode, EL0, ring 3) and coming back.
+//! User mode: entering it with a set of user registers and coming back at the next trap.
 //!
-//! The per-ISA user routine (assembly in `arch/<isa>/user.rs` between the symbols
-//! `example_user_routine_start` and `_end`, position independent; see [`routine`]) takes an operation, an
-//! address and a value: it reads, writes or calls the address, then makes a system call
-//! (`ecall`, `svc #0`, `int 0x80`). A page fault that the address space fixes (demand paging,
-//! `crate::trap::user_fault`) resumes user mode at the faulting instruction; the system call or
-//! any other trap ends the run and returns to the kernel.
+//! The ISA glue (`arch/<isa>/user.rs`) provides one primitive, [`enter`]: it loads a
+//! [`UserContext`] (every user register and the user pc) into the CPU, enters U-mode / EL0 /
+//! ring 3 (`sret`, `eret`, `iretq`), and returns to its caller at the next trap from user mode
+//! with every user register saved back into the context and the trap classified as a
+//! [`UserTrap`]. The kernel is then an ordinary caller again, not inside a trap handler: it
+//! serves a system call or a page fault and enters again, or ends the run. Processes
+//! (`crate::process`) are built on it, and so is [`run`], the suite's one-shot routine.
 
 use crate::trap::PageFaultInfo;
+
+pub(crate) use crate::arch::UserContext;
+
+/// Why user code stopped running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UserTrap {
+    /// A system call (`ecall`, `svc #0`, `int 0x80`): the context's pc is already past it and
+    /// [`UserContext::system_call`] says which.
+    SystemCall,
+    /// A page fault from user mode (`user` is true), decoded by the ISA crate; the context's pc
+    /// is the faulting instruction, which runs again if the kernel enters again.
+    PageFault(PageFaultInfo),
+    /// Any other trap (illegal instruction, breakpoint, misaligned access, ...): the ISA's
+    /// cause (`scause`, `ESR_EL1`, vector number).
+    Other {
+        /// The raw cause.
+        cause: usize,
+    },
+}
+
+/// Runs user code with `context` until its next trap (see the module docs).
+pub(crate) fn enter(context: &mut UserContext) -> UserTrap {
+    crate::arch::enter_user(context)
+}
 
 unsafe extern "C" {
     static example_user_routine_start: u8;
     static example_user_routine_end: u8;
 }
 
-/// The machine code of the ISA's user routine, to be copied into a user-executable page.
+/// The machine code of the ISA's user routine (`arch/<isa>/programs.rs`, position
+/// independent), which the suite copies into a user-executable page: it takes an operation,
+/// an address and a value, reads, writes or calls the address, then traps with a system call
+/// (`ecall`, `svc #0`, `int 0x80`) whose return-value register holds the result.
 pub(crate) fn routine() -> &'static [u8] {
-    // SAFETY: each ISA's `arch::<isa>::user` assembly defines the two symbols around the
+    // SAFETY: each ISA's `arch::<isa>::programs` assembly defines the two symbols around the
     // routine's bytes in a read-only section; they are immutable for the kernel's lifetime.
     unsafe {
         let start = &raw const example_user_routine_start;
@@ -37,7 +65,7 @@ pub(crate) enum UserOperation {
     Execute = 2,
 }
 
-/// How a user-mode run ended.
+/// How a run of the user routine ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UserExit {
     /// The routine reached its system call; `value` is its result register: the word read, or
@@ -64,19 +92,33 @@ impl UserExit {
     }
 }
 
-/// Runs the user routine, already mapped at `code_address` (user-executable), with its stack
-/// below `stack_top` (user-writable), and returns how it ended.
-///
-/// # Safety
-/// `code_address` must map a copy of [`routine`] with USER|READ|EXECUTE and
-/// `stack_top` must be the end of a USER|READ|WRITE mapping in the active address space.
-pub(crate) unsafe fn run(
+/// Runs the user routine, mapped at `code_address` (a copy of [`routine`], user-executable in
+/// the current user space), with its stack below `stack_top`, and returns how it ended. A
+/// page fault the current space resolves (`crate::trap::user_fault`: demand paging) enters
+/// user mode again at the faulting instruction; the system call, a refused fault or any other
+/// trap ends the run.
+pub(crate) fn run(
     code_address: usize,
     stack_top: usize,
     operation: UserOperation,
     address: usize,
     value: usize,
 ) -> UserExit {
-    // SAFETY: forwarded contract.
-    unsafe { crate::arch::run_user(code_address, stack_top, operation as usize, address, value) }
+    let arguments = [operation as usize, address, value];
+    let mut context = UserContext::new(code_address, stack_top, arguments);
+    loop {
+        match enter(&mut context) {
+            UserTrap::SystemCall => {
+                return UserExit::SystemCall {
+                    value: context.return_value(),
+                };
+            }
+            UserTrap::PageFault(fault) => {
+                if !crate::trap::user_fault(fault) {
+                    return UserExit::page_fault(fault);
+                }
+            }
+            UserTrap::Other { cause } => return UserExit::Other { cause },
+        }
+    }
 }

@@ -61,7 +61,7 @@ fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
         names(Arch::Aarch64),
         names(Arch::Riscv64),
     );
-    assert!(x86_64.len() >= 11, "the cases of every ISA");
+    assert!(x86_64.len() >= 20, "the cases of every ISA");
     assert_eq!(riscv64, x86_64, "nothing specific to riscv64 or x86_64");
     let aarch64_only: Vec<&str> = aarch64
         .iter()
@@ -87,6 +87,33 @@ fn the_repository_list_requires_the_shared_kernel_case_on_every_isa() {
                 .iter()
                 .any(|name| name == "kernel_mapping_reaches_user_spaces"),
             "{arch:?} requires the higher-half kernel's shared-kernel case"
+        );
+    }
+}
+
+#[test]
+fn the_repository_list_requires_the_process_cases_on_every_isa() {
+    let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
+        .expect("ci/kernel-cases.txt is readable");
+    let process_cases = [
+        "user_cannot_reach_kernel",
+        "write_bad_pointer_is_efault",
+        "mprotect_read_only_refuses_store",
+        "brk_grows_and_shrinks",
+        "munmap_then_access_faults",
+        "two_processes_same_address",
+    ];
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
+        let names = parse_required_cases(&text, arch).expect("a valid list");
+        let missing: Vec<&str> = process_cases
+            .iter()
+            .copied()
+            .filter(|case| !names.iter().any(|name| name == case))
+            .collect();
+        assert_eq!(
+            missing,
+            Vec::<&str>::new(),
+            "{arch:?} requires every process case"
         );
     }
 }

@@ -2,7 +2,8 @@
 //! `ISA_NAME`, `CPU_ID_KIND`, `KERNEL_PHYS_BASE` (where the image is loaded), `RAM_WINDOW`,
 //! `BOOT_MAPPED_END` (the end of the boot mapping's direct map), `discover_memory`,
 //! `console_write_byte`, `exit_qemu`, `TrapFrame` (with `pc` and `resume_at`), the probes
-//! `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`, `run_user`,
+//! `probe_read`/`probe_write`/`probe_execute`, `RETURN_INSTRUCTION`, `UserContext` and
+//! `enter_user` (user mode, `user.rs`; the user programs' machine code is in `programs.rs`),
 //! `enable_kernel_space`, `protect_user_memory`, `user_memory_blocked` and `MMIO_REGIONS`;
 //! for `crate::hardware` (the MMU state read from the manual, not from our crates)
 //! `translation_root`, `classify_entry`, `memory_type`, `BUILD_LEVELS`, `DEVICE_MEMORY` and

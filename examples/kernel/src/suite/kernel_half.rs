@@ -4,8 +4,8 @@
 
 use alloc::string::String;
 
-use vmlayer_aarch64::registers;
-use vmlayer_arch::PagingArch;
+use vmlayer_paging::PagingArch;
+use vmlayer_paging::isa::registers;
 use vmlayer_paging::{FaultError, MappingFlags};
 
 use super::fixtures::{

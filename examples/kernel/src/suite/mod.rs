@@ -1,6 +1,7 @@
 //! The conformance suite, written once for the three ISAs. Every case maps memory with our
 //! `vmlayer_paging::AddressSpace`, then checks by real accesses — kernel probes and user-mode runs — that
-//! the MMU does exactly what the flags say.
+//! the MMU does exactly what the flags say; the process cases (`processes.rs`) let user programs
+//! make the accesses and system calls themselves.
 
 use crate::harness::{self, Outcome, TestCase};
 
@@ -11,6 +12,7 @@ mod isolation;
 mod kernel_half;
 mod lazy;
 mod permissions;
+mod processes;
 mod reclamation;
 mod regime;
 mod shared_kernel;
@@ -79,6 +81,30 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: regime::device_memory_type,
     },
     TestCase {
+        name: "user_cannot_reach_kernel",
+        run: processes::user_cannot_reach_kernel,
+    },
+    TestCase {
+        name: "write_bad_pointer_is_efault",
+        run: processes::write_bad_pointer_is_efault,
+    },
+    TestCase {
+        name: "mprotect_read_only_refuses_store",
+        run: processes::mprotect_read_only_refuses_store,
+    },
+    TestCase {
+        name: "brk_grows_and_shrinks",
+        run: processes::brk_grows_and_shrinks,
+    },
+    TestCase {
+        name: "munmap_then_access_faults",
+        run: processes::munmap_then_access_faults,
+    },
+    TestCase {
+        name: "two_processes_same_address",
+        run: processes::two_processes_same_address,
+    },
+    TestCase {
         name: "table_reclamation",
         run: reclamation::table_reclamation,
     },
@@ -86,9 +112,9 @@ const CASES: [TestCase; EXPECTED_CASES] = [
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.
 const EXPECTED_CASES: usize = if cfg!(target_arch = "aarch64") {
-    15
+    21
 } else {
-    14
+    20
 };
 
 /// Runs every case and returns the outcome.

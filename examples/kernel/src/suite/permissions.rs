@@ -169,7 +169,9 @@ fn kernel_image_permissions() -> Result<(), String> {
 /// RISC-V has none and the platform's PMAs make MMIO device memory). Nothing else executable,
 /// nothing USER.
 fn kernel_entries() -> Result<(), String> {
-    use vmlayer_arch::{EntryKind, PagingArch};
+    // `EntryKind` is the ISA contract's (`vmlayer_paging` does not re-export it).
+    use vmlayer_arch::EntryKind;
+    use vmlayer_paging::PagingArch;
     let (read, write, execute) = (
         MappingFlags::READ,
         MappingFlags::WRITE,

@@ -8,8 +8,8 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use vmlayer_arch::PagingArch;
 use vmlayer_paging::MappingFlags;
+use vmlayer_paging::PagingArch;
 
 use super::fixtures::{Frame, read_faults, read_ok, slot, write_ok};
 use crate::hardware::{self, MemoryType, TranslationRoot};

@@ -3,7 +3,7 @@
 
 use alloc::string::String;
 
-use vmlayer_arch::PagingArch;
+use vmlayer_paging::PagingArch;
 use vmlayer_paging::{FaultError, MappingFlags};
 
 use super::fixtures::{Frame, kernel_slot, read_faults, read_ok, slot, write_ok};
@@ -127,10 +127,8 @@ fn in_spare(page: usize, frame: &Frame) -> Result<(), String> {
             "map the user routine's {address:#x}"
         );
     }
-    let run = |operation, address, value| {
-        // SAFETY: the routine and its stack are mapped above with the flags `run` requires.
-        unsafe { user::run(code, stack + PAGE_SIZE, operation, address, value) }
-    };
+    let run =
+        |operation, address, value| user::run(code, stack + PAGE_SIZE, operation, address, value);
     let user_fault =
         |address, access| UserExit::PageFault(PageFaultInfo::new(va(address), access, true));
     ensure_eq!(

@@ -51,10 +51,8 @@ pub(crate) fn user_kernel_separation() -> Result<(), String> {
             "map {address:#x}"
         );
     }
-    let run = |operation, address, value| {
-        // SAFETY: the routine and its stack are mapped above with the flags `run` requires.
-        unsafe { user::run(code, stack + PAGE_SIZE, operation, address, value) }
-    };
+    let run =
+        |operation, address, value| user::run(code, stack + PAGE_SIZE, operation, address, value);
     let user_fault =
         |address, access| UserExit::PageFault(PageFaultInfo::new(va(address), access, true));
 

@@ -61,7 +61,7 @@ const fn block(paddr: usize) -> u64 {
     const ACCESS_FLAG: u64 = 1 << 10;
     const PXN: u64 = 1 << 53;
     const UXN: u64 = 1 << 54;
-    use vmlayer_aarch64::entry::{DEVICE_ATTRIBUTE_INDEX, NORMAL_ATTRIBUTE_INDEX};
+    use vmlayer_paging::isa::entry::{DEVICE_ATTRIBUTE_INDEX, NORMAL_ATTRIBUTE_INDEX};
     let attributes = if paddr < super::KERNEL_PHYS_BASE & !(GIB - 1) {
         (DEVICE_ATTRIBUTE_INDEX << 2) | PXN | UXN
     } else {
@@ -147,7 +147,7 @@ global_asm!(
     stack_size = const STACK_SIZE,
     lower_blocks = sym BOOT_LOWER_BLOCKS,
     upper_blocks = sym BOOT_UPPER_BLOCKS,
-    mair = const vmlayer_aarch64::entry::MAIR_VALUE,
+    mair = const vmlayer_paging::isa::entry::MAIR_VALUE,
     ips_shift = const TCR_IPS_SHIFT,
     tcr = const BOOT_TCR,
     sctlr_bits = const SCTLR_MMU_AND_CACHES,

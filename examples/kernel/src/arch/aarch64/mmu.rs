@@ -16,7 +16,7 @@
 use alloc::format;
 use alloc::string::String;
 
-use vmlayer_arch::PhysAddr;
+use vmlayer_paging::PhysAddr;
 
 const TCR_T0SZ_48_BIT: u64 = 16;
 const TCR_IRGN0_WRITE_BACK: u64 = 1 << 8;
@@ -56,15 +56,12 @@ pub(super) const SCTLR_MMU_AND_CACHES: u64 = (1 << 0) | (1 << 2) | (1 << 12);
 /// `root` must be the root of a complete table that maps the running kernel (code, stack,
 /// data, devices) at its current upper-half addresses, and must stay alive (and installed)
 /// until the kernel exits.
-pub(crate) unsafe fn enable_kernel_space(
-    root: PhysAddr,
-) -> Result<(), vmlayer_arch::ActivateError> {
+pub(crate) unsafe fn enable_kernel_space(root: PhysAddr) {
     // SAFETY: forwarded contract. Both the boot mapping and the kernel space map the code
     // running here at the same addresses (strictly, Arm asks for this switch to run from the
     // identity map, as Linux's `cpu_replace_ttbr1` does, so that no TLB holds a boot block and
     // a kernel page for one address at once; QEMU models no TLB conflicts).
-    unsafe { vmlayer_aarch64::registers::switch_kernel_root(root) };
-    Ok(())
+    unsafe { vmlayer_paging::isa::registers::switch_kernel_root(root) };
 }
 
 /// `TTBR1_EL1` and `TCR_EL1` as read back, for the boot log.
@@ -81,6 +78,6 @@ pub(crate) fn kernel_half_registers() -> String {
     );
     format!(
         "kernel half: TTBR1_EL1 {:#x}, TCR_EL1 {tcr:#x} (EPD1 clear, T1SZ 16)",
-        vmlayer_aarch64::registers::read_ttbr1()
+        vmlayer_paging::isa::registers::read_ttbr1()
     )
 }

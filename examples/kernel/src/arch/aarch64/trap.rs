@@ -4,7 +4,7 @@
 
 use core::arch::global_asm;
 
-use vmlayer_aarch64::fault::decode_page_fault;
+use vmlayer_paging::isa::fault::decode_page_fault;
 
 /// Registers saved on a synchronous exception at EL1.
 #[repr(C)]
@@ -21,17 +21,6 @@ impl TrapFrame {
     /// The interrupted pc.
     pub(crate) fn pc(&self) -> usize {
         self.elr
-    }
-
-    /// `SPSR_EL1` as saved at exception entry: the interrupted PSTATE (mode, DAIF, `PAN` in bit
-    /// 22).
-    pub(crate) fn spsr(&self) -> usize {
-        self.spsr
-    }
-
-    /// Register `x<index>` at the exception.
-    pub(crate) fn register(&self, index: usize) -> usize {
-        self.registers[index]
     }
 
     /// Continues at `pc` instead of retrying the instruction.

@@ -46,7 +46,7 @@ impl BootTable {
     }
 }
 
-/// The root index of `vaddr` in Sv39 (VPN[2], bits 38:30).
+/// The root index of `vaddr` in Sv39 (VPN\[2\], bits 38:30).
 const fn root_slot(vaddr: usize) -> usize {
     (vaddr >> 30) & 511
 }

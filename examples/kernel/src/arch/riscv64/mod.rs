@@ -12,6 +12,7 @@ use crate::layout::phys_to_virt;
 mod boot;
 mod hardware;
 mod probe;
+mod programs;
 mod trap;
 mod user;
 mod user_access;
@@ -21,7 +22,7 @@ pub(crate) use self::hardware::{
 };
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
-pub(crate) use self::user::run_user;
+pub(crate) use self::user::{UserContext, enter_user};
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 
 /// Printed at boot.
@@ -104,14 +105,16 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 /// selected (Sv39, or Sv48 with the feature `sv48`), through `satp`. Its lower half is empty:
 /// the boot mapping's identity map is gone.
 ///
+/// # Panics
+/// If the CPU refuses the translation mode (`PagingArch::activate` reads it back).
+///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, devices) at its current addresses and
 /// stay alive while any root that shares its kernel half is active.
-pub(crate) unsafe fn enable_kernel_space(
-    root: vmlayer_arch::PhysAddr,
-) -> Result<(), vmlayer_arch::ActivateError> {
+pub(crate) unsafe fn enable_kernel_space(root: vmlayer_paging::PhysAddr) {
     // SAFETY: forwarded contract; `activate` writes satp between `sfence.vma`s.
-    unsafe { <vmlayer_paging::Arch as vmlayer_arch::PagingArch>::activate(root) }
+    unsafe { <vmlayer_paging::Arch as vmlayer_paging::PagingArch>::activate(root) }
+        .expect("the CPU does not support the translation mode");
 }
 
 /// The memory map from the device tree whose physical address OpenSBI passed in `a1`

@@ -3,7 +3,7 @@
 
 use core::arch::global_asm;
 
-use vmlayer_riscv64::fault::decode_page_fault;
+use vmlayer_paging::isa::fault::decode_page_fault;
 
 /// Registers saved on a kernel-mode trap.
 #[repr(C)]
@@ -18,11 +18,6 @@ impl TrapFrame {
     /// The interrupted pc.
     pub(crate) fn pc(&self) -> usize {
         self.sepc
-    }
-
-    /// Register `x<index>` at the trap.
-    pub(crate) fn register(&self, index: usize) -> usize {
-        self.registers[index]
     }
 
     /// Continues at `pc` with stack pointer `sp` instead of retrying the instruction.

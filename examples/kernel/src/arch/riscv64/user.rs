@@ -1,164 +1,154 @@
-//! U-mode runs: `sret` into the user routine with `sscratch` = kernel sp; every trap from U-mode
-//! lands in [`example_user_trap`]: a page fault the address space fixes resumes U-mode, anything
-//! else is recorded and returns from `run_user`.
+//! U-mode: [`enter_user`] loads a [`UserContext`] into the registers and `sret`s into it; the
+//! next trap from U-mode reaches `example_user_trap` (the trap vector sends it there when
+//! `sscratch` is non-zero), which stores every user register back into the context and returns
+//! from `enter_user` as if it had been a call.
+//!
+//! While user code runs, `sscratch` holds the kernel stack pointer of `enter_user`'s frame (which
+//! also holds the context's address); while the kernel runs it is 0.
 
 use core::arch::global_asm;
-use core::cell::UnsafeCell;
 
-use vmlayer_riscv64::fault::decode_page_fault;
+use vmlayer_paging::isa::fault::decode_page_fault;
 
-use super::trap::TrapFrame;
-use crate::user::UserExit;
+use crate::user::UserTrap;
 
-/// `[a0, scause, stval, sepc]` at the trap that ended the last user run.
+/// The registers of user code while it does not run.
 #[repr(C)]
-pub(crate) struct UserExitRecord(UnsafeCell<[usize; 4]>);
+#[derive(Clone, Debug)]
+pub(crate) struct UserContext {
+    /// x0..x31 (x0 unused, x2 = sp).
+    registers: [usize; 32],
+    /// Where `sret` enters (`sepc`).
+    pc: usize,
+    /// `scause` of the trap that ended the last run.
+    cause: usize,
+    /// `stval` of the trap that ended the last run.
+    value: usize,
+}
 
-// SAFETY: single hart, interrupts off; written by the user-trap path while `run_user` waits.
-unsafe impl Sync for UserExitRecord {}
-
-static USER_EXIT: UserExitRecord = UserExitRecord(UnsafeCell::new([0; 4]));
-
+const A0: usize = 10;
+const A7: usize = 17;
+const SP: usize = 2;
 const ECALL_FROM_USER: usize = 8;
+
+impl UserContext {
+    /// Registers for a program's first instruction: `pc = entry`, `sp = stack_top`, `a0..a2 =
+    /// arguments`, every other register 0.
+    pub(crate) fn new(entry: usize, stack_top: usize, arguments: [usize; 3]) -> Self {
+        let mut registers = [0; 32];
+        registers[SP] = stack_top;
+        registers[A0..A0 + 3].copy_from_slice(&arguments);
+        Self {
+            registers,
+            pc: entry,
+            cause: 0,
+            value: 0,
+        }
+    }
+
+    /// The system call the user made: its number (`a7`) and arguments (`a0..a5`).
+    pub(crate) fn system_call(&self) -> (usize, [usize; 6]) {
+        let mut arguments = [0; 6];
+        arguments.copy_from_slice(&self.registers[A0..A0 + 6]);
+        (self.registers[A7], arguments)
+    }
+
+    /// The return-value register, `a0`.
+    pub(crate) fn return_value(&self) -> usize {
+        self.registers[A0]
+    }
+
+    /// Sets `a0`, the system call's result.
+    pub(crate) fn set_return_value(&mut self, value: usize) {
+        self.registers[A0] = value;
+    }
+
+    /// The user pc.
+    pub(crate) fn pc(&self) -> usize {
+        self.pc
+    }
+}
 
 global_asm!(
     ".section .text",
-    ".globl example_run_user",
-    "example_run_user:",
+    ".globl example_enter_user",
+    "example_enter_user:",
+    // a0 = the context. Save what the C ABI asks a callee to keep, and the context's address.
     "    addi sp, sp, -112",
     "    sd ra, 0(sp)",
     ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
     "    sd s\\n, (\\n+1)*8(sp)",
     ".endr",
+    "    sd a0, 13*8(sp)",
     "    csrw sscratch, sp",
-    "    csrw sepc, a0",
+    "    ld t0, 32*8(a0)",
+    "    csrw sepc, t0",
+    // SPP = 0 (return to U-mode), SPIE = 0 (interrupts stay off).
     "    li t0, 0x120",
     "    csrc sstatus, t0",
-    "    mv sp, a1",
-    "    mv a0, a2",
-    "    mv a1, a3",
-    "    mv a2, a4",
+    "    ld x1, 1*8(a0)",
+    "    ld x2, 2*8(a0)",
+    ".irp n, 3,4,5,6,7,8,9,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    ld x\\n, \\n*8(a0)",
+    ".endr",
+    "    ld a0, 10*8(a0)",
     "    sret",
     "",
     ".globl example_user_trap",
     "example_user_trap:",
-    // sp = the kernel sp saved by example_run_user, sscratch = the user sp.
-    "    addi sp, sp, -{frame_size}",
-    "    sd x1, 1*8(sp)",
-    ".irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
-    "    sd x\\n, \\n*8(sp)",
+    // From the vector: sp = enter_user's frame, sscratch = the user sp. t0 is saved first, on
+    // the kernel stack, to hold the context's address.
+    "    addi sp, sp, -8",
+    "    sd t0, 0(sp)",
+    "    ld t0, (13*8+8)(sp)",
+    "    sd x1, 1*8(t0)",
+    ".irp n, 3,4,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    "    sd x\\n, \\n*8(t0)",
     ".endr",
-    "    csrr t0, sscratch",
-    "    sd t0, 2*8(sp)",
+    "    ld t1, 0(sp)",
+    "    sd t1, 5*8(t0)",
+    "    addi sp, sp, 8",
+    "    csrr t1, sscratch",
+    "    sd t1, 2*8(t0)",
     "    csrw sscratch, zero",
-    "    csrr t0, sepc",
-    "    sd t0, 32*8(sp)",
-    "    csrr t0, sstatus",
-    "    sd t0, 33*8(sp)",
-    "    mv a0, sp",
-    "    call {user_trap}",
-    "    bnez a0, 1f",
-    // End of the run: back to example_run_user's caller.
-    "    addi sp, sp, {frame_size}",
+    "    csrr t1, sepc",
+    "    sd t1, 32*8(t0)",
+    "    csrr t1, scause",
+    "    sd t1, 33*8(t0)",
+    "    csrr t1, stval",
+    "    sd t1, 34*8(t0)",
+    // Back to enter_user's caller.
     "    ld ra, 0(sp)",
     ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
     "    ld s\\n, (\\n+1)*8(sp)",
     ".endr",
     "    addi sp, sp, 112",
     "    ret",
-    // Handled fault: resume user mode at the faulting instruction.
-    "1:  ld t0, 32*8(sp)",
-    "    csrw sepc, t0",
-    "    ld t0, 33*8(sp)",
-    "    csrw sstatus, t0",
-    "    addi t0, sp, {frame_size}",
-    "    csrw sscratch, t0",
-    "    ld x1, 1*8(sp)",
-    ".irp n, 3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
-    "    ld x\\n, \\n*8(sp)",
-    ".endr",
-    "    ld sp, 2*8(sp)",
-    "    sret",
-    "",
-    // The user routine: a0 = operation, a1 = address, a2 = value. Position independent; copied
-    // into a user page by the suite. It lives in rodata: the kernel never executes it.
-    ".section .rodata.example_user_routine, \"a\"",
-    ".balign 4",
-    ".globl example_user_routine_start",
-    "example_user_routine_start:",
-    "    beqz a0, 1f",
-    "    li t0, 1",
-    "    beq a0, t0, 2f",
-    "    jalr a1",
-    "    j 3f",
-    "1:  ld a0, 0(a1)",
-    "    j 3f",
-    "2:  sd a2, 0(a1)",
-    "3:  ecall",
-    "4:  j 4b",
-    ".globl example_user_routine_end",
-    "example_user_routine_end:",
-    frame_size = const core::mem::size_of::<TrapFrame>(),
-    user_trap = sym user_trap,
 );
 
-/// Every trap from U-mode: a page fault the handler fixes resumes user mode (returns 1); anything
-/// else is recorded in `USER_EXIT` and ends the run (returns 0).
-extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
-    let (scause, stval): (usize, usize);
-    // SAFETY: reading trap CSRs has no side effects.
-    unsafe {
-        core::arch::asm!("csrr {0}, scause", "csrr {1}, stval", out(reg) scause, out(reg) stval)
-    };
-    // sstatus.SPP = 0: the trap came from U-mode.
-    if let Some(fault) = decode_page_fault(scause as u64, stval as u64, 0)
-        && crate::trap::user_fault(fault)
-    {
-        return 1;
-    }
-    // SAFETY: see `UserExitRecord`; `run_user` reads it after this run ends.
-    unsafe {
-        USER_EXIT
-            .0
-            .get()
-            .write_volatile([frame.register(10), scause, stval, frame.pc()])
-    };
-    0
-}
-
 unsafe extern "C" {
-    fn example_run_user(
-        code: usize,
-        stack_top: usize,
-        operation: usize,
-        address: usize,
-        value: usize,
-    );
+    fn example_enter_user(context: &mut UserContext);
     pub(super) fn example_user_trap();
 }
 
-/// See `crate::user::run`.
-///
-/// # Safety
-/// See `crate::user::run`.
-pub(crate) unsafe fn run_user(
-    code: usize,
-    stack_top: usize,
-    operation: usize,
-    address: usize,
-    value: usize,
-) -> UserExit {
-    // SAFETY: the caller maps the routine and its stack; the routine ends in a trap that returns
-    // here with every callee-saved register restored.
-    unsafe { example_run_user(code, stack_top, operation, address, value) };
-    // SAFETY: the user-trap path wrote the record before returning.
-    let [value, scause, stval, _sepc] = unsafe { USER_EXIT.0.get().read_volatile() };
-    if scause == ECALL_FROM_USER {
-        return UserExit::SystemCall { value };
+/// Runs user code with `context` until its next trap; the context then holds the user
+/// registers at the trap, the pc advanced past an `ecall`.
+pub(crate) fn enter_user(context: &mut UserContext) -> UserTrap {
+    // SAFETY: `example_enter_user` enters U-mode (SPP forced to 0), where the code can reach
+    // only USER pages; every trap from U-mode comes back through `example_user_trap`, which
+    // restores the callee-saved registers and the stack of this call and writes only into
+    // `context`. The active root shares the kernel half (every user space does), which maps
+    // the vector, this code and its stack.
+    unsafe { example_enter_user(context) };
+    if context.cause == ECALL_FROM_USER {
+        context.pc += 4;
+        return UserTrap::SystemCall;
     }
     // sstatus.SPP = 0: the trap came from U-mode.
-    match decode_page_fault(scause as u64, stval as u64, 0) {
-        Some(fault) => UserExit::page_fault(fault),
-        None => UserExit::Other { cause: scause },
+    match decode_page_fault(context.cause as u64, context.value as u64, 0) {
+        Some(fault) => UserTrap::PageFault(fault),
+        None => UserTrap::Other {
+            cause: context.cause,
+        },
     }
 }

@@ -6,7 +6,7 @@ use core::cell::UnsafeCell;
 /// Kernel code selector.
 pub(super) const KERNEL_CODE_SELECTOR: u16 = 0x08;
 const TSS_SELECTOR: u16 = 0x28;
-/// Vector of the user routine's system call (`int 0x80`), the only gate with DPL 3.
+/// Vector of the system call (`int 0x80`), the only gate with DPL 3.
 pub(super) const SYSTEM_CALL_VECTOR: usize = 0x80;
 
 global_asm!(
@@ -53,7 +53,7 @@ pub(super) struct TaskStateSegment {
 #[repr(C, align(16))]
 pub(super) struct TssCell(pub(super) UnsafeCell<TaskStateSegment>);
 
-// SAFETY: single hart, interrupts off; `rsp0` is written only by `run_user`.
+// SAFETY: single hart, interrupts off; `rsp0` is written only by `enter_user`.
 unsafe impl Sync for TssCell {}
 
 /// The task-state segment.

@@ -10,6 +10,7 @@ mod boot;
 mod descriptors;
 mod hardware;
 mod probe;
+mod programs;
 mod trap;
 mod user;
 mod user_access;
@@ -19,13 +20,13 @@ pub(crate) use self::hardware::{
 };
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::trap::TrapFrame;
-pub(crate) use self::user::run_user;
+pub(crate) use self::user::{UserContext, enter_user};
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 
 /// Printed at boot.
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
 
-/// What the boot CPU's id is (printed at boot): CPUID.1:EBX[31:24]. The other CPUs wait for
+/// What the boot CPU's id is (printed at boot): CPUID.1:EBX\[31:24\]. The other CPUs wait for
 /// INIT-SIPI-SIPI, which this kernel never sends.
 pub(crate) const CPU_ID_KIND: &str = "initial APIC id";
 
@@ -91,14 +92,16 @@ pub(crate) fn exit_qemu(success: bool) -> ! {
 /// Replaces the boot mapping with the kernel space at `root` (paging is already on since the
 /// PVH stub; `activate` writes CR3). Its lower half is empty: the boot identity map is gone.
 ///
+/// # Panics
+/// If the CPU refuses the translation mode (`PagingArch::activate` reads it back).
+///
 /// # Safety
 /// `root` must map the running kernel (code, stack, data, GDT/IDT/TSS) at its current addresses
 /// and stay alive while any root that shares its kernel half is active.
-pub(crate) unsafe fn enable_kernel_space(
-    root: vmlayer_arch::PhysAddr,
-) -> Result<(), vmlayer_arch::ActivateError> {
+pub(crate) unsafe fn enable_kernel_space(root: vmlayer_paging::PhysAddr) {
     // SAFETY: forwarded contract.
-    unsafe { <vmlayer_paging::Arch as vmlayer_arch::PagingArch>::activate(root) }
+    unsafe { <vmlayer_paging::Arch as vmlayer_paging::PagingArch>::activate(root) }
+        .expect("the CPU does not support the translation mode");
 }
 
 /// The memory map from the PVH start info at `boot_argument` (from `ebx`): every RAM entry;

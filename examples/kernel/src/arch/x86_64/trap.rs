@@ -5,8 +5,8 @@
 
 use core::arch::global_asm;
 
-use vmlayer_arch::{FaultCause, PageFaultInfo};
-use vmlayer_x86_64::decode_page_fault;
+use vmlayer_paging::isa::{decode_page_fault, read_cr4};
+use vmlayer_paging::{FaultCause, PageFaultInfo};
 
 /// Registers saved by the stubs plus the CPU's interrupt frame.
 #[repr(C)]
@@ -38,9 +38,19 @@ impl TrapFrame {
         self.error_code
     }
 
-    /// `rax` at the trap.
-    pub(crate) fn rax(&self) -> u64 {
-        self.registers[14]
+    /// The general-purpose registers at the trap (r15 .. rax, the order the stubs push).
+    pub(crate) fn general_registers(&self) -> [u64; 15] {
+        self.registers
+    }
+
+    /// The interrupted rsp.
+    pub(crate) fn stack_pointer(&self) -> u64 {
+        self.rsp
+    }
+
+    /// The interrupted RFLAGS.
+    pub(crate) fn flags(&self) -> u64 {
+        self.rflags
     }
 
     /// Continues at `pc` with stack pointer `sp` instead of retrying the instruction.
@@ -127,23 +137,17 @@ pub(super) fn read_cr2() -> usize {
     address
 }
 
-/// Decodes the page fault of `frame` (vector 14) with CR2, the saved RFLAGS and the current
+/// Decodes a page fault (vector 14) from its error code, CR2, the saved RFLAGS and the current
 /// CR4 (the kernel never changes CR4.SMAP after boot, so its value now is its value at the
 /// fault). A fault with RSVD set is never handed on: it means a corrupt paging structure (or a
 /// physical address above MAXPHYADDR), which no page-fault handler can fix (Intel SDM Vol. 3A,
 /// §4.7), so the kernel reports it and stops.
-pub(super) fn decode_or_stop(frame: &TrapFrame, cr2: usize) -> PageFaultInfo {
-    let fault = decode_page_fault(
-        frame.error_code,
-        cr2 as u64,
-        frame.rflags,
-        vmlayer_x86_64::read_cr4(),
-    );
+pub(super) fn decode_or_stop(error_code: u64, cr2: usize, rflags: u64, rip: u64) -> PageFaultInfo {
+    let fault = decode_page_fault(error_code, cr2 as u64, rflags, read_cr4());
     if fault.cause == FaultCause::ReservedBit {
         crate::trap::unexpected(format_args!(
             "corrupt page table: #PF with RSVD set (a reserved bit in a paging-structure entry) \
-             at {cr2:#x}, error code {:#x}, rip {:#x}",
-            frame.error_code, frame.rip
+             at {cr2:#x}, error code {error_code:#x}, rip {rip:#x}"
         ));
     }
     fault
@@ -151,7 +155,7 @@ pub(super) fn decode_or_stop(frame: &TrapFrame, cr2: usize) -> PageFaultInfo {
 
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     if frame.vector == PAGE_FAULT_VECTOR {
-        let fault = decode_or_stop(frame, read_cr2());
+        let fault = decode_or_stop(frame.error_code, read_cr2(), frame.rflags, frame.rip);
         crate::trap::kernel_fault(frame, fault);
     } else {
         crate::trap::unexpected(format_args!(

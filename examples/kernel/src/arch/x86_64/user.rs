@@ -1,56 +1,146 @@
-//! Ring-3 runs: `iretq` into the user routine with TSS.RSP0 = the kernel stack; a page fault
-//! from ring 3 that the address space fixes resumes ring 3, any other trap (the `int 0x80`, a
-//! refused fault) records its cause and returns from `run_user`.
+//! Ring 3: [`enter_user`] loads a [`UserContext`] into the registers and `iretq`s into it,
+//! with `TSS.RSP0` at its own frame; any trap from ring 3 (the `int 0x80`, a page fault, ...)
+//! pushes its frame below that, and the common stub (`trap.rs`) jumps to `example_user_trap`,
+//! which copies every user register into the context and returns from `enter_user` as if it
+//! had been a call.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
-use vmlayer_x86_64::decode_page_fault;
-
 use super::trap::TrapFrame;
-use crate::user::UserExit;
+use crate::user::UserTrap;
 
-/// `[rax, vector, error code, cr2, rip, saved kernel rsp]` of the trap that ended the last run.
+/// The registers of user code while it does not run.
 #[repr(C)]
-pub(crate) struct UserExitRecord(UnsafeCell<[usize; 6]>);
+#[derive(Clone, Debug)]
+pub(crate) struct UserContext {
+    /// r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax (the order of
+    /// [`TrapFrame`]).
+    registers: [u64; 15],
+    /// Where `iretq` enters.
+    rip: u64,
+    rsp: u64,
+    /// The user's arithmetic flags and DF; IF, IOPL and the rest are forced at entry.
+    rflags: u64,
+    /// Vector, error code and CR2 of the trap that ended the last run.
+    vector: u64,
+    error_code: u64,
+    cr2: u64,
+}
 
-// SAFETY: single hart, interrupts off; written by the user-trap path while `run_user` waits.
-unsafe impl Sync for UserExitRecord {}
+const R10: usize = 5;
+const R9: usize = 6;
+const R8: usize = 7;
+const RDI: usize = 9;
+const RSI: usize = 10;
+const RDX: usize = 11;
+const RAX: usize = 14;
+const PAGE_FAULT_VECTOR: u64 = 14;
 
-static USER_EXIT: UserExitRecord = UserExitRecord(UnsafeCell::new([0; 6]));
+impl UserContext {
+    /// Registers for a program's first instruction: `rip = entry`, `rsp = stack_top`, `rdi,
+    /// rsi, rdx = arguments`, every other register and the flags 0.
+    pub(crate) fn new(entry: usize, stack_top: usize, arguments: [usize; 3]) -> Self {
+        let mut registers = [0; 15];
+        for (index, argument) in [RDI, RSI, RDX].into_iter().zip(arguments) {
+            registers[index] = argument as u64;
+        }
+        Self {
+            registers,
+            rip: entry as u64,
+            rsp: stack_top as u64,
+            rflags: 0,
+            vector: 0,
+            error_code: 0,
+            cr2: 0,
+        }
+    }
+
+    /// The system call the user made: its number (`rax`) and arguments (`rdi, rsi, rdx, r10,
+    /// r8, r9`).
+    pub(crate) fn system_call(&self) -> (usize, [usize; 6]) {
+        let arguments = [RDI, RSI, RDX, R10, R8, R9].map(|index| self.registers[index] as usize);
+        (self.registers[RAX] as usize, arguments)
+    }
+
+    /// The return-value register, `rax`.
+    pub(crate) fn return_value(&self) -> usize {
+        self.registers[RAX] as usize
+    }
+
+    /// Sets `rax`, the system call's result.
+    pub(crate) fn set_return_value(&mut self, value: usize) {
+        self.registers[RAX] = value as u64;
+    }
+
+    /// The user pc.
+    pub(crate) fn pc(&self) -> usize {
+        self.rip as usize
+    }
+}
+
+/// The kernel stack pointer of `enter_user`'s frame (which holds the context's address) while
+/// user code runs.
+#[repr(C)]
+struct EntryStack(UnsafeCell<usize>);
+
+// SAFETY: single CPU, interrupts off; written by `example_enter_user`, read by the user-trap
+// path of the same run.
+unsafe impl Sync for EntryStack {}
+
+static ENTRY_STACK: EntryStack = EntryStack(UnsafeCell::new(0));
 
 global_asm!(
     ".section .text",
-    ".globl example_run_user",
-    "example_run_user:",
+    ".globl example_enter_user",
+    "example_enter_user:",
+    // rdi = the context. Save what the C ABI asks a callee to keep, and the context's address.
     "    pushq %rbx",
     "    pushq %rbp",
     "    pushq %r12",
     "    pushq %r13",
     "    pushq %r14",
     "    pushq %r15",
-    "    movq %rsp, {record}+40(%rip)",
-    "    movq %rsp, {tss}+4(%rip)",
-    "    pushq $0x1b",
-    "    pushq %rsi",
-    "    pushq $0x2",
-    "    pushq $0x23",
     "    pushq %rdi",
-    "    movq %rdx, %rdi",
-    "    movq %rcx, %rsi",
-    "    movq %r8, %rdx",
+    "    movq %rsp, {entry_stack}(%rip)",
+    "    movq %rsp, {tss}+4(%rip)",
+    // The iretq frame: ss, rsp, rflags, cs, rip (user selectors with RPL 3).
+    "    pushq $0x1b",
+    "    pushq 128(%rdi)",
+    "    movq 136(%rdi), %rax",
+    "    andq $0xcd5, %rax",
+    "    orq $0x2, %rax",
+    "    pushq %rax",
+    "    pushq $0x23",
+    "    pushq 120(%rdi)",
+    "    movq 0(%rdi), %r15",
+    "    movq 8(%rdi), %r14",
+    "    movq 16(%rdi), %r13",
+    "    movq 24(%rdi), %r12",
+    "    movq 32(%rdi), %r11",
+    "    movq 40(%rdi), %r10",
+    "    movq 48(%rdi), %r9",
+    "    movq 56(%rdi), %r8",
+    "    movq 64(%rdi), %rbp",
+    "    movq 80(%rdi), %rsi",
+    "    movq 88(%rdi), %rdx",
+    "    movq 96(%rdi), %rcx",
+    "    movq 104(%rdi), %rbx",
+    "    movq 112(%rdi), %rax",
+    "    movq 72(%rdi), %rdi",
     "    iretq",
     "",
     ".globl example_user_trap",
     "example_user_trap:",
-    // rsp = the frame the stub built on the TSS.RSP0 stack.
+    // rsp = the trap frame the stub built on the TSS.RSP0 stack, below enter_user's frame.
     "    movq %rsp, %rdi",
+    "    movq {entry_stack}(%rip), %rax",
+    "    movq (%rax), %rsi",
     "    cld",
-    "    call {user_trap}",
-    "    testq %rax, %rax",
-    "    jnz 1f",
-    // End of the run: back to example_run_user's caller.
-    "    movq {record}+40(%rip), %rsp",
+    "    call {save}",
+    // Back to enter_user's caller.
+    "    movq {entry_stack}(%rip), %rsp",
+    "    popq %rdi",
     "    popq %r15",
     "    popq %r14",
     "    popq %r13",
@@ -58,108 +148,52 @@ global_asm!(
     "    popq %rbp",
     "    popq %rbx",
     "    ret",
-    // Handled fault: resume ring 3 at the faulting instruction.
-    "1:  popq %r15",
-    "    popq %r14",
-    "    popq %r13",
-    "    popq %r12",
-    "    popq %r11",
-    "    popq %r10",
-    "    popq %r9",
-    "    popq %r8",
-    "    popq %rbp",
-    "    popq %rdi",
-    "    popq %rsi",
-    "    popq %rdx",
-    "    popq %rcx",
-    "    popq %rbx",
-    "    popq %rax",
-    "    addq $16, %rsp",
-    "    iretq",
-    "",
-    // The user routine: rdi = operation, rsi = address, rdx = value. Position independent;
-    // copied into a user page by the suite. It lives in rodata: the kernel never executes it.
-    ".section .rodata.example_user_routine, \"a\"",
-    ".globl example_user_routine_start",
-    "example_user_routine_start:",
-    "    movq %rdi, %rax",
-    "    testq %rdi, %rdi",
-    "    jz 1f",
-    "    cmpq $1, %rdi",
-    "    je 2f",
-    "    call *%rsi",
-    "    jmp 3f",
-    "1:  movq (%rsi), %rax",
-    "    jmp 3f",
-    "2:  movq %rdx, (%rsi)",
-    "3:  int $0x80",
-    "4:  jmp 4b",
-    ".globl example_user_routine_end",
-    "example_user_routine_end:",
-    record = sym USER_EXIT,
+    entry_stack = sym ENTRY_STACK,
     tss = sym super::descriptors::EXAMPLE_TSS,
-    user_trap = sym user_trap,
+    save = sym save_user_registers,
     options(att_syntax),
 );
 
-/// Every trap from ring 3: a page fault the handler fixes resumes ring 3 (returns 1); anything
-/// else is recorded in `USER_EXIT` and ends the run (returns 0).
-extern "C" fn user_trap(frame: &mut TrapFrame) -> usize {
-    let cr2 = super::trap::read_cr2();
-    if frame.vector() == PAGE_FAULT_VECTOR as u64
-        && crate::trap::user_fault(super::trap::decode_or_stop(frame, cr2))
-    {
-        return 1;
-    }
-    let record = USER_EXIT.0.get();
-    // SAFETY: see `UserExitRecord`; only the first five words are written, the sixth (the saved
-    // kernel rsp) is still needed by the assembly that returns from `run_user`.
-    unsafe {
-        let words = record.cast::<usize>();
-        words.write_volatile(frame.rax() as usize);
-        words.add(1).write_volatile(frame.vector() as usize);
-        words.add(2).write_volatile(frame.error_code() as usize);
-        words.add(3).write_volatile(cr2);
-        words.add(4).write_volatile(frame.pc());
-    }
-    0
+/// Copies the user registers of a trap from ring 3 into the context (called by
+/// `example_user_trap`).
+extern "C" fn save_user_registers(frame: &TrapFrame, context: &mut UserContext) {
+    context.registers = frame.general_registers();
+    context.rip = frame.pc() as u64;
+    context.rsp = frame.stack_pointer();
+    context.rflags = frame.flags();
+    context.vector = frame.vector();
+    context.error_code = frame.error_code();
+    context.cr2 = super::trap::read_cr2() as u64;
 }
 
 unsafe extern "C" {
-    fn example_run_user(
-        code: usize,
-        stack_top: usize,
-        operation: usize,
-        address: usize,
-        value: usize,
-    );
+    fn example_enter_user(context: &mut UserContext);
 }
 
-const PAGE_FAULT_VECTOR: usize = 14;
-
-/// See `crate::user::run`.
-///
-/// # Safety
-/// See `crate::user::run`.
-pub(crate) unsafe fn run_user(
-    code: usize,
-    stack_top: usize,
-    operation: usize,
-    address: usize,
-    value: usize,
-) -> UserExit {
-    // SAFETY: the caller maps the routine and its stack; the routine ends in a trap that returns
-    // here with every callee-saved register restored.
-    unsafe { example_run_user(code, stack_top, operation, address, value) };
-    // SAFETY: the user-trap path wrote the record before returning.
-    let [value, vector, error_code, cr2, _rip, _] = unsafe { USER_EXIT.0.get().read_volatile() };
-    if vector == super::descriptors::SYSTEM_CALL_VECTOR {
-        return UserExit::SystemCall { value };
+/// Runs user code with `context` until its next trap; the context then holds the user
+/// registers at the trap (`rip` is already past an `int 0x80`).
+pub(crate) fn enter_user(context: &mut UserContext) -> UserTrap {
+    // SAFETY: `example_enter_user` enters ring 3 (user code and stack selectors, IOPL 0, IF
+    // 0), where the code can reach only user pages; every trap from ring 3 comes back through
+    // `example_user_trap` on the TSS.RSP0 stack it set, which restores the callee-saved
+    // registers and the stack of this call and writes only into `context`. The active root
+    // shares the kernel half (every user space does), which maps the IDT, GDT, TSS, this code
+    // and its stack.
+    unsafe { example_enter_user(context) };
+    if context.vector == super::descriptors::SYSTEM_CALL_VECTOR as u64 {
+        return UserTrap::SystemCall;
     }
-    if vector == PAGE_FAULT_VECTOR {
-        // A user fault: RFLAGS.AC and CR4.SMAP do not matter (`user_memory_access` is false),
-        // and RSVD faults already stopped the kernel in `user_trap`.
-        return UserExit::page_fault(decode_page_fault(error_code as u64, cr2 as u64, 0, 0));
+    if context.vector == PAGE_FAULT_VECTOR {
+        // A user fault: RFLAGS.AC and CR4.SMAP do not matter (`user_memory_access` is false);
+        // a corrupt table (RSVD) stops the kernel.
+        return UserTrap::PageFault(super::trap::decode_or_stop(
+            context.error_code,
+            context.cr2 as usize,
+            0,
+            context.rip,
+        ));
     }
-    UserExit::Other { cause: vector }
+    UserTrap::Other {
+        cause: context.vector as usize,
+    }
 }
