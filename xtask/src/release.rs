@@ -9,7 +9,9 @@
 //! tests check that every workspace member is either a library crate listed here or a dev tool,
 //! and that the READMEs state the same minimum version.
 
+use std::env;
 use std::fs;
+use std::path::PathBuf;
 use std::process::Command;
 
 use crate::arch::Arch;
@@ -173,6 +175,41 @@ fn invalid(relative: &str, message: String) -> XtaskError {
     }
 }
 
+/// Where `cargo package` builds to verify the packages: a directory of its own, emptied before
+/// every run.
+fn package_target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace::root().join("target"), PathBuf::from)
+        .join("package-verify")
+}
+
+/// Removes what earlier `cargo package` runs left of our crates: the packages and the build
+/// of the verification, and the sources cargo unpacked from its temporary registry into
+/// `$CARGO_HOME/registry/src`. Cargo treats a registry crate of the same name and version as
+/// unchanged (its sources and its build), so without this a dependent crate would be verified
+/// against an old copy of our own crate (none is published, so no other registry holds these
+/// names).
+fn forget_earlier_packages() {
+    let _ = fs::remove_dir_all(package_target_dir());
+    let cargo_home = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(sources) = cargo_home.map(|home| home.join("registry").join("src")) else {
+        return;
+    };
+    for registry in fs::read_dir(sources).into_iter().flatten().flatten() {
+        for unpacked in fs::read_dir(registry.path()).into_iter().flatten().flatten() {
+            let name = unpacked.file_name().to_string_lossy().into_owned();
+            let ours = LIBRARY_CRATES
+                .iter()
+                .any(|(crate_name, _)| name.starts_with(&format!("{crate_name}-")));
+            if ours {
+                let _ = fs::remove_dir_all(unpacked.path());
+            }
+        }
+    }
+}
+
 /// The CI steps of this module: package, docs as docs.rs builds them, the MSRV builds.
 ///
 /// # Errors
@@ -181,10 +218,12 @@ fn invalid(relative: &str, message: String) -> XtaskError {
 pub(crate) fn ci_steps() -> Result<Vec<CiStep>, XtaskError> {
     let mut steps = Vec::new();
 
+    forget_earlier_packages();
     let mut package = workspace::cargo("package");
     // `--allow-dirty`: a local `cargo xtask ci` on a work tree with changes checks the same
     // contents; CI runs on a clean clone anyway.
-    package.args(["--workspace", "--allow-dirty"]);
+    package.args(["--workspace", "--allow-dirty", "--target-dir"]);
+    package.arg(package_target_dir());
     for (name, _) in DEV_TOOLS {
         package.args(["--exclude", name]);
     }

@@ -42,9 +42,8 @@ impl FrameTable {
     /// use vmlayer_paging::{FrameTable, PhysAddr};
     ///
     /// // 16 MiB of RAM at 0x8000_0000: 4096 frames, 16 KiB of counts.
-    /// let counts: &'static [AtomicU32] =
-    ///     Box::leak((0..4096).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
-    /// let table = FrameTable::new(PhysAddr::from(0x8000_0000), counts);
+    /// static COUNTS: [AtomicU32; 4096] = [const { AtomicU32::new(0) }; 4096];
+    /// let table = FrameTable::new(PhysAddr::from(0x8000_0000), &COUNTS);
     /// assert!(table.covers(PhysAddr::from(0x80ff_f000)));
     /// assert!(!table.covers(PhysAddr::from(0x8100_0000)));
     /// assert_eq!(table.sharers(PhysAddr::from(0x8000_0000)), 0);

@@ -185,7 +185,7 @@ fn shared_anonymous_memory_stays_shared_across_fork() {
 
 #[test]
 fn ten_thousand_children_share_one_page() {
-    let children_count = if cfg!(miri) { 20 } else { 10_000 };
+    let children_count = if cfg!(miri) { 8 } else { 10_000 };
     let frames = use_frame_pool(children_count * 5 + 64);
     let mut parent = Space::try_new().unwrap();
     parent.set_frame_table(frames).unwrap();
