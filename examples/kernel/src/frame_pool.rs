@@ -211,6 +211,17 @@ pub(crate) fn shared_frames() -> usize {
         .count()
 }
 
+/// How many mappings share `frame` beyond one (`FrameTable::sharers`).
+///
+/// # Panics
+/// Before [`init_frame_table`].
+pub(crate) fn sharers(frame: usize) -> u32 {
+    let table = FRAME_TABLE
+        .with(|slot| slot.as_ref().map(|(table, _)| *table))
+        .expect("frame table not made yet");
+    table.sharers(PhysAddr::from(frame))
+}
+
 /// The frame table's size: the RAM span it covers and the bytes of counts it takes.
 ///
 /// # Panics

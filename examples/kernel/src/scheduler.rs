@@ -58,13 +58,6 @@ impl Scheduler {
         Ok(pid)
     }
 
-    /// Adds a process made elsewhere; returns its pid.
-    pub(crate) fn add(&mut self, process: Process) -> usize {
-        let pid = process.pid;
-        self.processes.push(process);
-        pid
-    }
-
     /// The process `pid`, unless it was reaped (or never existed).
     pub(crate) fn get(&self, pid: usize) -> Option<&Process> {
         self.processes.iter().find(|process| process.pid == pid)

@@ -1,4 +1,4 @@
-//! Cases 15–20: processes. Each loads a user program (`crate::programs`) into a process of its
+//! Cases 15–20: processes (the fork cases are in `fork.rs`). Each loads a user program (`crate::programs`) into a process of its
 //! own (`crate::process`), runs it in user mode, and checks what the program's own accesses
 //! and system calls did: its exit, the signal that killed it and where, its output, and its
 //! address space afterwards. Every case ends with the frame pool's in-use count back where it
@@ -21,18 +21,18 @@ use crate::scheduler::Scheduler;
 use crate::{ensure_eq, frame_pool, trap};
 
 /// `si_code` of a `SIGSEGV` for an address no area holds.
-const SEGV_MAPERR: i32 = 1;
+pub(super) const SEGV_MAPERR: i32 = 1;
 /// `si_code` of a `SIGSEGV` for an access the area (or the kernel half) forbids.
 const SEGV_ACCERR: i32 = 2;
 
 /// A process running `program` with `arguments`, its output captured.
-fn spawn(program: &Program, arguments: [usize; 3]) -> Result<Process, String> {
+pub(super) fn spawn(program: &Program, arguments: [usize; 3]) -> Result<Process, String> {
     Process::spawn(program, arguments, Output::Captured(Vec::new()))
         .map_err(|error| format!("spawning {}: {error}", program.name))
 }
 
 /// A process running `program` with `arguments` in `scheduler`, its output captured.
-fn spawn_into(
+pub(super) fn spawn_into(
     scheduler: &mut Scheduler,
     program: &Program,
     arguments: [usize; 3],
@@ -43,7 +43,7 @@ fn spawn_into(
 }
 
 /// The frame that maps `address` in `process`'s space.
-fn frame_of(process: &Process, address: usize) -> Option<usize> {
+pub(super) fn frame_of(process: &Process, address: usize) -> Option<usize> {
     process
         .space
         .query(va(address))
@@ -51,7 +51,7 @@ fn frame_of(process: &Process, address: usize) -> Option<usize> {
 }
 
 /// Checks that the frame pool is back at `in_use_before` once the case's processes are gone.
-fn frames_back(in_use_before: usize) -> Result<(), String> {
+pub(super) fn frames_back(in_use_before: usize) -> Result<(), String> {
     ensure_eq!(
         frame_pool::stats().in_use,
         in_use_before,
@@ -61,7 +61,7 @@ fn frames_back(in_use_before: usize) -> Result<(), String> {
 }
 
 /// The area flags of `address` in `process`'s space, if an area holds it.
-fn area_flags(process: &Process, address: usize) -> Option<MappingFlags> {
+pub(super) fn area_flags(process: &Process, address: usize) -> Option<MappingFlags> {
     process
         .space
         .find_area(va(address))
