@@ -188,8 +188,10 @@ pub(crate) fn init_frame_table(ram: &RangeList) -> &'static FrameTable {
     // atomics over them is sound.
     let counts: &'static [AtomicU32] =
         unsafe { core::slice::from_raw_parts(counts_virt as *const AtomicU32, frames) };
-    let table: &'static FrameTable =
-        Box::leak(Box::new(FrameTable::new(PhysAddr::from(span.start), counts)));
+    let table: &'static FrameTable = Box::leak(Box::new(FrameTable::new(
+        PhysAddr::from(span.start),
+        counts,
+    )));
     FRAME_TABLE.with(|slot| {
         assert!(slot.is_none(), "the frame table is made once");
         *slot = Some((table, span));

@@ -35,8 +35,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use vmlayer_paging::{
-    Access, Area, Backend, FaultError, FaultResolution, MappingError, MappingFlags,
-    PageFaultInfo, Placement,
+    Access, Area, Backend, FaultError, FaultResolution, MappingError, MappingFlags, PageFaultInfo,
+    Placement,
 };
 
 use crate::global_cell::GlobalCell;

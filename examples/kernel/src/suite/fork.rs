@@ -103,15 +103,15 @@ pub(crate) fn fork_isolates_writes() -> Result<(), String> {
         Some(Stop::Yielded),
         "the child finds 1, stores 2 and yields ({codes})"
     );
-    let words = [parent, child].map(|pid| {
-        process_mut(&mut scheduler, pid).map(|process| process.read_word(DATA_START))
-    });
+    let words = [parent, child]
+        .map(|pid| process_mut(&mut scheduler, pid).map(|process| process.read_word(DATA_START)));
     ensure_eq!(
         words,
         [Ok(Ok(3)), Ok(Ok(2))],
         "the word each process stored at {DATA_START:#x}"
     );
-    let frames = [parent, child].map(|pid| process(&scheduler, pid).map(|p| frame_of(p, DATA_START)));
+    let frames =
+        [parent, child].map(|pid| process(&scheduler, pid).map(|p| frame_of(p, DATA_START)));
     if frames[0] == frames[1] {
         return Err(format!(
             "after both stored, {DATA_START:#x} must map two frames: {frames:x?}"
@@ -225,9 +225,8 @@ pub(crate) fn fork_shares_frames_until_written() -> Result<(), String> {
         ),
         "the parent, the last sharer, writes in place: its last fault, its frame, writable"
     );
-    let words = [parent, child].map(|pid| {
-        process_mut(&mut scheduler, pid).map(|process| process.read_word(DATA_START))
-    });
+    let words = [parent, child]
+        .map(|pid| process_mut(&mut scheduler, pid).map(|process| process.read_word(DATA_START)));
     ensure_eq!(words, [Ok(Ok(3)), Ok(Ok(2))], "each process's word");
 
     scheduler.run_all();
