@@ -111,12 +111,11 @@ impl Exit {
     /// The status `wait4` reports (Linux's encoding): `code << 8` for an exit, the signal's
     /// number for a kill.
     pub(crate) fn wait_status(&self) -> u32 {
-        match self.signal() {
-            None => match *self {
-                Self::Exited(code) => (code as u32 & 0xff) << 8,
-                _ => unreachable!("only an exit has no signal"),
-            },
-            Some((signal, _)) => signal as u32,
+        match *self {
+            Self::Exited(code) => ((code & 0xff) as u32) << 8,
+            Self::Killed { .. } | Self::Trapped { .. } => {
+                self.signal().map_or(0, |(signal, _)| signal as u32)
+            }
         }
     }
 
