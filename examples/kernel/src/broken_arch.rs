@@ -5,7 +5,7 @@
 //! encodes is executable — the classic "forgot the execute-never bit" bug. The permission case
 //! must then fail on every ISA. No production kernel enables this feature.
 
-use vmlayer_arch::{
+use vmlayer_paging::{
     ActivateError, EntryKind, MappingFlags, PagingArch, PhysAddr, TlbFlushRequest, VirtAddr,
 };
 

@@ -6,8 +6,18 @@
 //! forgets to zero a frame it hands out as "fresh" memory is caught by the suite. The pool is
 //! global because `page_table_multiarch::PagingHandler` allocates through associated functions
 //! (no `self`).
+//!
+//! The pool also owns the frames' metadata: the [`FrameTable`] of `vmlayer_paging` (one
+//! `AtomicU32` per 4 KiB frame of the span of usable RAM, 0.1 % of it, carved from the pool
+//! once at boot by [`init_frame_table`]), which counts the mappings of frames that `fork` and
+//! `MAP_SHARED` share. The pool itself stays a plain allocator: a shared frame comes back
+//! through [`free`] once, when its last mapping goes.
 
+use alloc::boxed::Box;
 use core::ops::Range;
+use core::sync::atomic::AtomicU32;
+
+use vmlayer_paging::{FrameTable, PhysAddr};
 
 use crate::global_cell::GlobalCell;
 use crate::layout::{PAGE_SIZE, phys_to_virt};
@@ -144,6 +154,86 @@ fn push_free(pool: &mut FramePool, frame: usize) {
     }
     pool.free_head = frame;
     pool.free_count += 1;
+}
+
+/// The frame table made by [`init_frame_table`], and the physical range it covers.
+static FRAME_TABLE: GlobalCell<Option<(&'static FrameTable, Range<usize>)>> = GlobalCell::new(None);
+
+/// Allocates the frame table for the span of `ram` (the usable RAM the pool hands out, from its
+/// first frame to the end of its last range; holes included, so that a frame's count is found
+/// by its number alone): [`FrameTable::bytes_for`] the span, 4 bytes per 4 KiB frame, taken
+/// once from the pool (never returned, not counted in use, like the heap) and zeroed through
+/// the direct map. Returns the table for `AddressSpace::set_frame_table`. Call it once, after
+/// the heap exists and before the frame pool hands out frames to address spaces.
+///
+/// # Panics
+/// If `ram` is empty, if called twice, or if the pool has no contiguous run of frames for the
+/// counts (128 KiB for 128 MiB of RAM).
+pub(crate) fn init_frame_table(ram: &RangeList) -> &'static FrameTable {
+    let ranges = ram.as_slice();
+    let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
+        panic!("no usable RAM for the frame table");
+    };
+    let span = first.start..last.end;
+    let frames = (span.end - span.start) / PAGE_SIZE;
+    let bytes = FrameTable::bytes_for(span.end - span.start);
+    let counts = take_forever(bytes.div_ceil(PAGE_SIZE)).expect("no memory for the frame table");
+    let counts_virt = phys_to_virt(counts.start);
+    // SAFETY: `take_forever` handed these frames to the kernel for good (RAM in the direct map,
+    // owned by nobody else); zeroing them makes every count 0, the value `FrameTable::new`
+    // requires.
+    unsafe { core::ptr::write_bytes(counts_virt as *mut u8, 0, counts.end - counts.start) };
+    // SAFETY: the frames hold at least `frames` zeroed `AtomicU32`s (`bytes_for` rounds up),
+    // 4 KiB-aligned, never freed nor reached any other way, so a shared `'static` slice of
+    // atomics over them is sound.
+    let counts: &'static [AtomicU32] =
+        unsafe { core::slice::from_raw_parts(counts_virt as *const AtomicU32, frames) };
+    let table: &'static FrameTable = Box::leak(Box::new(FrameTable::new(
+        PhysAddr::from(span.start),
+        counts,
+    )));
+    FRAME_TABLE.with(|slot| {
+        assert!(slot.is_none(), "the frame table is made once");
+        *slot = Some((table, span));
+    });
+    table
+}
+
+/// The frames the frame table counts as shared by more than one mapping right now (0 once
+/// every process that shared frames is gone).
+///
+/// # Panics
+/// Before [`init_frame_table`].
+pub(crate) fn shared_frames() -> usize {
+    let (table, span) = FRAME_TABLE
+        .with(|slot| slot.clone())
+        .expect("frame table not made yet");
+    span.step_by(PAGE_SIZE)
+        .filter(|&frame| table.sharers(PhysAddr::from(frame)) != 0)
+        .count()
+}
+
+/// How many mappings share `frame` beyond one (`FrameTable::sharers`).
+///
+/// # Panics
+/// Before [`init_frame_table`].
+pub(crate) fn sharers(frame: usize) -> u32 {
+    let table = FRAME_TABLE
+        .with(|slot| slot.as_ref().map(|(table, _)| *table))
+        .expect("frame table not made yet");
+    table.sharers(PhysAddr::from(frame))
+}
+
+/// The frame table's size: the RAM span it covers and the bytes of counts it takes.
+///
+/// # Panics
+/// Before [`init_frame_table`].
+pub(crate) fn frame_table_size() -> (Range<usize>, usize) {
+    let span = FRAME_TABLE
+        .with(|slot| slot.as_ref().map(|(_, span)| span.clone()))
+        .expect("frame table not made yet");
+    let bytes = FrameTable::bytes_for(span.end - span.start);
+    (span, bytes)
 }
 
 /// Current counters.

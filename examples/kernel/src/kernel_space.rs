@@ -10,7 +10,9 @@
 //!    through it), the MMIO pages as DEVICE; installs the TLB flush hook; replaces the boot
 //!    mapping with it (`arch::enable_kernel_space`: `satp` / `CR3`, or `TTBR1_EL1`); then makes
 //!    the first user space current (`AddressSpace::new_user`: the lower half, sharing the
-//!    kernel half) and installs [`handle_page_fault`] as the trap's page-fault handler.
+//!    kernel half) and installs [`handle_page_fault`] as the trap's page-fault handler. The
+//!    kernel space gets the frame table first (`AddressSpace::set_frame_table`), so every user
+//!    space and every fork counts the frames it shares there.
 //! 3. Traps decode the ISA registers with the ISA crate's `decode_page_fault` and hand the
 //!    `PageFaultInfo` to `AddressSpace::handle_page_fault` of the space that translates the
 //!    address: the kernel space for an upper-half address, else the current user space.
@@ -28,7 +30,7 @@ use alloc::format;
 use alloc::string::String;
 
 use vmlayer_paging::{
-    FaultError, FaultResolution, MappingError, MappingFlags, PageFaultInfo, PagingArch,
+    FaultError, FaultResolution, FrameTable, MappingError, MappingFlags, PageFaultInfo, PagingArch,
     PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr, VirtAddrRange,
 };
 
@@ -198,13 +200,17 @@ fn new_kernel_space() -> Result<AddressSpace, MappingError> {
 }
 
 /// Builds the kernel space and the first user space, replaces the boot mapping with them and
-/// routes page faults to them.
+/// routes page faults to them. The kernel space counts shared frames in `frames`
+/// (`AddressSpace::set_frame_table`), and every user space and fork inherits it.
 ///
 /// # Panics
 /// If the kernel cannot be mapped (no memory) or the CPU refuses the translation mode: nothing
 /// can run without them.
-pub(crate) fn init() {
-    let kernel = new_kernel_space().expect("mapping the kernel failed");
+pub(crate) fn init(frames: &'static FrameTable) {
+    let mut kernel = new_kernel_space().expect("mapping the kernel failed");
+    kernel
+        .set_frame_table(frames)
+        .expect("a new kernel space takes a frame table");
     let kernel_root = kernel.root_paddr();
     SPACES.with(|spaces| spaces.kernel = Some(kernel));
     // SAFETY: the kernel space maps the running code, the stack, all data and the devices at
@@ -236,6 +242,14 @@ pub(crate) fn init() {
     #[cfg(target_arch = "aarch64")]
     println!("{}", arch::kernel_half_registers());
     println!("user memory: {}", arch::protect_user_memory());
+    let (span, bytes) = frame_pool::frame_table_size();
+    println!(
+        "frame table: {} KiB of counts for {:#x}..{:#x} ({} frames), inherited by every user space",
+        bytes / 1024,
+        span.start,
+        span.end,
+        (span.end - span.start) / layout::PAGE_SIZE
+    );
 }
 
 /// The page-fault handler: asks the address space that translates the address (the kernel

@@ -5,10 +5,12 @@
 //! 1. boot: `arch::*::boot` — per-ISA entry at the physical load address: the boot mapping
 //!    (identity and upper half), the jump to the image's upper-half link address, stack, bss,
 //!    trap vectors; then `kernel_main`, the neutral part;
-//! 2. memory: the memory map (`firmware`, `layout`), the frame pool and the heap (through the
-//!    boot mapping's direct map), the kernel space and the first user space (`kernel_space`);
+//! 2. memory: the memory map (`firmware`, `layout`), the frame pool, the heap and the frame
+//!    table (through the boot mapping's direct map), the kernel space and the first user space
+//!    (`kernel_space`);
 //! 3. processes: user programs (`programs`) loaded into user spaces and run in user mode
-//!    (`process`, `user`), first `hello` and `touch` on the console;
+//!    (`process`, `user`), forked, waited for and run round-robin (`scheduler`), first `hello`
+//!    and `touch` on the console;
 //! 4. system calls: what those programs ask for (`syscall`);
 //! 5. CPUs: only the boot CPU runs (the others stay parked in the firmware);
 //! 6. the test suite (`suite`), then exit QEMU with a status only a full pass can produce.
@@ -55,6 +57,8 @@ mod programs;
 #[cfg(target_os = "none")]
 mod range_list;
 #[cfg(target_os = "none")]
+mod scheduler;
+#[cfg(target_os = "none")]
 mod suite;
 #[cfg(target_os = "none")]
 mod syscall;
@@ -80,7 +84,8 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     let heap_frames =
         frame_pool::take_forever(HEAP_FRAMES).expect("usable RAM too small for the heap");
     heap::init(layout::phys_to_virt(heap_frames.start)..layout::phys_to_virt(heap_frames.end));
-    kernel_space::init();
+    let frame_table = frame_pool::init_frame_table(&layout::usable_ram());
+    kernel_space::init(frame_table);
     frame_pool::release_all();
     first_processes();
     let outcome = suite::run_all();

@@ -18,24 +18,32 @@
 //!    page populated) → the instruction runs again; refused → the process is killed with
 //!    `SIGSEGV` and the fault's `si_code` (`FaultError::segv_code`), and the kernel goes on;
 //! 5. **system call**: `crate::syscall::dispatch` serves it (`read_user`, `map`, `unmap`,
-//!    `mprotect`, `find_free_area`, `map_alloc`), the result goes into the result register;
-//! 6. **exit**: `exit(code)` or a kill ends the run; the kernel may still inspect the space
-//!    (a zombie), and dropping the [`Process`] drops its space, which returns every frame and
-//!    table page it took.
+//!    `mprotect`, `mremap`, `find_free_area`, `map_alloc`), the result goes into the result
+//!    register; `wait4` stops the run for the scheduler, which owns the other processes;
+//! 6. **fork** ([`Process::fork`], the system call `clone`): `AddressSpace::fork` (private
+//!    pages shared copy-on-write, `MAP_SHARED` pages shared writable, counted in the kernel's
+//!    frame table), the user registers copied with result 0; the parent gets the child's pid
+//!    and goes on running at once, in its own space (no root switch in between), and the child
+//!    waits in [`Process::forked`] until the scheduler (`crate::scheduler`) takes it;
+//! 7. **exit**: `exit(code)` or a kill ends the run; the kernel may still inspect the space
+//!    (a zombie, until `wait4` reaps it), and dropping the [`Process`] drops its space, which
+//!    returns every frame and table page it took (a frame shared with another process when
+//!    its last mapping goes).
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
 use vmlayer_paging::{
-    Access, Area, Backend, FaultError, MappingError, MappingFlags, PageFaultInfo, Placement,
+    Access, Area, Backend, FaultError, FaultResolution, MappingError, MappingFlags, PageFaultInfo,
+    Placement,
 };
 
 use crate::global_cell::GlobalCell;
 use crate::kernel_space::{self, AddressSpace, Space, va};
 use crate::layout::PAGE_SIZE;
 use crate::programs::Program;
-use crate::syscall::{self, Action};
+use crate::syscall::{self, Action, WaitRequest};
 use crate::user::{self, UserContext, UserTrap};
 
 /// Where a program's text is loaded and entered (4 MiB, as ELF executables often are).
@@ -100,6 +108,17 @@ impl Exit {
         }
     }
 
+    /// The status `wait4` reports (Linux's encoding): `code << 8` for an exit, the signal's
+    /// number for a kill.
+    pub(crate) fn wait_status(&self) -> u32 {
+        match *self {
+            Self::Exited(code) => ((code & 0xff) as u32) << 8,
+            Self::Killed { .. } | Self::Trapped { .. } => {
+                self.signal().map_or(0, |(signal, _)| signal as u32)
+            }
+        }
+    }
+
     /// The signal that killed the process and its `si_code` (`None` for a normal exit).
     pub(crate) fn signal(&self) -> Option<(usize, Option<i32>)> {
         match self {
@@ -135,6 +154,18 @@ impl fmt::Display for Exit {
             Self::Trapped { cause } => write!(formatter, "killed by SIGILL: trap cause {cause:#x}"),
         }
     }
+}
+
+/// Why [`Process::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// It called `sched_yield`: it runs again at its next turn (with result 0).
+    Yielded,
+    /// It called `wait4` and the kernel must answer it: with an exited child, or after one
+    /// exits (`crate::scheduler`); [`Process::answer`] puts the result in its register.
+    Waiting(WaitRequest),
+    /// It ended (also recorded in [`Process::exit`]); it never runs again.
+    Ended(Exit),
 }
 
 /// Why a process could not be created.
@@ -186,10 +217,30 @@ pub(crate) struct Process {
     pub(crate) brk: usize,
     /// Where `write` goes.
     pub(crate) output: Output,
-    /// Page faults its address space resolved (lazy pages populated).
+    /// Page faults its address space resolved (lazy pages populated, copies on write, ...).
     pub(crate) resolved_faults: usize,
+    /// The last faults it resolved: page and how (at most [`FAULT_LOG_LENGTH`], oldest
+    /// dropped), for the cases that check copy-on-write.
+    pub(crate) fault_log: Vec<(usize, FaultResolution)>,
     /// How it ended, once it has.
     pub(crate) exit: Option<Exit>,
+    /// The pid of the process that forked it (`None` for a spawned one).
+    pub(crate) parent: Option<usize>,
+    /// Children it forked during its last run, until the scheduler takes them.
+    pub(crate) forked: Vec<Process>,
+    /// The `wait4` it is blocked in, until the scheduler answers it.
+    pub(crate) waiting: Option<WaitRequest>,
+}
+
+/// How many resolved faults [`Process::fault_log`] keeps.
+pub(crate) const FAULT_LOG_LENGTH: usize = 16;
+
+/// A new process id.
+fn next_pid() -> usize {
+    NEXT_PID.with(|next| {
+        *next += 1;
+        *next - 1
+    })
 }
 
 impl Process {
@@ -231,13 +282,9 @@ impl Process {
         }
         space.load(va(TEXT_START), program.text)?;
         space.load(va(DATA_START), program.data)?;
-        let pid = NEXT_PID.with(|next| {
-            *next += 1;
-            *next - 1
-        });
         let heap_start = DATA_START + data_size;
         Ok(Self {
-            pid,
+            pid: next_pid(),
             name: program.name,
             space,
             context: UserContext::new(TEXT_START, STACK_TOP, arguments),
@@ -245,21 +292,59 @@ impl Process {
             brk: heap_start,
             output,
             resolved_faults: 0,
+            fault_log: Vec::new(),
             exit: None,
+            parent: None,
+            forked: Vec::new(),
+            waiting: None,
         })
     }
 
-    /// Runs the process in user mode until it yields (`None`) or ends (`Some(exit)`, also
-    /// recorded in [`Self::exit`]); an ended process does not run again.
-    pub(crate) fn run(&mut self) -> Option<Exit> {
-        if self.exit.is_some() {
-            return self.exit;
+    /// `fork`: a child with a copy of this process's address space (`AddressSpace::fork`:
+    /// nothing copied yet, frames shared copy-on-write or, for `MAP_SHARED`, writable), its
+    /// registers with result 0 (the pc is past the system call), its break and an output of
+    /// the same kind (an empty buffer if captured). Called while this process's space is the
+    /// current one, which `fork` flushes for the pages it made read-only.
+    ///
+    /// # Errors
+    /// If the frame pool runs out for the child's tables (nothing of the child remains).
+    pub(crate) fn fork(&mut self) -> Result<Self, MappingError> {
+        let space = self.space.fork()?;
+        let mut context = self.context.clone();
+        context.set_return_value(0);
+        let output = match self.output {
+            Output::Console => Output::Console,
+            Output::Captured(_) => Output::Captured(Vec::new()),
+        };
+        Ok(Self {
+            pid: next_pid(),
+            name: self.name,
+            space,
+            context,
+            heap_start: self.heap_start,
+            brk: self.brk,
+            output,
+            resolved_faults: 0,
+            fault_log: Vec::new(),
+            exit: None,
+            parent: Some(self.pid),
+            forked: Vec::new(),
+            waiting: None,
+        })
+    }
+
+    /// Runs the process in user mode until it yields, waits or ends (see [`Stop`]); an ended
+    /// process does not run again. A `fork` does not stop it: the child goes to
+    /// [`Self::forked`] and the parent continues in its own space.
+    pub(crate) fn run(&mut self) -> Stop {
+        if let Some(exit) = self.exit {
+            return Stop::Ended(exit);
         }
         // SAFETY: the space lives in `self`, which this call borrows mutably and which nothing
         // below replaces or drops; `switch_to(Space::User)` makes another space current before
         // the borrow ends.
         unsafe { kernel_space::switch_to_process(&self.space) };
-        let exit = loop {
+        let stop = loop {
             match user::enter(&mut self.context) {
                 UserTrap::SystemCall => {
                     let (number, arguments) = self.context.system_call();
@@ -267,31 +352,51 @@ impl Process {
                         Action::Return(value) => self.context.set_return_value(value),
                         Action::Yield => {
                             self.context.set_return_value(0);
-                            break None;
+                            break Stop::Yielded;
                         }
-                        Action::Exit(code) => break Some(Exit::Exited(code)),
+                        Action::Wait(request) => break Stop::Waiting(request),
+                        Action::Exit(code) => break Stop::Ended(Exit::Exited(code)),
                     }
                 }
                 UserTrap::PageFault(fault) => {
                     match kernel_space::handle_user_fault(&mut self.space, fault) {
-                        Ok(_) => self.resolved_faults += 1,
-                        Err(error) => break Some(Exit::killed(fault, error)),
+                        Ok(resolution) => self.log_fault(fault, resolution),
+                        Err(error) => break Stop::Ended(Exit::killed(fault, error)),
                     }
                 }
-                UserTrap::Other { cause } => break Some(Exit::Trapped { cause }),
+                UserTrap::Other { cause } => break Stop::Ended(Exit::Trapped { cause }),
             }
         };
         kernel_space::switch_to(Space::User);
-        self.exit = exit;
-        exit
+        if let Stop::Ended(exit) = stop {
+            self.exit = Some(exit);
+        }
+        stop
+    }
+
+    fn log_fault(&mut self, fault: PageFaultInfo, resolution: FaultResolution) {
+        self.resolved_faults += 1;
+        if self.fault_log.len() == FAULT_LOG_LENGTH {
+            self.fault_log.remove(0);
+        }
+        let page = fault.address.as_usize() & !(PAGE_SIZE - 1);
+        self.fault_log.push((page, resolution));
+    }
+
+    /// Puts `value` in the result register of the system call it stopped in (`wait4`).
+    pub(crate) fn answer(&mut self, value: usize) {
+        self.context.set_return_value(value);
     }
 
     /// Runs the process until it ends, letting it continue after each `sched_yield` (no other
-    /// process runs in between).
+    /// process runs in between). A `wait4` answers `-ECHILD`: without the scheduler no child
+    /// runs (the children it forks are dropped with it).
     pub(crate) fn run_to_exit(&mut self) -> Exit {
         loop {
-            if let Some(exit) = self.run() {
-                return exit;
+            match self.run() {
+                Stop::Ended(exit) => return exit,
+                Stop::Yielded => {}
+                Stop::Waiting(_) => self.answer(syscall::ECHILD.wrapping_neg()),
             }
         }
     }
@@ -323,15 +428,6 @@ impl Process {
         let mut bytes = [0; 8];
         self.space.read_user(va(address), &mut bytes)?;
         Ok(u64::from_ne_bytes(bytes))
-    }
-}
-
-/// Runs `processes` round-robin, each until it yields or ends, until all have ended.
-pub(crate) fn run_all(processes: &mut [Process]) {
-    while processes.iter().any(|process| process.exit.is_none()) {
-        for process in processes.iter_mut() {
-            process.run();
-        }
     }
 }
 

@@ -140,3 +140,82 @@ pub(crate) fn same_address() -> Program {
         example_same_address_text..example_same_address_text_end
     )
 }
+
+/// Where the fork programs' `wait4` writes the child's status (a 32-bit `int`): the second
+/// word of their data segment (the first is the word they share or keep apart).
+pub(crate) const WAIT_STATUS_OFFSET: usize = 8;
+/// Where the fork programs store the pid `wait4` returned: the third word of their data.
+pub(crate) const WAIT_PID_OFFSET: usize = 16;
+
+/// `fork_isolation()`, with `A` the first word of its data: stores 1 at `A` (a writable TLB
+/// entry for the page), `fork()` (exit 1 if it fails). The parent stores 3 at `A` right away
+/// (no other process ran, no root switch: a missing flush of the parent's page, which fork made
+/// read-only, would let this store reach the frame the child shares), `sched_yield()`, then
+/// finds 3 at `A` (exit 2: the child's store reached it), `wait4(-1, &status)` must return the
+/// child (exit 3; the pid stored at [`WAIT_PID_OFFSET`]) with status 0 (exit 4). The child
+/// (which runs when the parent yields) finds 1 at `A` (exit 5: the parent's store reached
+/// it), stores 2, `sched_yield()`, finds its 2 again (exit 6).
+pub(crate) fn fork_isolation() -> Program {
+    program!(
+        "fork_isolation",
+        example_fork_isolation_data..example_fork_isolation_data_end,
+        example_fork_isolation_text..example_fork_isolation_text_end
+    )
+}
+
+/// `cow_steps()`, with `A` the first word of its data, in steps the kernel looks between: stores
+/// 1 at `A`, `fork()` (exit 1 if it fails). The parent yields (step 1: nobody wrote since the
+/// fork), stores 3 at `A` and yields (step 3: after the child's store), then `wait4(-1,
+/// &status)` must return the child (exit 2; pid at [`WAIT_PID_OFFSET`]), `A` must hold 3
+/// (exit 3) and the status be 0 (exit 4). The child stores 2 at `A` and yields (step 2), then
+/// finds its 2 (exit 5).
+pub(crate) fn cow_steps() -> Program {
+    program!(
+        "cow_steps",
+        example_cow_steps_data..example_cow_steps_data_end,
+        example_cow_steps_text..example_cow_steps_text_end
+    )
+}
+
+/// `shared_fork()`: `p = mmap(NULL, 4096, READ | WRITE, MAP_SHARED | MAP_ANONYMOUS)` (exit 1),
+/// stores `0x11` at `p`, `fork()` (exit 2), and the parent yields. The child finds `0x11` (exit
+/// 7), stores `0x22` and yields; the parent finds `0x22` (exit 3), stores `0x33` and waits:
+/// `wait4(-1, &status)` must return the child (exit 4; pid at [`WAIT_PID_OFFSET`]). The child
+/// finds `0x33` (exit 8), stores `0x44` and exits 0; the parent, after the wait, finds `0x44`
+/// (exit 5) and the status 0 (exit 6).
+pub(crate) fn shared_fork() -> Program {
+    program!(
+        "shared_fork",
+        example_shared_fork_data..example_shared_fork_data_end,
+        example_shared_fork_text..example_shared_fork_text_end
+    )
+}
+
+/// `mremap_move(target)`: `p = mmap(NULL, 2 * 4096, READ | WRITE, MAP_PRIVATE |
+/// MAP_ANONYMOUS)` (exit 1), stores `0x11` at `p` and `0x22` at `p + 4096`, yields (the kernel
+/// notes the frames), stores `0x11` at `p` again (a warm TLB entry), `mremap(p, 2 * 4096, 2 *
+/// 4096, MREMAP_MAYMOVE | MREMAP_FIXED, target)` must return `target` (exit 2), which holds
+/// `0x11` (exit 3) and `target + 4096` `0x22` (exit 4); then it loads from `p`: the kernel must
+/// kill it there (exit 5 if the load worked).
+pub(crate) fn mremap_move() -> Program {
+    program!(
+        "mremap_move",
+        example_mremap_move_data..example_mremap_move_data_end,
+        example_mremap_move_text..example_mremap_move_text_end
+    )
+}
+
+/// `fork_tree()`: a shared page `s` (`MAP_SHARED`) and four private lazy pages `q` (exit 1 if
+/// either `mmap` fails); stores 1 in `q`, `q + P` and its data; `fork()` (exit 2). The parent
+/// adds 1 to `s`, `wait4(-1, &status)` must return the child (exit 3) with status 0 (exit 4),
+/// and `s` must hold 3 (exit 5). The child stores 2 in `q`, `q + 2P` and its data (copies and a
+/// fresh page), forks a grandchild (exit 6), adds 1 to `s`, waits for it (exit 7) and must find
+/// it killed by `SIGSEGV` (status 11, exit 8). The grandchild stores 3 in `q + P` and
+/// `q + 3P`, adds 1 to `s` and loads from the null page: killed (exit 9 if the load worked).
+pub(crate) fn fork_tree() -> Program {
+    program!(
+        "fork_tree",
+        example_fork_tree_data..example_fork_tree_data_end,
+        example_fork_tree_text..example_fork_tree_text_end
+    )
+}

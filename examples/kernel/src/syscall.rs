@@ -22,14 +22,17 @@
 //! | 124 | `sched_yield()` | 0, after the other runnable processes had their turn |
 //! | 214 | `brk(address)` | the new break; the old one if `address` is below the heap's start or the heap cannot grow there; `brk(0)` asks |
 //! | 215 | `munmap(address, length)` | 0; `-EINVAL` for an unaligned address or a zero length |
-//! | 222 | `mmap(hint, length, prot, flags, fd, offset)` | the address; anonymous private memory only (`MAP_PRIVATE \| MAP_ANONYMOUS`, with `MAP_FIXED` or `MAP_FIXED_NOREPLACE`; `fd` and `offset` ignored), lazily allocated; without a fixed flag the kernel picks the lowest free range at or above `hint` (at or above `process::MMAP_BASE` for 0); `-EINVAL`, `-ENOMEM`, `-EEXIST` |
+//! | 216 | `mremap(old, old_size, new_size, flags, new_address)` | `AddressSpace::mremap`: shrink or grow in place, or move the entries (never the data) with `MREMAP_MAYMOVE` (1), to `new_address` with `MREMAP_MAYMOVE \| MREMAP_FIXED` (2); the new address; `-EINVAL`, `-EFAULT` (the old range is not inside one mapping), `-ENOMEM` |
+//! | 220 | `clone(flags, stack, ...)` as `fork()` | `flags` = `SIGCHLD` (17) or 0 and `stack` = 0 only (else `-EINVAL`): the child's pid in the parent, 0 in the child (`Process::fork`, `AddressSpace::fork`); `-ENOMEM` |
+//! | 222 | `mmap(hint, length, prot, flags, fd, offset)` | the address; anonymous memory only (`MAP_ANONYMOUS`, with `MAP_PRIVATE`: lazily allocated, copy-on-write across `fork`; or `MAP_SHARED`: `Backend::Shared`, allocated now and shared writable across `fork`; with `MAP_FIXED` or `MAP_FIXED_NOREPLACE`; `fd` and `offset` ignored); without a fixed flag the kernel picks the lowest free range at or above `hint` (at or above `process::MMAP_BASE` for 0); `-EINVAL`, `-ENOMEM`, `-EEXIST` |
 //! | 226 | `mprotect(address, length, prot)` | 0; `-ENOMEM` if a page of the range is not mapped, `-EINVAL` |
+//! | 260 | `wait4(pid, status, options, rusage)` | a child's pid (`pid` -1: any child), once it has exited, reaped (its space dropped) with its status written to `status` (a 32-bit `int`: `code << 8` for an exit, the signal for a kill) unless it is 0; blocks until then (`crate::scheduler`), or answers 0 with `WNOHANG` (1); `-ECHILD` without such a child, `-EINVAL` for other `options`, a non-null `rusage` or a process group (`pid` 0 or below -1), `-EFAULT` for a bad `status` |
 //!
 //! Any other number answers `-ENOSYS`.
 
 use alloc::vec;
 
-use vmlayer_paging::{Area, Backend, FaultError, MappingError, MappingFlags, Placement};
+use vmlayer_paging::{Area, Backend, FaultError, MappingError, MappingFlags, Placement, Remap};
 
 use crate::kernel_space::va;
 use crate::layout::PAGE_SIZE;
@@ -45,10 +48,25 @@ pub(crate) const SCHED_YIELD: usize = 124;
 pub(crate) const BRK: usize = 214;
 /// `munmap(address, length)`.
 pub(crate) const MUNMAP: usize = 215;
+/// `mremap(old, old_size, new_size, flags, new_address)`.
+pub(crate) const MREMAP: usize = 216;
+/// `clone(flags, stack, parent_tid, tls, child_tid)`, served as `fork()` only.
+pub(crate) const CLONE: usize = 220;
 /// `mmap(hint, length, prot, flags, fd, offset)`.
 pub(crate) const MMAP: usize = 222;
 /// `mprotect(address, length, prot)`.
 pub(crate) const MPROTECT: usize = 226;
+/// `wait4(pid, status, options, rusage)`.
+pub(crate) const WAIT4: usize = 260;
+
+/// `clone` flags: the signal the child sends its parent at exit (what `fork()` passes).
+pub(crate) const SIGCHLD: usize = 17;
+/// `wait4` options: answer 0 instead of blocking when no child has exited.
+pub(crate) const WNOHANG: usize = 1;
+/// `mremap` flags: the range may move.
+pub(crate) const MREMAP_MAYMOVE: usize = 1;
+/// `mremap` flags: move to `new_address` (with `MREMAP_MAYMOVE`), unmapping what is there.
+pub(crate) const MREMAP_FIXED: usize = 2;
 
 /// `prot`: readable.
 pub(crate) const PROT_READ: usize = 0x1;
@@ -56,7 +74,9 @@ pub(crate) const PROT_READ: usize = 0x1;
 pub(crate) const PROT_WRITE: usize = 0x2;
 /// `prot`: executable.
 pub(crate) const PROT_EXEC: usize = 0x4;
-/// `mmap` flags: private (copy-on-write for files; here: anonymous memory of its own).
+/// `mmap` flags: shared with the processes forked after the mapping (writes seen by all).
+pub(crate) const MAP_SHARED: usize = 0x01;
+/// `mmap` flags: private (copy-on-write across `fork`).
 pub(crate) const MAP_PRIVATE: usize = 0x02;
 /// `mmap` flags: exactly at `hint`, replacing what is there.
 pub(crate) const MAP_FIXED: usize = 0x10;
@@ -67,6 +87,8 @@ pub(crate) const MAP_FIXED_NOREPLACE: usize = 0x10_0000;
 
 /// Bad file descriptor.
 pub(crate) const EBADF: usize = 9;
+/// No child process to wait for.
+pub(crate) const ECHILD: usize = 10;
 /// Bad address.
 pub(crate) const EFAULT: usize = 14;
 /// Already exists.
@@ -88,22 +110,41 @@ pub(crate) enum Action {
     Return(usize),
     /// Let the other processes run first, then continue with result 0.
     Yield,
+    /// `wait4`: the scheduler answers (`crate::scheduler`), when a child has exited.
+    Wait(WaitRequest),
     /// End the process with this exit status.
     Exit(usize),
+}
+
+/// A `wait4` the scheduler must answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct WaitRequest {
+    /// The child to wait for; `None` for any child (`pid` -1).
+    pub(crate) pid: Option<usize>,
+    /// Where to write the status (a 32-bit `int`), 0 for nowhere.
+    pub(crate) status_address: usize,
+    /// `WNOHANG`: answer 0 instead of blocking.
+    pub(crate) no_hang: bool,
 }
 
 /// Serves system call `number` with `arguments` for `process` (whose address space is the
 /// current one).
 pub(crate) fn dispatch(process: &mut Process, number: usize, arguments: [usize; 6]) -> Action {
-    let [first, second, third, fourth, _, _] = arguments;
+    let [first, second, third, fourth, fifth, _] = arguments;
     let result = match number {
         WRITE => write(process, first, second, third),
         EXIT => return Action::Exit(first & 0xff),
         SCHED_YIELD => return Action::Yield,
         BRK => Ok(brk(process, first)),
         MUNMAP => munmap(process, first, second),
+        MREMAP => mremap(process, [first, second, third, fourth, fifth]),
+        CLONE => fork(process, first, second),
         MMAP => mmap(process, first, second, third, fourth),
         MPROTECT => mprotect(process, first, second, third),
+        WAIT4 => match wait_request(first, second, third, fourth) {
+            Ok(request) => return Action::Wait(request),
+            Err(errno) => Err(errno),
+        },
         _ => Err(ENOSYS),
     };
     Action::Return(result.unwrap_or_else(|errno| errno.wrapping_neg()))
@@ -186,7 +227,8 @@ fn brk(process: &mut Process, address: usize) -> usize {
     process.brk
 }
 
-/// `mmap(hint, length, prot, flags)`: anonymous private memory, lazily allocated.
+/// `mmap(hint, length, prot, flags)`: anonymous memory, private (lazily allocated) or shared
+/// (`Backend::Shared`: allocated now, shared writable with the children forked later).
 fn mmap(
     process: &mut Process,
     hint: usize,
@@ -194,9 +236,14 @@ fn mmap(
     prot: usize,
     flags: usize,
 ) -> SyscallResult {
-    let known = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE;
-    let anonymous_private = MAP_PRIVATE | MAP_ANONYMOUS;
-    if flags & !known != 0 || flags & anonymous_private != anonymous_private || length == 0 {
+    let known = MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_FIXED_NOREPLACE;
+    let sharing = flags & (MAP_SHARED | MAP_PRIVATE);
+    let backend = match sharing {
+        MAP_PRIVATE => Backend::Alloc { populate: false },
+        MAP_SHARED => Backend::Shared,
+        _ => return Err(EINVAL),
+    };
+    if flags & !known != 0 || flags & MAP_ANONYMOUS == 0 || length == 0 {
         return Err(EINVAL);
     }
     let access = access_flags(prot)?;
@@ -219,12 +266,7 @@ fn mmap(
             found.ok_or(ENOMEM)?.as_usize()
         }
     };
-    let area = Area::new(
-        va(start),
-        size,
-        MappingFlags::USER | access,
-        Backend::Alloc { populate: false },
-    );
+    let area = Area::new(va(start), size, MappingFlags::USER | access, backend);
     process
         .space
         .map(area, placement.unwrap_or(Placement::NoReplace))
@@ -260,4 +302,62 @@ fn mprotect(process: &mut Process, address: usize, length: usize, prot: usize) -
         .mprotect(va(address), size, access)
         .map_err(mapping_errno)?;
     Ok(0)
+}
+
+/// `mremap(old, old_size, new_size, flags, new_address)`: `AddressSpace::mremap` with the
+/// `Remap` the flags ask for. Linux's `EFAULT` when the old range is not inside one mapping.
+fn mremap(process: &mut Process, arguments: [usize; 5]) -> SyscallResult {
+    let [old, old_size, new_size, flags, new_address] = arguments;
+    if flags & !(MREMAP_MAYMOVE | MREMAP_FIXED) != 0 || !old.is_multiple_of(PAGE_SIZE) {
+        return Err(EINVAL);
+    }
+    let how = match (flags & MREMAP_MAYMOVE != 0, flags & MREMAP_FIXED != 0) {
+        (false, false) => Remap::InPlace,
+        (true, false) => Remap::MayMove,
+        (true, true) => Remap::Fixed(va(new_address)),
+        (false, true) => return Err(EINVAL),
+    };
+    let (old_size, new_size) = (page_length(old_size)?, page_length(new_size)?);
+    process
+        .space
+        .mremap(va(old), old_size, new_size, how)
+        .map(|address| address.as_usize())
+        .map_err(|error| match error {
+            MappingError::NotMapped => EFAULT,
+            error => mapping_errno(error),
+        })
+}
+
+/// `clone(flags, stack, ..)` as plain `fork()`: the child (`Process::fork`) waits in the
+/// parent's `forked` list for the scheduler; the parent gets its pid.
+fn fork(process: &mut Process, flags: usize, stack: usize) -> SyscallResult {
+    if (flags != SIGCHLD && flags != 0) || stack != 0 {
+        return Err(EINVAL);
+    }
+    let child = process.fork().map_err(mapping_errno)?;
+    let pid = child.pid;
+    process.forked.push(child);
+    Ok(pid)
+}
+
+/// The request of `wait4(pid, status, options, rusage)`, checked.
+fn wait_request(
+    pid: usize,
+    status_address: usize,
+    options: usize,
+    rusage: usize,
+) -> Result<WaitRequest, usize> {
+    if options & !WNOHANG != 0 || rusage != 0 {
+        return Err(EINVAL);
+    }
+    let pid = match pid as isize {
+        -1 => None,
+        pid if pid > 0 => Some(pid as usize),
+        _ => return Err(EINVAL),
+    };
+    Ok(WaitRequest {
+        pid,
+        status_address,
+        no_hang: options & WNOHANG != 0,
+    })
 }

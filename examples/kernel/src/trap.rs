@@ -1,5 +1,5 @@
 //! The neutral half of trap handling: the per-ISA vectors save the registers, decode the cause and
-//! call [`kernel_fault`] with the ISA-neutral `vmlayer_arch::PageFaultInfo` (decoded by the ISA
+//! call [`kernel_fault`] with the ISA-neutral `vmlayer_paging::PageFaultInfo` (decoded by the ISA
 //! crate's `decode_page_fault`). Three outcomes:
 //! 1. the installed page-fault handler (`AddressSpace::handle_page_fault`) resolves the fault
 //!    (a lazy page populated, or a stale TLB entry flushed): the faulting instruction is retried

@@ -1,12 +1,14 @@
 //! The conformance suite, written once for the three ISAs. Every case maps memory with our
 //! `vmlayer_paging::AddressSpace`, then checks by real accesses — kernel probes and user-mode runs — that
-//! the MMU does exactly what the flags say; the process cases (`processes.rs`) let user programs
-//! make the accesses and system calls themselves.
+//! the MMU does exactly what the flags say; the process cases (`processes.rs`, and `fork.rs` for
+//! fork, wait, `MAP_SHARED` and `mremap`) let user programs make the accesses and system calls
+//! themselves.
 
 use crate::harness::{self, Outcome, TestCase};
 
 mod fault_discipline;
 mod fixtures;
+mod fork;
 mod isolation;
 #[cfg(target_arch = "aarch64")]
 mod kernel_half;
@@ -105,6 +107,26 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: processes::two_processes_same_address,
     },
     TestCase {
+        name: "fork_isolates_writes",
+        run: fork::fork_isolates_writes,
+    },
+    TestCase {
+        name: "fork_shares_frames_until_written",
+        run: fork::fork_shares_frames_until_written,
+    },
+    TestCase {
+        name: "map_shared_survives_fork",
+        run: fork::map_shared_survives_fork,
+    },
+    TestCase {
+        name: "mremap_move_keeps_data",
+        run: fork::mremap_move_keeps_data,
+    },
+    TestCase {
+        name: "fork_frees_every_frame",
+        run: fork::fork_frees_every_frame,
+    },
+    TestCase {
         name: "table_reclamation",
         run: reclamation::table_reclamation,
     },
@@ -112,9 +134,9 @@ const CASES: [TestCase; EXPECTED_CASES] = [
 
 /// The number of cases the suite declares; the run passes only if exactly this many passed.
 const EXPECTED_CASES: usize = if cfg!(target_arch = "aarch64") {
-    21
+    26
 } else {
-    20
+    25
 };
 
 /// Runs every case and returns the outcome.

@@ -169,9 +169,7 @@ fn kernel_image_permissions() -> Result<(), String> {
 /// RISC-V has none and the platform's PMAs make MMIO device memory). Nothing else executable,
 /// nothing USER.
 fn kernel_entries() -> Result<(), String> {
-    // `EntryKind` is the ISA contract's (`vmlayer_paging` does not re-export it).
-    use vmlayer_arch::EntryKind;
-    use vmlayer_paging::PagingArch;
+    use vmlayer_paging::{EntryKind, PagingArch};
     let (read, write, execute) = (
         MappingFlags::READ,
         MappingFlags::WRITE,

@@ -1,4 +1,4 @@
-//! Cases 15–20: processes. Each loads a user program (`crate::programs`) into a process of its
+//! Cases 15–20: processes (the fork cases are in `fork.rs`). Each loads a user program (`crate::programs`) into a process of its
 //! own (`crate::process`), runs it in user mode, and checks what the program's own accesses
 //! and system calls did: its exit, the signal that killed it and where, its output, and its
 //! address space afterwards. Every case ends with the frame pool's in-use count back where it
@@ -14,24 +14,44 @@ use super::fixtures::{Frame, kernel_slot};
 use crate::kernel_space::va;
 use crate::layout::{self, PAGE_SIZE};
 use crate::process::{
-    self, DATA_START, Exit, MMAP_BASE, Output, Process, SIGSEGV, STACK_GUARD, TEXT_START,
+    DATA_START, Exit, MMAP_BASE, Output, Process, SIGSEGV, STACK_GUARD, Stop, TEXT_START,
 };
 use crate::programs::{self, HELLO_MESSAGE, Program};
+use crate::scheduler::Scheduler;
 use crate::{ensure_eq, frame_pool, trap};
 
 /// `si_code` of a `SIGSEGV` for an address no area holds.
-const SEGV_MAPERR: i32 = 1;
+pub(super) const SEGV_MAPERR: i32 = 1;
 /// `si_code` of a `SIGSEGV` for an access the area (or the kernel half) forbids.
 const SEGV_ACCERR: i32 = 2;
 
 /// A process running `program` with `arguments`, its output captured.
-fn spawn(program: &Program, arguments: [usize; 3]) -> Result<Process, String> {
+pub(super) fn spawn(program: &Program, arguments: [usize; 3]) -> Result<Process, String> {
     Process::spawn(program, arguments, Output::Captured(Vec::new()))
         .map_err(|error| format!("spawning {}: {error}", program.name))
 }
 
+/// A process running `program` with `arguments` in `scheduler`, its output captured.
+pub(super) fn spawn_into(
+    scheduler: &mut Scheduler,
+    program: &Program,
+    arguments: [usize; 3],
+) -> Result<usize, String> {
+    scheduler
+        .spawn(program, arguments, Output::Captured(Vec::new()))
+        .map_err(|error| format!("spawning {}: {error}", program.name))
+}
+
+/// The frame that maps `address` in `process`'s space.
+pub(super) fn frame_of(process: &Process, address: usize) -> Option<usize> {
+    process
+        .space
+        .query(va(address))
+        .map(|translation| translation.paddr.as_usize())
+}
+
 /// Checks that the frame pool is back at `in_use_before` once the case's processes are gone.
-fn frames_back(in_use_before: usize) -> Result<(), String> {
+pub(super) fn frames_back(in_use_before: usize) -> Result<(), String> {
     ensure_eq!(
         frame_pool::stats().in_use,
         in_use_before,
@@ -41,7 +61,7 @@ fn frames_back(in_use_before: usize) -> Result<(), String> {
 }
 
 /// The area flags of `address` in `process`'s space, if an area holds it.
-fn area_flags(process: &Process, address: usize) -> Option<MappingFlags> {
+pub(super) fn area_flags(process: &Process, address: usize) -> Option<MappingFlags> {
     process
         .space
         .find_area(va(address))
@@ -294,22 +314,34 @@ pub(crate) fn munmap_then_access_faults() -> Result<(), String> {
 pub(crate) fn two_processes_same_address() -> Result<(), String> {
     let in_use_before = frame_pool::stats().in_use;
     let program = programs::same_address();
-    let mut first = spawn(&program, [17, 0, 0])?;
-    let mut second = spawn(&program, [42, 0, 0])?;
-    ensure_eq!(first.run(), None, "the first process yields");
-    ensure_eq!(second.run(), None, "the second process yields");
+    let mut scheduler = Scheduler::new();
+    let first = spawn_into(&mut scheduler, &program, [17, 0, 0])?;
+    let second = spawn_into(&mut scheduler, &program, [42, 0, 0])?;
     ensure_eq!(
-        (first.read_word(DATA_START), second.read_word(DATA_START)),
-        (Ok(17), Ok(42)),
+        scheduler.run(first),
+        Some(Stop::Yielded),
+        "the first process yields"
+    );
+    ensure_eq!(
+        scheduler.run(second),
+        Some(Stop::Yielded),
+        "the second process yields"
+    );
+    let mut words = [Ok(0); 2];
+    let mut frames = [None; 2];
+    for (index, pid) in [first, second].into_iter().enumerate() {
+        let process = scheduler
+            .get_mut(pid)
+            .ok_or("the two processes are in the scheduler's table")?;
+        words[index] = process.read_word(DATA_START);
+        frames[index] = frame_of(process, DATA_START);
+    }
+    ensure_eq!(
+        words,
+        [Ok(17), Ok(42)],
         "each process's word at {DATA_START:#x}"
     );
-    let frame = |process: &Process| {
-        process
-            .space
-            .query(va(DATA_START))
-            .map(|translation| translation.paddr)
-    };
-    let (first_frame, second_frame) = (frame(&first), frame(&second));
+    let [first_frame, second_frame] = frames;
     if first_frame.is_none() || first_frame == second_frame {
         return Err(format!(
             "{DATA_START:#x} must map a frame of each process's own: {first_frame:?}, \
@@ -317,17 +349,18 @@ pub(crate) fn two_processes_same_address() -> Result<(), String> {
         ));
     }
     ensure_eq!(
-        area_flags(&first, TEXT_START),
+        scheduler
+            .get(first)
+            .and_then(|process| area_flags(process, TEXT_START)),
         Some(MappingFlags::USER | MappingFlags::READ | MappingFlags::EXECUTE),
         "the text"
     );
-    let mut processes = [first, second];
-    process::run_all(&mut processes);
+    scheduler.run_all();
     ensure_eq!(
-        processes.each_ref().map(|process| process.exit),
+        [first, second].map(|pid| scheduler.get(pid).and_then(|process| process.exit)),
         [Some(Exit::Exited(17)), Some(Exit::Exited(42))],
         "each process read back its own value after the other wrote (its exit status)"
     );
-    drop(processes);
+    drop(scheduler);
     frames_back(in_use_before)
 }
