@@ -198,7 +198,11 @@ fn forget_earlier_packages() {
         return;
     };
     for registry in fs::read_dir(sources).into_iter().flatten().flatten() {
-        for unpacked in fs::read_dir(registry.path()).into_iter().flatten().flatten() {
+        for unpacked in fs::read_dir(registry.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let name = unpacked.file_name().to_string_lossy().into_owned();
             let ours = LIBRARY_CRATES
                 .iter()
