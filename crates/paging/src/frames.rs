@@ -55,6 +55,24 @@ impl FrameTable {
         }
     }
 
+    /// A table for the frames `[ram_start, ram_start + frames * 4 KiB)` whose counts live in the
+    /// memory at `counts`, which this zeroes: what a kernel does at boot with memory it takes
+    /// from its allocator for good ([`Self::bytes_for`] bytes).
+    ///
+    /// # Safety
+    ///
+    /// `counts` must be aligned for `AtomicU32` and point to `frames * 4` writable bytes that
+    /// nothing else uses or frees, for the rest of the program (a `'static` borrow of them is
+    /// created).
+    pub unsafe fn from_raw_parts(ram_start: PhysAddr, counts: *mut u8, frames: usize) -> Self {
+        // SAFETY: the caller gives `frames * 4` writable bytes that only this table uses.
+        unsafe { core::ptr::write_bytes(counts, 0, frames * size_of::<AtomicU32>()) };
+        // SAFETY: aligned, initialized (zero) and exclusively this table's forever, per the
+        // contract; atomics make the shared slice sound under concurrent updates.
+        let counts = unsafe { core::slice::from_raw_parts(counts.cast::<AtomicU32>(), frames) };
+        Self::new(ram_start, counts)
+    }
+
     /// The bytes of counts a table for `ram_size` bytes of RAM needs (4 per 4 KiB frame).
     pub const fn bytes_for(ram_size: usize) -> usize {
         ram_size.div_ceil(0x1000) * size_of::<AtomicU32>()

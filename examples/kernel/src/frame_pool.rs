@@ -15,7 +15,6 @@
 
 use alloc::boxed::Box;
 use core::ops::Range;
-use core::sync::atomic::AtomicU32;
 
 use vmlayer_paging::{FrameTable, PhysAddr};
 
@@ -179,19 +178,12 @@ pub(crate) fn init_frame_table(ram: &RangeList) -> &'static FrameTable {
     let bytes = FrameTable::bytes_for(span.end - span.start);
     let counts = take_forever(bytes.div_ceil(PAGE_SIZE)).expect("no memory for the frame table");
     let counts_virt = phys_to_virt(counts.start);
-    // SAFETY: `take_forever` handed these frames to the kernel for good (RAM in the direct map,
-    // owned by nobody else); zeroing them makes every count 0, the value `FrameTable::new`
-    // requires.
-    unsafe { core::ptr::write_bytes(counts_virt as *mut u8, 0, counts.end - counts.start) };
-    // SAFETY: the frames hold at least `frames` zeroed `AtomicU32`s (`bytes_for` rounds up),
-    // 4 KiB-aligned, never freed nor reached any other way, so a shared `'static` slice of
-    // atomics over them is sound.
-    let counts: &'static [AtomicU32] =
-        unsafe { core::slice::from_raw_parts(counts_virt as *const AtomicU32, frames) };
-    let table: &'static FrameTable = Box::leak(Box::new(FrameTable::new(
-        PhysAddr::from(span.start),
-        counts,
-    )));
+    // SAFETY: `take_forever` handed these frames (at least `bytes_for` bytes, 4 KiB-aligned, in
+    // the direct map) to the kernel for good: nothing else uses or frees them.
+    let table = unsafe {
+        FrameTable::from_raw_parts(PhysAddr::from(span.start), counts_virt as *mut u8, frames)
+    };
+    let table: &'static FrameTable = Box::leak(Box::new(table));
     FRAME_TABLE.with(|slot| {
         assert!(slot.is_none(), "the frame table is made once");
         *slot = Some((table, span));
