@@ -35,7 +35,7 @@ impl MappingError {
     /// | `AlreadyExists` | `EEXIST` (17) | `mmap` with `MAP_FIXED_NOREPLACE` over an area |
     /// | `BadState` | `EFAULT` (14) | a backend found the page table in an unexpected state |
     /// | `NoMemory` | `ENOMEM` (12) | no frame, or the area limit reached |
-    /// | `NotMapped` | `ENOMEM` (12) | `mprotect` of a range with a hole, as Linux answers |
+    /// | `NotMapped` | `ENOMEM` (12) | `mprotect` of a range with a hole, as Linux answers (`mremap` of an unmapped range answers `EFAULT` (14) in Linux: a kernel maps that case itself) |
     ///
     /// ```
     /// use vmlayer_areas::MappingError;
