@@ -181,12 +181,14 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     ///
     /// # Errors
     ///
-    /// [`MappingError::InvalidParam`] without a [frame table](Self::set_frame_table);
+    /// [`MappingError::InvalidParam`] without a [frame table](Self::set_frame_table), or for a
+    /// kernel space (made with [`Self::new_kernel`]: its root slots are shared by every space);
     /// [`MappingError::NoMemory`] for a table page of the child or a frame shared `u32::MAX`
     /// times. Nothing of the child remains then, and this space is unchanged except that some
     /// of its pages may be read-only (their next write makes them writable again, in place).
     pub fn fork(&mut self) -> Result<Self, MappingError> {
-        if self.page_table.frames.is_none() {
+        // A kernel space is not forked: its root slots are the ones every space shares.
+        if self.page_table.frames.is_none() || self.page_table.shares_own_slots {
             return Err(MappingError::InvalidParam);
         }
         let mut child = Self {
@@ -341,7 +343,10 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     }
 
     /// Resizes in place the area that starts at `vaddr` to `new_size` bytes: `brk`, stack
-    /// growth, `mremap` without moving. Growing maps the new pages as the area's backend does
+    /// growth, `mremap` without moving. Areas merge, so the area may start below where the
+    /// caller mapped it (a heap merged with the data segment): find it with
+    /// [`Self::find_area`], or grow with `map_alloc` of the pages above and shrink with
+    /// `unmap`, as [`Self::mremap`] and a `brk` do. Growing maps the new pages as the area's backend does
     /// (lazily for a lazy Alloc area), shrinking unmaps the tail (freeing its frames after the
     /// flush), and 0 unmaps the area.
     ///
@@ -374,8 +379,12 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// - [`MappingError::NoMemory`]: it cannot grow in place and may not move, no free range is
     ///   large enough, or no table page is left.
     ///
-    /// Both ranges are as they were on any error, except that with [`Remap::Fixed`] the
-    /// destination's old mappings are gone (as Linux unmaps them first).
+    /// Both ranges are as they were on any error, with three exceptions, in which the areas and
+    /// the page table still agree: with [`Remap::Fixed`] the destination's old mappings are
+    /// gone (as Linux unmaps them first); if a moved range must then shrink and the unmap of
+    /// its tail needs a table page there is none of, it stays moved; and if growing at the new
+    /// place fails, the range is moved back, and should even that fail, that error is returned
+    /// with the range at the new place.
     pub fn mremap(
         &mut self,
         old: VirtAddr,
@@ -384,7 +393,10 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         how: Remap,
     ) -> Result<VirtAddr, MappingError> {
         let start = old.as_usize();
-        if new_size == 0 || !old_size.is_multiple_of(0x1000) || !new_size.is_multiple_of(0x1000) {
+        let aligned = start.is_multiple_of(0x1000)
+            && old_size.is_multiple_of(0x1000)
+            && new_size.is_multiple_of(0x1000);
+        if new_size == 0 || !aligned {
             return Err(MappingError::InvalidParam);
         }
         self.check_in_range(old, old_size)?;

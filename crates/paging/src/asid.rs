@@ -95,6 +95,16 @@ impl AsidAllocator {
     /// Switches `cpu` to the space whose ASID state is `context` (updated in place), and says
     /// which ASID to install and whether to flush first.
     pub fn switch(&mut self, cpu: usize, context: &mut AsidContext) -> AsidSwitch {
+        debug_assert!(
+            cpu < self.active.len(),
+            "CPU {cpu} of {}",
+            self.active.len()
+        );
+        debug_assert!(
+            cpu < self.active.len(),
+            "CPU {cpu} of {}",
+            self.active.len()
+        );
         let cpu = cpu.min(self.active.len() - 1);
         if context.generation != self.generation {
             *context = self.new_context(cpu, *context);
@@ -122,10 +132,18 @@ impl AsidAllocator {
                 .flatten()
                 .any(|reserved| *reserved == old);
             if kept {
-                return AsidContext {
+                let new = AsidContext {
                     generation: self.generation,
                     asid: old.asid,
                 };
+                // Every CPU that kept it keeps it in the new generation's terms too, so that a
+                // later rollover still finds it (Linux's `check_update_reserved_asid`).
+                for reserved in self.reserved.iter_mut().flatten() {
+                    if *reserved == old {
+                        *reserved = new;
+                    }
+                }
+                return new;
             }
             // Its ASID may still be free in the new generation.
             if !self.used[old.asid] {

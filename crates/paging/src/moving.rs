@@ -89,12 +89,13 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     }
 
     /// The table holding the entries of `level` for `vaddr`, linking empty tables on the way
-    /// (recorded in `linked`).
+    /// and recording them in `linked` (the preparation), or, without `linked` (the move
+    /// itself, which must not allocate), failing where a table is missing.
     fn table_for(
         &self,
         vaddr: usize,
         level: usize,
-        linked: &mut Vec<Linked>,
+        mut linked: Option<&mut Vec<Linked>>,
     ) -> Result<PhysAddr, MappingError> {
         let mut table_paddr = self.root;
         for above in (level + 1..A::LEVELS).rev() {
@@ -104,6 +105,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             table_paddr = match A::decode(table.load(index), above) {
                 EntryKind::Table(next) => next,
                 EntryKind::Empty => {
+                    let Some(linked) = linked.as_deref_mut() else {
+                        return Err(MappingError::BadState);
+                    };
                     let next = alloc_table::<H>()?;
                     table.publish(index, A::encode_table(next));
                     linked.push((table_paddr, index, next));
@@ -138,7 +142,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 EntryKind::Empty => {}
                 EntryKind::Table(child) => {
                     if self.relinkable(level, vaddr, next, delta) {
-                        self.table_for(vaddr.wrapping_add(delta), level, linked)?;
+                        self.table_for(vaddr.wrapping_add(delta), level, Some(linked))?;
                     } else {
                         self.prepare_in(child, level - 1, vaddr, next, delta, linked)?;
                     }
@@ -146,14 +150,19 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                 EntryKind::Leaf { .. } | EntryKind::Reserved { .. } => {
                     let target = vaddr.wrapping_add(delta);
                     if level == 0 || target & (size - 1) == 0 {
-                        self.table_for(target, level, linked)?;
+                        self.table_for(target, level, Some(linked))?;
                     } else {
                         // Misaligned for a huge entry: 4 KiB entries in every leaf table the
-                        // destination window touches.
+                        // destination window touches (the destination is a validated range,
+                        // so `target + size` does not overflow).
+                        let window = level_size(1);
                         let mut page = target;
                         while page < target + size {
-                            self.table_for(page, 0, linked)?;
-                            page = (page & !(level_size(1) - 1)) + level_size(1);
+                            self.table_for(page, 0, Some(linked))?;
+                            match (page & !(window - 1)).checked_add(window) {
+                                Some(next_window) => page = next_window,
+                                None => break,
+                            }
                         }
                     }
                 }
@@ -176,21 +185,26 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ) {
         // SAFETY: as in `prepare_in`.
         let table = unsafe { Table::new::<H>(table_paddr) };
-        let mut unused = Vec::new();
         if level == 0 {
             let mut vaddr = start;
             while vaddr < end {
                 // The run of pages that lands in one destination leaf table.
                 let target = vaddr.wrapping_add(delta);
-                let run_end = end.min(vaddr + (level_size(1) - (target & (level_size(1) - 1))));
-                let Ok(destination) = self.table_for(target, 0, &mut unused) else {
+                let window = level_size(1);
+                let run_end = end.min(vaddr.saturating_add(window - (target & (window - 1))));
+                let count = (run_end - vaddr) >> 12;
+                let source = table.slots(table_index(vaddr, 0), count);
+                if source.iter().all(|slot| slot.load(Ordering::Relaxed) == 0) {
+                    // Nothing to move: the preparation linked no table for this run.
+                    vaddr = run_end;
+                    continue;
+                }
+                let Ok(destination) = self.table_for(target, 0, None) else {
                     debug_assert!(false, "move: a destination table was not prepared");
                     return;
                 };
                 // SAFETY: a live leaf table of this table, prepared for the destination.
                 let destination = unsafe { Table::new::<H>(destination) };
-                let count = (run_end - vaddr) >> 12;
-                let source = table.slots(table_index(vaddr, 0), count);
                 let target_slots = destination.slots(table_index(target, 0), count);
                 for (from, to) in source.iter().zip(target_slots) {
                     let entry = from.load(Ordering::Relaxed);
@@ -215,7 +229,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                     // A whole table of entries moves as one entry (as Linux moves PMD tables):
                     // the destination slot at this level is empty (the range is free).
                     let target = vaddr.wrapping_add(delta);
-                    if let Ok(destination) = self.table_for(target, level, &mut unused) {
+                    if let Ok(destination) = self.table_for(target, level, None) {
                         table.store(index, 0);
                         // SAFETY: a live table of this table, prepared for the destination.
                         unsafe { Table::new::<H>(destination) }
@@ -237,7 +251,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                     let target = vaddr.wrapping_add(delta);
                     table.store(index, 0);
                     if target & (size - 1) == 0 {
-                        if let Ok(destination) = self.table_for(target, level, &mut unused) {
+                        if let Ok(destination) = self.table_for(target, level, None) {
                             // SAFETY: a live table of this table, prepared for the destination.
                             unsafe { Table::new::<H>(destination) }
                                 .store(table_index(target, level), entry);
@@ -253,8 +267,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                                 }
                                 _ => 0,
                             };
-                            if let Ok(destination) = self.table_for(target + offset, 0, &mut unused)
-                            {
+                            if let Ok(destination) = self.table_for(target + offset, 0, None) {
                                 // SAFETY: as above, a prepared leaf table.
                                 unsafe { Table::new::<H>(destination) }
                                     .store(table_index(target + offset, 0), small);
@@ -265,9 +278,5 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             }
             vaddr = next;
         }
-        debug_assert!(
-            unused.is_empty(),
-            "move: a table was linked after the preparation"
-        );
     }
 }

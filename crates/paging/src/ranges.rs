@@ -8,7 +8,7 @@
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PagingHandler};
-use vmlayer_arch::PagingArch;
+use vmlayer_arch::{PagingArch, table_index};
 
 use crate::MappingError;
 use crate::backend::{LinearFrames, check_linear_paddr, checked_range};
@@ -17,6 +17,25 @@ use crate::table::PageTable;
 use crate::walk::FrameSource;
 
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
+    /// `checked_range`, and for a table that links root slots another table created (a user
+    /// space's kernel half), a range clear of them: a backend of a user space must not reach
+    /// the kernel's tables.
+    fn checked_own_range(
+        &self,
+        vaddr: VirtAddr,
+        size: usize,
+    ) -> Result<(usize, usize), MappingError> {
+        let (start, end) = checked_range::<A>(vaddr, size)?;
+        if !self.shares_own_slots && self.shared.is_some() {
+            let top = A::LEVELS - 1;
+            let slots = table_index(start, top)..=table_index(end - 1, top);
+            if slots.into_iter().any(|index| self.is_shared_slot(index)) {
+                return Err(MappingError::InvalidParam);
+            }
+        }
+        Ok((start, end))
+    }
+
     /// Maps `[vaddr, vaddr + size)` to the physical range `[paddr, paddr + size)` with `flags`,
     /// using 2 MiB / 1 GiB entries where the addresses and size allow (up to
     /// [`Self::set_largest_page_size`]). The frames are not the table's: unmapping them with
@@ -24,8 +43,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ///
     /// # Errors
     ///
-    /// [`MappingError::InvalidParam`] for an unaligned, empty or untranslatable range or a
-    /// physical range the CPU cannot address; [`MappingError::AlreadyExists`] if a page is
+    /// [`MappingError::InvalidParam`] for an unaligned, empty or untranslatable range, a range
+    /// in the kernel half a user space shares, or a physical range the CPU cannot address; [`MappingError::AlreadyExists`] if a page is
     /// mapped already; [`MappingError::NoMemory`] for a table page. Nothing changes on error.
     pub fn map_contiguous(
         &mut self,
@@ -34,7 +53,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         size: usize,
         flags: MappingFlags,
     ) -> Result<(), MappingError> {
-        let (start, end) = checked_range::<A>(vaddr, size)?;
+        let (start, end) = self.checked_own_range(vaddr, size)?;
         let pa_va_offset = start.wrapping_sub(paddr.as_usize());
         check_linear_paddr(self, start, size, pa_va_offset)?;
         self.map_range(start, end, flags, &mut LinearFrames { pa_va_offset }, false)
@@ -58,7 +77,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         flags: MappingFlags,
         frame_of: impl FnMut(VirtAddr) -> Result<PhysAddr, MappingError>,
     ) -> Result<(), MappingError> {
-        let (start, end) = checked_range::<A>(vaddr, size)?;
+        let (start, end) = self.checked_own_range(vaddr, size)?;
         let mut source = CallerFrames::<_, H, A> {
             frame_of,
             phys_addr_bits: self.phys_addr_bits,
@@ -77,7 +96,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// [`MappingError::InvalidParam`] for a bad range; [`MappingError::NoMemory`] when a huge
     /// entry must be split and no table page is left. Nothing changes on error.
     pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> Result<(), MappingError> {
-        let (start, end) = checked_range::<A>(vaddr, size)?;
+        let (start, end) = self.checked_own_range(vaddr, size)?;
         self.unmap_range(start, end, LeafFrames::Borrowed, None)
     }
 
@@ -95,7 +114,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         size: usize,
         mut release: impl FnMut(PhysAddr),
     ) -> Result<(), MappingError> {
-        let (start, end) = checked_range::<A>(vaddr, size)?;
+        let (start, end) = self.checked_own_range(vaddr, size)?;
         self.unmap_range(start, end, LeafFrames::Returned, Some(&mut release))
     }
 
@@ -112,7 +131,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         size: usize,
         flags: MappingFlags,
     ) -> Result<(), MappingError> {
-        let (start, end) = checked_range::<A>(vaddr, size)?;
+        let (start, end) = self.checked_own_range(vaddr, size)?;
         self.protect_range(start, end, flags, true, false)
     }
 }

@@ -42,7 +42,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     ///
     /// [`FaultError::NoArea`] if a byte lies outside every area (or the range overflows),
     /// [`FaultError::KernelArea`] if it lies in a non-`USER` area, [`FaultError::AccessDenied`]
-    /// if the area is not readable, [`FaultError::NoMemory`] if a lazy page could not get a
+    /// if the area is not readable or is device / uncached memory, [`FaultError::NoMemory`] if a lazy page could not get a
     /// frame. Bytes before the failing page may already be copied; the page table and the
     /// areas agree in every case. [`FaultError::errno`] gives the system call's answer
     /// (`EFAULT`, or `ENOMEM`).
@@ -151,7 +151,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         let mut address = start;
         while address < end {
             let page = address & !0xfff;
-            let piece_end = end.min(page + 0x1000);
+            let piece_end = end.min(page.saturating_add(0x1000));
             let (frame, flags) = self.user_frame(page, check)?;
             let offset = address - page;
             copy(
@@ -179,6 +179,11 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             .find_area(VirtAddr::from(page))
             .ok_or(FaultError::NoArea)?;
         let flags = area.flags();
+        // Device memory is not reached through the kernel's view of RAM, and must not see
+        // 8-byte compare-and-swaps.
+        if flags.intersects(MappingFlags::DEVICE | MappingFlags::UNCACHED) {
+            return Err(FaultError::AccessDenied);
+        }
         if let Check::User(access) = check {
             if !flags.contains(MappingFlags::USER) {
                 return Err(FaultError::KernelArea);
@@ -208,13 +213,19 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
                 .areas
                 .find(VirtAddr::from(page))
                 .ok_or(FaultError::NoArea)?;
-            match check {
-                Check::Load => self.page_table.break_cow(page, flags)?,
-                _ => {
-                    area.backend()
-                        .write_fault(area, VirtAddr::from(page), &mut self.page_table)?
+            // The backend decides: a private (copy-on-write) page gets its own frame; a page
+            // shared by design (shared memory, a linear mapping) is refused for a user write
+            // and written in place by the loader.
+            match area
+                .backend()
+                .write_fault(area, VirtAddr::from(page), &mut self.page_table)
+            {
+                Ok(_) => {}
+                Err(FaultError::AccessDenied) if check == Check::Load => {
+                    return Ok((translation.paddr, flags));
                 }
-            };
+                Err(error) => return Err(error),
+            }
             let translation = self
                 .page_table
                 .query(VirtAddr::from(page))

@@ -77,6 +77,13 @@ fn run(bits: u32, cpus: usize, ops: &[Op]) -> Result<u64, TestCaseError> {
                             other_asid != &switch.asid || other_id == id,
                             "CPUs {cpu} and {other} run spaces {id} and {other_id} under one ASID"
                         );
+                        // A flush by the space's ASID must reach every CPU that runs it.
+                        prop_assert!(
+                            other_id != id || other_asid == &switch.asid,
+                            "space {id} runs under ASID {} on CPU {other} and {} on CPU {cpu}",
+                            other_asid,
+                            switch.asid
+                        );
                     }
                 }
             }

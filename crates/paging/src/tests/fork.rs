@@ -5,6 +5,7 @@ use vmlayer_arch::{Access, PageFaultInfo};
 use super::frames::{live_frames, use_frame_pool};
 use super::*;
 use crate::{Area, Backend, FaultResolution, FrameTable, MappingError, Placement};
+use memory_addr::VirtAddrRange;
 
 const USER_RW: MappingFlags = RW.union(MappingFlags::USER);
 const HEAP: usize = 0x40_0000;
@@ -288,4 +289,43 @@ fn a_copy_on_write_fault_asks_for_one_page_flush_of_its_own_space_only() {
         1
     };
     assert_eq!(flushes.len(), expected);
+}
+
+#[test]
+fn the_loader_writes_shared_memory_in_place_and_private_pages_get_their_own_frame() {
+    let (mut parent, frames) = parent(256);
+    let shared_area = Area::new(va(0x80_0000), 0x1000, USER_RW, Backend::Shared);
+    parent.map(shared_area, Placement::NoReplace).unwrap();
+    let mut child = parent.fork().unwrap();
+    child.load(va(0x80_0000), b"loaded").unwrap();
+    let mut seen = [0u8; 6];
+    parent.read_user(va(0x80_0000), &mut seen).unwrap();
+    assert_eq!(&seen, b"loaded", "shared memory stays shared");
+    let shared = frame_of(&parent, HEAP).unwrap();
+    child.load(va(HEAP), b"private").unwrap();
+    assert_ne!(
+        frame_of(&child, HEAP),
+        Some(shared),
+        "a private page gets its own frame"
+    );
+    parent.read_user(va(HEAP), &mut seen).unwrap();
+    assert_eq!(seen, [1; 6], "the parent's page is untouched");
+    assert_eq!(frames.sharers(pa(shared)), 0);
+}
+
+#[test]
+fn a_kernel_space_is_never_forked() {
+    let frames = use_frame_pool(64);
+    let upper = !((1usize << (<crate::Arch as vmlayer_arch::PagingArch>::VA_BITS - 1)) - 1);
+    let range = VirtAddrRange::new(va(upper), va(upper + 0x4000_0000));
+    let mut kernel = Space::new_kernel(range).unwrap();
+    kernel.set_frame_table(frames).unwrap();
+    kernel
+        .map_alloc(va(upper + 0x1000), 0x1000, RW, true)
+        .unwrap();
+    assert_eq!(kernel.fork().err(), Some(MappingError::InvalidParam));
+    assert!(
+        kernel.query(va(upper + 0x1000)).is_some(),
+        "the kernel's pages are untouched"
+    );
 }

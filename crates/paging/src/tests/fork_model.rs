@@ -16,9 +16,11 @@ use crate::{Area, Backend, FaultError, FrameTable, MappingError, Placement, Rema
 
 const USER_RW: MappingFlags = RW.union(MappingFlags::USER);
 const USER_READ: MappingFlags = READ.union(MappingFlags::USER);
-/// Private pages per process, at one of two bases (mremap moves between them).
+/// Private pages per process, at one of two bases (mremap moves between them): the second is
+/// not 2 MiB-aligned like the first, and the area straddles a 2 MiB boundary there, so a move
+/// splits every leaf table's entries over two destination tables.
 const PRIVATE_PAGES: usize = 12;
-const BASES: [usize; 2] = [0x40_0000, 0x4000_0000];
+const BASES: [usize; 2] = [0x40_0000, 0x401f_a000];
 /// A shared area of the first process, inherited by every fork.
 const SHARED: usize = 0x80_0000;
 const SHARED_PAGES: usize = 4;

@@ -203,3 +203,33 @@ fn user_ranges_that_cannot_be_separated_from_the_kernel_are_refused() {
         Some(MappingError::InvalidParam)
     );
 }
+
+#[test]
+fn a_user_table_cannot_reach_the_kernel_half_through_the_range_operations() {
+    let mut kernel = Space::new_kernel(kernel_range()).unwrap();
+    kernel
+        .map_alloc(va(upper_half() + 0x1000), 0x1000, RW, true)
+        .unwrap();
+    let mut user = Space::new_user(&kernel, user_range()).unwrap();
+    let invalid = Err(MappingError::InvalidParam);
+    let table = &mut user.page_table;
+    let result = table.unmap(va(upper_half()), 0x2000);
+    if shares_root_slots() {
+        assert_eq!(
+            result, invalid,
+            "a backend of the user space cannot unmap kernel pages"
+        );
+        assert_eq!(
+            table.protect(va(upper_half() + 0x1000), 0x1000, READ),
+            invalid
+        );
+        assert_eq!(
+            table.map_contiguous(va(upper_half() + 0x2000), pa(0x8000_0000), 0x1000, RW),
+            invalid
+        );
+    }
+    assert!(
+        kernel.query(va(upper_half() + 0x1000)).is_some(),
+        "the kernel page is there"
+    );
+}

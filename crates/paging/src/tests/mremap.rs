@@ -237,3 +237,28 @@ fn whole_tables_of_pages_move_as_one_entry() {
     space.read_user(va(0x1_003f_fff8), &mut seen).unwrap();
     assert_eq!(seen, [0; 8]);
 }
+
+#[test]
+fn a_move_at_the_top_of_the_address_space_does_not_overflow() {
+    let mut space = Space::try_new().unwrap();
+    // The last 64 KiB of the upper half but the very last page, and a destination 1 MiB lower
+    // whose offset in its 2 MiB window differs.
+    let source = usize::MAX - 0x1_0000 + 1;
+    space.map_alloc(va(source), 0xf000, USER_RW, true).unwrap();
+    space.write_user(va(source + 0xe000), b"top").unwrap();
+    let target = source - 0x10_3000;
+    assert_eq!(
+        space.mremap(va(source), 0xf000, 0xf000, Remap::Fixed(va(target))),
+        Ok(va(target))
+    );
+    let mut seen = [0u8; 3];
+    space.read_user(va(target + 0xe000), &mut seen).unwrap();
+    assert_eq!(&seen, b"top");
+    assert_eq!(space.query(va(source)), None);
+    // A user pointer in the very last page is an error, not an overflow.
+    let mut buffer = [0u8; 8];
+    assert_eq!(
+        space.read_user(va(usize::MAX - 0x7ff), &mut buffer),
+        Err(crate::FaultError::NoArea)
+    );
+}
