@@ -61,6 +61,8 @@ pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch, B: AreaBackend<H
     pub(crate) page_table: PageTable<H, A>,
     /// Every area lies inside it; operations outside it are refused.
     range: VirtAddrRange,
+    /// Made with [`Self::new_kernel`].
+    kernel: bool,
     /// The last fault answered [`FaultResolution::Spurious`] (page, access, user mode), until
     /// the next fault or change of the table.
     pub(crate) last_spurious: Option<(usize, Access, bool)>,
@@ -77,6 +79,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             areas: MemorySet::new(),
             page_table: PageTable::try_new()?,
             range: VirtAddrRange::new(VirtAddr::from(0), VirtAddr::from(usize::MAX)),
+            kernel: false,
             last_spurious: None,
         })
     }
@@ -99,6 +102,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         let (start, end) = checked_range::<A>(range.start, range.size())?;
         let mut space = Self::try_new()?;
         space.range = range;
+        space.kernel = true;
         if !A::ONE_HALF_PER_TABLE {
             space
                 .page_table
@@ -188,13 +192,14 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// of its pages may be read-only (their next write makes them writable again, in place).
     pub fn fork(&mut self) -> Result<Self, MappingError> {
         // A kernel space is not forked: its root slots are the ones every space shares.
-        if self.page_table.frames.is_none() || self.page_table.shares_own_slots {
+        if self.page_table.frames.is_none() || self.kernel {
             return Err(MappingError::InvalidParam);
         }
         let mut child = Self {
             areas: self.areas.duplicate(),
             page_table: PageTable::try_new()?,
             range: self.range,
+            kernel: false,
             last_spurious: None,
         };
         child.page_table.link_shared_slots(&self.page_table);
