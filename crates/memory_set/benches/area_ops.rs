@@ -5,8 +5,8 @@
 //! `cargo bench -p vmlayer_areas --bench area_ops` prints the tables of BENCHMARKS.md: per row
 //! a pair of operations that returns the set to its shape, on random targets, timed in batches
 //! that alternate between the two crates; the figure is the median over the batches of the
-//! time per pair. Then the heap bytes per area, from a counting global allocator. Arguments:
-//! the sizes to run (`-- 100 1000`), default all four.
+//! time per pair. Then the heap bytes per area, from a counting global allocator. Arguments
+//! select sizes and rows (`-- 100000 unmap_map find`), by default all of them.
 //!
 //! Instruction counts: `AREAS_BENCH_ONCE=1` runs every pair a fixed number of times inside the
 //! functions of the [`once`] module, for callgrind:
@@ -203,17 +203,32 @@ enum Row {
     FindFree,
 }
 
-const ROWS: [(Row, &str); 6] = [
-    (Row::UnmapMap, "unmap a 4 KiB area + map it back"),
+/// Each row with the name that selects it on the command line and its label.
+const ROWS: [(Row, &str, &str); 6] = [
+    (
+        Row::UnmapMap,
+        "unmap_map",
+        "unmap a 4 KiB area + map it back",
+    ),
     (
         Row::SplitJoin,
+        "split_join",
         "unmap 4 KiB from the middle of a 1 GiB area + map it back",
     ),
-    (Row::MapUnmap, "map 4 KiB into a hole + unmap it"),
-    (Row::ProtectBack, "protect the last area + protect it back"),
-    (Row::Find, "find(random address)"),
+    (
+        Row::MapUnmap,
+        "map_unmap",
+        "map 4 KiB into a hole + unmap it",
+    ),
+    (
+        Row::ProtectBack,
+        "protect_back",
+        "protect the last area + protect it back",
+    ),
+    (Row::Find, "find", "find(random address)"),
     (
         Row::FindFree,
+        "find_free",
         "find_free_area, worst case (8 KiB, no hole fits)",
     ),
 ];
@@ -338,16 +353,26 @@ fn fmt_ns(ns: f64) -> String {
     }
 }
 
-fn sizes() -> Vec<usize> {
-    let given: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    if given.is_empty() {
-        vec![100, 1_000, 10_000, 100_000]
-    } else {
-        given
+/// The sizes (numbers) and rows (names) given on the command line; all of them by default.
+fn selection() -> (Vec<usize>, Vec<(Row, &'static str, &'static str)>) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    if sizes.is_empty() {
+        sizes = vec![100, 1_000, 10_000, 100_000];
     }
+    let named: Vec<_> = ROWS
+        .into_iter()
+        .filter(|(_, name, _)| args.iter().any(|a| a == name))
+        .collect();
+    // The ratio table needs find.
+    let rows = if named.is_empty() {
+        ROWS.to_vec()
+    } else {
+        ROWS.into_iter()
+            .filter(|r| r.0 == Row::Find || named.iter().any(|n| n.0 == r.0))
+            .collect()
+    };
+    (sizes, rows)
 }
 
 /// Fixed-count runs for callgrind: each function runs [`PAIRS`] pairs of one row on one crate.
@@ -395,7 +420,7 @@ type OnceFns<S> = [fn(&mut S, usize, &[usize]); 6];
 fn run_once<S: Subject>(n: usize, fns: OnceFns<S>) {
     let mut set = S::build(n);
     let t = targets(n, once::PAIRS, 0x5eed);
-    for (f, (row, _)) in fns.iter().zip(ROWS) {
+    for (f, (row, _, _)) in fns.iter().zip(ROWS) {
         if row == Row::SplitJoin {
             for chunk in t.chunks(SPLIT_BATCH) {
                 f(&mut set, n, chunk);
@@ -409,7 +434,7 @@ fn run_once<S: Subject>(n: usize, fns: OnceFns<S>) {
 }
 
 fn main() {
-    let sizes = sizes();
+    let (sizes, rows) = selection();
     if std::env::var_os("AREAS_BENCH_ONCE").is_some() {
         for &n in &sizes {
             use once::{ours as a, upstream as b};
@@ -447,7 +472,7 @@ fn main() {
         .map(|&n| (n, ours::Ours::build(n), upstream::Upstream::build(n)))
         .collect();
     let mut results = Vec::new();
-    for (row, label) in ROWS {
+    for &(row, _, label) in &rows {
         let mut cells = format!("| {label} |");
         for (n, ours, up) in &mut sets {
             let (a, b) = measure(*n, row, ours, up);
@@ -471,7 +496,7 @@ fn main() {
         line += "---|---|";
     }
     println!("{header}\n{line}");
-    for (row, label) in ROWS {
+    for &(row, _, label) in &rows {
         let mut cells = format!("| {label} |");
         for &n in &sizes {
             let get = |r: Row| {

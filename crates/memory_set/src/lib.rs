@@ -114,6 +114,7 @@ mod backend;
 mod error;
 mod gaps;
 mod set;
+mod tree;
 
 #[cfg(test)]
 mod tests;

@@ -4,6 +4,7 @@ mod bad_input;
 mod merging;
 mod mock;
 mod model;
+mod tree;
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -1,0 +1,515 @@
+//! The area tree: one B+ tree that holds the areas and answers the gap queries, as Linux's maple
+//! tree does for its VMAs.
+//!
+//! Leaves hold up to [`CAP`] areas in address order, with their start addresses in a dense
+//! array for the search. Inner nodes keep, per child, a [`Summary`] of the subtree beneath it:
+//! the first start, the last end and the largest gap between two of its areas. A lookup is one
+//! descent by start address; the lowest free range that fits a request is found by descending
+//! only into children whose largest gap is big enough ([`gaps`](crate::gaps) has the rules).
+//!
+//! Nodes live in two arenas (`Vec`s of leaves and of inner nodes) linked by `u32` indices, with
+//! parent links for the walk back up and leaf links for iteration, so there is no unsafe code.
+//! A change fixes the summaries from its leaf up and stops at the first level where nothing
+//! changed. Non-root nodes keep at least [`MIN`] entries (siblings are merged or balanced
+//! below that), so the height stays logarithmic and memory proportional to the areas. Freed
+//! nodes stay in the arenas for reuse until the tree is reset.
+
+mod edit;
+mod search;
+
+use alloc::vec::Vec;
+
+/// The most entries a node holds: 16 starts fill two cache lines.
+pub(crate) const CAP: usize = 16;
+
+/// Below this many entries a non-root node is merged with or refilled from a sibling.
+const MIN: usize = CAP / 4;
+
+/// The index of no node.
+const NIL: u32 = u32::MAX;
+
+/// An item the tree orders: a non-empty range `[lo, hi)`, disjoint from every other item.
+pub(crate) trait Extent {
+    /// The first address.
+    fn lo(&self) -> usize;
+    /// One past the last address.
+    fn hi(&self) -> usize;
+}
+
+/// Where an item is: a leaf and a slot in it. Valid until the next insertion or removal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
+    leaf: u32,
+    slot: usize,
+}
+
+impl Pos {
+    /// Whether `self` and `other` are in the same leaf.
+    #[inline]
+    pub(crate) fn same_leaf(self, other: Self) -> bool {
+        self.leaf == other.leaf
+    }
+}
+
+/// What a parent keeps about the subtree of one child.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Summary {
+    /// The start of its first item.
+    first: usize,
+    /// The end of its last item.
+    last: usize,
+    /// The largest gap between two consecutive items of the subtree (0 for one item).
+    gap: usize,
+}
+
+/// The part of a child's [`Summary`] that a descent does not read.
+#[derive(Clone, Copy, Default)]
+struct Tail {
+    /// [`Summary::last`].
+    last: usize,
+    /// [`Summary::gap`].
+    gap: usize,
+}
+
+/// A leaf: up to `CAP` items in address order, with their bounds in dense arrays, so that a
+/// search reads the two cache lines of `starts` and a summary the two of `ends`, not the items.
+#[repr(C, align(64))]
+struct Leaf<T> {
+    /// `starts[i]` is `items[i].lo()`; unused slots hold `usize::MAX`.
+    starts: [usize; CAP],
+    /// `ends[i]` is `items[i].hi()`; unused slots hold 0.
+    ends: [usize; CAP],
+    /// Allocated once with capacity `CAP`, kept when the leaf is freed.
+    items: Vec<T>,
+    parent: u32,
+    /// The index of this leaf among its parent's children.
+    slot: u32,
+    prev: u32,
+    next: u32,
+}
+
+impl<T: Clone> Clone for Leaf<T> {
+    fn clone(&self) -> Self {
+        let mut items = Vec::with_capacity(CAP);
+        items.extend(self.items.iter().cloned());
+        Self {
+            starts: self.starts,
+            ends: self.ends,
+            items,
+            parent: self.parent,
+            slot: self.slot,
+            prev: self.prev,
+            next: self.next,
+        }
+    }
+}
+
+/// An inner node: up to `CAP` children in address order, with the summary of each.
+///
+/// Laid out for the cache: a descent reads the two lines of `first` and the line that holds
+/// the header and most of `children`; a summary update reads one line of `tails` more.
+#[derive(Clone)]
+#[repr(C, align(64))]
+struct Inner {
+    /// Per child, [`Summary::first`]; unused slots hold `usize::MAX`.
+    first: [usize; CAP],
+    /// Per child, the rest of its summary.
+    tails: [Tail; CAP],
+    len: u8,
+    /// Whether the children are leaves.
+    leaf_children: bool,
+    /// The index of this node among its parent's children.
+    slot: u8,
+    parent: u32,
+    children: [u32; CAP],
+}
+
+impl Inner {
+    #[inline]
+    fn summary(&self, c: usize) -> Summary {
+        Summary {
+            first: self.first[c],
+            last: self.tails[c].last,
+            gap: self.tails[c].gap,
+        }
+    }
+
+    #[inline]
+    fn set_summary(&mut self, c: usize, s: Summary) {
+        self.first[c] = s.first;
+        self.tails[c] = Tail {
+            last: s.last,
+            gap: s.gap,
+        };
+    }
+
+    /// The summary of the whole node: the largest gap inside a child or between two.
+    #[inline]
+    fn own_summary(&self) -> Summary {
+        Summary {
+            first: self.first[0],
+            last: self.tails[self.len() - 1].last,
+            gap: self.own_gap(),
+        }
+    }
+
+    fn own_gap(&self) -> usize {
+        let n = self.len();
+        let inside = self.tails[..n].iter().fold(0, |gap, t| gap.max(t.gap));
+        let between = self.first[1..n]
+            .iter()
+            .zip(&self.tails[..n - 1])
+            .fold(0, |gap, (&first, t)| gap.max(first - t.last));
+        inside.max(between)
+    }
+
+    /// The largest of the gaps that the summary of child `c` takes part in: inside it and on
+    /// either side of it.
+    #[inline]
+    fn gaps_around(&self, c: usize) -> usize {
+        let mut gap = self.tails[c].gap;
+        if c > 0 {
+            gap = gap.max(self.first[c] - self.tails[c - 1].last);
+        }
+        if c + 1 < self.len() {
+            gap = gap.max(self.first[c + 1] - self.tails[c].last);
+        }
+        gap
+    }
+
+    #[inline]
+    fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// The child whose subtree holds the items with start `<= addr`, if any does (else the
+    /// first).
+    /// `addr` must be below `usize::MAX`, so the unused slots do not count.
+    #[inline]
+    fn child_for(&self, addr: usize) -> usize {
+        rank(&self.first, addr).saturating_sub(1)
+    }
+}
+
+/// How many of `keys` are `<= addr`; `keys` is sorted (unused slots hold `usize::MAX`, so they
+/// count only for `addr == usize::MAX`).
+///
+/// Two rounds of four independent compares without branches: every fourth key first (loads
+/// from both cache lines at once), then the four keys of the quarter found. This beats a
+/// binary search (a chain of dependent loads), a linear search (a mispredicted branch per
+/// lookup) and a counting loop (no 64-bit vector compare in baseline x86-64).
+#[inline]
+fn rank(keys: &[usize; CAP], addr: usize) -> usize {
+    const { assert!(CAP == 16) };
+    let le = |i: usize| usize::from(keys[i] <= addr);
+    // Whole quarters at or below `addr`; at most 12 so the second round stays in bounds (with
+    // all 16 keys at or below, quarter 12..16 then counts 4).
+    let base = (4 * (le(3) + le(7) + le(11) + le(15))).min(12);
+    base + le(base) + le(base + 1) + le(base + 2) + le(base + 3)
+}
+
+/// The areas of a set, in a B+ tree augmented with the gaps between them.
+pub(crate) struct AreaTree<T> {
+    leaves: Vec<Leaf<T>>,
+    inners: Vec<Inner>,
+    free_leaves: Vec<u32>,
+    free_inners: Vec<u32>,
+    /// `NIL` when the tree is empty.
+    root: u32,
+    /// 0 when the root is a leaf.
+    height: usize,
+    len: usize,
+}
+
+impl<T: Clone> Clone for AreaTree<T> {
+    fn clone(&self) -> Self {
+        Self {
+            leaves: self.leaves.clone(),
+            inners: self.inners.clone(),
+            free_leaves: self.free_leaves.clone(),
+            free_inners: self.free_inners.clone(),
+            root: self.root,
+            height: self.height,
+            len: self.len,
+        }
+    }
+}
+
+impl<T> AreaTree<T> {
+    /// An empty tree; does not allocate.
+    pub(crate) const fn new() -> Self {
+        Self {
+            leaves: Vec::new(),
+            inners: Vec::new(),
+            free_leaves: Vec::new(),
+            free_inners: Vec::new(),
+            root: NIL,
+            height: 0,
+            len: 0,
+        }
+    }
+
+    /// The number of items.
+    pub(crate) const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Drops every item and node.
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    /// The item at `pos`.
+    pub(crate) fn get(&self, pos: Pos) -> &T {
+        &self.leaves[pos.leaf as usize].items[pos.slot]
+    }
+
+    /// The item at `pos`, to change anything but its range (or to change its range and then
+    /// call [`Self::fix`]).
+    pub(crate) fn get_mut(&mut self, pos: Pos) -> &mut T {
+        &mut self.leaves[pos.leaf as usize].items[pos.slot]
+    }
+
+    /// The position after `pos`.
+    pub(crate) fn next(&self, pos: Pos) -> Option<Pos> {
+        let leaf = &self.leaves[pos.leaf as usize];
+        if pos.slot + 1 < leaf.items.len() {
+            return Some(Pos {
+                leaf: pos.leaf,
+                slot: pos.slot + 1,
+            });
+        }
+        (leaf.next != NIL).then_some(Pos {
+            leaf: leaf.next,
+            slot: 0,
+        })
+    }
+
+    /// The position before `pos`.
+    pub(crate) fn prev(&self, pos: Pos) -> Option<Pos> {
+        if pos.slot > 0 {
+            return Some(Pos {
+                leaf: pos.leaf,
+                slot: pos.slot - 1,
+            });
+        }
+        let prev = self.leaves[pos.leaf as usize].prev;
+        (prev != NIL).then(|| Pos {
+            leaf: prev,
+            slot: self.leaves[prev as usize].items.len() - 1,
+        })
+    }
+
+    /// The position of the first item.
+    pub(crate) fn first(&self) -> Option<Pos> {
+        (self.root != NIL).then(|| Pos {
+            leaf: self.descend(0),
+            slot: 0,
+        })
+    }
+
+    /// The items from `pos` on, in address order.
+    pub(crate) fn iter_from(&self, pos: Option<Pos>) -> Iter<'_, T> {
+        match pos {
+            Some(pos) => {
+                let leaf = &self.leaves[pos.leaf as usize];
+                Iter {
+                    tree: self,
+                    items: leaf.items[pos.slot..].iter(),
+                    next: leaf.next,
+                }
+            }
+            None => Iter {
+                tree: self,
+                items: [].iter(),
+                next: NIL,
+            },
+        }
+    }
+
+    /// Every item, in address order.
+    pub(crate) fn iter(&self) -> Iter<'_, T> {
+        self.iter_from(self.first())
+    }
+
+    /// The leaf whose items are the last ones with start `<= addr` (the first leaf if none
+    /// is). The tree must not be empty.
+    fn descend(&self, addr: usize) -> u32 {
+        // No item starts at usize::MAX, so this changes no answer, and unused slots (which
+        // hold usize::MAX) never count.
+        let addr = addr.min(usize::MAX - 1);
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let inner = &self.inners[node as usize];
+            node = inner.children[inner.child_for(addr)];
+        }
+        node
+    }
+
+    /// The parent of `node` and the index of `node` among its children.
+    fn parent_of(&self, node: u32, is_leaf: bool) -> (u32, usize) {
+        if is_leaf {
+            let leaf = &self.leaves[node as usize];
+            (leaf.parent, leaf.slot as usize)
+        } else {
+            let inner = &self.inners[node as usize];
+            (inner.parent, usize::from(inner.slot))
+        }
+    }
+
+    /// Points the parent link of the `c`-th child of `parent` at it.
+    fn link(&mut self, parent: u32, c: usize) {
+        let inner = &self.inners[parent as usize];
+        let child = inner.children[c];
+        if inner.leaf_children {
+            let leaf = &mut self.leaves[child as usize];
+            leaf.parent = parent;
+            leaf.slot = c as u32;
+        } else {
+            let inner = &mut self.inners[child as usize];
+            inner.parent = parent;
+            inner.slot = c as u8;
+        }
+    }
+
+    /// [`Self::link`] for the children from the `from`-th on, after entries moved.
+    fn relink(&mut self, parent: u32, from: usize) {
+        for c in from..self.inners[parent as usize].len() {
+            self.link(parent, c);
+        }
+    }
+}
+
+impl<T: Extent> AreaTree<T> {
+    /// The position of the last item with start `<= addr`.
+    pub(crate) fn seek_le(&self, addr: usize) -> Option<Pos> {
+        if self.root == NIL {
+            return None;
+        }
+        let leaf = self.descend(addr);
+        let below = rank(&self.leaves[leaf as usize].starts, addr.min(usize::MAX - 1));
+        // Only the first leaf can have no start <= addr: then no item does.
+        let slot = below.checked_sub(1)?;
+        Some(Pos { leaf, slot })
+    }
+
+    /// The position of the last item with start `< addr`.
+    pub(crate) fn seek_lt(&self, addr: usize) -> Option<Pos> {
+        self.seek_le(addr.checked_sub(1)?)
+    }
+
+    /// The position of the first item with start `>= addr`.
+    pub(crate) fn seek_ge(&self, addr: usize) -> Option<Pos> {
+        match self.seek_lt(addr) {
+            Some(pos) => self.next(pos),
+            None => self.first(),
+        }
+    }
+
+    /// The start of the item at `pos`.
+    #[inline]
+    pub(crate) fn start(&self, pos: Pos) -> usize {
+        self.leaves[pos.leaf as usize].starts[pos.slot]
+    }
+
+    /// The end of the item at `pos`.
+    #[inline]
+    pub(crate) fn end(&self, pos: Pos) -> usize {
+        self.leaves[pos.leaf as usize].ends[pos.slot]
+    }
+
+    fn leaf_summary(&self, leaf: u32) -> Summary {
+        let l = &self.leaves[leaf as usize];
+        let n = l.items.len();
+        let gap = l.ends[..n - 1]
+            .iter()
+            .zip(&l.starts[1..n])
+            .fold(0, |gap, (&end, &next)| gap.max(next - end));
+        Summary {
+            first: l.starts[0],
+            last: l.ends[n - 1],
+            gap,
+        }
+    }
+
+    fn summary(&self, node: u32, is_leaf: bool) -> Summary {
+        if is_leaf {
+            self.leaf_summary(node)
+        } else {
+            self.inners[node as usize].own_summary()
+        }
+    }
+
+    /// Writes the summary of `node` into its parent and on up, stopping at the first parent
+    /// whose entry already says the same.
+    ///
+    /// Above the first level only one entry of each node changes, so its own largest gap is
+    /// found from the old one (kept in the grandparent's entry) and the gaps around the changed
+    /// entry; only when the old largest gap was one of those and shrank is the node scanned.
+    fn refresh_up(&mut self, node: u32, is_leaf: bool) {
+        let mut summary = self.summary(node, is_leaf);
+        let (mut parent, mut c) = self.parent_of(node, is_leaf);
+        if parent == NIL {
+            return;
+        }
+        loop {
+            let p = &mut self.inners[parent as usize];
+            if p.summary(c) == summary {
+                return;
+            }
+            let before = p.gaps_around(c);
+            p.set_summary(c, summary);
+            let grand = p.parent;
+            if grand == NIL {
+                return;
+            }
+            let after = p.gaps_around(c);
+            let (first, last) = (p.first[0], p.tails[p.len() - 1].last);
+            let cg = usize::from(p.slot);
+            let old_gap = self.inners[grand as usize].tails[cg].gap;
+            let gap = if after >= before || before < old_gap {
+                old_gap.max(after)
+            } else {
+                self.inners[parent as usize].own_gap()
+            };
+            summary = Summary { first, last, gap };
+            parent = grand;
+            c = cg;
+        }
+    }
+
+    /// Takes note that the range of the item at `pos` changed (the caller kept the items
+    /// ordered and disjoint).
+    pub(crate) fn fix(&mut self, pos: Pos) {
+        let leaf = &mut self.leaves[pos.leaf as usize];
+        let item = &leaf.items[pos.slot];
+        leaf.starts[pos.slot] = item.lo();
+        leaf.ends[pos.slot] = item.hi();
+        self.refresh_up(pos.leaf, true);
+    }
+}
+
+/// The items of a tree in address order, from some position on.
+pub(crate) struct Iter<'a, T> {
+    tree: &'a AreaTree<T>,
+    items: core::slice::Iter<'a, T>,
+    next: u32,
+}
+
+impl<'a, T> Iterator for Iter<'a, T> {
+    type Item = &'a T;
+
+    fn next(&mut self) -> Option<&'a T> {
+        loop {
+            if let Some(item) = self.items.next() {
+                return Some(item);
+            }
+            if self.next == NIL {
+                return None;
+            }
+            let leaf = &self.tree.leaves[self.next as usize];
+            self.items = leaf.items.iter();
+            self.next = leaf.next;
+        }
+    }
+}
