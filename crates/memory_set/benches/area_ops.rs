@@ -16,7 +16,9 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid> | grep once::
 //! ```
 //!
-//! and divide each function's count by [`once::PAIRS`].
+//! and divide each function's count by [`once::PAIRS`]. With `--cache-sim=yes` callgrind also
+//! counts the cache misses of a simulated cache (`--D1=32768,8,64 --LL=1048576,16,64`: the L1d
+//! and L2 of the development machine), a repeatable proxy for the cost of a cold operation.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -303,36 +305,72 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Nanoseconds per pair of each crate: medians over batches that alternate between them.
-fn measure(n: usize, row: Row, ours: &mut ours::Ours, up: &mut upstream::Upstream) -> (f64, f64) {
-    let batch = match row {
-        Row::SplitJoin => SPLIT_BATCH,
-        _ => 64,
-    };
+/// What one row measured at one N.
+struct Measured {
+    row: Row,
+    /// Median ns per pair, ours.
+    ours: f64,
+    /// Median ns per pair, 0.4.1.
+    upstream: f64,
+    /// Median over the rounds of ours / ours' find in the same round.
+    per_find: f64,
+}
+
+/// Runs `rounds` rounds; each times one batch of every row on each crate (alternating which
+/// goes first), so a row and the find it is compared with are measured seconds apart.
+fn measure(
+    n: usize,
+    rows: &[(Row, &str, &str)],
+    ours: &mut ours::Ours,
+    up: &mut upstream::Upstream,
+) -> Vec<Measured> {
     // 0.4.1 is O(n) per change: fewer rounds at large N keep the run short.
-    let slow = n >= 10_000 && !matches!(row, Row::Find);
-    let rounds = if slow { 11 } else { 41 };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let rounds = if n >= 10_000 { 15 } else { 41 };
+    let mut times = vec![(Vec::new(), Vec::new()); rows.len()];
     for round in 0..rounds {
-        let t = targets(n, batch, 0x9e37_79b9_7f4a_7c15 ^ (round as u64) << 32);
-        let time = |run: &mut dyn FnMut()| {
-            let start = Instant::now();
-            run();
-            start.elapsed().as_secs_f64() * 1e9 / batch as f64
-        };
-        // Alternate which crate goes first, so drift in the machine's load hits both.
-        if round % 2 == 0 {
-            a.push(time(&mut || run_row(ours, row, n, &t)));
-            b.push(time(&mut || run_row(up, row, n, &t)));
-        } else {
-            b.push(time(&mut || run_row(up, row, n, &t)));
-            a.push(time(&mut || run_row(ours, row, n, &t)));
+        for (i, (&(row, _, _), (a, b))) in rows.iter().zip(&mut times).enumerate() {
+            let batch = match row {
+                Row::SplitJoin => SPLIT_BATCH,
+                _ => 64,
+            };
+            // Targets of their own per row and round: no row finds its lines warmed by another.
+            let seed = 0x9e37_79b9_7f4a_7c15 ^ ((round as u64) << 32) ^ ((i as u64) << 16);
+            let t = targets(n, batch, seed);
+            let time = |run: &mut dyn FnMut()| {
+                let start = Instant::now();
+                run();
+                start.elapsed().as_secs_f64() * 1e9 / batch as f64
+            };
+            // Alternate which crate goes first, so drift in the machine's load hits both.
+            if round % 2 == 0 {
+                a.push(time(&mut || run_row(ours, row, n, &t)));
+                b.push(time(&mut || run_row(up, row, n, &t)));
+            } else {
+                b.push(time(&mut || run_row(up, row, n, &t)));
+                a.push(time(&mut || run_row(ours, row, n, &t)));
+            }
+            restore(ours, row);
+            restore(up, row);
         }
-        restore(ours, row);
-        restore(up, row);
     }
-    // The first rounds warm caches and branch predictors.
-    (median(a.split_off(1)), median(b.split_off(1)))
+    let find = rows
+        .iter()
+        .position(|r| r.0 == Row::Find)
+        .expect("find row");
+    let finds = times[find].0.clone();
+    rows.iter()
+        .zip(times)
+        .map(|(&(row, _, _), (a, b))| {
+            // The first round warms caches and branch predictors.
+            let ratios = a.iter().zip(&finds).skip(1).map(|(x, f)| x / f).collect();
+            Measured {
+                row,
+                ours: median(a[1..].to_vec()),
+                upstream: median(b[1..].to_vec()),
+                per_find: median(ratios),
+            }
+        })
+        .collect()
 }
 
 /// Live heap bytes per area after building a set of `n` small areas.
@@ -419,8 +457,9 @@ type OnceFns<S> = [fn(&mut S, usize, &[usize]); 6];
 /// Runs every function of [`once`] for one crate on a fresh set of `n` areas.
 fn run_once<S: Subject>(n: usize, fns: OnceFns<S>) {
     let mut set = S::build(n);
-    let t = targets(n, once::PAIRS, 0x5eed);
-    for (f, (row, _, _)) in fns.iter().zip(ROWS) {
+    for (i, (f, (row, _, _))) in fns.iter().zip(ROWS).enumerate() {
+        // Targets of their own, so no function finds its lines in the cache from the last.
+        let t = targets(n, once::PAIRS, 0x5eed + i as u64);
         if row == Row::SplitJoin {
             for chunk in t.chunks(SPLIT_BATCH) {
                 f(&mut set, n, chunk);
@@ -467,28 +506,35 @@ fn main() {
         line += "---|---|";
     }
     println!("{header}\n{line}");
-    let mut sets: Vec<_> = sizes
-        .iter()
-        .map(|&n| (n, ours::Ours::build(n), upstream::Upstream::build(n)))
-        .collect();
     let mut results = Vec::new();
-    for &(row, _, label) in &rows {
-        let mut cells = format!("| {label} |");
-        for (n, ours, up) in &mut sets {
-            let (a, b) = measure(*n, row, ours, up);
-            cells += &format!(" {} | {} |", fmt_ns(a), fmt_ns(b));
-            results.push((row, *n, a, b));
-        }
-        println!("{cells}");
-    }
-    for (n, ours, up) in &sets {
-        let expected = Some(area_at(*n) - K);
+    for &n in &sizes {
+        let mut ours = ours::Ours::build(n);
+        let mut up = upstream::Upstream::build(n);
+        results.push((n, measure(n, &rows, &mut ours, &mut up)));
+        let expected = Some(area_at(n) - K);
         assert_eq!(ours.find_free(0, 2 * K), expected, "ours: find_free_area");
         assert_eq!(up.find_free(0, 2 * K), expected, "0.4.1: find_free_area");
     }
-    drop(sets);
+    let get = |n: usize, row: Row| {
+        results
+            .iter()
+            .find(|r| r.0 == n)
+            .and_then(|r| r.1.iter().find(|m| m.row == row))
+            .expect("measured")
+    };
+    for &(row, _, label) in &rows {
+        let mut cells = format!("| {label} |");
+        for &n in &sizes {
+            let m = get(n, row);
+            cells += &format!(" {} | {} |", fmt_ns(m.ours), fmt_ns(m.upstream));
+        }
+        println!("{cells}");
+    }
 
-    println!("\nRatios: 0.4.1 / ours (≥ 1 means ours is faster) and ours / find(ours):\n");
+    println!(
+        "\nRatios: 0.4.1 / ours (≥ 1 means ours is faster), and ours / ours' find in the same \
+         round (median over rounds):\n"
+    );
     let mut header = String::from("| operation |");
     let mut line = String::from("|---|");
     for n in &sizes {
@@ -499,16 +545,8 @@ fn main() {
     for &(row, _, label) in &rows {
         let mut cells = format!("| {label} |");
         for &n in &sizes {
-            let get = |r: Row| {
-                results
-                    .iter()
-                    .find(|x| x.0 == r && x.1 == n)
-                    .map(|x| (x.2, x.3))
-                    .expect("measured")
-            };
-            let (a, b) = get(row);
-            let find = get(Row::Find).0;
-            cells += &format!(" {:.2}× | {:.1} |", b / a, a / find);
+            let m = get(n, row);
+            cells += &format!(" {:.2}× | {:.1} |", m.upstream / m.ours, m.per_find);
         }
         println!("{cells}");
     }

@@ -1,50 +1,29 @@
 //! Insertion and removal: node splits on the way in, merges and rebalancing on the way out.
 
 use alloc::vec::Vec;
-use core::mem;
 
-use super::{AreaTree, CAP, Extent, Inner, Leaf, MIN, NIL, Pos, Summary, Tail, rank};
+use super::{AreaTree, CAP, Extent, Inner, Leaf, MIN, NIL, Pos, rank};
 
 impl<T> AreaTree<T> {
     fn new_leaf(&mut self) -> u32 {
-        let fresh = Leaf {
-            starts: [usize::MAX; CAP],
-            ends: [0; CAP],
-            items: Vec::new(),
-            parent: NIL,
-            slot: 0,
-            prev: NIL,
-            next: NIL,
-        };
         if let Some(id) = self.free_leaves.pop() {
             let leaf = &mut self.leaves[id as usize];
             // Keep the allocation of the freed leaf's (empty) item vector.
-            let items = mem::take(&mut leaf.items);
-            *leaf = Leaf { items, ..fresh };
+            *leaf = Leaf::new(leaf.take_items());
             return id;
         }
-        self.leaves.push(Leaf {
-            items: Vec::with_capacity(CAP),
-            ..fresh
-        });
+        self.leaves.push(Leaf::new(Vec::new()));
         node_id(self.leaves.len())
     }
 
     fn free_leaf(&mut self, id: u32) {
-        self.leaves[id as usize].items.clear();
+        let items = self.leaves[id as usize].take_items();
+        self.leaves[id as usize] = Leaf::new(items);
         self.free_leaves.push(id);
     }
 
     fn new_inner(&mut self, leaf_children: bool) -> u32 {
-        let fresh = Inner {
-            first: [usize::MAX; CAP],
-            children: [NIL; CAP],
-            tails: [Tail::default(); CAP],
-            len: 0,
-            leaf_children,
-            slot: 0,
-            parent: NIL,
-        };
+        let fresh = Inner::new(leaf_children);
         if let Some(id) = self.free_inners.pop() {
             self.inners[id as usize] = fresh;
             return id;
@@ -59,32 +38,6 @@ fn node_id(len: usize) -> u32 {
     // An arena of 2^32 nodes would hold 2^36 areas: far more than any address space.
     debug_assert!(len <= NIL as usize, "area tree: arena overflow");
     (len - 1) as u32
-}
-
-impl Inner {
-    /// Inserts the entry of `child` at index `c`; the node must have room.
-    #[inline]
-    fn insert_entry(&mut self, c: usize, child: u32, summary: Summary) {
-        let n = self.len();
-        self.first.copy_within(c..n, c + 1);
-        self.tails.copy_within(c..n, c + 1);
-        self.children.copy_within(c..n, c + 1);
-        self.set_summary(c, summary);
-        self.children[c] = child;
-        self.len += 1;
-    }
-
-    /// Removes the entry at index `c`.
-    #[inline]
-    fn remove_entry(&mut self, c: usize) {
-        let n = self.len();
-        self.first.copy_within(c + 1..n, c);
-        self.tails.copy_within(c + 1..n, c);
-        self.children.copy_within(c + 1..n, c);
-        self.first[n - 1] = usize::MAX;
-        self.children[n - 1] = NIL;
-        self.len -= 1;
-    }
 }
 
 impl<T: Extent> AreaTree<T> {
@@ -126,7 +79,7 @@ impl<T: Extent> AreaTree<T> {
     /// Adds `item` at `slot` of `leaf`, splitting the leaf if it is full.
     fn insert_at(&mut self, leaf: u32, slot: usize, item: T) -> Pos {
         self.len += 1;
-        let n = self.leaves[leaf as usize].items.len();
+        let n = self.leaves[leaf as usize].len();
         if n < CAP {
             self.leaf_insert(leaf, slot, item);
             self.refresh_up(leaf, true);
@@ -159,91 +112,53 @@ impl<T: Extent> AreaTree<T> {
     }
 
     fn leaf_insert(&mut self, leaf: u32, slot: usize, item: T) {
-        let l = &mut self.leaves[leaf as usize];
-        let n = l.items.len();
-        l.starts.copy_within(slot..n, slot + 1);
-        l.ends.copy_within(slot..n, slot + 1);
-        l.starts[slot] = item.lo();
-        l.ends[slot] = item.hi();
-        l.items.insert(slot, item);
+        self.leaves[leaf as usize].insert(slot, item);
     }
 
     /// Moves the last `count` items of leaf `left` to the front of leaf `right`.
     fn move_to_right(&mut self, left: u32, right: u32, count: usize) {
-        let mut items = mem::take(&mut self.leaves[left as usize].items);
-        let n = items.len();
-        let (starts, ends) = {
-            let l = &self.leaves[left as usize];
-            (l.starts, l.ends)
-        };
-        let r = &mut self.leaves[right as usize];
-        let rn = r.items.len();
-        r.items.splice(0..0, items.drain(n - count..));
-        r.starts.copy_within(0..rn, count);
-        r.ends.copy_within(0..rn, count);
-        r.starts[..count].copy_from_slice(&starts[n - count..n]);
-        r.ends[..count].copy_from_slice(&ends[n - count..n]);
-        let l = &mut self.leaves[left as usize];
-        l.items = items;
-        l.starts[n - count..n].fill(usize::MAX);
-        l.ends[n - count..n].fill(0);
+        for _ in 0..count {
+            let last = self.leaves[left as usize].len() - 1;
+            let item = self.leaves[left as usize].remove(last);
+            self.leaves[right as usize].insert(0, item);
+        }
     }
 
     /// Moves the first `count` items of leaf `right` to the end of leaf `left`.
     fn move_to_left(&mut self, left: u32, right: u32, count: usize) {
-        let mut items = mem::take(&mut self.leaves[right as usize].items);
-        let rn = items.len();
-        let (starts, ends) = {
-            let r = &self.leaves[right as usize];
-            (r.starts, r.ends)
-        };
-        let l = &mut self.leaves[left as usize];
-        let ln = l.items.len();
-        l.items.extend(items.drain(..count));
-        l.starts[ln..ln + count].copy_from_slice(&starts[..count]);
-        l.ends[ln..ln + count].copy_from_slice(&ends[..count]);
-        let r = &mut self.leaves[right as usize];
-        r.items = items;
-        r.starts.copy_within(count..rn, 0);
-        r.ends.copy_within(count..rn, 0);
-        r.starts[rn - count..rn].fill(usize::MAX);
-        r.ends[rn - count..rn].fill(0);
+        for _ in 0..count {
+            let item = self.leaves[right as usize].remove(0);
+            let end = self.leaves[left as usize].len();
+            self.leaves[left as usize].insert(end, item);
+        }
     }
 
     /// Moves the last `count` entries of inner node `left` to the front of `right`.
     fn move_entries_to_right(&mut self, left: u32, right: u32, count: usize) {
-        let l = self.inners[left as usize].clone();
-        let n = l.len();
-        let r = &mut self.inners[right as usize];
-        for c in (0..r.len()).rev() {
-            let (child, s) = (r.children[c], r.summary(c));
-            r.children[c + count] = child;
-            r.set_summary(c + count, s);
+        for _ in 0..count {
+            let l = &mut self.inners[left as usize];
+            let c = l.len() - 1;
+            let (child, s) = (l.children[c], l.summary(c));
+            l.remove_entry(c);
+            self.inners[right as usize].insert_entry(0, child, s);
         }
-        for i in 0..count {
-            r.children[i] = l.children[n - count + i];
-            r.set_summary(i, l.summary(n - count + i));
-        }
-        r.len += count as u8;
-        let l = &mut self.inners[left as usize];
-        l.first[n - count..n].fill(usize::MAX);
-        l.children[n - count..n].fill(NIL);
-        l.len -= count as u8;
+        self.inners[left as usize].rescan();
+        self.inners[right as usize].rescan();
         self.relink(right, 0);
     }
 
     /// Moves the first `count` entries of inner node `right` to the end of `left`.
     fn move_entries_to_left(&mut self, left: u32, right: u32, count: usize) {
-        let r = self.inners[right as usize].clone();
-        let l = &mut self.inners[left as usize];
-        let ln = l.len();
+        let ln = self.inners[left as usize].len();
         for i in 0..count {
-            l.children[ln + i] = r.children[i];
-            l.set_summary(ln + i, r.summary(i));
+            let r = &mut self.inners[right as usize];
+            let (child, s) = (r.children[0], r.summary(0));
+            r.remove_entry(0);
+            self.inners[left as usize].insert_entry(ln + i, child, s);
         }
-        l.len += count as u8;
-        for _ in 0..count {
-            self.inners[right as usize].remove_entry(0);
+        self.inners[left as usize].rescan();
+        if self.inners[right as usize].len() > 0 {
+            self.inners[right as usize].rescan();
         }
         self.relink(left, ln);
         self.relink(right, 0);
@@ -260,15 +175,17 @@ impl<T: Extent> AreaTree<T> {
             let r = &mut self.inners[root as usize];
             r.insert_entry(0, left, ls);
             r.insert_entry(1, right, rs);
+            r.rescan();
             self.relink(root, 0);
             self.root = root;
             self.height += 1;
             return;
         }
         let p = &mut self.inners[parent as usize];
-        p.set_summary(c, ls);
+        p.put(c, ls);
         if p.len() < CAP {
             p.insert_entry(c + 1, right, rs);
+            p.rescan();
             self.relink(parent, c + 1);
             self.refresh_up(parent, false);
             return;
@@ -282,19 +199,14 @@ impl<T: Extent> AreaTree<T> {
             (sibling, c + 1 - at)
         };
         self.inners[node as usize].insert_entry(index, right, rs);
+        self.inners[node as usize].rescan();
         self.relink(node, index);
         self.add_sibling(parent, sibling, false);
     }
 
     /// Removes and returns the item at `pos`.
     pub(crate) fn remove(&mut self, pos: Pos) -> T {
-        let l = &mut self.leaves[pos.leaf as usize];
-        let n = l.items.len();
-        let item = l.items.remove(pos.slot);
-        l.starts.copy_within(pos.slot + 1..n, pos.slot);
-        l.ends.copy_within(pos.slot + 1..n, pos.slot);
-        l.starts[n - 1] = usize::MAX;
-        l.ends[n - 1] = 0;
+        let item = self.leaves[pos.leaf as usize].remove(pos.slot);
         self.len -= 1;
         self.leaf_shrunk(pos.leaf);
         item
@@ -302,13 +214,10 @@ impl<T: Extent> AreaTree<T> {
 
     /// Drops the `count` items from `pos` on, which must all be in the leaf of `pos`.
     pub(crate) fn remove_run(&mut self, pos: Pos, count: usize) {
-        let l = &mut self.leaves[pos.leaf as usize];
-        let n = l.items.len();
-        l.items.drain(pos.slot..pos.slot + count);
-        l.starts.copy_within(pos.slot + count..n, pos.slot);
-        l.ends.copy_within(pos.slot + count..n, pos.slot);
-        l.starts[n - count..n].fill(usize::MAX);
-        l.ends[n - count..n].fill(0);
+        // Highest first: each removal then shifts only the entries above the run.
+        for i in (pos.slot..pos.slot + count).rev() {
+            self.leaves[pos.leaf as usize].remove(i);
+        }
         self.len -= count;
         self.leaf_shrunk(pos.leaf);
     }
@@ -316,7 +225,7 @@ impl<T: Extent> AreaTree<T> {
     /// After items left `leaf`: fixes the summaries, or merges or rebalances the leaf with a
     /// sibling if it holds fewer than `MIN`.
     fn leaf_shrunk(&mut self, leaf: u32) {
-        let n = self.leaves[leaf as usize].items.len();
+        let n = self.leaves[leaf as usize].len();
         // Leaves and inner nodes are numbered apart: a leaf is the root only at height 0.
         if self.height == 0 {
             if n == 0 {
@@ -337,8 +246,8 @@ impl<T: Extent> AreaTree<T> {
         } else {
             (0, leaf, p.children[1])
         };
-        let ln = self.leaves[left as usize].items.len();
-        let rn = self.leaves[right as usize].items.len();
+        let ln = self.leaves[left as usize].len();
+        let rn = self.leaves[right as usize].len();
         if ln + rn <= CAP {
             self.move_to_left(left, right, rn);
             let next = self.leaves[right as usize].next;
@@ -349,8 +258,9 @@ impl<T: Extent> AreaTree<T> {
             self.free_leaf(right);
             let s = self.leaf_summary(left);
             let p = &mut self.inners[parent as usize];
-            p.set_summary(lc, s);
+            p.put(lc, s);
             p.remove_entry(lc + 1);
+            p.rescan();
             self.relink(parent, lc + 1);
             self.inner_shrunk(parent);
             return;
@@ -363,8 +273,9 @@ impl<T: Extent> AreaTree<T> {
         }
         let (ls, rs) = (self.leaf_summary(left), self.leaf_summary(right));
         let p = &mut self.inners[parent as usize];
-        p.set_summary(lc, ls);
-        p.set_summary(lc + 1, rs);
+        p.put(lc, ls);
+        p.put(lc + 1, rs);
+        p.rescan();
         self.refresh_up(parent, false);
     }
 
@@ -405,8 +316,9 @@ impl<T: Extent> AreaTree<T> {
             self.free_inners.push(right);
             let s = self.inners[left as usize].own_summary();
             let p = &mut self.inners[parent as usize];
-            p.set_summary(lc, s);
+            p.put(lc, s);
             p.remove_entry(lc + 1);
+            p.rescan();
             self.relink(parent, lc + 1);
             self.inner_shrunk(parent);
             return;
@@ -420,8 +332,9 @@ impl<T: Extent> AreaTree<T> {
         let ls = self.inners[left as usize].own_summary();
         let rs = self.inners[right as usize].own_summary();
         let p = &mut self.inners[parent as usize];
-        p.set_summary(lc, ls);
-        p.set_summary(lc + 1, rs);
+        p.put(lc, ls);
+        p.put(lc + 1, rs);
+        p.rescan();
         self.refresh_up(parent, false);
     }
 }

@@ -15,9 +15,14 @@
 //! nodes stay in the arenas for reuse until the tree is reset.
 
 mod edit;
+mod inner;
+mod leaf;
 mod search;
 
 use alloc::vec::Vec;
+
+use self::inner::Inner;
+use self::leaf::Leaf;
 
 /// The most entries a node holds: 16 starts fill two cache lines.
 pub(crate) const CAP: usize = 16;
@@ -60,135 +65,6 @@ struct Summary {
     last: usize,
     /// The largest gap between two consecutive items of the subtree (0 for one item).
     gap: usize,
-}
-
-/// The part of a child's [`Summary`] that a descent does not read.
-#[derive(Clone, Copy, Default)]
-struct Tail {
-    /// [`Summary::last`].
-    last: usize,
-    /// [`Summary::gap`].
-    gap: usize,
-}
-
-/// A leaf: up to `CAP` items in address order, with their bounds in dense arrays, so that a
-/// search reads the two cache lines of `starts` and a summary the two of `ends`, not the items.
-#[repr(C, align(64))]
-struct Leaf<T> {
-    /// `starts[i]` is `items[i].lo()`; unused slots hold `usize::MAX`.
-    starts: [usize; CAP],
-    /// `ends[i]` is `items[i].hi()`; unused slots hold 0.
-    ends: [usize; CAP],
-    /// Allocated once with capacity `CAP`, kept when the leaf is freed.
-    items: Vec<T>,
-    parent: u32,
-    /// The index of this leaf among its parent's children.
-    slot: u32,
-    prev: u32,
-    next: u32,
-}
-
-impl<T: Clone> Clone for Leaf<T> {
-    fn clone(&self) -> Self {
-        let mut items = Vec::with_capacity(CAP);
-        items.extend(self.items.iter().cloned());
-        Self {
-            starts: self.starts,
-            ends: self.ends,
-            items,
-            parent: self.parent,
-            slot: self.slot,
-            prev: self.prev,
-            next: self.next,
-        }
-    }
-}
-
-/// An inner node: up to `CAP` children in address order, with the summary of each.
-///
-/// Laid out for the cache: a descent reads the two lines of `first` and the line that holds
-/// the header and most of `children`; a summary update reads one line of `tails` more.
-#[derive(Clone)]
-#[repr(C, align(64))]
-struct Inner {
-    /// Per child, [`Summary::first`]; unused slots hold `usize::MAX`.
-    first: [usize; CAP],
-    /// Per child, the rest of its summary.
-    tails: [Tail; CAP],
-    len: u8,
-    /// Whether the children are leaves.
-    leaf_children: bool,
-    /// The index of this node among its parent's children.
-    slot: u8,
-    parent: u32,
-    children: [u32; CAP],
-}
-
-impl Inner {
-    #[inline]
-    fn summary(&self, c: usize) -> Summary {
-        Summary {
-            first: self.first[c],
-            last: self.tails[c].last,
-            gap: self.tails[c].gap,
-        }
-    }
-
-    #[inline]
-    fn set_summary(&mut self, c: usize, s: Summary) {
-        self.first[c] = s.first;
-        self.tails[c] = Tail {
-            last: s.last,
-            gap: s.gap,
-        };
-    }
-
-    /// The summary of the whole node: the largest gap inside a child or between two.
-    #[inline]
-    fn own_summary(&self) -> Summary {
-        Summary {
-            first: self.first[0],
-            last: self.tails[self.len() - 1].last,
-            gap: self.own_gap(),
-        }
-    }
-
-    fn own_gap(&self) -> usize {
-        let n = self.len();
-        let inside = self.tails[..n].iter().fold(0, |gap, t| gap.max(t.gap));
-        let between = self.first[1..n]
-            .iter()
-            .zip(&self.tails[..n - 1])
-            .fold(0, |gap, (&first, t)| gap.max(first - t.last));
-        inside.max(between)
-    }
-
-    /// The largest of the gaps that the summary of child `c` takes part in: inside it and on
-    /// either side of it.
-    #[inline]
-    fn gaps_around(&self, c: usize) -> usize {
-        let mut gap = self.tails[c].gap;
-        if c > 0 {
-            gap = gap.max(self.first[c] - self.tails[c - 1].last);
-        }
-        if c + 1 < self.len() {
-            gap = gap.max(self.first[c + 1] - self.tails[c].last);
-        }
-        gap
-    }
-
-    #[inline]
-    fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    /// The child whose subtree holds the items with start `<= addr`, if any does (else the
-    /// first).
-    /// `addr` must be below `usize::MAX`, so the unused slots do not count.
-    #[inline]
-    fn child_for(&self, addr: usize) -> usize {
-        rank(&self.first, addr).saturating_sub(1)
-    }
 }
 
 /// How many of `keys` are `<= addr`; `keys` is sorted (unused slots hold `usize::MAX`, so they
@@ -261,19 +137,19 @@ impl<T> AreaTree<T> {
 
     /// The item at `pos`.
     pub(crate) fn get(&self, pos: Pos) -> &T {
-        &self.leaves[pos.leaf as usize].items[pos.slot]
+        self.leaves[pos.leaf as usize].item(pos.slot)
     }
 
     /// The item at `pos`, to change anything but its range (or to change its range and then
     /// call [`Self::fix`]).
     pub(crate) fn get_mut(&mut self, pos: Pos) -> &mut T {
-        &mut self.leaves[pos.leaf as usize].items[pos.slot]
+        self.leaves[pos.leaf as usize].item_mut(pos.slot)
     }
 
     /// The position after `pos`.
     pub(crate) fn next(&self, pos: Pos) -> Option<Pos> {
         let leaf = &self.leaves[pos.leaf as usize];
-        if pos.slot + 1 < leaf.items.len() {
+        if pos.slot + 1 < leaf.len() {
             return Some(Pos {
                 leaf: pos.leaf,
                 slot: pos.slot + 1,
@@ -296,7 +172,7 @@ impl<T> AreaTree<T> {
         let prev = self.leaves[pos.leaf as usize].prev;
         (prev != NIL).then(|| Pos {
             leaf: prev,
-            slot: self.leaves[prev as usize].items.len() - 1,
+            slot: self.leaves[prev as usize].len() - 1,
         })
     }
 
@@ -310,20 +186,11 @@ impl<T> AreaTree<T> {
 
     /// The items from `pos` on, in address order.
     pub(crate) fn iter_from(&self, pos: Option<Pos>) -> Iter<'_, T> {
-        match pos {
-            Some(pos) => {
-                let leaf = &self.leaves[pos.leaf as usize];
-                Iter {
-                    tree: self,
-                    items: leaf.items[pos.slot..].iter(),
-                    next: leaf.next,
-                }
-            }
-            None => Iter {
-                tree: self,
-                items: [].iter(),
-                next: NIL,
-            },
+        let (leaf, slot) = pos.map_or((NIL, 0), |pos| (pos.leaf, pos.slot));
+        Iter {
+            tree: self,
+            leaf,
+            slot,
         }
     }
 
@@ -420,7 +287,7 @@ impl<T: Extent> AreaTree<T> {
 
     fn leaf_summary(&self, leaf: u32) -> Summary {
         let l = &self.leaves[leaf as usize];
-        let n = l.items.len();
+        let n = l.len();
         let gap = l.ends[..n - 1]
             .iter()
             .zip(&l.starts[1..n])
@@ -441,50 +308,26 @@ impl<T: Extent> AreaTree<T> {
     }
 
     /// Writes the summary of `node` into its parent and on up, stopping at the first parent
-    /// whose entry already says the same.
-    ///
-    /// Above the first level only one entry of each node changes, so its own largest gap is
-    /// found from the old one (kept in the grandparent's entry) and the gaps around the changed
-    /// entry; only when the old largest gap was one of those and shrank is the node scanned.
+    /// whose entry already says the same. Each parent updates its largest gap from the one
+    /// entry that changed (see [`Inner`]).
     fn refresh_up(&mut self, node: u32, is_leaf: bool) {
         let mut summary = self.summary(node, is_leaf);
         let (mut parent, mut c) = self.parent_of(node, is_leaf);
-        if parent == NIL {
-            return;
-        }
-        loop {
+        while parent != NIL {
             let p = &mut self.inners[parent as usize];
             if p.summary(c) == summary {
                 return;
             }
-            let before = p.gaps_around(c);
-            p.set_summary(c, summary);
-            let grand = p.parent;
-            if grand == NIL {
-                return;
-            }
-            let after = p.gaps_around(c);
-            let (first, last) = (p.first[0], p.tails[p.len() - 1].last);
-            let cg = usize::from(p.slot);
-            let old_gap = self.inners[grand as usize].tails[cg].gap;
-            let gap = if after >= before || before < old_gap {
-                old_gap.max(after)
-            } else {
-                self.inners[parent as usize].own_gap()
-            };
-            summary = Summary { first, last, gap };
-            parent = grand;
-            c = cg;
+            p.replace(c, summary);
+            summary = p.own_summary();
+            (parent, c) = (p.parent, usize::from(p.slot));
         }
     }
 
     /// Takes note that the range of the item at `pos` changed (the caller kept the items
     /// ordered and disjoint).
     pub(crate) fn fix(&mut self, pos: Pos) {
-        let leaf = &mut self.leaves[pos.leaf as usize];
-        let item = &leaf.items[pos.slot];
-        leaf.starts[pos.slot] = item.lo();
-        leaf.ends[pos.slot] = item.hi();
+        self.leaves[pos.leaf as usize].fix(pos.slot);
         self.refresh_up(pos.leaf, true);
     }
 }
@@ -492,24 +335,24 @@ impl<T: Extent> AreaTree<T> {
 /// The items of a tree in address order, from some position on.
 pub(crate) struct Iter<'a, T> {
     tree: &'a AreaTree<T>,
-    items: core::slice::Iter<'a, T>,
-    next: u32,
+    /// The leaf of the next item (`NIL` at the end) and its index there.
+    leaf: u32,
+    slot: usize,
 }
 
 impl<'a, T> Iterator for Iter<'a, T> {
     type Item = &'a T;
 
     fn next(&mut self) -> Option<&'a T> {
-        loop {
-            if let Some(item) = self.items.next() {
-                return Some(item);
+        while self.leaf != NIL {
+            let leaf = &self.tree.leaves[self.leaf as usize];
+            if self.slot < leaf.len() {
+                self.slot += 1;
+                return Some(leaf.item(self.slot - 1));
             }
-            if self.next == NIL {
-                return None;
-            }
-            let leaf = &self.tree.leaves[self.next as usize];
-            self.items = leaf.items.iter();
-            self.next = leaf.next;
+            self.leaf = leaf.next;
+            self.slot = 0;
         }
+        None
     }
 }

@@ -53,7 +53,7 @@ impl<T: Extent> AreaTree<T> {
     ) -> Option<usize> {
         if height == 0 {
             let leaf = &self.leaves[node as usize];
-            let n = leaf.items.len();
+            let n = leaf.len();
             for (&start, &next) in leaf.ends[..n - 1].iter().zip(&leaf.starts[1..n]) {
                 if start >= hi {
                     return None;
@@ -125,20 +125,12 @@ impl<T: Extent> AreaTree<T> {
             let is_root = parent == NIL;
             let summary = if height == 0 {
                 let leaf = &self.leaves[node as usize];
-                let n = leaf.items.len();
+                let n = leaf.len();
                 assert!(n > 0 && n <= CAP, "leaf with {n} items");
                 assert!(is_root || n >= MIN, "leaf below MIN: {n}");
                 assert_eq!(leaf.parent, parent, "leaf parent link");
                 assert!(is_root || leaf.slot as usize == slot, "leaf slot");
-                for (i, item) in leaf.items.iter().enumerate() {
-                    assert_eq!(leaf.starts[i], item.lo(), "starts[{i}]");
-                    assert_eq!(leaf.ends[i], item.hi(), "ends[{i}]");
-                    assert!(item.lo() < item.hi(), "empty item");
-                }
-                assert!(
-                    leaf.starts[n..].iter().all(|&s| s == usize::MAX),
-                    "sentinels"
-                );
+                leaf.check();
                 count += n;
                 leaves_in_order.push(node);
                 self.leaf_summary(node)
@@ -150,6 +142,7 @@ impl<T: Extent> AreaTree<T> {
                 assert_eq!(inner.parent, parent, "inner parent link");
                 assert!(is_root || usize::from(inner.slot) == slot, "inner slot");
                 assert_eq!(inner.leaf_children, height == 1, "leaf_children flag");
+                inner.check();
                 assert!(
                     inner.first[n..].iter().all(|&s| s == usize::MAX),
                     "sentinels"
