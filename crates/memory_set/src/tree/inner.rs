@@ -93,7 +93,7 @@ impl Inner {
     #[inline]
     fn candidate(&self, k: usize) -> usize {
         let c = k / 2;
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             self.tails[c].gap
         } else {
             self.first[c + 1] - self.tails[c].last
