@@ -1,6 +1,7 @@
 //! Unit tests of the area set against a page-granular mock page table.
 
 mod bad_input;
+mod large;
 mod merging;
 mod mock;
 mod model;

@@ -40,6 +40,8 @@ pub(super) struct Inner {
     pub(super) children: [u32; CAP],
     best: usize,
     runner_up: usize,
+    /// The end of the last child: [`Summary::last`] of the whole node.
+    last: usize,
 }
 
 impl Inner {
@@ -55,6 +57,7 @@ impl Inner {
             children: [NIL; CAP],
             best: 0,
             runner_up: 0,
+            last: 0,
         }
     }
 
@@ -84,7 +87,7 @@ impl Inner {
     pub(super) fn own_summary(&self) -> Summary {
         Summary {
             first: self.first[0],
-            last: self.tails[self.len() - 1].last,
+            last: self.last,
             gap: self.best,
         }
     }
@@ -117,33 +120,51 @@ impl Inner {
         [before, self.tails[c].gap, after]
     }
 
-    /// Sets the entry of child `c` to `s` and updates the largest gap.
+    /// Sets the entry of child `c` to `s` and updates the largest gap. Returns whether
+    /// anything changed.
     #[inline]
-    pub(super) fn replace(&mut self, c: usize, s: Summary) {
+    pub(super) fn replace(&mut self, c: usize, s: Summary) -> bool {
+        let (first, tail) = (self.first[c], self.tails[c]);
+        if first == s.first && tail.last == s.last {
+            // Only the gap inside the child changed (or nothing did): one candidate.
+            if tail.gap == s.gap {
+                return false;
+            }
+            self.tails[c].gap = s.gap;
+            self.update(2 * c, s.gap);
+            return true;
+        }
         let old = self.around(c);
         self.put(c, s);
         let new = self.around(c);
         for (i, (&before, &now)) in old.iter().zip(&new).enumerate() {
-            if now == before {
-                continue;
-            }
             // Only candidates that exist change: for c == 0, i > 0.
-            let k = 2 * c + i - 1;
-            if k == usize::from(self.best_at) {
-                if now < self.runner_up {
-                    // The largest shrank and another may now be larger.
-                    self.rescan();
-                    return;
-                }
-                self.best = now;
-            } else if now > self.best {
-                self.runner_up = self.best;
-                self.best = now;
-                self.best_at = k as u8;
-            } else {
-                self.runner_up = self.runner_up.max(now);
+            if now != before && !self.update(2 * c + i - 1, now) {
+                return true;
             }
         }
+        true
+    }
+
+    /// Takes note that candidate `k` is now `now`. Returns `false` if that took a scan of
+    /// every candidate (after which no more updates are needed).
+    #[inline]
+    fn update(&mut self, k: usize, now: usize) -> bool {
+        if k == usize::from(self.best_at) {
+            if now < self.runner_up {
+                // The largest shrank and another may now be larger.
+                self.rescan();
+                return false;
+            }
+            self.best = now;
+        } else if now > self.best {
+            self.runner_up = self.best;
+            self.best = now;
+            self.best_at = k as u8;
+        } else {
+            self.runner_up = self.runner_up.max(now);
+        }
+        true
     }
 
     /// Sets the entry of child `c` to `s` without updating the largest gap: the caller calls
@@ -155,6 +176,9 @@ impl Inner {
             last: s.last,
             gap: s.gap,
         };
+        if c + 1 == self.len() {
+            self.last = s.last;
+        }
     }
 
     /// Finds the largest gap and the runner-up by looking at every candidate.
@@ -173,6 +197,7 @@ impl Inner {
         self.best = best;
         self.best_at = best_at as u8;
         self.runner_up = runner_up;
+        self.last = self.tails[self.len() - 1].last;
     }
 
     /// Inserts the entry of `child` at index `c`; the node must have room. The caller calls
@@ -210,5 +235,10 @@ impl Inner {
         assert_eq!(self.candidate(best_at), self.best, "largest gap's position");
         assert!(self.best >= others, "largest gap of an inner node");
         assert!(self.runner_up >= others, "bound on the other gaps");
+        assert_eq!(
+            self.last,
+            self.tails[self.len() - 1].last,
+            "end of the last child"
+        );
     }
 }

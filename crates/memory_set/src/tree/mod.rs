@@ -315,10 +315,9 @@ impl<T: Extent> AreaTree<T> {
         let (mut parent, mut c) = self.parent_of(node, is_leaf);
         while parent != NIL {
             let p = &mut self.inners[parent as usize];
-            if p.summary(c) == summary {
+            if !p.replace(c, summary) {
                 return;
             }
-            p.replace(c, summary);
             summary = p.own_summary();
             (parent, c) = (p.parent, usize::from(p.slot));
         }
