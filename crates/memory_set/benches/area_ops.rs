@@ -415,8 +415,8 @@ fn selection() -> (Vec<usize>, Vec<(Row, &'static str, &'static str)>) {
 
 /// Fixed-count runs for callgrind: each function runs [`PAIRS`] pairs of one row on one crate.
 mod once {
-
-    /// Pairs (or lookups) per function; the split row restores the set every `SPLIT_BATCH`.
+    /// Pairs (or lookups) per function, in batches of `SPLIT_BATCH` that each start with a cold
+    /// cache (the split row restores the set after each).
     pub(crate) const PAIRS: usize = 256;
 
     macro_rules! once_fns {
@@ -457,18 +457,22 @@ type OnceFns<S> = [fn(&mut S, usize, &[usize]); 6];
 /// Runs every function of [`once`] for one crate on a fresh set of `n` areas.
 fn run_once<S: Subject>(n: usize, fns: OnceFns<S>) {
     let mut set = S::build(n);
+    // Larger than the simulated L2: touched between batches, so that every batch starts cold,
+    // as in the timed runs (where the other crate's batch runs in between).
+    let mut evict = vec![0u8; 8 << 20];
     for (i, (f, (row, _, _))) in fns.iter().zip(ROWS).enumerate() {
         // Targets of their own, so no function finds its lines in the cache from the last.
         let t = targets(n, once::PAIRS, 0x5eed + i as u64);
-        if row == Row::SplitJoin {
-            for chunk in t.chunks(SPLIT_BATCH) {
-                f(&mut set, n, chunk);
-                restore(&mut set, row);
-            }
-        } else {
-            f(&mut set, n, &t);
+        for chunk in t.chunks(SPLIT_BATCH) {
+            evict
+                .iter_mut()
+                .step_by(64)
+                .for_each(|b| *b = b.wrapping_add(1));
+            f(&mut set, n, chunk);
+            restore(&mut set, row);
         }
     }
+    black_box(&evict);
     eprintln!("{}: N = {n}, {} pairs per function", S::NAME, once::PAIRS);
 }
 

@@ -1,18 +1,21 @@
 //! The area tree: one B+ tree that holds the areas and answers the gap queries, as Linux's maple
 //! tree does for its VMAs.
 //!
-//! Leaves hold up to [`CAP`] areas in address order, with their start addresses in a dense
-//! array for the search. Inner nodes keep, per child, a [`Summary`] of the subtree beneath it:
-//! the first start, the last end and the largest gap between two of its areas. A lookup is one
-//! descent by start address; the lowest free range that fits a request is found by descending
-//! only into children whose largest gap is big enough ([`gaps`](crate::gaps) has the rules).
+//! Leaves ([`leaf`]) hold up to [`CAP`] areas in address order, with their starts and ends in
+//! dense arrays. Inner nodes ([`inner`]) keep, per child, a [`Summary`] of the subtree beneath
+//! it: the first start, the last end and the largest gap between two of its areas; and for
+//! themselves the largest gap of the node and a bound on the others, so that one changed entry
+//! updates a node in O(1). A lookup is one descent by start address (a branch-free search of
+//! two cache lines per node, [`rank`]); the lowest free range that fits a request is found by
+//! descending only into children whose largest gap is big enough ([`crate::gaps`] has the
+//! rules).
 //!
-//! Nodes live in two arenas (`Vec`s of leaves and of inner nodes) linked by `u32` indices, with
-//! parent links for the walk back up and leaf links for iteration, so there is no unsafe code.
-//! A change fixes the summaries from its leaf up and stops at the first level where nothing
-//! changed. Non-root nodes keep at least [`MIN`] entries (siblings are merged or balanced
-//! below that), so the height stays logarithmic and memory proportional to the areas. Freed
-//! nodes stay in the arenas for reuse until the tree is reset.
+//! A change is made at the leaf it found with its one descent, then the summaries are fixed
+//! from that leaf upward, stopping at the first level where nothing changed. Non-root nodes
+//! keep at least [`MIN`] entries (siblings are merged or balanced below that), so the height
+//! stays logarithmic. Nodes live in two arenas (`Vec`s of leaves and of inner nodes) linked by
+//! `u32` indices, with parent links and leaf links, so there is no unsafe code; freed nodes
+//! stay in the arenas for reuse until the tree is reset or dropped.
 
 mod edit;
 mod inner;
