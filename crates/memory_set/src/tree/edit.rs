@@ -2,7 +2,7 @@
 
 use alloc::vec::Vec;
 
-use super::{AreaTree, CAP, Extent, Inner, Leaf, MIN, NIL, Pos, rank};
+use super::{AreaTree, CAP, Extent, Inner, Leaf, MIN, NIL, Pos, Summary, rank};
 
 impl<T> AreaTree<T> {
     fn new_leaf(&mut self) -> u32 {
@@ -208,7 +208,7 @@ impl<T: Extent> AreaTree<T> {
     pub(crate) fn remove(&mut self, pos: Pos) -> T {
         let item = self.leaves[pos.leaf as usize].remove(pos.slot);
         self.len -= 1;
-        self.leaf_shrunk(pos.leaf);
+        self.leaf_shrunk(pos.leaf, pos.slot);
         item
     }
 
@@ -219,12 +219,12 @@ impl<T: Extent> AreaTree<T> {
             self.leaves[pos.leaf as usize].remove(i);
         }
         self.len -= count;
-        self.leaf_shrunk(pos.leaf);
+        self.leaf_shrunk(pos.leaf, pos.slot);
     }
 
-    /// After items left `leaf`: fixes the summaries, or merges or rebalances the leaf with a
-    /// sibling if it holds fewer than `MIN`.
-    fn leaf_shrunk(&mut self, leaf: u32) {
+    /// After items left `leaf` (a run that ended just before its `hole`-th item now): fixes the
+    /// summaries, or merges or rebalances the leaf with a sibling if it holds fewer than `MIN`.
+    fn leaf_shrunk(&mut self, leaf: u32, hole: usize) {
         let n = self.leaves[leaf as usize].len();
         // Leaves and inner nodes are numbered apart: a leaf is the root only at height 0.
         if self.height == 0 {
@@ -234,11 +234,24 @@ impl<T: Extent> AreaTree<T> {
             }
             return;
         }
+        let (parent, c) = self.parent_of(leaf, true);
         if n >= MIN {
-            self.refresh_up(leaf, true);
+            let l = &self.leaves[leaf as usize];
+            if hole > 0 && hole < n {
+                // Removed from the middle: the first and last stay, and the only new gap is the
+                // one the removal opened, which joined the gaps on either side.
+                let old = self.inners[parent as usize].summary(c);
+                let opened = l.starts[hole] - l.ends[hole - 1];
+                let summary = Summary {
+                    gap: old.gap.max(opened),
+                    ..old
+                };
+                self.refresh_up_with(leaf, true, summary);
+            } else {
+                self.refresh_up(leaf, true);
+            }
             return;
         }
-        let (parent, c) = self.parent_of(leaf, true);
         let p = &self.inners[parent as usize];
         // Every inner node has at least two children (the root too).
         let (lc, left, right) = if c > 0 {

@@ -314,7 +314,12 @@ impl<T: Extent> AreaTree<T> {
     /// whose entry already says the same. Each parent updates its largest gap from the one
     /// entry that changed (see [`Inner`]).
     fn refresh_up(&mut self, node: u32, is_leaf: bool) {
-        let mut summary = self.summary(node, is_leaf);
+        let summary = self.summary(node, is_leaf);
+        self.refresh_up_with(node, is_leaf, summary);
+    }
+
+    /// [`Self::refresh_up`] with the new summary of `node` already known.
+    fn refresh_up_with(&mut self, node: u32, is_leaf: bool, mut summary: Summary) {
         let (mut parent, mut c) = self.parent_of(node, is_leaf);
         while parent != NIL {
             let p = &mut self.inners[parent as usize];
