@@ -3,10 +3,14 @@
 //! N = 100, 1k, 10k, 100k.
 //!
 //! `cargo bench -p vmlayer_areas --bench area_ops` prints the tables of BENCHMARKS.md: per row
-//! a pair of operations that returns the set to its shape, on random targets, timed in batches
-//! that alternate between the two crates; the figure is the median over the batches of the
-//! time per pair. Then the heap bytes per area, from a counting global allocator. Arguments
-//! select sizes and rows (`-- 100000 unmap_map find`), by default all of them.
+//! a pair of operations that returns the set to its shape, on random targets of its own. Each
+//! round times one batch of 64 pairs (16 for the split) of every row on each crate, alternating
+//! which crate goes first; a figure is the median over the rounds of the time per pair, and
+//! "× find" the median over the rounds of ours / ours' find in the same round. Lookups are
+//! also compared alone, in a phase before the others with both trees warmed by a sweep (in the
+//! main phase 0.4.1 walks all its areas in most rows, which keeps its tree in the cache and
+//! ours out). Then the heap bytes per area, from a counting global allocator. Arguments select
+//! sizes and rows (`-- 100000 unmap_map find`), by default all of them.
 //!
 //! Instruction counts: `AREAS_BENCH_ONCE=1` runs every pair a fixed number of times inside the
 //! functions of the [`once`] module, for callgrind:
@@ -203,6 +207,9 @@ enum Row {
     ProtectBack,
     Find,
     FindFree,
+    /// Find, in a phase of its own before the others (both trees warmed by a sweep), so no
+    /// other row runs between the two crates' batches.
+    FindAlone,
 }
 
 /// Each row with the name that selects it on the command line and its label.
@@ -266,7 +273,7 @@ fn run_row<S: Subject>(set: &mut S, row: Row, n: usize, targets: &[usize]) {
                 set.protect(area_at(n - 1), K, 1);
             }
         }
-        Row::Find => {
+        Row::Find | Row::FindAlone => {
             for &i in targets {
                 black_box(set.find(black_box(area_at(i) + 0x800)));
             }
@@ -325,7 +332,12 @@ fn measure(
     up: &mut upstream::Upstream,
 ) -> Vec<Measured> {
     // 0.4.1 is O(n) per change: fewer rounds at large N keep the run short.
-    let rounds = if n >= 10_000 { 15 } else { 41 };
+    let lookups_only = rows.iter().all(|r| r.0 == Row::Find);
+    let rounds = if n >= 10_000 && !lookups_only {
+        15
+    } else {
+        101
+    };
     let mut times = vec![(Vec::new(), Vec::new()); rows.len()];
     for round in 0..rounds {
         for (i, (&(row, _, _), (a, b))) in rows.iter().zip(&mut times).enumerate() {
@@ -477,7 +489,7 @@ fn run_once<S: Subject>(n: usize, fns: OnceFns<S>) {
 }
 
 fn main() {
-    let (sizes, rows) = selection();
+    let (sizes, mut rows) = selection();
     if std::env::var_os("AREAS_BENCH_ONCE").is_some() {
         for &n in &sizes {
             use once::{ours as a, upstream as b};
@@ -502,6 +514,12 @@ fn main() {
         }
         return;
     }
+    let measured_rows = rows.clone();
+    rows.push((
+        Row::FindAlone,
+        "",
+        "find(random address), lookups alone (both trees warm)",
+    ));
     println!("ns per pair, ours / 0.4.1 (median of interleaved batches):\n");
     let mut header = String::from("| operation |");
     let mut line = String::from("|---|");
@@ -514,7 +532,22 @@ fn main() {
     for &n in &sizes {
         let mut ours = ours::Ours::build(n);
         let mut up = upstream::Upstream::build(n);
-        results.push((n, measure(n, &rows, &mut ours, &mut up)));
+        // Lookups compared on their own first, both trees warmed by a sweep over every area:
+        // between two find batches of the main phase, 0.4.1 walks all its areas in most rows,
+        // which keeps its tree in the cache and ours out of it.
+        (0..n).for_each(|i| {
+            black_box(ours.find(area_at(i)));
+            black_box(up.find(area_at(i)));
+        });
+        let find_row = [(Row::Find, "find", "")];
+        let alone = measure(n, &find_row, &mut ours, &mut up).remove(0);
+        let mut measured = measure(n, &measured_rows, &mut ours, &mut up);
+        measured.push(Measured {
+            row: Row::FindAlone,
+            per_find: 1.0,
+            ..alone
+        });
+        results.push((n, measured));
         let expected = Some(area_at(n) - K);
         assert_eq!(ours.find_free(0, 2 * K), expected, "ours: find_free_area");
         assert_eq!(up.find_free(0, 2 * K), expected, "0.4.1: find_free_area");
