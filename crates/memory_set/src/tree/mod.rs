@@ -88,6 +88,7 @@ fn rank(keys: &[usize; CAP], addr: usize) -> usize {
 }
 
 /// The areas of a set, in a B+ tree augmented with the gaps between them.
+#[derive(Clone)]
 pub(crate) struct AreaTree<T> {
     leaves: Vec<Leaf<T>>,
     inners: Vec<Inner>,
@@ -98,20 +99,6 @@ pub(crate) struct AreaTree<T> {
     /// 0 when the root is a leaf.
     height: usize,
     len: usize,
-}
-
-impl<T: Clone> Clone for AreaTree<T> {
-    fn clone(&self) -> Self {
-        Self {
-            leaves: self.leaves.clone(),
-            inners: self.inners.clone(),
-            free_leaves: self.free_leaves.clone(),
-            free_inners: self.free_inners.clone(),
-            root: self.root,
-            height: self.height,
-            len: self.len,
-        }
-    }
 }
 
 impl<T> AreaTree<T> {
