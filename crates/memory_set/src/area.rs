@@ -4,6 +4,8 @@ use core::fmt;
 
 use memory_addr::{VirtAddr, VirtAddrRange};
 
+use crate::tree::Extent;
+
 /// A contiguous range of virtual memory with the same flags, mapped by one backend.
 ///
 /// The physical frames behind it are the backend's business and need not be contiguous.
@@ -103,6 +105,16 @@ impl<F: Copy, B: Clone> MemoryArea<F, B> {
         };
         self.set_end(at);
         right
+    }
+}
+
+impl<F: Copy, B> Extent for MemoryArea<F, B> {
+    fn lo(&self) -> usize {
+        self.start_usize()
+    }
+
+    fn hi(&self) -> usize {
+        self.end_usize()
     }
 }
 

@@ -22,10 +22,12 @@
 //!
 //! # Cost
 //!
-//! Areas live in a B-tree keyed by start address, and the free ranges between them in a gap
-//! index augmented with the largest gap of every subtree (as Linux keeps for its VMAs). A lookup,
-//! a map into a hole, an unmap or protect of one area and a free-area search with 4 KiB alignment
-//! are O(log n); an unmap or protect over `k` areas is O(log n + k).
+//! Areas live in one B+ tree keyed by start address, whose inner nodes also keep the largest
+//! free gap beneath each child (as Linux's maple tree does for its VMAs), so one structure
+//! answers lookups and free-range searches. A lookup, a map into a hole, an unmap or protect of
+//! one area and a free-area search with 4 KiB alignment are O(log n), each one descent; an unmap
+//! or protect over `k` areas is O(log n + k), plus O(log n) for each pair of neighbours merged.
+//! Tree nodes freed by removals are kept for reuse until [`MemorySet::clear`] or drop.
 //!
 //! # Example
 //!
@@ -114,6 +116,7 @@ mod backend;
 mod error;
 mod gaps;
 mod set;
+mod tree;
 
 #[cfg(test)]
 mod tests;

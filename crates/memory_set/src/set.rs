@@ -1,13 +1,12 @@
-//! The area set: an ordered map of areas plus the gap index, driven through a backend.
+//! The area set: the areas in the area tree, changed through their backends.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 use core::marker::PhantomData;
 
 use memory_addr::{VirtAddr, VirtAddrRange};
 
-use crate::gaps::GapIndex;
+use crate::tree::{AreaTree, Pos};
 use crate::{MappingBackend, MappingError, MappingResult, MemoryArea, PAGE_SIZE};
 
 /// A set of non-overlapping memory areas and the page table they are mapped in.
@@ -16,20 +15,65 @@ use crate::{MappingBackend, MappingError, MappingResult, MemoryArea, PAGE_SIZE};
 /// touches `k` areas costs O(log n + k), plus the backend calls. After any error, the set still
 /// describes exactly what the backends have mapped (see the crate docs for the rules).
 pub struct MemorySet<F, PT, B> {
-    /// Areas keyed by their start address.
-    areas: BTreeMap<usize, MemoryArea<F, B>>,
-    gaps: GapIndex,
+    /// The areas in address order, with the gaps between them.
+    areas: AreaTree<MemoryArea<F, B>>,
     max_areas: usize,
     _page_table: PhantomData<fn(&mut PT)>,
 }
 
 /// One piece changed by [`MemorySet::protect`], kept to roll it back if a later piece fails.
+#[derive(Clone, Copy)]
 struct Protected<F> {
     start: usize,
     end: usize,
     old: F,
     split_left: bool,
     split_right: bool,
+}
+
+/// The pieces a protect changed, in order: the first few inline, so that protecting one area
+/// does not allocate.
+struct Changed<F> {
+    inline: [Option<Protected<F>>; 3],
+    more: Vec<Protected<F>>,
+}
+
+impl<F: Copy> Changed<F> {
+    const fn new() -> Self {
+        Self {
+            inline: [None; 3],
+            more: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, piece: Protected<F>) {
+        match self.inline.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(piece),
+            None => self.more.push(piece),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.inline[0].is_none()
+    }
+
+    /// The pieces, last changed first.
+    fn into_rev(self) -> impl Iterator<Item = Protected<F>> {
+        let inline = self.inline.into_iter().rev().flatten();
+        self.more.into_iter().rev().chain(inline)
+    }
+}
+
+/// Why [`MemorySet::unmap_run`] stopped.
+enum RunEnd {
+    /// At an area that starts at or after the end of the range, or after the last area.
+    Beyond,
+    /// At an area that starts inside the range and ends after it; its start.
+    Straddler(usize),
+    /// At the end of the leaf.
+    LeafEnd,
+    /// At a backend failure.
+    Failed(MappingError),
 }
 
 /// Checks the granule rules and returns `[start, end)` as numbers.
@@ -45,8 +89,7 @@ fn page_range(start: VirtAddr, size: usize) -> MappingResult<(usize, usize)> {
 impl<F, PT, B> Default for MemorySet<F, PT, B> {
     fn default() -> Self {
         Self {
-            areas: BTreeMap::new(),
-            gaps: GapIndex::new(),
+            areas: AreaTree::new(),
             max_areas: usize::MAX,
             _page_table: PhantomData,
         }
@@ -82,7 +125,6 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
     pub fn duplicate(&self) -> Self {
         Self {
             areas: self.areas.clone(),
-            gaps: self.gaps.clone(),
             max_areas: self.max_areas,
             _page_table: PhantomData,
         }
@@ -100,25 +142,29 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
 
     /// Whether the set holds no area.
     pub fn is_empty(&self) -> bool {
-        self.areas.is_empty()
+        self.areas.len() == 0
     }
 
     /// The areas in ascending order of start address.
     pub fn iter(&self) -> impl Iterator<Item = &MemoryArea<F, B>> {
-        self.areas.values()
+        self.areas.iter()
     }
 
     /// The areas that overlap `range`, in ascending order.
     pub fn iter_range(&self, range: VirtAddrRange) -> impl Iterator<Item = &MemoryArea<F, B>> {
         let (start, end) = (range.start.as_usize(), range.end.as_usize());
-        let first = self
-            .areas
-            .range(..start)
-            .next_back()
-            .map(|(_, a)| a)
-            .filter(|a| a.end_usize() > start && start < end);
-        let rest = self.areas.range(start..end.max(start)).map(|(_, a)| a);
-        first.into_iter().chain(rest)
+        let first = if start < end {
+            match self.areas.seek_le(start) {
+                Some(pos) if self.areas.get(pos).end_usize() > start => Some(pos),
+                Some(pos) => self.areas.next(pos),
+                None => self.areas.first(),
+            }
+        } else {
+            None
+        };
+        self.areas
+            .iter_from(first)
+            .take_while(move |a| a.start_usize() < end)
     }
 
     /// Whether any area overlaps `range`. An empty or reversed range overlaps nothing.
@@ -127,19 +173,15 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         start < end
             && self
                 .areas
-                .range(..end)
-                .next_back()
-                .is_some_and(|(_, a)| a.end_usize() > start)
+                .seek_lt(end)
+                .is_some_and(|pos| self.areas.get(pos).end_usize() > start)
     }
 
     /// The area that contains `addr`.
     pub fn find(&self, addr: VirtAddr) -> Option<&MemoryArea<F, B>> {
         let addr = addr.as_usize();
-        self.areas
-            .range(..=addr)
-            .next_back()
-            .map(|(_, a)| a)
-            .filter(|a| addr < a.end_usize())
+        let pos = self.areas.seek_le(addr)?;
+        (addr < self.areas.end(pos)).then(|| self.areas.get(pos))
     }
 
     /// Finds room for `size` bytes: the lowest `a`, a multiple of `align`, with
@@ -172,12 +214,12 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             return None;
         }
         let found = self
-            .gaps
+            .areas
             .lowest_fit(hint.max(lo), hi, size, align)
             .or_else(|| {
                 // Below the hint: any fit here starts below `hint`, so it ends below `hint + size`.
                 (hint > lo).then(|| {
-                    self.gaps
+                    self.areas
                         .lowest_fit(lo, hi.min(hint.saturating_add(size)), size, align)
                 })?
             });
@@ -209,16 +251,16 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         if start == end {
             return Err(MappingError::InvalidParam);
         }
-        let range = VirtAddrRange::from_start_size(area.start(), area.size());
-        // The range is free exactly when one gap holds all of it.
-        let mut span = self
-            .gaps
-            .free_span(start)
-            .filter(|&(_, gap_end)| gap_end >= end);
-        if span.is_none() {
+        // The last area that starts below `end`: the range is free exactly when that area ends
+        // at or below `start`, and then the new area goes right after it.
+        let mut prev = self.areas.seek_lt(end);
+        if prev.is_none_or(|pos| self.areas.end(pos) <= start) {
+            self.check_room(1, || 1)?;
+        } else {
             if !unmap_overlap {
                 return Err(MappingError::AlreadyExists);
             }
+            let range = VirtAddrRange::from_start_size(area.start(), area.size());
             self.check_room(2, || {
                 let removed = self
                     .iter_range(range)
@@ -227,19 +269,16 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
                 (1 + self.split_cost(start, end)).saturating_sub(removed)
             })?;
             self.unmap_range(start, end, page_table)?;
-            span = self.gaps.free_span(start);
-        } else {
-            self.check_room(1, || 1)?;
+            prev = self.areas.seek_lt(end);
+            if prev.is_some_and(|pos| self.areas.end(pos) > start) {
+                debug_assert!(false, "map: range not free after unmapping it");
+                return Err(MappingError::BadState);
+            }
         }
-        let Some(span) = span else {
-            debug_assert!(false, "map: range not free after unmapping it");
-            return Err(MappingError::BadState);
-        };
         area.backend()
             .map(area.start(), area.size(), area.flags(), page_table)?;
-        self.gaps.occupy(span, start, end);
-        self.areas.insert(start, area);
-        self.merge_boundaries(start, end);
+        let pos = self.areas.insert_after(prev, area);
+        self.merge_new(pos);
         Ok(())
     }
 
@@ -311,7 +350,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         }
         self.check_room(2, || self.protect_split_cost(start, end, &update_flags))?;
 
-        let mut done: Vec<Protected<F>> = Vec::new();
+        let mut done = Changed::new();
         let result = self.protect_range(start, end, &update_flags, page_table, &mut done);
         if result.is_err() {
             self.roll_back_protect(done, page_table);
@@ -340,30 +379,29 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         page_table: &mut PT,
     ) -> MappingResult {
         let (start, new_end) = page_range(start, new_size)?;
-        let Some(area) = self.areas.get(&start) else {
+        let Some(pos) = self.area_at(start) else {
             return Err(MappingError::NotMapped);
         };
+        let area = self.areas.get(pos);
         let end = area.end_usize();
         if new_end <= end {
             return self.unmap(VirtAddr::from_usize(new_end), end - new_end, page_table);
         }
-        let span = self
-            .gaps
-            .free_span(end)
-            .filter(|&(_, gap_end)| gap_end >= new_end)
-            .ok_or(MappingError::AlreadyExists)?;
+        let blocked = self
+            .areas
+            .next(pos)
+            .is_some_and(|next| self.areas.get(next).start_usize() < new_end);
+        if blocked {
+            return Err(MappingError::AlreadyExists);
+        }
         area.backend().map(
             VirtAddr::from_usize(end),
             new_end - end,
             area.flags(),
             page_table,
         )?;
-        self.gaps.occupy(span, end, new_end);
-        // Filled exactly, the gap stays as an empty gap at `end`, which is no area start.
-        self.gaps.forget_empty(end);
-        if let Some(area) = self.areas.get_mut(&start) {
-            area.set_end(new_end);
-        }
+        self.areas.get_mut(pos).set_end(new_end);
+        self.areas.fix(pos);
         self.merge_boundaries(new_end, new_end);
         Ok(())
     }
@@ -375,21 +413,25 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
     /// A backend error stops the operation: the areas already unmapped are gone, the failing one
     /// and those above it remain.
     pub fn clear(&mut self, page_table: &mut PT) -> MappingResult {
-        while let Some(entry) = self.areas.first_entry() {
-            let area = entry.get();
-            area.backend()
-                .unmap(area.start(), area.size(), page_table)?;
-            let area = entry.remove();
-            self.gaps.release(area.start_usize(), area.end_usize());
+        while let Some(first) = self.areas.first() {
+            // The areas of the first leaf, removed together.
+            let (count, stop) = self.unmap_run(first, usize::MAX, page_table);
+            if count > 0 {
+                self.areas.remove_run(first, count);
+            }
+            if let RunEnd::Failed(err) = stop {
+                return Err(err);
+            }
         }
-        self.gaps.reset();
+        self.areas.reset();
         Ok(())
     }
 
-    /// The gap index as `(start, end)` pairs, for consistency checks.
+    /// The gaps as `(start, end)` pairs, for consistency checks (after checking the tree's
+    /// invariants).
     #[cfg(test)]
     pub(crate) fn gap_list(&self) -> Vec<(usize, usize)> {
-        self.gaps.to_vec()
+        self.areas.gap_list()
     }
 
     /// Fails with [`MappingError::NoMemory`] if the operation would leave more areas than the
@@ -405,12 +447,18 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         Err(MappingError::NoMemory)
     }
 
+    /// The position of the area that starts at `start`.
+    fn area_at(&self, start: usize) -> Option<Pos> {
+        self.areas
+            .seek_le(start)
+            .filter(|&pos| self.areas.get(pos).start_usize() == start)
+    }
+
     /// 1 if removing `[start, end)` splits one area in two, else 0.
     fn split_cost(&self, start: usize, end: usize) -> usize {
         self.areas
-            .range(..start)
-            .next_back()
-            .is_some_and(|(_, a)| a.end_usize() > end)
+            .seek_lt(start)
+            .is_some_and(|pos| self.areas.get(pos).end_usize() > end)
             .into()
     }
 
@@ -423,103 +471,147 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         update: &impl Fn(F) -> Option<F>,
     ) -> usize {
         let cuts = |addr: usize| {
-            self.areas.range(..addr).next_back().is_some_and(|(_, a)| {
+            self.areas.seek_lt(addr).is_some_and(|pos| {
+                let a = self.areas.get(pos);
                 a.end_usize() > addr && a.start_usize() < addr && update(a.flags()).is_some()
             })
         };
         usize::from(cuts(start)) + usize::from(cuts(end))
     }
 
-    /// Splits the area at `key` so that `[start, end)` (inside it) is an area of its own, and
-    /// returns that area.
-    fn isolate(&mut self, key: usize, start: usize, end: usize) -> Option<&mut MemoryArea<F, B>> {
-        let area = self.areas.get_mut(&key)?;
+    /// Splits the area at `pos` so that `[start, end)` (inside it) is an area of its own, and
+    /// returns that area's position.
+    fn isolate(&mut self, pos: Pos, start: usize, end: usize) -> Option<Pos> {
+        let area = self.areas.get_mut(pos);
         let right = (end < area.end_usize()).then(|| area.split_off(end));
-        let middle = (start > key).then(|| area.split_off(start));
-        if let Some(right) = right {
-            self.areas.insert(end, right);
+        let middle = (start > area.start_usize()).then(|| area.split_off(start));
+        if right.is_none() && middle.is_none() {
+            return Some(pos);
         }
+        self.areas.fix(pos);
+        // The piece inserted last keeps its position.
+        let right = right.map(|right| self.areas.insert(right));
         match middle {
-            Some(middle) => Some(self.areas.entry(start).or_insert(middle)),
-            None => self.areas.get_mut(&key),
+            Some(middle) => Some(self.areas.insert(middle)),
+            None => self.areas.prev(right?),
+        }
+    }
+
+    /// Merges the area at `pos` into the one before it, which must end where it starts; the
+    /// merged area keeps the left one's backend. Returns the merged area's position.
+    fn join_with_previous(&mut self, pos: Pos) -> Option<Pos> {
+        let right = self.areas.remove(pos);
+        let left = self.areas.seek_lt(right.start_usize())?;
+        self.areas.get_mut(left).set_end(right.end_usize());
+        self.areas.fix(left);
+        Some(left)
+    }
+
+    /// Whether the area at `pos` may merge into the one before it.
+    fn mergeable_with_previous(&self, pos: Pos) -> bool {
+        self.areas.prev(pos).is_some_and(|prev| {
+            let (left, right) = (self.areas.get(prev), self.areas.get(pos));
+            self.areas.end(prev) == self.areas.start(pos) && left.backend().can_merge(left, right)
+        })
+    }
+
+    /// [`Self::merge_boundaries`] over a newly added area at `pos`: with the area before it,
+    /// then with the one after it. O(1) without a merge.
+    fn merge_new(&mut self, pos: Pos) {
+        let end = self.areas.end(pos);
+        let pos = if self.mergeable_with_previous(pos) {
+            self.join_with_previous(pos)
+        } else {
+            Some(pos)
+        };
+        let next = pos.and_then(|pos| self.areas.next(pos));
+        if let Some(next) = next.filter(|&next| self.areas.start(next) == end)
+            && self.mergeable_with_previous(next)
+        {
+            self.join_with_previous(next);
         }
     }
 
     /// Merges the area starting at `right` into the one that ends there; both came from one
     /// area, so they share a backend.
     fn rejoin(&mut self, right: usize) {
-        let Some(right_area) = self.areas.remove(&right) else {
+        let Some(pos) = self.area_at(right) else {
             return;
         };
-        match self.areas.range_mut(..right).next_back() {
-            Some((_, left)) if left.end_usize() == right => left.set_end(right_area.end_usize()),
-            _ => {
-                self.areas.insert(right, right_area);
-            }
+        let adjacent = self
+            .areas
+            .prev(pos)
+            .is_some_and(|left| self.areas.end(left) == right);
+        if adjacent {
+            self.join_with_previous(pos);
         }
     }
 
     /// Protects `[start, end)` (non-empty, validated), lowest area first, recording every
-    /// changed piece in `done`: the area that straddles `start`, then the areas that start inside
-    /// (changed in place in one pass over the B-tree), then the one that reaches past `end`.
-    /// O(log n + k) for `k` areas, plus the backend calls. Stops at the first backend failure.
+    /// changed piece in `done`: the area that straddles `start`, then the areas that start
+    /// inside (changed in place), then the one that reaches past `end`. O(log n + k) for `k`
+    /// areas, plus the backend calls. Stops at the first backend failure.
     fn protect_range(
         &mut self,
         start: usize,
         end: usize,
         update: &impl Fn(F) -> Option<F>,
         page_table: &mut PT,
-        done: &mut Vec<Protected<F>>,
+        done: &mut Changed<F>,
     ) -> MappingResult {
-        let mut cursor = start;
-        if let Some((&key, area)) = self.areas.range(..start).next_back()
-            && area.end_usize() > start
-        {
-            cursor = area.end_usize().min(end);
-            self.protect_part(key, start, end, update, page_table, done)?;
-        }
+        let mut next = match self.areas.seek_lt(start) {
+            Some(pos) if self.areas.get(pos).end_usize() > start => {
+                let cursor = self.areas.get(pos).end_usize().min(end);
+                self.protect_part(pos, start, end, update, page_table, done)?;
+                self.areas.seek_ge(cursor)
+            }
+            Some(pos) => self.areas.next(pos),
+            None => self.areas.first(),
+        };
         let mut straddler = None;
-        for (&key, area) in self.areas.range_mut(cursor..end.max(cursor)) {
+        while let Some(pos) = next {
+            let area = self.areas.get_mut(pos);
+            if area.start_usize() >= end {
+                break;
+            }
             if area.end_usize() > end {
-                straddler = Some(key);
+                straddler = Some(area.start_usize());
                 break;
             }
             let old = area.flags();
-            let Some(new) = update(old) else {
-                continue;
-            };
-            area.backend()
-                .protect(area.start(), area.size(), new, page_table)?;
-            area.set_flags(new);
-            done.push(Protected {
-                start: key,
-                end: area.end_usize(),
-                old,
-                split_left: false,
-                split_right: false,
-            });
+            if let Some(new) = update(old) {
+                area.backend()
+                    .protect(area.start(), area.size(), new, page_table)?;
+                area.set_flags(new);
+                done.push(Protected {
+                    start: area.start_usize(),
+                    end: area.end_usize(),
+                    old,
+                    split_left: false,
+                    split_right: false,
+                });
+            }
+            next = self.areas.next(pos);
         }
-        if let Some(key) = straddler {
-            self.protect_part(key, start, end, update, page_table, done)?;
+        if let Some(pos) = straddler.and_then(|key| self.area_at(key)) {
+            self.protect_part(pos, start, end, update, page_table, done)?;
         }
         Ok(())
     }
 
-    /// Protects the part of the area at `key` inside `[start, end)`, splitting it off as an area
-    /// of its own.
+    /// Protects the part of the area at `pos` inside `[start, end)`, splitting it off as an
+    /// area of its own.
     fn protect_part(
         &mut self,
-        key: usize,
+        pos: Pos,
         start: usize,
         end: usize,
         update: &impl Fn(F) -> Option<F>,
         page_table: &mut PT,
-        done: &mut Vec<Protected<F>>,
+        done: &mut Changed<F>,
     ) -> MappingResult {
-        let Some(area) = self.areas.get(&key) else {
-            return Ok(());
-        };
-        let (a_start, a_end) = (key, area.end_usize());
+        let area = self.areas.get(pos);
+        let (a_start, a_end) = (area.start_usize(), area.end_usize());
         let (p_start, p_end) = (a_start.max(start), a_end.min(end));
         let old = area.flags();
         let Some(new) = update(old) else {
@@ -531,8 +623,8 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             new,
             page_table,
         )?;
-        if let Some(piece) = self.isolate(key, p_start, p_end) {
-            piece.set_flags(new);
+        if let Some(piece) = self.isolate(pos, p_start, p_end) {
+            self.areas.get_mut(piece).set_flags(new);
         }
         done.push(Protected {
             start: p_start,
@@ -570,18 +662,22 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         if start == end || (new_start < end && start < new_end) {
             return Err(MappingError::InvalidParam);
         }
-        let Some((&key, area)) = self.areas.range(..=start).next_back() else {
+        let Some(pos) = self.areas.seek_le(start) else {
             return Err(MappingError::NotMapped);
         };
-        if area.end_usize() < end {
+        let area = self.areas.get(pos);
+        let (key, area_end) = (area.start_usize(), area.end_usize());
+        if area_end < end {
             return Err(MappingError::NotMapped);
         }
-        let span = self
-            .gaps
+        let free = self
+            .areas
             .free_span(new_start)
-            .filter(|&(_, gap_end)| gap_end >= new_end)
-            .ok_or(MappingError::AlreadyExists)?;
-        let splits = usize::from(key < start) + usize::from(area.end_usize() > end);
+            .is_some_and(|(_, gap_end)| gap_end >= new_end);
+        if !free {
+            return Err(MappingError::AlreadyExists);
+        }
+        let splits = usize::from(key < start) + usize::from(area_end > end);
         self.check_room(splits, || splits)?;
         let backend = area.backend().relocate(
             VirtAddr::from_usize(start),
@@ -590,61 +686,53 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             page_table,
         )?;
         let flags = area.flags();
-        self.isolate(key, start, end);
-        self.areas.remove(&start);
-        self.gaps.occupy(span, new_start, new_end);
-        self.gaps.release(start, end);
-        self.areas.insert(
-            new_start,
-            MemoryArea::new(VirtAddr::from_usize(new_start), size, flags, backend),
-        );
+        if let Some(moved) = self.isolate(pos, start, end) {
+            self.areas.remove(moved);
+        }
+        self.areas.insert(MemoryArea::new(
+            VirtAddr::from_usize(new_start),
+            size,
+            flags,
+            backend,
+        ));
         self.merge_boundaries(new_start, new_end);
         Ok(())
     }
 
     /// Merges compatible neighbours ([`MappingBackend::can_merge`]) at every area start in
     /// `[low, high]`: the bounds of a range an operation changed and the area starts inside it.
-    /// O(log n) per area start.
+    /// One descent, then O(1) per area start without a merge and O(log n) per merge.
     fn merge_boundaries(&mut self, low: usize, high: usize) {
-        let mut cursor = low;
-        while cursor <= high {
-            let Some((&key, _)) = self.areas.range(cursor..=high).next() else {
+        let mut next = self.areas.seek_ge(low);
+        while let Some(pos) = next {
+            let right = self.areas.get(pos);
+            let key = right.start_usize();
+            if key > high {
                 break;
-            };
-            self.merge_into_previous(key);
-            match key.checked_add(1) {
-                Some(next) => cursor = next,
-                None => break,
             }
+            let mergeable = self.areas.prev(pos).is_some_and(|prev| {
+                let left = self.areas.get(prev);
+                left.end_usize() == key && left.backend().can_merge(left, right)
+            });
+            if !mergeable {
+                next = self.areas.next(pos);
+                continue;
+            }
+            self.join_with_previous(pos);
+            next = key
+                .checked_add(1)
+                .and_then(|after| self.areas.seek_ge(after));
         }
     }
 
-    /// Merges the area starting at `key` into the one that ends there, if their backend allows.
-    fn merge_into_previous(&mut self, key: usize) {
-        let Some(right) = self.areas.get(&key) else {
-            return;
-        };
-        let Some((_, left)) = self.areas.range(..key).next_back() else {
-            return;
-        };
-        if left.end_usize() != key || !left.backend().can_merge(left, right) {
-            return;
-        }
-        let Some(right) = self.areas.remove(&key) else {
-            return;
-        };
-        if let Some((_, left)) = self.areas.range_mut(..key).next_back() {
-            left.set_end(right.end_usize());
-        }
-        self.gaps.forget_empty(key);
-    }
-
-    fn roll_back_protect(&mut self, done: Vec<Protected<F>>, page_table: &mut PT) {
-        for piece in done.into_iter().rev() {
-            let Some(area) = self.areas.get(&piece.start) else {
+    fn roll_back_protect(&mut self, done: Changed<F>, page_table: &mut PT) {
+        for piece in done.into_rev() {
+            let Some(pos) = self.area_at(piece.start) else {
                 continue;
             };
-            let restored = area
+            let restored = self
+                .areas
+                .get(pos)
                 .backend()
                 .protect(
                     VirtAddr::from_usize(piece.start),
@@ -656,9 +744,7 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
             if !restored {
                 continue;
             }
-            if let Some(area) = self.areas.get_mut(&piece.start) {
-                area.set_flags(piece.old);
-            }
+            self.areas.get_mut(pos).set_flags(piece.old);
             if piece.split_right {
                 self.rejoin(piece.end);
             }
@@ -668,96 +754,108 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         }
     }
 
-    /// Unmaps `[start, end)` (non-empty, validated), lowest area first: the area that straddles
-    /// `start`, then every area wholly inside (removed in one pass over the B-tree, their gaps
-    /// joined in one cut of the gap index), then the area that straddles `end`. O(log n + k) for
-    /// `k` areas, plus the backend calls. The first backend failure stops it.
-    fn unmap_range(&mut self, start: usize, end: usize, page_table: &mut PT) -> MappingResult {
-        if let Some((&key, area)) = self.areas.range(..start).next_back()
-            && area.end_usize() > start
-        {
-            self.unmap_part(key, start, end, page_table)?;
+    /// Unmaps, through their backends, the areas from `first` on in the leaf of `first` that
+    /// lie inside `[.., end)`, lowest first. Returns how many were unmapped (the caller removes
+    /// them) and why it stopped.
+    fn unmap_run(&mut self, first: Pos, end: usize, page_table: &mut PT) -> (usize, RunEnd) {
+        let mut count = 0;
+        let mut next = Some(first);
+        while let Some(pos) = next {
+            if !pos.same_leaf(first) {
+                return (count, RunEnd::LeafEnd);
+            }
+            let (a_start, a_end) = (self.areas.start(pos), self.areas.end(pos));
+            if a_start >= end {
+                return (count, RunEnd::Beyond);
+            }
+            if a_end > end {
+                return (count, RunEnd::Straddler(a_start));
+            }
+            let area = self.areas.get(pos);
+            if let Err(err) = area.backend().unmap(area.start(), area.size(), page_table) {
+                return (count, RunEnd::Failed(err));
+            }
+            count += 1;
+            next = self.areas.next(pos);
         }
-        let mut failure = None;
-        let mut straddler = None;
-        let mut removed: Option<(usize, usize)> = None;
-        let mut count = 0usize;
-        let inside = self.areas.extract_if(start..end, |&key, area| {
-            if failure.is_some() {
-                return false;
+        (count, RunEnd::Beyond)
+    }
+
+    /// Unmaps `[start, end)` (non-empty, validated), lowest area first: the area that straddles
+    /// `start`, then every area wholly inside (removed a leaf at a time), then the area that
+    /// straddles `end`. O(log n + k) for `k` areas, plus the backend calls. The first backend
+    /// failure stops it.
+    fn unmap_range(&mut self, start: usize, end: usize, page_table: &mut PT) -> MappingResult {
+        let mut next = match self.areas.seek_lt(start) {
+            Some(pos) if self.areas.end(pos) > start => {
+                self.unmap_part(pos, start, end, page_table)?;
+                self.areas.seek_ge(start)
             }
-            if area.end_usize() > end {
-                straddler = Some(key);
-                return false;
+            Some(pos) => self.areas.next(pos),
+            None => self.areas.first(),
+        };
+        while let Some(first) = next {
+            let (count, stop) = self.unmap_run(first, end, page_table);
+            if count > 0 {
+                self.areas.remove_run(first, count);
             }
-            match area.backend().unmap(area.start(), area.size(), page_table) {
-                Ok(()) => true,
-                Err(err) => {
-                    failure = Some(err);
-                    false
+            match stop {
+                RunEnd::Beyond => return Ok(()),
+                RunEnd::Failed(err) => return Err(err),
+                RunEnd::LeafEnd => next = self.areas.seek_ge(start),
+                RunEnd::Straddler(key) => {
+                    let pos = if count == 0 {
+                        Some(first)
+                    } else {
+                        self.area_at(key)
+                    };
+                    return match pos {
+                        Some(pos) => self.unmap_part(pos, start, end, page_table),
+                        None => Ok(()),
+                    };
                 }
             }
-        });
-        for (_, area) in inside {
-            let first = removed.map_or(area.start_usize(), |(first, _)| first);
-            removed = Some((first, area.end_usize()));
-            count += 1;
-        }
-        if let Some((first, last_end)) = removed {
-            if count == 1 {
-                self.gaps.release(first, last_end);
-            } else {
-                self.gaps.release_span(first, last_end);
-            }
-        }
-        if let Some(err) = failure {
-            return Err(err);
-        }
-        if let Some(key) = straddler {
-            self.unmap_part(key, start, end, page_table)?;
         }
         Ok(())
     }
 
-    /// Unmaps the part of the area at `key` inside `[start, end)`, shrinking, splitting or
+    /// Unmaps the part of the area at `pos` inside `[start, end)`, shrinking, splitting or
     /// removing it.
     fn unmap_part(
         &mut self,
-        key: usize,
+        pos: Pos,
         start: usize,
         end: usize,
         page_table: &mut PT,
     ) -> MappingResult {
-        let Some(area) = self.areas.get_mut(&key) else {
-            return Ok(());
-        };
-        let (a_start, a_end) = (key, area.end_usize());
+        let area = self.areas.get_mut(pos);
+        let (a_start, a_end) = (area.start_usize(), area.end_usize());
         let (p_start, p_end) = (a_start.max(start), a_end.min(end));
         area.backend()
             .unmap(VirtAddr::from_usize(p_start), p_end - p_start, page_table)?;
         if p_start == a_start {
-            // The head goes: the area is removed, or re-keyed at its new start.
-            if let Some(mut area) = self.areas.remove(&key)
-                && p_end < a_end
-            {
+            // The head goes: the area is removed, or starts later.
+            if p_end < a_end {
                 area.shrink_start(p_end);
-                self.areas.insert(p_end, area);
+                self.areas.fix(pos);
+            } else {
+                self.areas.remove(pos);
             }
         } else {
             // The tail or the middle goes.
             let right = (p_end < a_end).then(|| area.split_off(p_end));
             area.set_end(p_start);
+            self.areas.fix(pos);
             if let Some(right) = right {
-                self.areas.insert(p_end, right);
+                self.areas.insert(right);
             }
         }
-        self.gaps.release(p_start, p_end);
         Ok(())
     }
 }
 
 impl<F: fmt::Debug + Copy, PT, B> fmt::Debug for MemorySet<F, PT, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.areas.values()).finish()
+        f.debug_list().entries(self.areas.iter()).finish()
     }
 }

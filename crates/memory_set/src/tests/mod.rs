@@ -1,9 +1,11 @@
 //! Unit tests of the area set against a page-granular mock page table.
 
 mod bad_input;
+mod large;
 mod merging;
 mod mock;
 mod model;
+mod tree;
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -1,0 +1,200 @@
+//! The area tree on its own, against a `BTreeMap` model, with enough items for three and more
+//! levels: random insertions, removals (single and runs), range changes, lookups and gap
+//! searches, checking every invariant of the tree after each step.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use proptest::prelude::*;
+
+use crate::gaps::TOP;
+use crate::tree::{AreaTree, CAP, Extent};
+
+/// A range `[lo, hi)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Item(usize, usize);
+
+impl Extent for Item {
+    fn lo(&self) -> usize {
+        self.0
+    }
+    fn hi(&self) -> usize {
+        self.1
+    }
+}
+
+/// The model: start -> end.
+type Model = BTreeMap<usize, usize>;
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Insert `[at, at + len)` if free.
+    Insert { at: usize, len: usize },
+    /// Remove the item at or after `at`.
+    Remove { at: usize },
+    /// Remove up to `count` items from the one at or after `at`, within its leaf.
+    RemoveRun { at: usize, count: usize },
+    /// Move the end of the item at or after `at` by `delta` (within the free space).
+    Resize { at: usize, delta: isize },
+    /// Look up, and search for `len` units aligned to `1 << shift` in `[lo, hi)`.
+    Query {
+        at: usize,
+        len: usize,
+        lo: usize,
+        hi: usize,
+        shift: u32,
+    },
+}
+
+/// The space the items live in: small enough that they collide, big enough for many levels.
+const SPACE: usize = 6000;
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (0..SPACE, 1..6usize).prop_map(|(at, len)| Op::Insert { at, len }),
+        2 => (0..SPACE).prop_map(|at| Op::Remove { at }),
+        1 => (0..SPACE, 1..2 * CAP).prop_map(|(at, count)| Op::RemoveRun { at, count }),
+        2 => (0..SPACE, -3..4isize).prop_map(|(at, delta)| Op::Resize { at, delta }),
+        3 => (0..SPACE + 10, 1..8usize, 0..SPACE, 0..SPACE + 10, 0..3u32)
+            .prop_map(|(at, len, lo, hi, shift)| Op::Query { at, len, lo, hi, shift }),
+    ]
+}
+
+/// The model's lowest fit, by brute force over its gaps.
+fn model_fit(model: &Model, lo: usize, hi: usize, len: usize, align: usize) -> Option<usize> {
+    let mut gaps = Vec::new();
+    let mut prev = 0;
+    for (&s, &e) in model {
+        gaps.push((prev, s));
+        prev = e;
+    }
+    gaps.push((prev, TOP));
+    gaps.into_iter()
+        .find_map(|(gs, ge)| crate::gaps::fit_in(gs, ge, lo, hi, len, align))
+}
+
+fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut tree = AreaTree::new();
+    let mut model = Model::new();
+    for op in ops {
+        match op {
+            Op::Insert { at, len } => {
+                let free = model
+                    .range(..at + len)
+                    .next_back()
+                    .is_none_or(|(_, &e)| e <= at);
+                if free {
+                    let pos = tree.insert(Item(at, at + len));
+                    prop_assert_eq!(tree.get(pos), &Item(at, at + len), "insert position");
+                    model.insert(at, at + len);
+                }
+            }
+            Op::Remove { at } => {
+                if let Some(pos) = tree.seek_ge(at) {
+                    let item = tree.remove(pos);
+                    prop_assert_eq!(model.remove(&item.0), Some(item.1), "removed item");
+                }
+            }
+            Op::RemoveRun { at, count } => {
+                if let Some(first) = tree.seek_ge(at) {
+                    let mut run = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(pos) = next.filter(|p| p.same_leaf(first) && run.len() < count) {
+                        run.push(tree.get(pos).0);
+                        next = tree.next(pos);
+                    }
+                    tree.remove_run(first, run.len());
+                    for start in run {
+                        model.remove(&start);
+                    }
+                }
+            }
+            Op::Resize { at, delta } => {
+                if let Some(pos) = tree.seek_ge(at) {
+                    let Item(lo, hi) = tree.get(pos).clone();
+                    let limit = model.range(hi..).next().map_or(TOP, |(&s, _)| s);
+                    let new_hi = hi.saturating_add_signed(delta).clamp(lo + 1, limit);
+                    tree.get_mut(pos).1 = new_hi;
+                    tree.fix(pos);
+                    model.insert(lo, new_hi);
+                }
+            }
+            Op::Query {
+                at,
+                len,
+                lo,
+                hi,
+                shift,
+            } => {
+                let want = model.range(..=at).next_back().map(|(&s, &e)| (s, e));
+                let got = tree.seek_le(at).map(|p| (tree.get(p).0, tree.get(p).1));
+                prop_assert_eq!(got, want, "seek_le({})", at);
+                let want_ge = model.range(at..).next().map(|(&s, _)| s);
+                prop_assert_eq!(tree.seek_ge(at).map(|p| tree.get(p).0), want_ge, "seek_ge");
+                let span = match want {
+                    Some((_, e)) if e > at => None,
+                    _ => {
+                        let start = want.map_or(0, |(_, e)| e);
+                        Some((start, want_ge.unwrap_or(TOP)))
+                    }
+                };
+                prop_assert_eq!(tree.free_span(at), span, "free_span({})", at);
+                let align = 1 << shift;
+                prop_assert_eq!(
+                    tree.lowest_fit(lo, hi, len, align),
+                    model_fit(&model, lo, hi, len, align),
+                    "lowest_fit({}, {}, {}, {})",
+                    lo,
+                    hi,
+                    len,
+                    align
+                );
+            }
+        }
+        tree.check();
+        prop_assert_eq!(tree.len(), model.len(), "len");
+    }
+    let items: Vec<_> = tree.iter().map(|i| (i.0, i.1)).collect();
+    let want: Vec<_> = model.into_iter().collect();
+    prop_assert_eq!(items, want, "items in order");
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 2 } else { 64 },
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn tree_matches_a_btreemap(ops in proptest::collection::vec(op(), 1..if cfg!(miri) { 300 } else { 3000 })) {
+        run(ops)?;
+    }
+}
+
+#[test]
+fn ascending_inserts_fill_leaves_and_descending_removals_empty_the_tree() {
+    // Three levels above the leaves (fewer under Miri, which is slow).
+    let n = if cfg!(miri) { 700 } else { 5000 };
+    let mut tree = AreaTree::new();
+    for i in 0..n {
+        tree.insert(Item(2 * i, 2 * i + 1));
+    }
+    tree.check();
+    assert_eq!(tree.len(), n, "all inserted");
+    assert_eq!(
+        tree.lowest_fit(0, TOP, 2, 1),
+        Some(2 * n - 1),
+        "the first gap of 2 is after the last item"
+    );
+    for i in (0..n).rev() {
+        let pos = tree.seek_le(2 * i).expect("item present");
+        assert_eq!(tree.remove(pos), Item(2 * i, 2 * i + 1), "removed item {i}");
+        if i % 97 == 0 {
+            tree.check();
+        }
+    }
+    tree.check();
+    assert_eq!(tree.len(), 0, "tree empty");
+    assert_eq!(tree.first(), None, "no first item");
+}
