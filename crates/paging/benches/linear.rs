@@ -11,57 +11,20 @@
 //! callgrind (see [`once`]), ours / upstream: map 21.4 / 118.2, protect 9.2 / 91.0, unmap
 //! 4.3 / 78.0.
 
-use std::alloc::{Layout, alloc_zeroed};
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group};
 use vmlayer_areas::MappingBackend;
-use vmlayer_paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch, PagingHandler};
+use vmlayer_paging::{Arch, Backend, MappingFlags, PageSize, PageTable, PagingArch};
 use vmlayer_paging::{PhysAddr, VirtAddr};
 
-/// Frames from a pool of pre-touched host memory, physical = virtual: like a kernel's free
-/// list, so the measurement shows page-table work and not the host's page faults (glibc hands
-/// freed 4 KiB blocks back to the OS, and re-touching them costs more than the mapping).
-struct PoolFrames;
+#[macro_use]
+#[path = "support/pool.rs"]
+mod pool;
 
-/// Free frames of the pool.
-static POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-
-/// Frames in the pool: enough for 1 GiB of 4 KiB pages (513 table pages) several times over.
-const POOL_FRAMES: usize = 4096;
-
-fn fill_pool() {
-    let layout = Layout::from_size_align(POOL_FRAMES * 0x1000, 0x1000).expect("layout");
-    // SAFETY: non-zero size. The pool is never freed (the process ends with the bench).
-    let base = unsafe { alloc_zeroed(layout) } as usize;
-    assert_ne!(base, 0, "pool allocation");
-    for frame in 0..POOL_FRAMES {
-        // SAFETY: inside the allocation; touching every page now keeps faults out of the timing.
-        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
-    }
-    let mut pool = POOL.lock().expect("pool");
-    pool.extend((0..POOL_FRAMES).rev().map(|frame| base + frame * 0x1000));
-}
-
-impl PagingHandler for PoolFrames {
-    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
-        if count != 1 {
-            return None;
-        }
-        POOL.lock().expect("pool").pop().map(PhysAddr::from)
-    }
-
-    fn dealloc_frames(paddr: PhysAddr, count: usize) {
-        assert_eq!(count, 1, "the pool hands out single frames");
-        POOL.lock().expect("pool").push(paddr.as_usize());
-    }
-
-    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
-        VirtAddr::from(paddr.as_usize())
-    }
-}
+// Enough for 1 GiB of 4 KiB pages (513 table pages) several times over.
+frame_pool!(PoolFrames, 4096);
 
 type Upstream = page_table_multiarch::PageTable64<
     <Arch as PagingArch>::MetaData,
@@ -120,7 +83,7 @@ fn timed<T>(
 }
 
 fn one_gib_of_4k_pages(c: &mut Criterion) {
-    fill_pool();
+    PoolFrames::fill();
     let mut group = c.benchmark_group("1GiB_as_4KiB_pages");
     group.throughput(Throughput::Elements(PAGES));
     group.sample_size(10);
@@ -296,7 +259,7 @@ mod once {
 
     /// Runs every operation once.
     pub(super) fn run() {
-        fill_pool();
+        PoolFrames::fill();
         let mut ours = ours_4k();
         ours_map_1gib(black_box(&mut ours));
         ours_protect_1gib(black_box(&mut ours));

@@ -10,9 +10,7 @@
 //!
 //! `cargo bench -p vmlayer_paging --bench process -- --warm-up-time 1 --measurement-time 2`
 
-use std::alloc::{Layout, alloc_zeroed};
 use std::hint::black_box;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
@@ -23,45 +21,12 @@ use vmlayer_paging::{
     FrameTable, PageSize, PagingHandler, PhysAddr, Remap, VirtAddr, VirtAddrRange,
 };
 
-/// Frames from a pool of pre-touched host memory, physical = virtual (see `linear.rs`).
-struct PoolFrames;
+#[macro_use]
+#[path = "support/pool.rs"]
+mod pool;
 
-static POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-
-/// Enough for the largest batch (512 faulted pages and their tables) many times over.
-const POOL_FRAMES: usize = 16384;
-
-fn fill_pool() {
-    let layout = Layout::from_size_align(POOL_FRAMES * 0x1000, 0x1000).expect("layout");
-    // SAFETY: non-zero size; the pool lives as long as the process.
-    let base = unsafe { alloc_zeroed(layout) } as usize;
-    assert_ne!(base, 0, "pool allocation");
-    for frame in 0..POOL_FRAMES {
-        // SAFETY: inside the allocation; touched now so host page faults stay out of the timing.
-        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
-    }
-    POOL.lock()
-        .expect("pool")
-        .extend((0..POOL_FRAMES).rev().map(|frame| base + frame * 0x1000));
-}
-
-impl PagingHandler for PoolFrames {
-    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
-        if count != 1 {
-            return None;
-        }
-        POOL.lock().expect("pool").pop().map(PhysAddr::from)
-    }
-
-    fn dealloc_frames(paddr: PhysAddr, count: usize) {
-        assert_eq!(count, 1, "the pool hands out single frames");
-        POOL.lock().expect("pool").push(paddr.as_usize());
-    }
-
-    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
-        VirtAddr::from(paddr.as_usize())
-    }
-}
+// Enough for the largest batch (512 faulted pages and their tables) many times over.
+frame_pool!(PoolFrames, 16_384);
 
 type Space = AddressSpace<PoolFrames>;
 type Upstream = page_table_multiarch::PageTable64<
@@ -276,48 +241,15 @@ fn user_space_lifecycle(c: &mut Criterion) {
     group.finish();
 }
 
-/// Frames for the fork and mremap benchmarks: a pool of its own, large enough for two copies
-/// of 1 GiB and their tables, that a [`FrameTable`] covers.
-struct BigFrames;
+// Frames for the fork and mremap benchmarks: a pool of their own, large enough for two copies
+// of 1 GiB (262,144 frames each) and their tables, that a `FrameTable` covers.
+frame_pool!(BigFrames, BIG_POOL_FRAMES);
 
-static BIG_POOL: Mutex<Vec<usize>> = Mutex::new(Vec::new());
-
-/// Two 1 GiB spaces (262,144 frames each) and their tables, with room to spare.
 const BIG_POOL_FRAMES: usize = 540_000;
-
-impl PagingHandler for BigFrames {
-    fn alloc_frames(count: usize, _align: usize) -> Option<PhysAddr> {
-        if count != 1 {
-            return None;
-        }
-        BIG_POOL.lock().expect("pool").pop().map(PhysAddr::from)
-    }
-
-    fn dealloc_frames(paddr: PhysAddr, count: usize) {
-        assert_eq!(count, 1, "the pool hands out single frames");
-        BIG_POOL.lock().expect("pool").push(paddr.as_usize());
-    }
-
-    fn phys_to_virt(paddr: PhysAddr) -> VirtAddr {
-        VirtAddr::from(paddr.as_usize())
-    }
-}
 
 /// Fills the big pool and returns the frame table that counts its frames.
 fn fill_big_pool() -> &'static FrameTable {
-    let layout = Layout::from_size_align(BIG_POOL_FRAMES * 0x1000, 0x1000).expect("layout");
-    // SAFETY: non-zero size; the pool lives as long as the process.
-    let base = unsafe { alloc_zeroed(layout) } as usize;
-    assert_ne!(base, 0, "pool allocation");
-    for frame in 0..BIG_POOL_FRAMES {
-        // SAFETY: inside the allocation; touched now so host page faults stay out of the timing.
-        unsafe { ((base + frame * 0x1000) as *mut u8).write_volatile(1) };
-    }
-    BIG_POOL.lock().expect("pool").extend(
-        (0..BIG_POOL_FRAMES)
-            .rev()
-            .map(|frame| base + frame * 0x1000),
-    );
+    let base = BigFrames::fill();
     let counts: Vec<AtomicU32> = (0..BIG_POOL_FRAMES).map(|_| AtomicU32::new(0)).collect();
     Box::leak(Box::new(FrameTable::new(
         PhysAddr::from(base),
@@ -500,7 +432,7 @@ fn mremap(c: &mut Criterion, frames: &'static FrameTable) {
 }
 
 fn benches(c: &mut Criterion) {
-    fill_pool();
+    PoolFrames::fill();
     minor_fault(c);
     copy_to_user(c);
     user_space_lifecycle(c);
