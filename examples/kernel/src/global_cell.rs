@@ -1,29 +1,33 @@
-//! A global mutable cell for a single-hart kernel that never enables interrupts.
+//! A global mutable cell shared by every CPU: a spin lock with re-entrance detection.
 //!
-//! The example kernel runs on one hart with interrupts masked, so the only "concurrency" is a trap
-//! taken while the kernel is inside some code. [`GlobalCell::with`] hands out a `&mut T` for the
-//! duration of a closure and refuses (panics) a nested borrow, which is exactly what a trap handler
-//! touching state that the interrupted code is using would be: a kernel bug, not a race to paper
-//! over.
+//! The kernel runs with interrupts masked except where a CPU waits for work or for a lock
+//! (x86 shootdown IPIs, `crate::smp`), so the only "concurrency" on one CPU is a trap taken
+//! while the kernel is inside some code. [`GlobalCell::with`] hands out a `&mut T` for the
+//! duration of a closure; other CPUs wait (servicing TLB shootdowns meanwhile, so that a CPU
+//! holding the lock while it waits for their acknowledgement cannot deadlock), and a nested
+//! borrow on the same CPU panics: that is a trap handler touching state the interrupted code
+//! is using, a kernel bug, not a race to paper over.
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 /// Interior-mutable global state, borrowed through [`GlobalCell::with`].
 pub(crate) struct GlobalCell<T> {
-    borrowed: Cell<bool>,
+    /// 0 when free, else the index of the owning CPU plus one.
+    owner: AtomicUsize,
     value: UnsafeCell<T>,
 }
 
-// SAFETY: the kernel runs on a single hart with interrupts disabled (the boot code never enables
-// them, no other hart is started), so there is never a second thread of execution; re-entrance
-// from a trap handler is caught by the `borrowed` flag in `with`.
-unsafe impl<T> Sync for GlobalCell<T> {}
+// SAFETY: `with` gives out the `&mut T` only while holding the lock (`owner` acquired with
+// `Acquire`, released with `Release`), so accesses from different CPUs are serialized; `T: Send`
+// because the value is handed from CPU to CPU.
+unsafe impl<T: Send> Sync for GlobalCell<T> {}
 
 impl<T> GlobalCell<T> {
     /// Creates the cell.
     pub(crate) const fn new(value: T) -> Self {
         Self {
-            borrowed: Cell::new(false),
+            owner: AtomicUsize::new(0),
             value: UnsafeCell::new(value),
         }
     }
@@ -31,18 +35,28 @@ impl<T> GlobalCell<T> {
     /// Runs `f` with exclusive access to the value.
     ///
     /// # Panics
-    /// If the value is already borrowed (a trap handler re-entering state the interrupted code
+    /// If this CPU already holds it (a trap handler re-entering state the interrupted code
     /// holds).
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        assert!(
-            !self.borrowed.get(),
-            "GlobalCell borrowed twice (re-entered from a trap?)"
-        );
-        self.borrowed.set(true);
-        // SAFETY: `borrowed` guarantees this is the only live reference (single hart, see the
-        // `Sync` impl), and it is released below before anyone else can borrow.
-        let result = f(unsafe { &mut *self.value.get() });
-        self.borrowed.set(false);
-        result
+        let me = crate::smp::this_cpu() + 1;
+        while let Err(owner) =
+            self.owner
+                .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
+        {
+            assert!(
+                owner != me,
+                "GlobalCell borrowed twice (re-entered from a trap?)"
+            );
+            crate::smp::while_waiting();
+        }
+        struct Unlock<'a>(&'a AtomicUsize);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(0, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.owner);
+        // SAFETY: the lock is held (see the `Sync` impl) until `_unlock` drops after `f`.
+        f(unsafe { &mut *self.value.get() })
     }
 }

@@ -59,6 +59,8 @@ mod range_list;
 #[cfg(target_os = "none")]
 mod scheduler;
 #[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
 mod suite;
 #[cfg(target_os = "none")]
 mod syscall;
@@ -88,6 +90,7 @@ fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     kernel_space::init(frame_table);
     frame_pool::release_all();
     first_processes();
+    smp::start_secondaries(boot_argument, boot_cpu);
     let outcome = suite::run_all();
     kernel_space::print_maps();
     let pool = frame_pool::stats();

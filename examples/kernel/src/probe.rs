@@ -9,26 +9,32 @@ use core::cell::UnsafeCell;
 
 use crate::arch::TrapFrame;
 use crate::global_cell::GlobalCell;
+use crate::smp::MAX_CPUS;
 use crate::trap::PageFaultInfo;
 
 /// `[recovery pc, recovery sp]`, written by the assembly probes, cleared by [`recover`]. A zero pc
-/// means "no probe armed".
+/// means "no probe armed". One per CPU: the assembly adds `16 * arch::cpu_index()` to the
+/// symbol's address.
 #[repr(C)]
 pub(crate) struct ProbeRecovery(UnsafeCell<[usize; 2]>);
 
-// SAFETY: single hart, interrupts off (see `GlobalCell`); written only by the probe routine and
-// by the trap taken inside it.
+// SAFETY: each CPU uses only its own record (indexed by its per-CPU register), written only by
+// the probe routine and by the trap taken inside it on that CPU.
 unsafe impl Sync for ProbeRecovery {}
 
-/// The recovery record shared with the assembly probes (by symbol name).
+/// The recovery records shared with the assembly probes (by symbol name), one per CPU.
 #[unsafe(no_mangle)]
-pub(crate) static PROBE_RECOVERY: ProbeRecovery = ProbeRecovery(UnsafeCell::new([0; 2]));
+pub(crate) static PROBE_RECOVERY: [ProbeRecovery; MAX_CPUS] =
+    [const { ProbeRecovery(UnsafeCell::new([0; 2])) }; MAX_CPUS];
 
-static LAST_FAULT: GlobalCell<Option<PageFaultInfo>> = GlobalCell::new(None);
+/// The fault each CPU's last probe recorded.
+static LAST_FAULT: [GlobalCell<Option<PageFaultInfo>>; MAX_CPUS] =
+    [const { GlobalCell::new(None) }; MAX_CPUS];
 
 /// If a probe is armed, records `fault`, points `frame` at the recovery label and returns `true`.
 pub(crate) fn recover(frame: &mut TrapFrame, fault: PageFaultInfo) -> bool {
-    let record = PROBE_RECOVERY.0.get();
+    let cpu = crate::smp::this_cpu();
+    let record = PROBE_RECOVERY[cpu].0.get();
     // SAFETY: see `ProbeRecovery`; volatile because the assembly writes it behind Rust's back.
     let [pc, sp] = unsafe { record.read_volatile() };
     if pc == 0 {
@@ -36,13 +42,13 @@ pub(crate) fn recover(frame: &mut TrapFrame, fault: PageFaultInfo) -> bool {
     }
     // SAFETY: as above.
     unsafe { record.write_volatile([0, 0]) };
-    LAST_FAULT.with(|last| *last = Some(fault));
+    LAST_FAULT[cpu].with(|last| *last = Some(fault));
     frame.resume_at(pc, sp);
     true
 }
 
 fn take_fault() -> PageFaultInfo {
-    LAST_FAULT
+    LAST_FAULT[crate::smp::this_cpu()]
         .with(|last| last.take())
         .expect("a probe returned 'faulted' but no fault was recorded")
 }

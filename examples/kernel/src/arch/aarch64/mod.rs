@@ -17,6 +17,7 @@ mod hardware;
 mod mmu;
 mod probe;
 mod programs;
+mod smp;
 mod trap;
 mod user;
 mod user_access;
@@ -26,6 +27,7 @@ pub(crate) use self::hardware::{
 };
 pub(crate) use self::mmu::{enable_kernel_space, kernel_half_registers};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
+pub(crate) use self::smp::{cpu_index, discover_cpus, start_cpu};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{UserContext, enter_user};
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};

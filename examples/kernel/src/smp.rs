@@ -1,0 +1,155 @@
+//! CPUs: bring-up of the secondary CPUs and the work they do for the suite.
+//!
+//! The boot CPU is CPU 0. [`start_secondaries`] asks the firmware's CPU list
+//! (`arch::discover_cpus`) and starts every other CPU through the ISA's mechanism
+//! (`arch::start_cpu`: SBI HSM `hart_start`, PSCI `CPU_ON`, or INIT-SIPI-SIPI), each on its own
+//! stack; each sets up its trap vectors and per-CPU register (`arch::cpu_index` reads it back),
+//! activates the kernel space and enters [`secondary_main`], where it waits for jobs: a
+//! function and an argument posted by CPU 0 with [`run_on`], finished when [`wait`] returns.
+//!
+//! Kernel data is shared through `GlobalCell` (a spin lock); a CPU that waits (for a lock, a
+//! job or an acknowledgement) calls [`while_waiting`], which serves TLB shootdowns addressed to
+//! it ([`serve_pending`]; only x86 posts them: the other ISAs need no help from the receiver).
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{arch, frame_pool, println};
+
+/// The most CPUs the kernel starts; any beyond stay parked in the firmware.
+pub(crate) const MAX_CPUS: usize = 8;
+
+/// Each secondary CPU's kernel stack (64 KiB, from the frame pool; the boot CPU's is in the image).
+const STACK_FRAMES: usize = 16;
+
+/// How many CPUs run (1 until [`start_secondaries`]).
+static ONLINE: AtomicUsize = AtomicUsize::new(1);
+
+/// A job posted to a CPU: `function(argument)`, run once; `state` goes IDLE → POSTED → RUNNING
+/// → IDLE.
+struct Mailbox {
+    function: AtomicUsize,
+    argument: AtomicUsize,
+    state: AtomicUsize,
+}
+
+const IDLE: usize = 0;
+const POSTED: usize = 1;
+const RUNNING: usize = 2;
+
+static MAILBOXES: [Mailbox; MAX_CPUS] = [const {
+    Mailbox {
+        function: AtomicUsize::new(0),
+        argument: AtomicUsize::new(0),
+        state: AtomicUsize::new(IDLE),
+    }
+}; MAX_CPUS];
+
+/// The index of the CPU running this code (0 = the boot CPU).
+pub(crate) fn this_cpu() -> usize {
+    arch::cpu_index()
+}
+
+/// How many CPUs run.
+pub(crate) fn cpu_count() -> usize {
+    ONLINE.load(Ordering::Acquire)
+}
+
+/// Called by every wait loop: serves what other CPUs need from this one meanwhile.
+pub(crate) fn while_waiting() {
+    serve_pending();
+    core::hint::spin_loop();
+}
+
+/// Carries out the TLB shootdown another CPU posted to this one, if any, and acknowledges it
+/// (x86: called by the shootdown IPI's handler and by every wait loop).
+pub(crate) fn serve_pending() {}
+
+/// Starts every CPU the firmware lists (at most [`MAX_CPUS`]) and waits until each runs
+/// [`secondary_main`]. `boot_argument` and `boot_cpu` are what `kernel_main` got.
+pub(crate) fn start_secondaries(boot_argument: usize, boot_cpu: usize) {
+    let cpus = arch::discover_cpus(boot_argument, boot_cpu);
+    for (index, &hardware_id) in cpus.iter().enumerate().skip(1).take(MAX_CPUS - 1) {
+        let Some(stack) = frame_pool::alloc(STACK_FRAMES, 0x1000) else {
+            println!("smp: no memory for CPU {index}'s stack");
+            break;
+        };
+        let stack_top = crate::layout::phys_to_virt(stack + STACK_FRAMES * 0x1000);
+        let expected = cpu_count() + 1;
+        // SAFETY: the stack is fresh, owned by that CPU from now on; the CPU enters
+        // `secondary_main(index)` once its vectors and per-CPU register are set.
+        if let Err(error) = unsafe { arch::start_cpu(index, hardware_id, stack_top) } {
+            println!("smp: CPU {index} ({hardware_id:#x}) did not start: {error}");
+            frame_pool::free(stack, STACK_FRAMES);
+            break;
+        }
+        let mut spins = 0usize;
+        while cpu_count() < expected {
+            spins += 1;
+            assert!(
+                spins < 1 << 32,
+                "CPU {index} ({hardware_id:#x}) never came up"
+            );
+            core::hint::spin_loop();
+        }
+    }
+    // Each CPU runs one job that reports which CPU it is: the mailboxes and the per-CPU
+    // register work before the suite relies on them.
+    static REPORTED: [AtomicUsize; MAX_CPUS] = [const { AtomicUsize::new(usize::MAX) }; MAX_CPUS];
+    fn report(cpu: usize) {
+        REPORTED[cpu].store(this_cpu(), Ordering::Release);
+    }
+    for cpu in 1..cpu_count() {
+        run_on(cpu, report, cpu);
+        wait(cpu);
+        assert_eq!(
+            REPORTED[cpu].load(Ordering::Acquire),
+            cpu,
+            "CPU {cpu}'s index register"
+        );
+    }
+    println!("CPUs: {} online", cpu_count());
+}
+
+/// The life of a secondary CPU once it runs Rust code on the kernel space: announce itself,
+/// then run the jobs CPU 0 posts.
+pub(crate) fn secondary_main(index: usize) -> ! {
+    debug_assert_eq!(this_cpu(), index);
+    ONLINE.fetch_add(1, Ordering::AcqRel);
+    let mailbox = &MAILBOXES[index];
+    loop {
+        if mailbox
+            .state
+            .compare_exchange(POSTED, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            let function = mailbox.function.load(Ordering::Relaxed);
+            let argument = mailbox.argument.load(Ordering::Relaxed);
+            // SAFETY: `run_on` stored a `fn(usize)` here.
+            let function: fn(usize) = unsafe { core::mem::transmute(function) };
+            function(argument);
+            mailbox.state.store(IDLE, Ordering::Release);
+        }
+        while_waiting();
+    }
+}
+
+/// Posts `function(argument)` to `cpu` (not the calling CPU), which must be idle.
+pub(crate) fn run_on(cpu: usize, function: fn(usize), argument: usize) {
+    assert!(cpu != this_cpu() && cpu < cpu_count(), "run_on: CPU {cpu}");
+    let mailbox = &MAILBOXES[cpu];
+    assert_eq!(
+        mailbox.state.load(Ordering::Acquire),
+        IDLE,
+        "CPU {cpu} is busy"
+    );
+    mailbox.function.store(function as usize, Ordering::Relaxed);
+    mailbox.argument.store(argument, Ordering::Relaxed);
+    mailbox.state.store(POSTED, Ordering::Release);
+}
+
+/// Waits until `cpu` finished its job.
+pub(crate) fn wait(cpu: usize) {
+    while MAILBOXES[cpu].state.load(Ordering::Acquire) != IDLE {
+        while_waiting();
+    }
+}
