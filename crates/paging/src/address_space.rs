@@ -103,6 +103,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         let mut space = Self::try_new()?;
         space.range = range;
         space.kernel = true;
+        space.page_table.tlb = alloc::sync::Arc::new(crate::cpu::TableTlb::new(true));
         if !A::ONE_HALF_PER_TABLE {
             space
                 .page_table

@@ -35,6 +35,19 @@ impl AsidContext {
     pub const fn asid(&self) -> usize {
         self.asid
     }
+
+    /// Packed into one word (`generation << 16 | asid`; ASIDs have at most 16 bits).
+    pub(crate) const fn pack(self) -> u64 {
+        self.generation << 16 | self.asid as u64
+    }
+
+    /// The inverse of [`Self::pack`].
+    pub(crate) const fn unpack(packed: u64) -> Self {
+        Self {
+            generation: packed >> 16,
+            asid: (packed & 0xffff) as usize,
+        }
+    }
 }
 
 /// What a switch to a space on one CPU must do.

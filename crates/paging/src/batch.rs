@@ -13,6 +13,7 @@
 //! covers the whole operation again, so a frame released after an early flush is still covered
 //! by the flush that frees it.
 
+use alloc::sync::Arc;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
@@ -20,6 +21,7 @@ use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
 use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 
+use crate::cpu::TableTlb;
 use crate::frames::FrameTable;
 
 /// Frames held back until the next flush; one more flushes early (2 KiB of stack).
@@ -48,6 +50,10 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     /// The counts of shared frames: a released frame goes back to `H` only if it was its last
     /// mapping.
     frames: Option<&'static FrameTable>,
+    /// The table's CPU set and ASID, read when a request is sent (a pointer: the batch lives
+    /// inside one operation on the table, which keeps the `Arc` alive, while the operation
+    /// borrows the table mutably).
+    tlb: *const TableTlb,
     /// Changed virtual range `[low, high)`; empty when `low >= high`.
     low: usize,
     high: usize,
@@ -69,12 +75,14 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
         root: PhysAddr,
         hook: Option<TlbFlushHook>,
         frames: Option<&'static FrameTable>,
+        tlb: &Arc<TableTlb>,
     ) -> Self {
         Self {
             root,
             hook,
             sink: None,
             frames,
+            tlb: Arc::as_ptr(tlb),
             low: usize::MAX,
             high: 0,
             flush_all: false,
@@ -84,6 +92,19 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             pending_len: 0,
             _marker: PhantomData,
         }
+    }
+
+    /// Whether kernel leaves are global in this table (only in the kernel space's).
+    #[inline(always)]
+    pub(crate) fn global_leaves(&self) -> bool {
+        self.table_tlb().kernel
+    }
+
+    fn table_tlb(&self) -> &TableTlb {
+        // SAFETY: `tlb` points into the `Arc` of the table this batch works on, which outlives
+        // the batch (created and finished inside one operation on the table); `TableTlb` is
+        // only read through shared references (atomics).
+        unsafe { &*self.tlb }
     }
 
     /// Records that the translations of `[start, start + size)` changed.
@@ -150,8 +171,11 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
         } else {
             TlbFlush::covering(VirtAddr::from(self.low), VirtAddr::from(self.high))
         }?;
+        let (cpus, asid) = self.table_tlb().flush_target();
         Some(TlbFlushRequest {
             root_paddr: self.root,
+            asid,
+            cpus,
             flush,
             tables_changed: self.tables_changed,
             global_changed: self.global_changed,

@@ -260,7 +260,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                         for offset in (0..size).step_by(0x1000) {
                             let small = match kind {
                                 EntryKind::Leaf { paddr, flags } => {
-                                    encode::<A>(paddr + offset, flags, 0)
+                                    encode::<A>(paddr + offset, flags, 0, self.global_leaves())
                                 }
                                 EntryKind::Reserved { paddr } => {
                                     A::encode_reserved(paddr + offset, 0)

@@ -73,7 +73,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         batch.touch(page, 0x1000);
         if frames.sharers(paddr) == 0 {
             // The last mapping: the frame is ours alone, write it in place.
-            table.store(index, encode::<A>(paddr, flags, 0));
+            table.store(index, encode::<A>(paddr, flags, 0, self.global_leaves()));
             batch.finish();
             return Ok(FaultResolution::ReusedOnWrite);
         }
@@ -96,7 +96,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             table.store(index, 0);
             batch.flush();
         }
-        table.store(index, encode::<A>(copy, flags, 0));
+        table.store(index, encode::<A>(copy, flags, 0, self.global_leaves()));
         batch.release_leaf(paddr, LeafFrames::Owned);
         batch.finish();
         Ok(FaultResolution::CopiedOnWrite)
@@ -165,7 +165,12 @@ fn share_in<A: PagingArch, H: PagingHandler>(
                 EntryKind::Leaf { paddr, flags } => {
                     frames.share(paddr)?;
                     if cow && flags.contains(MappingFlags::WRITE) {
-                        let read_only = encode::<A>(paddr, flags - MappingFlags::WRITE, 0);
+                        let read_only = encode::<A>(
+                            paddr,
+                            flags - MappingFlags::WRITE,
+                            0,
+                            batch.global_leaves(),
+                        );
                         from.store(read_only, Ordering::Relaxed);
                         batch.touch(start + (index << 12), 0x1000);
                         read_only

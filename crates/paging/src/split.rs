@@ -88,7 +88,15 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             // SAFETY: `child` was just allocated for this table and is not yet linked.
             let child_table = unsafe { Table::new::<H>(child) };
             for i in 0..ENTRY_COUNT {
-                child_table.store(i, encode::<A>(paddr + i * child_size, flags, level - 1));
+                child_table.store(
+                    i,
+                    encode::<A>(
+                        paddr + i * child_size,
+                        flags,
+                        level - 1,
+                        self.global_leaves(),
+                    ),
+                );
             }
             if A::BREAK_BEFORE_MAKE {
                 table.store(index, 0);

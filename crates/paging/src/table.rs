@@ -9,11 +9,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
-use vmlayer_arch::{ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, table_index};
+use vmlayer_arch::{
+    CpuMask, ENTRY_COUNT, EntryKind, PagingArch, TlbFlushHook, level_size, table_index,
+};
 
 use crate::Arch;
 use crate::MappingError;
 use crate::batch::Batch;
+use crate::cpu::TableTlb;
 use crate::frames::FrameTable;
 
 /// What [`PageTable::query`] finds at an address.
@@ -58,6 +61,8 @@ pub struct PageTable<H: PagingHandler, A: PagingArch = Arch> {
     pub(crate) shares_own_slots: bool,
     /// The counts of shared frames, if the kernel set them up (fork, shared memory).
     pub(crate) frames: Option<&'static FrameTable>,
+    /// The CPUs that may cache this table's translations and its ASID ([`crate::CpuContext`]).
+    pub(crate) tlb: Arc<TableTlb>,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -97,8 +102,27 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             shared: None,
             shares_own_slots: false,
             frames: None,
+            tlb: Arc::new(TableTlb::new(false)),
             _marker: PhantomData,
         })
+    }
+
+    /// The CPUs that may hold translations of this table now: those that switched to it
+    /// through a [`CpuContext`](crate::CpuContext) and did not provably drop them since.
+    pub fn cpus(&self) -> CpuMask {
+        self.tlb.cpus.snapshot()
+    }
+
+    /// The ASID this table's translations were last tagged with (0: none).
+    pub fn asid(&self) -> u16 {
+        self.tlb.asid()
+    }
+
+    /// Whether kernel leaves are global in this table: only in a kernel space's (see
+    /// [`AddressSpace::new_kernel`](crate::AddressSpace::new_kernel)).
+    #[inline(always)]
+    pub(crate) fn global_leaves(&self) -> bool {
+        self.tlb.kernel
     }
 
     /// Whether root slot `index` is shared with other tables (never unlinked or freed by this

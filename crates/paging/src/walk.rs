@@ -32,10 +32,19 @@ struct Failure {
 }
 
 /// The entry for `paddr` at `level` with `flags`: a leaf, or PROT_NONE without access flags.
+/// Kernel leaves (without `USER`) are global only in the kernel space's table (`global`): in
+/// any other table they are tagged with its ASID like its user leaves, so that a switch to
+/// another space never keeps them.
 #[inline(always)]
-pub(crate) fn encode<A: PagingArch>(paddr: PhysAddr, flags: MappingFlags, level: usize) -> u64 {
+pub(crate) fn encode<A: PagingArch>(
+    paddr: PhysAddr,
+    flags: MappingFlags,
+    level: usize,
+    global: bool,
+) -> u64 {
     if flags.intersects(ACCESS_FLAGS) {
-        A::encode_leaf(paddr, flags, level)
+        let leaf = A::encode_leaf(paddr, flags, level);
+        if global { leaf } else { A::non_global(leaf) }
     } else {
         A::encode_reserved(paddr, level)
     }
@@ -52,7 +61,7 @@ fn chunk_end(vaddr: usize, size: usize, end: usize) -> usize {
 impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// A batch for one operation on this table.
     pub(crate) fn batch<'s>(&self) -> Batch<'s, A, H> {
-        Batch::new(self.root, self.flush_hook, self.frames)
+        Batch::new(self.root, self.flush_hook, self.frames, &self.tlb)
     }
 
     /// Maps `[start, end)` (validated, 4 KiB aligned) with frames from `source`. Fails with
@@ -138,7 +147,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
             result = if matches!(A::decode(table.load(index), 0), EntryKind::Empty) {
                 match source.frame(vaddr, 0) {
                     Ok(Some(paddr)) => {
-                        table.store(index, encode::<A>(paddr, flags, 0));
+                        table.store(index, encode::<A>(paddr, flags, 0, self.global_leaves()));
                         batch.touch(vaddr, 0x1000);
                         Ok(())
                     }
@@ -230,6 +239,7 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         }
         let mut protect = Protect::<A> {
             flags,
+            global: self.global_leaves(),
             copy_on_write: self
                 .frames
                 .filter(|_| copy_on_write && flags.contains(MappingFlags::WRITE)),
@@ -305,7 +315,10 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
                             .frame(vaddr, level)
                             .map_err(|error| Failure { error, at: vaddr })?;
                         if let Some(paddr) = frame {
-                            table.store(index, encode::<A>(paddr, flags, level));
+                            table.store(
+                                index,
+                                encode::<A>(paddr, flags, level, self.global_leaves()),
+                            );
                             batch.touch(vaddr, size);
                             vaddr = next;
                             continue;
@@ -454,6 +467,8 @@ trait Rewrite {
 /// `copy_on_write`, a frame other mappings share stays read-only (its first write copies it).
 struct Protect<A> {
     flags: MappingFlags,
+    /// Whether kernel leaves are global in this table (see [`encode`]).
+    global: bool,
     copy_on_write: Option<&'static FrameTable>,
     _arch: PhantomData<A>,
 }
@@ -467,7 +482,7 @@ impl<A: PagingArch> Rewrite for Protect<A> {
                     Some(frames) if frames.sharers(paddr) > 0 => self.flags - MappingFlags::WRITE,
                     _ => self.flags,
                 };
-                Some(encode::<A>(paddr, flags, level))
+                Some(encode::<A>(paddr, flags, level, self.global))
             }
             _ => None,
         }
@@ -555,7 +570,10 @@ fn map_leaves<A: PagingArch, S: FrameSource>(
             break;
         }
         match source.frame(vaddr, 0) {
-            Ok(Some(paddr)) => slot.store(encode::<A>(paddr, flags, 0), Ordering::Relaxed),
+            Ok(Some(paddr)) => slot.store(
+                encode::<A>(paddr, flags, 0, batch.global_leaves()),
+                Ordering::Relaxed,
+            ),
             Ok(None) => {
                 result = Err(MappingError::InvalidParam);
                 break;

@@ -183,10 +183,27 @@ pub unsafe trait PagingArch: 'static + Sized {
 
     /// Flushes this CPU's TLB as `request` says: the leaf translations of `request.flush`,
     /// non-leaf (walk-cache) entries too when `tables_changed`, and without sparing global
-    /// entries when `global_changed`. Only bare-metal builds (`target_os = "none"`) execute an
-    /// instruction; hosted builds (unit tests) compile it as a no-op. Address-space identifiers
-    /// are not used by this layer: an implementation flushes every ASID.
+    /// entries when `global_changed`; tagged with `request.asid` (whether or not that ASID is
+    /// the one this CPU runs now), or every ASID when `global_changed`. Only bare-metal builds
+    /// (`target_os = "none"`) execute an instruction; hosted builds (unit tests) compile it as
+    /// a no-op. (AArch64's implementation is the broadcast `TLBI …IS` form, which covers every
+    /// CPU of the Inner Shareable domain.)
     fn flush_tlb_local(request: &TlbFlushRequest);
+
+    /// The ASID bits this CPU implements and this crate can use (RISC-V: the `satp.ASID` bits
+    /// that stick, probed; AArch64: 16 if `ID_AA64MMFR0_EL1.ASIDBits` and `TCR_EL1.AS` allow,
+    /// else 8; x86: 12 with CPUID's PCID and INVPCID, else 0). 0 means "no ASIDs": every
+    /// address space runs with ASID 0 and a switch flushes. Hosted builds and the default: 0.
+    fn asid_bits() -> u32 {
+        0
+    }
+
+    /// `entry` (a leaf made by [`Self::encode_leaf`]) without the global attribute (RISC-V
+    /// `G` cleared, AArch64 `nG` set): a leaf of a space that tags its translations with an
+    /// ASID must not survive a switch to another space. Default: `entry` (no global bit).
+    fn non_global(entry: u64) -> u64 {
+        entry
+    }
 
     /// Makes `[kernel_vaddr, kernel_vaddr + size)` (the kernel's alias of frames about to be
     /// mapped executable) coherent for instruction fetches on this CPU, see [`crate::cache`].
@@ -210,6 +227,31 @@ pub unsafe trait PagingArch: 'static + Sized {
     /// and data the CPU uses from here on, and it must stay alive while it is active.
     #[cfg(target_os = "none")]
     unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError>;
+
+    /// Like [`Self::activate`], but tags the space's translations with `asid` (at most
+    /// [`Self::asid_bits`] bits; 0 = none) and does **not** flush them: the translations this
+    /// CPU cached for `asid` stay valid. With `flush_local`, this CPU first drops every
+    /// non-global translation of every ASID (an ASID allocator's rollover asks for it).
+    /// Default (ISAs without ASIDs): `activate`, which flushes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::activate`].
+    ///
+    /// # Safety
+    ///
+    /// As [`Self::activate`]; moreover, the translations this CPU holds for `asid` must be
+    /// translations of this table (an ASID allocator guarantees it).
+    #[cfg(target_os = "none")]
+    unsafe fn activate_asid(
+        root_paddr: PhysAddr,
+        asid: u16,
+        flush_local: bool,
+    ) -> Result<(), ActivateError> {
+        let _ = (asid, flush_local);
+        // SAFETY: forwarded contract; `activate` flushes, which is at least as strong.
+        unsafe { Self::activate(root_paddr) }
+    }
 
     /// The physical address of this CPU's current (lower-half) root table.
     #[cfg(target_os = "none")]

@@ -60,6 +60,7 @@ mod tests;
 mod arch;
 pub mod cache;
 pub mod conformance;
+mod cpus;
 mod fault;
 mod hook;
 pub mod tlb;
@@ -71,6 +72,7 @@ pub use self::arch::{
     ACCESS_FLAGS, ActivateError, ENTRY_COUNT, EntryKind, PagingArch, level_size, table_index,
 };
 pub use self::cache::{InstructionSyncHook, set_instruction_sync_hook};
+pub use self::cpus::{CpuMask, CpuSet, MAX_CPUS};
 pub use self::fault::{Access, FaultCause, PageFaultInfo};
 pub use self::tlb::{
     FLUSH_ALL_THRESHOLD_PAGES, TlbFlush, TlbFlushHook, TlbFlushRequest, set_tlb_flush_hook,

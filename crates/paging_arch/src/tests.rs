@@ -58,12 +58,7 @@ fn second_hook(_: &TlbFlushRequest) {
 
 /// Calls the installed hook, if any, and returns how often each test hook has run.
 fn call_installed_hook() -> (bool, usize, usize) {
-    let request = TlbFlushRequest {
-        root_paddr: PhysAddr::from(0x1000),
-        flush: TlbFlush::All,
-        tables_changed: false,
-        global_changed: false,
-    };
+    let request = TlbFlushRequest::new(PhysAddr::from(0x1000), TlbFlush::All);
     let installed = tlb_flush_hook();
     if let Some(hook) = installed {
         hook(&request);

@@ -7,8 +7,8 @@
 
 use memory_addr::{PhysAddr, VirtAddr};
 
-use crate::PagingArch;
 use crate::hook::HookSlot;
+use crate::{CpuMask, PagingArch};
 
 /// A range with more pages than this is flushed as a whole address space instead of page by
 /// page (the same order of magnitude Linux uses: `tlb_single_page_flush_ceiling` = 33).
@@ -81,12 +81,21 @@ pub fn pages_in(start: VirtAddr, end: VirtAddr) -> impl Iterator<Item = VirtAddr
         .map(VirtAddr::from)
 }
 
-/// One flush, with the page table it concerns.
+/// One flush, with the page table it concerns and the CPUs that may cache its translations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TlbFlushRequest {
-    /// Physical address of the root table that was changed. A shootdown hook sends the request
-    /// only to the CPUs that have this root active (or may cache it).
+    /// Physical address of the root table that was changed.
     pub root_paddr: PhysAddr,
+    /// The ASID (x86: PCID) the table's non-global translations are tagged with; 0 for a table
+    /// that runs without one (ASID 0 is never handed out to an address space). A flush by ASID
+    /// drops only that ASID's entries, so a CPU may carry it out while it runs another space.
+    pub asid: u16,
+    /// The CPUs that may hold translations of this table: those that switched to it through
+    /// `vmlayer_paging`'s `CpuContext` and have not dropped them since, read after the entries
+    /// were written. A shootdown hook flushes on exactly these CPUs: none at all if the set is
+    /// empty (nobody ran the table), only locally if it holds only the current CPU. A kernel
+    /// that switches roots without `CpuContext` must ignore it and flush everywhere.
+    pub cpus: CpuMask,
     /// Which translations to drop.
     pub flush: TlbFlush,
     /// Non-leaf entries changed in the range (a table linked or unlinked, a huge leaf split
@@ -104,17 +113,20 @@ pub struct TlbFlushRequest {
 
 impl TlbFlushRequest {
     /// A request for `flush` in the table at `root_paddr` that changed only leaf entries of
-    /// user (non-global) pages.
+    /// user (non-global) pages, without an ASID and with no CPU known to cache it.
     ///
     /// ```
-    /// use vmlayer_arch::{PhysAddr, TlbFlush, TlbFlushRequest};
+    /// use vmlayer_arch::{CpuMask, PhysAddr, TlbFlush, TlbFlushRequest};
     ///
     /// let request = TlbFlushRequest::new(PhysAddr::from(0x8000), TlbFlush::All);
     /// assert!(!request.tables_changed && !request.global_changed);
+    /// assert_eq!((request.asid, request.cpus), (0, CpuMask::EMPTY));
     /// ```
     pub const fn new(root_paddr: PhysAddr, flush: TlbFlush) -> Self {
         Self {
             root_paddr,
+            asid: 0,
+            cpus: CpuMask::EMPTY,
             flush,
             tables_changed: false,
             global_changed: false,
@@ -123,8 +135,9 @@ impl TlbFlushRequest {
 }
 
 /// A function that carries out a flush request: typically flushes locally with
-/// [`PagingArch::flush_tlb_local`] and sends an IPI to every other CPU that may hold
-/// translations of `request.root_paddr`.
+/// [`PagingArch::flush_tlb_local`] if the current CPU is in `request.cpus`, and makes every
+/// other CPU of `request.cpus` do the same (x86: an IPI; RISC-V: SBI RFENCE; AArch64: the
+/// broadcast `TLBI …IS` forms, no IPI), in one round for the whole request.
 ///
 /// # Contract
 ///

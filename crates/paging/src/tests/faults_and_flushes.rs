@@ -138,6 +138,8 @@ fn every_change_is_flushed_through_the_hook() {
     // A request for `flush`; `tables`: non-leaf entries changed; `global`: a kernel entry did.
     let request = |flush, tables, global| TlbFlushRequest {
         root_paddr: root,
+        asid: 0,
+        cpus: vmlayer_arch::CpuMask::EMPTY,
         flush,
         tables_changed: tables,
         global_changed: global,

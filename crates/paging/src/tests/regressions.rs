@@ -261,12 +261,16 @@ fn defect_no_tlb_shootdown() {
         [
             TlbFlushRequest {
                 root_paddr: root,
+                asid: 0,
+                cpus: vmlayer_arch::CpuMask::EMPTY,
                 flush: TlbFlush::Page(va(0x1000)),
                 tables_changed: true,
                 global_changed: true,
             },
             TlbFlushRequest {
                 root_paddr: root,
+                asid: 0,
+                cpus: vmlayer_arch::CpuMask::EMPTY,
                 flush: TlbFlush::All,
                 tables_changed: true,
                 global_changed: true,
