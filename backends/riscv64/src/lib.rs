@@ -100,6 +100,20 @@ macro_rules! impl_paging_arch {
                 entry::encode_table(paddr)
             }
 
+            /// Clears `G`.
+            fn non_global(entry: u64) -> u64 {
+                entry & !entry::GLOBAL
+            }
+
+            /// ASIDLEN, probed by writing every `satp.ASID` bit ([`satp::probe_asid_bits`]);
+            /// hosted builds: 0.
+            fn asid_bits() -> u32 {
+                #[cfg(target_os = "none")]
+                return satp::probe_asid_bits();
+                #[cfg(not(target_os = "none"))]
+                0
+            }
+
             fn encode_reserved(paddr: PhysAddr, _level: usize) -> u64 {
                 entry::encode_reserved(paddr)
             }
@@ -125,6 +139,26 @@ macro_rules! impl_paging_arch {
             unsafe fn activate(root_paddr: PhysAddr) -> Result<(), vmlayer_arch::ActivateError> {
                 // SAFETY: forwarded from this function's contract.
                 unsafe { satp::switch_to($mode, root_paddr) }
+            }
+
+            /// ASID 0: [`Self::activate`]. Otherwise `sfence.vma x0, x0` first if
+            /// `flush_local`, then `satp` with the ASID and no fence
+            /// ([`satp::switch_keeping_asid`]).
+            #[cfg(target_os = "none")]
+            unsafe fn activate_asid(
+                root_paddr: PhysAddr,
+                asid: u16,
+                flush_local: bool,
+            ) -> Result<(), vmlayer_arch::ActivateError> {
+                if asid == 0 {
+                    // SAFETY: forwarded from this function's contract.
+                    return unsafe { satp::switch_to($mode, root_paddr) };
+                }
+                if flush_local {
+                    tlb::flush_all();
+                }
+                // SAFETY: forwarded from this function's contract.
+                unsafe { satp::switch_keeping_asid($mode, root_paddr, asid) }
             }
 
             #[cfg(target_os = "none")]

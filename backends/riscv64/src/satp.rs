@@ -110,6 +110,86 @@ pub unsafe fn switch_to(mode: TranslationMode, root: PhysAddr) -> Result<(), Act
     Err(ActivateError::ModeNotSupported)
 }
 
+/// How many `satp.ASID` bits stick (ASIDLEN), from the value read back after writing all ones
+/// into the field: the WARL field keeps the low ASIDLEN bits (privileged spec §4.1.11, "The
+/// number of ASID bits is UNSPECIFIED and may be zero. [...] determined by writing one to
+/// every bit position in the ASID field, then reading back").
+///
+/// ```
+/// use vmlayer_riscv64::satp::{SATP_ASID_SHIFT, asid_bits_of};
+///
+/// assert_eq!(asid_bits_of(0xffff << SATP_ASID_SHIFT), 16);
+/// assert_eq!(asid_bits_of(0x00ff << SATP_ASID_SHIFT | 0x8_0000), 8);
+/// assert_eq!(asid_bits_of(0), 0);
+/// ```
+pub const fn asid_bits_of(read_back: u64) -> u32 {
+    ((read_back >> SATP_ASID_SHIFT) & 0xffff).trailing_ones()
+}
+
+/// Probes ASIDLEN on this hart: writes `satp` with the current mode and root and every ASID
+/// bit set, reads it back, restores the previous value and fences everything (the probe must
+/// leave no translation tagged with the probe's ASID behind).
+#[cfg(target_os = "none")]
+pub fn probe_asid_bits() -> u32 {
+    let previous = read_satp();
+    let probe = previous | (0xffff << SATP_ASID_SHIFT);
+    let read_back: u64;
+    // SAFETY: the same mode and root stay installed (only the ASID tag changes, for three
+    // instructions of kernel code whose translations are global), and the previous value is
+    // restored and fenced before anything else runs.
+    unsafe {
+        core::arch::asm!(
+            probe_satp!(),
+            in(reg) probe,
+            out(reg) read_back,
+            in(reg) previous,
+            options(nostack),
+        );
+    }
+    asid_bits_of(read_back)
+}
+
+/// Installs the table at `root` in `mode` with a non-zero `asid` **without fencing**: the
+/// translations this hart holds for `asid` stay valid (Linux's `set_mm_asid` does the same).
+/// Reads the mode back like [`switch_to`].
+///
+/// # Errors
+///
+/// [`ActivateError::ModeNotSupported`] (old `satp` restored and fenced).
+///
+/// # Safety
+///
+/// As [`switch_to`]; moreover every translation this hart caches for `asid` must be one of
+/// this table's (an ASID allocator guarantees it, or asks for a full fence first).
+#[cfg(target_os = "none")]
+pub unsafe fn switch_keeping_asid(
+    mode: TranslationMode,
+    root: PhysAddr,
+    asid: u16,
+) -> Result<(), ActivateError> {
+    let value = satp_value(mode, asid, root);
+    let (previous, read_back): (u64, u64);
+    // SAFETY: the caller guarantees the new table maps everything the hart uses next and that
+    // the cached translations of `asid` are its own.
+    unsafe {
+        core::arch::asm!(
+            switch_satp_keep_asid!(),
+            in(reg) value,
+            out(reg) previous,
+            out(reg) read_back,
+            options(nostack),
+        );
+    }
+    if mode_took(value, read_back) {
+        return Ok(());
+    }
+    // SAFETY: as in `switch_to`.
+    unsafe {
+        core::arch::asm!(restore_satp!(), in(reg) previous, options(nostack));
+    }
+    Err(ActivateError::ModeNotSupported)
+}
+
 /// The current `satp` value of this hart.
 #[cfg(target_os = "none")]
 pub fn read_satp() -> u64 {

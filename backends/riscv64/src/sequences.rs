@@ -27,6 +27,38 @@ macro_rules! sfence_all {
     };
 }
 
+/// Fence one virtual address (operand `{0}`) in the address space whose ASID is operand `{1}`
+/// (non-global leaf entries only).
+macro_rules! sfence_page_asid {
+    () => {
+        "sfence.vma {0}, {1}"
+    };
+}
+
+/// Fence every non-global translation (all levels) of the ASID in operand `{0}`.
+macro_rules! sfence_asid {
+    () => {
+        "sfence.vma zero, {0}"
+    };
+}
+
+/// Switch `satp` to operand `{0}` (which carries a non-zero ASID) without fencing, returning
+/// the previous value in `{1}` and the value read back in `{2}`. The translations this hart
+/// cached for that ASID stay valid: the ASID allocator guarantees they belong to the table.
+macro_rules! switch_satp_keep_asid {
+    () => {
+        "csrr {1}, satp\ncsrw satp, {0}\ncsrr {2}, satp"
+    };
+}
+
+/// Write `satp` = operand `{0}`, read it back into `{1}`, and put the previous value `{2}`
+/// back, then fence everything: the `satp.ASID` probe (the field is WARL).
+macro_rules! probe_satp {
+    () => {
+        "csrw satp, {0}\ncsrr {1}, satp\ncsrw satp, {2}\nsfence.vma zero, zero"
+    };
+}
+
 /// Switch `satp` to operand `{0}` with a full fence on both sides, returning the previous
 /// value in `{1}` and the value read back after the write in `{2}` (`satp.MODE` is WARL).
 macro_rules! switch_satp {
@@ -59,6 +91,22 @@ mod tests {
             "rs2 = x0, not an ASID register"
         );
         assert_eq!(sfence_all!(), "sfence.vma zero, zero", "rs1 = rs2 = x0");
+        // With an ASID: rs2 is the register holding it (non-global entries of that space).
+        assert_eq!(sfence_page_asid!(), "sfence.vma {0}, {1}");
+        assert_eq!(sfence_asid!(), "sfence.vma zero, {0}");
+        // A switch to a space with an ASID keeps its translations: no fence at all.
+        let keep: Vec<&str> = switch_satp_keep_asid!().lines().collect();
+        assert_eq!(keep, ["csrr {1}, satp", "csrw satp, {0}", "csrr {2}, satp"]);
+        let probe: Vec<&str> = probe_satp!().lines().collect();
+        assert_eq!(
+            probe,
+            [
+                "csrw satp, {0}",
+                "csrr {1}, satp",
+                "csrw satp, {2}",
+                "sfence.vma zero, zero"
+            ]
+        );
         let switch: Vec<&str> = switch_satp!().lines().collect();
         assert_eq!(
             switch,

@@ -16,10 +16,12 @@ fn request(flush: TlbFlush, tables_changed: bool, global_changed: bool) -> TlbFl
 
 fn pages(plan: FlushPlan) -> Vec<usize> {
     match plan {
-        FlushPlan::FencePages { start, end } => {
-            pages_in(start, end).map(VirtAddr::as_usize).collect()
-        }
-        FlushPlan::FenceAll => panic!("expected fences by address, got a full fence"),
+        FlushPlan::FencePages {
+            start,
+            end,
+            asid: None,
+        } => pages_in(start, end).map(VirtAddr::as_usize).collect(),
+        other => panic!("expected fences by address in every address space, got {other:?}"),
     }
 }
 
@@ -54,7 +56,7 @@ fn changed_tables_always_fence_everything() {
         for global_changed in [false, true] {
             assert_eq!(
                 flush_plan(&request(flush, true, global_changed)),
-                FlushPlan::FenceAll,
+                FlushPlan::FenceAll { asid: None },
                 "{flush:?}, global {global_changed}"
             );
         }
@@ -66,7 +68,7 @@ fn everything_is_a_full_fence() {
     for global_changed in [false, true] {
         assert_eq!(
             flush_plan(&request(TlbFlush::All, false, global_changed)),
-            FlushPlan::FenceAll,
+            FlushPlan::FenceAll { asid: None },
             "global {global_changed}"
         );
     }
@@ -78,6 +80,65 @@ fn hosted_flushes_are_no_ops() {
     for flush in [PAGE, RANGE, TlbFlush::All] {
         for tables_changed in [false, true] {
             flush_local(&request(flush, tables_changed, true));
+        }
+    }
+}
+
+fn with_asid(flush: TlbFlush, tables_changed: bool, global_changed: bool) -> TlbFlushRequest {
+    let mut request = request(flush, tables_changed, global_changed);
+    request.asid = 7;
+    request
+}
+
+#[test]
+fn a_space_with_an_asid_is_fenced_by_its_asid() {
+    assert_eq!(
+        flush_plan(&with_asid(PAGE, false, false)),
+        FlushPlan::FencePages {
+            start: VirtAddr::from(0xffff_ffc0_8040_1000),
+            end: VirtAddr::from(0xffff_ffc0_8040_1fff),
+            asid: Some(7),
+        }
+    );
+    assert_eq!(
+        flush_plan(&with_asid(RANGE, false, false)),
+        FlushPlan::FencePages {
+            start: VirtAddr::from(0x1000),
+            end: VirtAddr::from(0x4000),
+            asid: Some(7),
+        }
+    );
+    // `sfence.vma x0, asid` covers every level of that address space: tables changed or all.
+    for (flush, tables) in [(PAGE, true), (RANGE, true), (TlbFlush::All, false)] {
+        assert_eq!(
+            flush_plan(&with_asid(flush, tables, false)),
+            FlushPlan::FenceAll { asid: Some(7) },
+            "{flush:?}, tables {tables}"
+        );
+    }
+}
+
+#[test]
+fn a_global_change_never_uses_the_asid_operand() {
+    // rs2 != x0 spares global entries (privileged spec §4.2.1): a kernel change must use x0.
+    assert_eq!(
+        pages(flush_plan(&with_asid(PAGE, false, true))),
+        [0xffff_ffc0_8040_1000]
+    );
+    for flush in [PAGE, RANGE, TlbFlush::All] {
+        assert_eq!(
+            flush_plan(&with_asid(flush, true, true)),
+            FlushPlan::FenceAll { asid: None },
+            "{flush:?}"
+        );
+    }
+}
+
+#[test]
+fn hosted_asid_flushes_are_no_ops() {
+    for flush in [PAGE, RANGE, TlbFlush::All] {
+        for tables_changed in [false, true] {
+            flush_local(&with_asid(flush, tables_changed, false));
         }
     }
 }
