@@ -221,4 +221,4 @@ impl AsidAllocator {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -9,7 +9,12 @@
 //! translate to them: when the batch is full, at [`Batch::finish`] or on drop, so a flush cannot
 //! be forgotten.
 //!
-//! An early flush (batch full, or break-before-make) keeps what was recorded: the final flush
+//! One operation sends one flush request, however many frames it releases (so a shootdown costs
+//! one round per operation, not one per page): past the 256 inline slots, released frames are
+//! written into spill pages taken from `H` (511 frames each, chained), returned to `H` right
+//! after the frees. Only if `H` has no frame for a spill page does the batch flush early.
+//!
+//! An early flush (no spill page, or break-before-make) keeps what was recorded: the final flush
 //! covers the whole operation again, so a frame released after an early flush is still covered
 //! by the flush that frees it.
 
@@ -24,8 +29,12 @@ use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 use crate::cpu::TableTlb;
 use crate::frames::FrameTable;
 
-/// Frames held back until the next flush; one more flushes early (2 KiB of stack).
+/// Frames held back in the batch itself until the next flush (2 KiB of stack); more go to
+/// spill pages.
 pub(crate) const PENDING_CAPACITY: usize = 256;
+
+/// Frames one spill page holds: its first word links the previous spill page.
+const SPILL_CAPACITY: usize = 4096 / 8 - 1;
 
 /// What becomes of the frames that the leaves of an unmapped range point to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,6 +75,14 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     /// The first `pending_len` are initialized.
     pending: [MaybeUninit<PhysAddr>; PENDING_CAPACITY],
     pending_len: usize,
+    /// The spill page being filled (its physical address), 0 if none; each links the previous
+    /// one in its first word (0 ends the chain).
+    spill: usize,
+    /// Frames in the spill page being filled.
+    spill_len: usize,
+    /// Flush requests sent (for tests and benchmarks: rounds of shootdown).
+    #[cfg(test)]
+    pub(crate) requests: usize,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -90,6 +107,10 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             global_changed: false,
             pending: [const { MaybeUninit::uninit() }; PENDING_CAPACITY],
             pending_len: 0,
+            spill: 0,
+            spill_len: 0,
+            #[cfg(test)]
+            requests: 0,
             _marker: PhantomData,
         }
     }
@@ -157,11 +178,58 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             self.flush_all || self.low < self.high,
             "a frame released before its change was recorded"
         );
-        if self.pending_len == PENDING_CAPACITY {
-            self.flush();
+        if self.pending_len < PENDING_CAPACITY {
+            self.pending[self.pending_len] = MaybeUninit::new(paddr);
+            self.pending_len += 1;
+            return;
         }
-        self.pending[self.pending_len] = MaybeUninit::new(paddr);
-        self.pending_len += 1;
+        if (self.spill == 0 || self.spill_len == SPILL_CAPACITY) && !self.new_spill_page() {
+            // No frame to hold more: flush now (what was recorded stays recorded).
+            self.flush();
+            self.pending[0] = MaybeUninit::new(paddr);
+            self.pending_len = 1;
+            return;
+        }
+        let slot = 1 + self.spill_len;
+        self.spill_words()[slot] = paddr.as_usize();
+        self.spill_len += 1;
+    }
+
+    /// Starts a spill page linked to the current one; `false` if `H` has no frame.
+    #[cold]
+    fn new_spill_page(&mut self) -> bool {
+        let Some(page) = H::alloc_frame() else {
+            return false;
+        };
+        let previous = self.spill;
+        self.spill = page.as_usize();
+        self.spill_len = 0;
+        self.spill_words()[0] = previous;
+        true
+    }
+
+    /// The words of the spill page being filled.
+    fn spill_words(&mut self) -> &mut [usize; 512] {
+        // SAFETY: `spill` is a frame `H` gave this batch, reachable at `phys_to_virt`, aligned
+        // and used by nothing else (no table, no hardware: it was never mapped anywhere) until
+        // the batch gives it back; the borrow ends with `&mut self`'s.
+        unsafe {
+            &mut *(H::phys_to_virt(PhysAddr::from(self.spill)).as_mut_ptr() as *mut [usize; 512])
+        }
+    }
+
+    /// Frees one released frame (after the flush that covers it).
+    #[inline]
+    fn free(&mut self, paddr: PhysAddr) {
+        if paddr.as_usize() & SINK_TAG == 0 {
+            if self.frames.is_none_or(|frames| frames.release(paddr)) {
+                H::dealloc_frame(paddr);
+            }
+        } else if let Some(sink) = self.sink.as_mut() {
+            sink(paddr - SINK_TAG);
+        } else {
+            debug_assert!(false, "a returned frame without a sink");
+        }
     }
 
     /// The request covering everything recorded so far, if anything was.
@@ -186,25 +254,30 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
     /// stays recorded (see the module docs).
     pub(crate) fn flush(&mut self) {
         if let Some(request) = self.request() {
+            #[cfg(test)]
+            {
+                self.requests += 1;
+            }
             match self.hook {
                 Some(hook) => hook(&request),
                 None => vmlayer_arch::tlb::flush::<A>(&request),
             }
         }
-        for slot in &self.pending[..self.pending_len] {
+        for index in 0..self.pending_len {
             // SAFETY: `release` initialized every slot below `pending_len`.
-            let paddr = unsafe { slot.assume_init() };
-            if paddr.as_usize() & SINK_TAG == 0 {
-                if self.frames.is_none_or(|frames| frames.release(paddr)) {
-                    H::dealloc_frame(paddr);
-                }
-            } else if let Some(sink) = self.sink.as_mut() {
-                sink(paddr - SINK_TAG);
-            } else {
-                debug_assert!(false, "a returned frame without a sink");
-            }
+            let paddr = unsafe { self.pending[index].assume_init() };
+            self.free(paddr);
         }
         self.pending_len = 0;
+        while self.spill != 0 {
+            let words = *self.spill_words();
+            for &paddr in &words[1..=self.spill_len] {
+                self.free(PhysAddr::from(paddr));
+            }
+            H::dealloc_frame(PhysAddr::from(self.spill));
+            self.spill = words[0];
+            self.spill_len = SPILL_CAPACITY;
+        }
     }
 
     /// Flushes and frees, then forgets what was recorded.

@@ -195,5 +195,5 @@ fn the_model_catches_an_allocator_that_reuses_an_asid_without_a_flush() {
 
 std::thread_local! {
     /// Test-only: makes `switch` forget the flush a rollover requires.
-    pub(super) static BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    pub(crate) static BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

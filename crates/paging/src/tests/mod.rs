@@ -15,6 +15,7 @@ mod mremap;
 mod open_backends;
 mod operations;
 mod regressions;
+mod shootdown;
 mod test_arch;
 mod tlb_model;
 mod tlb_rules;

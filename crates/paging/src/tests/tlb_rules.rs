@@ -131,3 +131,20 @@ fn reclaimed_tables_are_freed_after_a_flush_of_the_walk_caches() {
         "the emptied leaf table was reclaimed with the two frames"
     );
 }
+
+#[test]
+fn an_unmap_without_spill_frames_flushes_early_and_still_frees_after_a_covering_flush() {
+    let mut space = Space::try_new().unwrap();
+    let size = MANY_PAGES * 0x1000;
+    space.map_alloc(va(0x4000_0000), size, RW, true).unwrap();
+    // No frame for a spill page: the batch flushes each time its inline slots are full.
+    set_allocation_budget(Some(0));
+    space.set_tlb_flush_hook(Some(tlb_model::flush_hook));
+    tlb_model::attach(&space);
+    space.unmap(va(0x4000_0000), size).unwrap();
+    let (violations, flushes) = tlb_model::detach();
+    set_allocation_budget(None);
+    assert_eq!(violations, Vec::<std::string::String>::new());
+    assert!(flushes > 1, "early flushes: {flushes}");
+    assert_eq!(live_frames(), 1, "every frame and table page returned");
+}
