@@ -184,8 +184,9 @@ mod tests;
 pub use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
 pub use page_table_multiarch::{MappingFlags, PageSize, PagingHandler};
 pub use vmlayer_arch::{
-    Access, ActivateError, EntryKind, FaultCause, InstructionSyncHook, PageFaultInfo, PagingArch,
-    TlbFlush, TlbFlushHook, TlbFlushRequest, cache, set_instruction_sync_hook, set_tlb_flush_hook,
+    Access, ActivateError, CpuMask, CpuSet, EntryKind, FaultCause, InstructionSyncHook, MAX_CPUS,
+    PageFaultInfo, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest, cache,
+    set_instruction_sync_hook, set_tlb_flush_hook,
 };
 pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 

@@ -20,6 +20,13 @@
 //!    [`switch_to_process`] makes it current, [`handle_user_fault`] routes its user-mode page
 //!    faults the same way.
 //!
+//! 5. CPUs (`crate::smp`): every CPU switches through its own `vmlayer_paging::CpuContext`
+//!    ([`switch_to`], [`switch_to_process`], [`activate_shared`]) with the one ASID allocator
+//!    (`AsidAllocator`, as wide as the hardware's ASIDs, [`asid_summary`]), so each table
+//!    knows the CPUs that may cache it and its ASID, and every flush request names them; the
+//!    flush hook (`crate::smp::shootdown`) reaches exactly those CPUs. Every CPU joins the
+//!    kernel space at bring-up ([`join_kernel_space`]).
+//!
 //! On x86_64 and RISC-V one root translates both halves: `new_kernel` links a table into every
 //! root slot of the kernel range once, and `new_user` copies those root entries, so a kernel
 //! mapping made at any time reaches every user space. On AArch64 the kernel space is the table
@@ -29,13 +36,15 @@
 use alloc::format;
 use alloc::string::String;
 
+use vmlayer_paging::asid::AsidAllocator;
 use vmlayer_paging::{
-    FaultError, FaultResolution, FrameTable, MappingError, MappingFlags, PageFaultInfo, PagingArch,
-    PagingHandler, PhysAddr, TlbFlushRequest, VirtAddr, VirtAddrRange,
+    CpuContext, FaultError, FaultResolution, FrameTable, MappingError, MappingFlags, PageFaultInfo,
+    PageTable, PagingArch, PagingHandler, PhysAddr, VirtAddr, VirtAddrRange,
 };
 
 use crate::global_cell::GlobalCell;
 use crate::layout::{self, KERNEL_SPACE, phys_to_virt};
+use crate::smp::{self, MAX_CPUS};
 use crate::{arch, frame_pool, println, trap};
 
 /// The ISA this kernel is built for, as `vmlayer_paging` selected it from the target.
@@ -82,14 +91,17 @@ pub(crate) enum Space {
     /// is refused (the kernel touches a process's memory only through `read_user` and the
     /// other user-memory helpers, which never fault).
     Process,
+    /// The space several CPUs run at once (the SMP cases): in its own lock ([`with_shared`]),
+    /// so that CPUs faulting in it do not wait for the other spaces.
+    Shared,
 }
 
 struct Spaces {
     kernel: Option<AddressSpace>,
     user: Option<AddressSpace>,
     spare: Option<AddressSpace>,
-    /// The user space in the root register (`TTBR0_EL1` on AArch64).
-    current: Space,
+    /// The user space in each CPU's root register (`TTBR0_EL1` on AArch64).
+    current: [Space; MAX_CPUS],
 }
 
 impl Spaces {
@@ -98,17 +110,17 @@ impl Spaces {
             Space::Kernel => self.kernel.as_mut(),
             Space::User => self.user.as_mut(),
             Space::Spare => self.spare.as_mut(),
-            Space::Process => None,
+            Space::Process | Space::Shared => None,
         }
     }
 
-    /// The space that translates `address`: the kernel space for an upper-half address, else
-    /// the current user space.
+    /// The space that translates `address` on this CPU: the kernel space for an upper-half
+    /// address, else this CPU's current user space.
     fn translating(&self, address: VirtAddr) -> Space {
         if is_upper_half(address.as_usize()) {
             Space::Kernel
         } else {
-            self.current
+            self.current[smp::this_cpu()]
         }
     }
 
@@ -123,8 +135,120 @@ static SPACES: GlobalCell<Spaces> = GlobalCell::new(Spaces {
     kernel: None,
     user: None,
     spare: None,
-    current: Space::User,
+    current: [Space::User; MAX_CPUS],
 });
+
+/// The space several CPUs run at once (see [`Space::Shared`]).
+static SHARED: GlobalCell<Option<AddressSpace>> = GlobalCell::new(None);
+
+/// Each CPU's switch state; touched only by that CPU.
+static CPU_CONTEXTS: [GlobalCell<Option<CpuContext>>; MAX_CPUS] =
+    [const { GlobalCell::new(None) }; MAX_CPUS];
+
+/// The machine's ASIDs (`None` when the hardware has too few for [`MAX_CPUS`] CPUs: every space
+/// then runs with ASID 0 and every switch flushes).
+static ASIDS: GlobalCell<Option<AsidAllocator>> = GlobalCell::new(None);
+
+/// The ASID bits this kernel uses: the hardware's, or at most 4 with the test feature
+/// `small-asids` (15 ASIDs for 8 CPUs: the generation rolls over after a few switches).
+fn asid_bits() -> u32 {
+    let hardware = <Arch as PagingArch>::asid_bits();
+    if cfg!(feature = "small-asids") {
+        hardware.min(4)
+    } else {
+        hardware
+    }
+}
+
+/// One line for the boot log: the ASID width in use and how many rollovers happened.
+pub(crate) fn asid_summary() -> String {
+    ASIDS.with(|asids| match asids {
+        Some(asids) => format!(
+            "{} ASID bits (hardware {}), {} rollovers",
+            asid_bits(),
+            <Arch as PagingArch>::asid_bits(),
+            asids.rollovers()
+        ),
+        None => format!(
+            "no ASIDs (hardware {} bits): every switch flushes",
+            <Arch as PagingArch>::asid_bits()
+        ),
+    })
+}
+
+/// How many times the ASID generation rolled over.
+pub(crate) fn asid_rollovers() -> u64 {
+    ASIDS.with(|asids| asids.as_ref().map_or(0, AsidAllocator::rollovers))
+}
+
+/// Makes `table` this CPU's current user table through its `CpuContext`, with an ASID.
+///
+/// # Safety
+/// `table` must share the kernel half (every user space does) and stay alive while current.
+unsafe fn activate(table: &PageTable<KernelFrames, Arch>) {
+    let cpu = smp::this_cpu();
+    ASIDS.with(|asids| {
+        CPU_CONTEXTS[cpu].with(|context| {
+            let context = context.get_or_insert_with(|| CpuContext::new(cpu).expect("CPU index"));
+            // SAFETY: forwarded contract; interrupts are masked on this CPU or only serve
+            // shootdowns, which do not touch the context; `ASIDS` is the machine's allocator.
+            unsafe { context.switch_to(table, asids.as_mut()) }
+                .expect("the CPU took this translation mode at boot");
+        })
+    });
+}
+
+/// Records that this CPU holds the kernel half from now on (every CPU, at bring-up, before it
+/// uses the kernel space): kernel-space changes reach it.
+pub(crate) fn join_kernel_space() {
+    let cpu = smp::this_cpu();
+    with(Space::Kernel, |kernel| {
+        CPU_CONTEXTS[cpu].with(|context| {
+            context
+                .get_or_insert_with(|| CpuContext::new(cpu).expect("CPU index"))
+                .join_kernel(kernel.page_table());
+        })
+    });
+}
+
+/// The kernel space's root table (what a secondary CPU installs at bring-up, like [`init`]).
+pub(crate) fn kernel_root() -> PhysAddr {
+    with(Space::Kernel, |space| space.root_paddr())
+}
+
+/// Installs `space` as the space several CPUs run at once ([`Space::Shared`]); `None` drops
+/// it (no CPU may run it then).
+pub(crate) fn set_shared(space: Option<AddressSpace>) {
+    let old = SHARED.with(|shared| core::mem::replace(shared, space));
+    drop(old);
+}
+
+/// Runs `f` on the shared space.
+///
+/// # Panics
+/// If there is none.
+pub(crate) fn with_shared<R>(f: impl FnOnce(&mut AddressSpace) -> R) -> R {
+    SHARED.with(|shared| f(shared.as_mut().expect("no shared space")))
+}
+
+/// Makes the shared space this CPU's current user space (any CPU).
+pub(crate) fn activate_shared() {
+    SPACES.with(|spaces| spaces.current[smp::this_cpu()] = Space::Shared);
+    // SAFETY: the shared space shares the kernel half; `set_shared(None)` runs only after
+    // every CPU left it (`leave_shared`).
+    SHARED
+        .with(|shared| unsafe { activate(shared.as_ref().expect("no shared space").page_table()) });
+}
+
+/// Makes the first user space this CPU's current one again (after [`activate_shared`]).
+pub(crate) fn leave_shared() {
+    let root_owner = Space::User;
+    SPACES.with(|spaces| {
+        spaces.current[smp::this_cpu()] = root_owner;
+        // SAFETY: the first user space lives as long as the kernel.
+        unsafe { activate(spaces.user.as_ref().expect("first user space").page_table()) };
+    });
+}
 
 /// Shorthand for a virtual address.
 pub(crate) fn va(address: usize) -> VirtAddr {
@@ -155,23 +279,12 @@ pub(crate) fn with<R>(which: Space, f: impl FnOnce(&mut AddressSpace) -> R) -> R
     SPACES.with(|spaces| f(spaces.get(which).expect("address space not created")))
 }
 
-/// The TLB flush hook of every address space (user spaces inherit the kernel space's): a local
-/// flush on this single hart (an SMP kernel would also send IPIs here). With the test-only
-/// feature `broken-skip-tlb-flush` it skips the flush, to show that the suite catches a
-/// backend that forgets TLB maintenance.
-fn flush_hook(request: &TlbFlushRequest) {
-    if cfg!(feature = "broken-skip-tlb-flush") {
-        return;
-    }
-    <Arch as PagingArch>::flush_tlb_local(request);
-}
-
 /// The kernel space: the image at its link address with honest permissions, the direct map of
 /// every usable RAM range (the frames the pool hands out, the heap) and the MMIO pages.
 fn new_kernel_space() -> Result<AddressSpace, MappingError> {
     let range = VirtAddrRange::new(va(KERNEL_SPACE.start), va(KERNEL_SPACE.end));
     let mut space = AddressSpace::new_kernel(range)?;
-    space.set_tlb_flush_hook(Some(flush_hook));
+    space.set_tlb_flush_hook(Some(smp::shootdown));
     let image = layout::kernel_layout();
     let (read, write) = (MappingFlags::READ, MappingFlags::WRITE);
     for (range, flags) in [
@@ -213,6 +326,8 @@ pub(crate) fn init(frames: &'static FrameTable) {
         .expect("a new kernel space takes a frame table");
     let kernel_root = kernel.root_paddr();
     SPACES.with(|spaces| spaces.kernel = Some(kernel));
+    ASIDS.with(|asids| *asids = AsidAllocator::new(asid_bits(), MAX_CPUS));
+    join_kernel_space();
     // SAFETY: the kernel space maps the running code, the stack, all data and the devices at
     // the addresses the boot mapping gave them, and lives in `SPACES` until the kernel exits.
     unsafe { arch::enable_kernel_space(kernel_root) };
@@ -242,6 +357,7 @@ pub(crate) fn init(frames: &'static FrameTable) {
     #[cfg(target_arch = "aarch64")]
     println!("{}", arch::kernel_half_registers());
     println!("user memory: {}", arch::protect_user_memory());
+    println!("ASIDs: {}", asid_summary());
     let (span, bytes) = frame_pool::frame_table_size();
     println!(
         "frame table: {} KiB of counts for {:#x}..{:#x} ({} frames), inherited by every user space",
@@ -256,8 +372,16 @@ pub(crate) fn init(frames: &'static FrameTable) {
 /// space for the upper half, else the current user space): lazy allocation, spurious faults,
 /// or a typed refusal.
 fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
+    let which = SPACES.with(|spaces| spaces.translating(fault.address));
+    if which == Space::Shared {
+        // Its own lock: the other CPUs that fault in it wait here (serving shootdowns).
+        return SHARED.with(|shared| {
+            shared.as_mut().map_or(Err(FaultError::NoArea), |space| {
+                space.handle_page_fault(fault)
+            })
+        });
+    }
     SPACES.with(|spaces| {
-        let which = spaces.translating(fault.address);
         spaces.get(which).map_or(Err(FaultError::NoArea), |space| {
             space.handle_page_fault(fault)
         })
@@ -274,11 +398,10 @@ pub(crate) fn new_user_space() -> Result<AddressSpace, MappingError> {
 /// # Safety
 /// `space` must not be dropped before [`switch_to`] has made another space current.
 pub(crate) unsafe fn switch_to_process(space: &AddressSpace) {
-    SPACES.with(|spaces| spaces.current = Space::Process);
+    SPACES.with(|spaces| spaces.current[smp::this_cpu()] = Space::Process);
     // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
     // kernel; the caller keeps `space` alive while it is current.
-    unsafe { <Arch as PagingArch>::activate(space.root_paddr()) }
-        .expect("the CPU took this translation mode at boot");
+    unsafe { activate(space.page_table()) };
 }
 
 /// A page fault from user mode while a process runs: asks the space that translates the
@@ -313,10 +436,9 @@ pub(crate) fn create_spare() -> Result<(), String> {
 /// Drops the spare user space (it must not be current).
 pub(crate) fn destroy_spare() {
     let spare = SPACES.with(|spaces| {
-        assert_eq!(
-            spaces.current,
-            Space::User,
-            "dropping the current address space"
+        assert!(
+            !spaces.current.contains(&Space::Spare),
+            "dropping a current address space"
         );
         spaces.spare.take()
     });
@@ -334,12 +456,13 @@ pub(crate) fn switch_to(which: Space) {
         matches!(which, Space::User | Space::Spare),
         "only the kernel's own user spaces are switched here"
     );
-    let root = with(which, |space| space.root_paddr());
-    SPACES.with(|spaces| spaces.current = which);
-    // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
-    // kernel, and stays alive while current (`destroy_spare` refuses the current one).
-    unsafe { <Arch as PagingArch>::activate(root) }
-        .expect("the CPU took this translation mode at boot");
+    SPACES.with(|spaces| {
+        spaces.current[smp::this_cpu()] = which;
+        let space = spaces.get(which).expect("address space not created");
+        // SAFETY: every user space shares the kernel half (`new_user`), which maps the whole
+        // kernel, and stays alive while current (`destroy_spare` refuses the current one).
+        unsafe { activate(space.page_table()) };
+    });
 }
 
 /// Whether the page table maps `address` (PROT_NONE pages count as mapped).

@@ -10,9 +10,25 @@
 //! Kernel data is shared through `GlobalCell` (a spin lock); a CPU that waits (for a lock, a
 //! job or an acknowledgement) calls [`while_waiting`], which serves TLB shootdowns addressed to
 //! it ([`serve_pending`]; only x86 posts them: the other ISAs need no help from the receiver).
+//!
+//! # TLB shootdown
+//!
+//! [`shootdown`] is the flush hook of every address space. Each request names the CPUs that
+//! may cache the table (`TlbFlushRequest::cpus`, kept by `vmlayer_paging::CpuContext` on every
+//! switch, see `kernel_space`) and the ASID: this CPU flushes locally if it is among them, and
+//! the others are reached in **one round** by the ISA's mechanism (`arch::shootdown`): x86 an
+//! IPI to each (the receiver flushes by PCID, [`serve_pending`]) and a wait for every
+//! acknowledgement; RISC-V one SBI RFENCE call (remote `sfence.vma`, by ASID); AArch64 the
+//! broadcast `TLBI …IS` forms (no IPI), or the local forms when no other CPU caches the table.
+//! The hook returns only when every CPU completed the invalidation, so the frames the change
+//! released may go back to the pool. A table no CPU ran needs no flush at all.
 
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use vmlayer_paging::{CpuMask, PagingArch, TlbFlushRequest};
+
+use crate::kernel_space::Arch;
 use crate::{arch, frame_pool, println};
 
 /// The most CPUs the kernel starts; any beyond stay parked in the firmware.
@@ -60,9 +76,128 @@ pub(crate) fn while_waiting() {
     core::hint::spin_loop();
 }
 
-/// Carries out the TLB shootdown another CPU posted to this one, if any, and acknowledges it
-/// (x86: called by the shootdown IPI's handler and by every wait loop).
-pub(crate) fn serve_pending() {}
+/// Flush requests that reached another CPU ([`shootdown`] rounds), the other CPUs they
+/// reached in total, and requests this CPU carried out alone.
+static ROUNDS: AtomicUsize = AtomicUsize::new(0);
+static REMOTE_CPUS: AtomicUsize = AtomicUsize::new(0);
+static LOCAL_ONLY: AtomicUsize = AtomicUsize::new(0);
+
+/// Shootdown counters since boot, for the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShootdownStats {
+    /// Requests that reached at least one other CPU (each is one round).
+    pub(crate) rounds: usize,
+    /// Other CPUs reached, summed over the rounds.
+    pub(crate) remote_cpus: usize,
+    /// Requests that only this CPU had to carry out.
+    pub(crate) local_only: usize,
+}
+
+impl core::ops::Sub for ShootdownStats {
+    type Output = Self;
+    fn sub(self, earlier: Self) -> Self {
+        Self {
+            rounds: self.rounds - earlier.rounds,
+            remote_cpus: self.remote_cpus - earlier.remote_cpus,
+            local_only: self.local_only - earlier.local_only,
+        }
+    }
+}
+
+/// The counters now.
+pub(crate) fn shootdown_stats() -> ShootdownStats {
+    ShootdownStats {
+        rounds: ROUNDS.load(Ordering::Acquire),
+        remote_cpus: REMOTE_CPUS.load(Ordering::Acquire),
+        local_only: LOCAL_ONLY.load(Ordering::Acquire),
+    }
+}
+
+/// The TLB flush hook of every address space (user spaces inherit the kernel space's): see the
+/// module docs. Test-only features break it on purpose: `broken-skip-tlb-flush` skips every
+/// flush, `broken-skip-shootdown` flushes this CPU only; the suite must catch both.
+pub(crate) fn shootdown(request: &TlbFlushRequest) {
+    if cfg!(feature = "broken-skip-tlb-flush") {
+        return;
+    }
+    let me = this_cpu();
+    let local = request.cpus.contains(me);
+    let mut others = request.cpus.without(me);
+    if cfg!(feature = "broken-skip-shootdown") {
+        others = CpuMask::EMPTY;
+    }
+    if others.is_empty() {
+        if local {
+            LOCAL_ONLY.fetch_add(1, Ordering::Relaxed);
+        }
+    } else {
+        ROUNDS.fetch_add(1, Ordering::Relaxed);
+        REMOTE_CPUS.fetch_add(others.len(), Ordering::Relaxed);
+    }
+    arch::shootdown(request, local, others);
+}
+
+/// A request posted by CPU `sender` to CPU `target`: `SLOTS[target][sender]`. The sender
+/// writes the request and sets `pending` (release); the target flushes and clears it
+/// (release); the sender waits for that. One slot per pair: senders never contend.
+struct Slot {
+    pending: AtomicBool,
+    request: UnsafeCell<Option<TlbFlushRequest>>,
+}
+
+// SAFETY: `request` is written only by the slot's sender while `pending` is false and read only
+// by its target while `pending` is true; the flag's release/acquire orders the two.
+unsafe impl Sync for Slot {}
+
+static SLOTS: [[Slot; MAX_CPUS]; MAX_CPUS] = [const {
+    [const {
+        Slot {
+            pending: AtomicBool::new(false),
+            request: UnsafeCell::new(None),
+        }
+    }; MAX_CPUS]
+}; MAX_CPUS];
+
+/// Posts `request` to each CPU of `targets` (x86: the caller then sends the IPIs), for
+/// [`wait_acknowledged`].
+pub(crate) fn post_shootdown(request: &TlbFlushRequest, targets: CpuMask) {
+    let me = this_cpu();
+    for target in targets.iter() {
+        let slot = &SLOTS[target][me];
+        // SAFETY: this CPU is the slot's only sender and its previous request was acknowledged
+        // (`wait_acknowledged` returned), so the target does not read it now.
+        unsafe { *slot.request.get() = Some(*request) };
+        slot.pending.store(true, Ordering::Release);
+    }
+}
+
+/// Waits until every CPU of `targets` carried out this CPU's posted request, serving the
+/// requests posted to this CPU meanwhile (two CPUs shooting at each other cannot deadlock).
+pub(crate) fn wait_acknowledged(targets: CpuMask) {
+    let me = this_cpu();
+    for target in targets.iter() {
+        while SLOTS[target][me].pending.load(Ordering::Acquire) {
+            serve_pending();
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Carries out the TLB shootdowns other CPUs posted to this one and acknowledges them (x86:
+/// called by the shootdown IPI's handler and by every wait loop; a no-op elsewhere, where
+/// nothing is ever posted).
+pub(crate) fn serve_pending() {
+    let me = this_cpu();
+    for slot in &SLOTS[me] {
+        if slot.pending.load(Ordering::Acquire) {
+            // SAFETY: `pending` is set: the sender wrote the request and waits.
+            if let Some(request) = unsafe { *slot.request.get() } {
+                <Arch as PagingArch>::flush_tlb_local(&request);
+            }
+            slot.pending.store(false, Ordering::Release);
+        }
+    }
+}
 
 /// Starts every CPU the firmware lists (at most [`MAX_CPUS`]) and waits until each runs
 /// [`secondary_main`]. `boot_argument` and `boot_cpu` are what `kernel_main` got.
