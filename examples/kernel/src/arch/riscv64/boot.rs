@@ -2,7 +2,8 @@
 //! is linked at upper-half addresses (`link/common.ld`). Before any Rust code runs, the boot code
 //! turns on the boot mapping ([`BOOT_TABLE`], Sv39 1 GiB leaves: the image's GiB at its physical
 //! address and at its link address, and the direct map of the first 4 GiB of physical memory),
-//! jumps to the link address, then sets the stack, clears bss, and calls the neutral
+//! jumps to the link address, then sets the stack and the per-CPU register (`tp` = 0, see
+//! `smp.rs`), clears bss, and calls the neutral
 //! `kernel_main` through [`rust_entry`]. `kernel_space::init` replaces the boot mapping with the
 //! kernel space.
 
@@ -83,6 +84,8 @@ global_asm!(
     "    jr t0",
     // From here on `la` yields the link (virtual) addresses.
     "1:  la sp, __stack_top",
+    // The per-CPU register (`smp::cpu_index`): CPU 0. OpenSBI leaves `tp` undefined.
+    "    li tp, 0",
     "    la t0, __bss_start",
     "    la t1, __bss_end",
     "2:  bgeu t0, t1, 3f",

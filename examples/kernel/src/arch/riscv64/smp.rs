@@ -22,7 +22,14 @@ pub(crate) unsafe fn start_cpu(
     Err("not implemented")
 }
 
-/// The index of this CPU (0 = boot CPU).
+/// The index of this CPU (0 = boot CPU): the per-CPU register `tp`, which `_start` sets to 0
+/// and `example_user_trap` restores after user code (`user.rs`). The compiler never allocates
+/// `tp` (the psABI reserves it as the thread pointer).
 pub(crate) fn cpu_index() -> usize {
-    0
+    let index: usize;
+    // SAFETY: reading `tp` has no side effect; the kernel keeps the CPU index there.
+    unsafe {
+        core::arch::asm!("mv {0}, tp", out(reg) index, options(pure, nomem, nostack, preserves_flags))
+    };
+    index
 }
