@@ -73,8 +73,8 @@ pub(crate) fn release_all() {
     POOL.with(|pool| pool.limit = usize::MAX);
 }
 
-/// Takes `count` contiguous frames that are never returned (used once for the kernel heap); not
-/// counted as in use.
+/// Takes `count` contiguous frames that are never returned (the kernel heap, the secondary CPUs'
+/// stacks); not counted as in use.
 pub(crate) fn take_forever(count: usize) -> Option<Range<usize>> {
     POOL.with(|pool| {
         let start = carve(pool, count, PAGE_SIZE)?;

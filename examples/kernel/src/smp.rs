@@ -34,7 +34,8 @@ use crate::{arch, frame_pool, println};
 /// The most CPUs the kernel starts; any beyond stay parked in the firmware.
 pub(crate) const MAX_CPUS: usize = 8;
 
-/// Each secondary CPU's kernel stack (64 KiB, from the frame pool; the boot CPU's is in the image).
+/// Each secondary CPU's kernel stack (64 KiB, taken from the frame pool for good; the boot CPU's
+/// is in the image).
 const STACK_FRAMES: usize = 16;
 
 /// How many CPUs run (1 until [`start_secondaries`]).
@@ -204,17 +205,19 @@ pub(crate) fn serve_pending() {
 pub(crate) fn start_secondaries(boot_argument: usize, boot_cpu: usize) {
     let cpus = arch::discover_cpus(boot_argument, boot_cpu);
     for (index, &hardware_id) in cpus.iter().enumerate().skip(1).take(MAX_CPUS - 1) {
-        let Some(stack) = frame_pool::alloc(STACK_FRAMES, 0x1000) else {
+        // Never returned (the CPU runs until the kernel exits): taken like the heap, outside the
+        // frames in use, which the suite's leak check compares with the page-table pages.
+        let Some(stack) = frame_pool::take_forever(STACK_FRAMES) else {
             println!("smp: no memory for CPU {index}'s stack");
             break;
         };
-        let stack_top = crate::layout::phys_to_virt(stack + STACK_FRAMES * 0x1000);
+        let stack_top = crate::layout::phys_to_virt(stack.end);
         let expected = cpu_count() + 1;
         // SAFETY: the stack is fresh, owned by that CPU from now on; the CPU enters
         // `secondary_main(index)` once its vectors and per-CPU register are set.
         if let Err(error) = unsafe { arch::start_cpu(index, hardware_id, stack_top) } {
+            // The stack stays taken (`take_forever` frames do not go back): 64 KiB lost.
             println!("smp: CPU {index} ({hardware_id:#x}) did not start: {error}");
-            frame_pool::free(stack, STACK_FRAMES);
             break;
         }
         let mut spins = 0usize;
@@ -233,11 +236,11 @@ pub(crate) fn start_secondaries(boot_argument: usize, boot_cpu: usize) {
     fn report(cpu: usize) {
         REPORTED[cpu].store(this_cpu(), Ordering::Release);
     }
-    for cpu in 1..cpu_count() {
+    for (cpu, reported) in REPORTED.iter().enumerate().take(cpu_count()).skip(1) {
         run_on(cpu, report, cpu);
         wait(cpu);
         assert_eq!(
-            REPORTED[cpu].load(Ordering::Acquire),
+            reported.load(Ordering::Acquire),
             cpu,
             "CPU {cpu}'s index register"
         );

@@ -6,7 +6,8 @@
 //!   `#address-cells`/`#size-cells`;
 //! - reserved: every entry of the memory reservation block, every `reg` entry of the children of
 //!   `/reserved-memory` (in that node's own cells; OpenSBI puts its own region there), and the
-//!   blob itself.
+//!   blob itself;
+//! - CPUs ([`cpus`]): the `reg`, `status` and `mmu-type` of every `/cpus/cpu@…` node.
 //!
 //! Every read is bounds-checked against the blob's declared size. Addresses are physical (the
 //! firmware's, and what the memory map reports); the blob is read through the kernel's direct
@@ -40,31 +41,13 @@ const RESERVATION_OFFSET: usize = 16;
 /// through the direct map; if they hold the device-tree magic, the `totalsize` bytes from
 /// `blob` must be readable too.
 pub(crate) unsafe fn memory_map(blob: usize) -> Option<(RangeList, RangeList)> {
-    if blob == 0 || !blob.is_multiple_of(4) {
-        return None;
-    }
-    // SAFETY: the header is readable per the contract.
-    let (magic, total_size, structure, strings, reservations) = unsafe {
-        (
-            read_be32(blob),
-            read_be32(blob + TOTAL_SIZE) as usize,
-            read_be32(blob + STRUCTURE_OFFSET) as usize,
-            read_be32(blob + STRINGS_OFFSET) as usize,
-            read_be32(blob + RESERVATION_OFFSET) as usize,
-        )
-    };
-    if magic != MAGIC
-        || total_size > MAX_SIZE
-        || !structure.is_multiple_of(4)
-        || structure >= total_size
-        || strings >= total_size
-        || !reservations.is_multiple_of(8)
-        || reservations >= total_size
-    {
-        return None;
-    }
-    let blob_range = blob..blob + total_size;
-    let reader = Reader { blob: blob_range };
+    // SAFETY: forwarded contract.
+    let Header {
+        reader,
+        structure,
+        strings,
+        reservations,
+    } = unsafe { Header::read(blob) }?;
     let mut ram = RangeList::new();
     let mut reserved = RangeList::new();
     add(&mut reserved, reader.blob.clone())?;
@@ -142,6 +125,157 @@ pub(crate) unsafe fn memory_map(blob: usize) -> Option<(RangeList, RangeList)> {
             END => return Some((ram, reserved)),
             _ => return None,
         }
+    }
+}
+
+/// A CPU node, `/cpus/cpu@…` (Devicetree Specification v0.4 §3.7 "/cpus", §3.8 "/cpus/cpu*").
+#[cfg_attr(
+    not(target_arch = "riscv64"),
+    expect(
+        dead_code,
+        reason = "only the riscv64 bring-up reads the CPU nodes so far"
+    )
+)]
+pub(crate) struct CpuNode {
+    /// Its `reg` (in the `#address-cells` of `/cpus`): the hart id on RISC-V, the MPIDR
+    /// affinity bits on AArch64.
+    pub(crate) id: usize,
+    /// `status` is absent, `"okay"` or `"ok"` (§2.3.4): the CPU may be used.
+    pub(crate) available: bool,
+    /// The node has an `mmu-type` property (RISC-V binding: the hart translates addresses).
+    pub(crate) has_mmu_type: bool,
+}
+
+/// Calls `found` with every CPU node of the device tree at `blob`, in tree order (no allocation:
+/// it runs before the heap exists, while the boot mapping still maps the blob). `None` if there
+/// is no valid blob there, a `cpu` node has no `reg` or one of more than 2 cells (after `found`
+/// may have seen the nodes before it).
+///
+/// # Safety
+/// As for [`memory_map`].
+#[cfg_attr(
+    not(target_arch = "riscv64"),
+    expect(
+        dead_code,
+        reason = "only the riscv64 bring-up reads the CPU nodes so far"
+    )
+)]
+pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option<()> {
+    // SAFETY: forwarded contract.
+    let Header {
+        reader,
+        structure,
+        strings,
+        ..
+    } = unsafe { Header::read(blob) }?;
+    // The specification's default, until `/cpus` says otherwise.
+    let mut address_cells = Cells::default().address;
+    let mut depth = 0usize;
+    let mut in_cpus = false;
+    // The `cpu` node being read: (id, available, has_mmu_type).
+    let mut current: Option<(Option<usize>, bool, bool)> = None;
+    let mut cursor = blob + structure;
+    loop {
+        let token = reader.word(cursor)?;
+        cursor += 4;
+        match token {
+            BEGIN_NODE => {
+                depth += 1;
+                if depth == 2 {
+                    in_cpus = reader.name_is(cursor, b"cpus", false);
+                } else if depth == 3 && in_cpus && reader.name_is(cursor, b"cpu", true) {
+                    current = Some((None, true, false));
+                }
+                cursor += (reader.name_length(cursor)? + 1).next_multiple_of(4);
+            }
+            END_NODE => {
+                if depth == 3
+                    && let Some((id, available, has_mmu_type)) = current.take()
+                {
+                    found(CpuNode {
+                        id: id?,
+                        available,
+                        has_mmu_type,
+                    });
+                }
+                depth = depth.checked_sub(1)?;
+            }
+            PROPERTY => {
+                let length = reader.word(cursor)? as usize;
+                let name = blob + strings + reader.word(cursor + 4)? as usize;
+                let value = cursor + 8;
+                cursor = value + length.next_multiple_of(4);
+                let is = |expected: &[u8]| reader.name_is(name, expected, false);
+                if depth == 2 && in_cpus && is(b"#address-cells") {
+                    address_cells = reader.word(value)? as usize;
+                } else if depth == 3
+                    && let Some((id, available, has_mmu_type)) = current.as_mut()
+                {
+                    if is(b"reg") {
+                        if !(1..=2).contains(&address_cells) || length < 4 * address_cells {
+                            return None;
+                        }
+                        *id = Some(reader.cells(value, address_cells)?);
+                    } else if is(b"status") {
+                        *available = reader.name_is(value, b"okay", false)
+                            || reader.name_is(value, b"ok", false);
+                    } else if is(b"mmu-type") {
+                        *has_mmu_type = true;
+                    }
+                }
+            }
+            NOP => {}
+            END => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// A checked header: the blob's bounds and the offsets (from `blob`) of its blocks.
+struct Header {
+    reader: Reader,
+    structure: usize,
+    strings: usize,
+    reservations: usize,
+}
+
+impl Header {
+    /// The header at `blob`, or `None` without the magic or with offsets outside the blob.
+    ///
+    /// # Safety
+    /// As for [`memory_map`].
+    unsafe fn read(blob: usize) -> Option<Self> {
+        if blob == 0 || !blob.is_multiple_of(4) {
+            return None;
+        }
+        // SAFETY: the header is readable per the contract.
+        let (magic, total_size, structure, strings, reservations) = unsafe {
+            (
+                read_be32(blob),
+                read_be32(blob + TOTAL_SIZE) as usize,
+                read_be32(blob + STRUCTURE_OFFSET) as usize,
+                read_be32(blob + STRINGS_OFFSET) as usize,
+                read_be32(blob + RESERVATION_OFFSET) as usize,
+            )
+        };
+        if magic != MAGIC
+            || total_size > MAX_SIZE
+            || !structure.is_multiple_of(4)
+            || structure >= total_size
+            || strings >= total_size
+            || !reservations.is_multiple_of(8)
+            || reservations >= total_size
+        {
+            return None;
+        }
+        Some(Self {
+            reader: Reader {
+                blob: blob..blob + total_size,
+            },
+            structure,
+            strings,
+            reservations,
+        })
     }
 }
 

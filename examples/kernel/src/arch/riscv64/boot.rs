@@ -2,15 +2,18 @@
 //! is linked at upper-half addresses (`link/common.ld`). Before any Rust code runs, the boot code
 //! turns on the boot mapping ([`BOOT_TABLE`], Sv39 1 GiB leaves: the image's GiB at its physical
 //! address and at its link address, and the direct map of the first 4 GiB of physical memory),
-//! jumps to the link address, then sets the stack, clears bss, and calls the neutral
-//! `kernel_main` through [`rust_entry`]. `kernel_space::init` replaces the boot mapping with the
-//! kernel space.
+//! jumps to the link address, then sets the stack and the per-CPU register (`tp` = 0, see
+//! `smp.rs`), clears bss, and calls the neutral `kernel_main` through [`rust_entry`], which first
+//! records the harts the device tree lists (`smp::record_harts`: the blob is firmware memory, which
+//! only the boot mapping maps). `kernel_space::init` replaces the boot mapping with the kernel
+//! space. The secondary harts pass through the same boot mapping ([`enter_boot_mapping`]) on
+//! their way to the kernel space (`smp.rs`).
 
 use core::arch::global_asm;
 
 use crate::layout::{self, KERNEL_VIRT_BASE, KERNEL_VIRT_OFFSET};
 
-/// Size of the boot (and only) kernel stack.
+/// Size of the boot hart's kernel stack (each secondary hart gets one from the frame pool).
 const STACK_SIZE: usize = 64 * 1024;
 
 const GIB: usize = 1 << 30;
@@ -56,6 +59,35 @@ const fn gigapage(paddr: usize) -> u64 {
     ((paddr as u64 >> 12) << 10) | 0xcf
 }
 
+/// Assembly for code entered at its physical address with the MMU off (`_start`, and
+/// `smp::example_secondary_entry`): turns on the boot mapping ([`BOOT_TABLE`]) and continues at
+/// the link (upper-half) address of the instruction after it, from where `la` yields link
+/// addresses. Clobbers `t0` and `t1`; uses the local label `9`. The `global_asm!` that expands it
+/// passes the operands `boot_table = sym BOOT_TABLE`, `satp_sv39 = const SATP_SV39` and
+/// `phys_minus_virt = const KERNEL_VIRT_OFFSET.wrapping_neg()`.
+macro_rules! enter_boot_mapping {
+    () => {
+        concat!(
+            // At the physical address: `la` is pc-relative, so it yields physical addresses.
+            "    la t0, {boot_table}\n",
+            "    srli t0, t0, 12\n",
+            "    li t1, {satp_sv39}\n",
+            "    or t0, t0, t1\n",
+            "    sfence.vma\n",
+            "    csrw satp, t0\n",
+            "    sfence.vma\n",
+            // Still at the physical address (the image's GiB is mapped 1:1); continue at the
+            // link address of `9:`.
+            "    la t0, 9f\n",
+            "    li t1, {phys_minus_virt}\n",
+            "    sub t0, t0, t1\n",
+            "    jr t0\n",
+            "9:\n",
+        )
+    };
+}
+pub(super) use enter_boot_mapping;
+
 global_asm!(
     ".section .bss.stack, \"aw\", @nobits",
     ".balign 4096",
@@ -68,21 +100,10 @@ global_asm!(
     ".section .text.boot, \"ax\", @progbits",
     ".globl _start",
     "_start:",
-    // Running at the physical address: `la` is pc-relative, so it yields physical addresses.
-    "    la t0, {boot_table}",
-    "    srli t0, t0, 12",
-    "    li t1, {satp_sv39}",
-    "    or t0, t0, t1",
-    "    sfence.vma",
-    "    csrw satp, t0",
-    "    sfence.vma",
-    // Still at the physical address (mapped 1:1); continue at the link address of `1:`.
-    "    la t0, 1f",
-    "    li t1, {phys_minus_virt}",
-    "    sub t0, t0, t1",
-    "    jr t0",
-    // From here on `la` yields the link (virtual) addresses.
-    "1:  la sp, __stack_top",
+    enter_boot_mapping!(),
+    "    la sp, __stack_top",
+    // The per-CPU register (`smp::cpu_index`): CPU 0. OpenSBI leaves `tp` undefined.
+    "    li tp, 0",
     "    la t0, __bss_start",
     "    la t1, __bss_end",
     "2:  bgeu t0, t1, 3f",
@@ -104,5 +125,6 @@ global_asm!(
 /// tree OpenSBI passes on.
 extern "C" fn rust_entry(hart_id: usize, device_tree: usize) -> ! {
     super::trap::install();
+    super::smp::record_harts(device_tree, hart_id);
     crate::kernel_main(device_tree, hart_id)
 }

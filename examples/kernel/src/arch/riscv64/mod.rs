@@ -13,6 +13,7 @@ mod boot;
 mod hardware;
 mod probe;
 mod programs;
+mod sbi;
 mod shootdown;
 mod smp;
 mod trap;
@@ -34,7 +35,7 @@ pub(crate) const ISA_NAME: &str = "riscv64 (S-mode under OpenSBI)";
 
 /// What the boot CPU's id is (printed at boot): the hart id OpenSBI passed in `a0`. OpenSBI
 /// picks the boot hart (any hart may win, not only hart 0) and keeps the others stopped (SBI
-/// HSM) until a `hart_start`, which this kernel never sends.
+/// HSM) until a `hart_start` (`smp.rs`).
 pub(crate) const CPU_ID_KIND: &str = "hart id";
 
 /// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM

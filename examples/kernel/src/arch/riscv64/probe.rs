@@ -1,6 +1,7 @@
-//! The probes of `crate::probe` in RISC-V assembly: each arms `PROBE_RECOVERY` with the pc and sp
-//! of its label `1:`, makes the access, disarms and returns 0; a faulting access lands on `1:` and
-//! returns 1.
+//! The probes of `crate::probe` in RISC-V assembly: each arms this CPU's record of
+//! `PROBE_RECOVERY` (at `PROBE_RECOVERY + 16 * tp`, `tp` being the CPU index, see `smp.rs`) with
+//! the pc and sp of its label `1:`, makes the access, disarms and returns 0; a faulting access
+//! lands on `1:` and returns 1.
 
 use core::arch::global_asm;
 
@@ -12,6 +13,8 @@ global_asm!(
     ".globl example_probe_read",
     "example_probe_read:",
     "    la t0, {recovery}",
+    "    slli t3, tp, 4",
+    "    add t0, t0, t3",
     "    la t1, 1f",
     "    sd t1, 0(t0)",
     "    sd sp, 8(t0)",
@@ -26,6 +29,8 @@ global_asm!(
     ".globl example_probe_write",
     "example_probe_write:",
     "    la t0, {recovery}",
+    "    slli t3, tp, 4",
+    "    add t0, t0, t3",
     "    la t1, 1f",
     "    sd t1, 0(t0)",
     "    sd sp, 8(t0)",
@@ -41,12 +46,16 @@ global_asm!(
     "    addi sp, sp, -16",
     "    sd ra, 0(sp)",
     "    la t0, {recovery}",
+    "    slli t3, tp, 4",
+    "    add t0, t0, t3",
     "    la t1, 1f",
     "    sd t1, 0(t0)",
     "    sd sp, 8(t0)",
     "    fence.i",
     "    jalr a0",
     "    la t0, {recovery}",
+    "    slli t3, tp, 4",
+    "    add t0, t0, t3",
     "    sd zero, 0(t0)",
     "    li a0, 0",
     "    j 2f",

@@ -4,7 +4,8 @@
 //! from `enter_user` as if it had been a call.
 //!
 //! While user code runs, `sscratch` holds the kernel stack pointer of `enter_user`'s frame (which
-//! also holds the context's address); while the kernel runs it is 0.
+//! also holds the context's address and the kernel's `tp`, the per-CPU register of `smp.rs`,
+//! which user code may change); while the kernel runs it is 0.
 
 use core::arch::global_asm;
 
@@ -73,13 +74,15 @@ global_asm!(
     ".section .text",
     ".globl example_enter_user",
     "example_enter_user:",
-    // a0 = the context. Save what the C ABI asks a callee to keep, and the context's address.
-    "    addi sp, sp, -112",
+    // a0 = the context. Save what the C ABI asks a callee to keep, the context's address and
+    // the per-CPU register (frame: ra, s0..s11, context, tp, padding).
+    "    addi sp, sp, -128",
     "    sd ra, 0(sp)",
     ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
     "    sd s\\n, (\\n+1)*8(sp)",
     ".endr",
     "    sd a0, 13*8(sp)",
+    "    sd tp, 14*8(sp)",
     "    csrw sscratch, sp",
     "    ld t0, 32*8(a0)",
     "    csrw sepc, t0",
@@ -117,12 +120,14 @@ global_asm!(
     "    sd t1, 33*8(t0)",
     "    csrr t1, stval",
     "    sd t1, 34*8(t0)",
-    // Back to enter_user's caller.
+    // Back to enter_user's caller, with the kernel's per-CPU register (the user's `tp` is in
+    // the context: x4 above).
+    "    ld tp, 14*8(sp)",
     "    ld ra, 0(sp)",
     ".irp n, 0,1,2,3,4,5,6,7,8,9,10,11",
     "    ld s\\n, (\\n+1)*8(sp)",
     ".endr",
-    "    addi sp, sp, 112",
+    "    addi sp, sp, 128",
     "    ret",
 );
 
