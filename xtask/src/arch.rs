@@ -129,6 +129,20 @@ pub(crate) struct BootConfig {
 }
 
 impl BootConfig {
+    /// How many CPUs QEMU gives the machine: the last `-smp N` or `-smp cpus=N` (QEMU keeps
+    /// the last), else 1.
+    pub(crate) fn cpus(&self) -> usize {
+        let mut cpus = 1;
+        for pair in self.qemu_args.windows(2) {
+            if pair[0] == "-smp" {
+                let first = pair[1].split(',').next().unwrap_or_default();
+                let count = first.strip_prefix("cpus=").unwrap_or(first);
+                cpus = count.parse().unwrap_or(1);
+            }
+        }
+        cpus
+    }
+
     /// The configuration of the command line's extra QEMU arguments (default kernel build).
     pub(crate) fn custom(qemu_args: &[String]) -> Self {
         Self {

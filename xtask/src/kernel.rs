@@ -107,12 +107,15 @@ pub(crate) struct BootResult {
 /// failed build fails its configurations (the first carries the compiler's errors); a build's
 /// time is counted in its first configuration's time.
 pub(crate) fn run_suite(arch: Arch, configs: &[BootConfig]) -> Vec<BootResult> {
-    let required = fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
-        .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))
-        .and_then(|text| {
-            parse_required_cases(&text, arch)
-                .map_err(|error| format!("{REQUIRED_CASES_FILE}: {error}"))
-        });
+    let required_for = |cpus: usize| {
+        fs::read_to_string(workspace::root().join(REQUIRED_CASES_FILE))
+            .map_err(|error| format!("cannot read {REQUIRED_CASES_FILE}: {error}"))
+            .and_then(|text| {
+                parse_required_cases(&text, arch, cpus)
+                    .map_err(|error| format!("{REQUIRED_CASES_FILE}: {error}"))
+            })
+    };
+    let required = required_for(1);
     let mut results: Vec<Option<BootResult>> = vec![None; configs.len()];
     for kernel_build in kernel_builds(configs) {
         let started = Instant::now();
@@ -133,11 +136,16 @@ pub(crate) fn run_suite(arch: Arch, configs: &[BootConfig]) -> Vec<BootResult> {
                 Ok((kernel, required)) => {
                     println!("\n==> {arch}: kernel suite, boot {config}");
                     let booted = Instant::now();
+                    let required = if config.cpus() > 1 {
+                        required_for(config.cpus()).unwrap_or_else(|_| required.clone())
+                    } else {
+                        required.clone()
+                    };
                     let mut outcome = boot_and_judge(
                         &mut boot_command(arch, config, kernel),
                         arch.spec().exit_protocol,
                         BOOT_DEADLINE,
-                        required,
+                        &required,
                     );
                     outcome.elapsed = booted.elapsed() + charged_build_time;
                     outcome

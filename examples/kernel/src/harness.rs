@@ -33,7 +33,7 @@ impl Outcome {
 }
 
 /// Runs `cases` in order; `expected` is the number of cases the suite must have.
-pub(crate) fn run(cases: &[TestCase], expected: usize) -> Outcome {
+pub(crate) fn run(cases: &[&TestCase], expected: usize) -> Outcome {
     println!("running {} tests", cases.len());
     let mut outcome = Outcome {
         passed: 0,
@@ -102,6 +102,21 @@ macro_rules! ensure_ok {
                     error
                 ))
             }
+        }
+    };
+}
+
+/// Fails the enclosing test with a message unless `condition` holds.
+#[macro_export]
+macro_rules! ensure {
+    ($condition:expr, $($context:tt)+) => {
+        if !$condition {
+            return Err(alloc::format!(
+                "{}:{}: {}",
+                file!(),
+                line!(),
+                format_args!($($context)+)
+            ));
         }
     };
 }

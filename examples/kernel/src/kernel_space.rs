@@ -35,6 +35,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use vmlayer_paging::asid::AsidAllocator;
 use vmlayer_paging::{
@@ -192,10 +193,34 @@ unsafe fn activate(table: &PageTable<KernelFrames, Arch>) {
             let context = context.get_or_insert_with(|| CpuContext::new(cpu).expect("CPU index"));
             // SAFETY: forwarded contract; interrupts are masked on this CPU or only serve
             // shootdowns, which do not touch the context; `ASIDS` is the machine's allocator.
-            unsafe { context.switch_to(table, asids.as_mut()) }
+            let plan = unsafe { context.switch_to(table, asids.as_mut()) }
                 .expect("the CPU took this translation mode at boot");
+            if plan.asid == 0 || plan.flush_local {
+                SWITCH_FLUSHES.fetch_add(1, Ordering::Relaxed);
+            }
         })
     });
+}
+
+/// Switches whose root write flushed the TLB (no ASID, or a rollover's flush).
+static SWITCH_FLUSHES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many switches flushed the TLB since boot.
+pub(crate) fn switch_flushes() -> usize {
+    SWITCH_FLUSHES.load(Ordering::Relaxed)
+}
+
+/// Whether spaces run with ASIDs (the hardware has enough for [`MAX_CPUS`] CPUs).
+pub(crate) fn asids_in_use() -> bool {
+    ASIDS.with(|asids| asids.is_some())
+}
+
+/// Faults in the shared space that populated a page.
+static SHARED_POPULATED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many faults in the shared space populated a page since boot.
+pub(crate) fn shared_populated() -> usize {
+    SHARED_POPULATED.load(Ordering::Relaxed)
 }
 
 /// Records that this CPU holds the kernel half from now on (every CPU, at bring-up, before it
@@ -209,11 +234,6 @@ pub(crate) fn join_kernel_space() {
                 .join_kernel(kernel.page_table());
         })
     });
-}
-
-/// The kernel space's root table (what a secondary CPU installs at bring-up, like [`init`]).
-pub(crate) fn kernel_root() -> PhysAddr {
-    with(Space::Kernel, |space| space.root_paddr())
 }
 
 /// Installs `space` as the space several CPUs run at once ([`Space::Shared`]); `None` drops
@@ -375,11 +395,15 @@ fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError
     let which = SPACES.with(|spaces| spaces.translating(fault.address));
     if which == Space::Shared {
         // Its own lock: the other CPUs that fault in it wait here (serving shootdowns).
-        return SHARED.with(|shared| {
+        let result = SHARED.with(|shared| {
             shared.as_mut().map_or(Err(FaultError::NoArea), |space| {
                 space.handle_page_fault(fault)
             })
         });
+        if result == Ok(FaultResolution::Populated) {
+            SHARED_POPULATED.fetch_add(1, Ordering::Relaxed);
+        }
+        return result;
     }
     SPACES.with(|spaces| {
         spaces.get(which).map_or(Err(FaultError::NoArea), |space| {

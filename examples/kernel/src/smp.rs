@@ -161,6 +161,10 @@ static SLOTS: [[Slot; MAX_CPUS]; MAX_CPUS] = [const {
 
 /// Posts `request` to each CPU of `targets` (x86: the caller then sends the IPIs), for
 /// [`wait_acknowledged`].
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "only x86 shoots down through IPIs")
+)]
 pub(crate) fn post_shootdown(request: &TlbFlushRequest, targets: CpuMask) {
     let me = this_cpu();
     for target in targets.iter() {
@@ -174,6 +178,10 @@ pub(crate) fn post_shootdown(request: &TlbFlushRequest, targets: CpuMask) {
 
 /// Waits until every CPU of `targets` carried out this CPU's posted request, serving the
 /// requests posted to this CPU meanwhile (two CPUs shooting at each other cannot deadlock).
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "only x86 shoots down through IPIs")
+)]
 pub(crate) fn wait_acknowledged(targets: CpuMask) {
     let me = this_cpu();
     for target in targets.iter() {
@@ -252,6 +260,9 @@ pub(crate) fn start_secondaries(boot_argument: usize, boot_cpu: usize) {
 /// then run the jobs CPU 0 posts.
 pub(crate) fn secondary_main(index: usize) -> ! {
     debug_assert_eq!(this_cpu(), index);
+    // Kernel-space changes reach this CPU from now on. (It already translates through the
+    // kernel space, but CPU 0 changes nothing there until this CPU is online.)
+    crate::kernel_space::join_kernel_space();
     ONLINE.fetch_add(1, Ordering::AcqRel);
     let mailbox = &MAILBOXES[index];
     loop {

@@ -387,3 +387,18 @@ fn target_sections_are_read_up_to_the_next_header() {
         ]
     );
 }
+
+#[test]
+fn a_boot_configuration_counts_its_cpus_from_smp() {
+    let config =
+        |args: &[&str]| BootConfig::custom(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+    assert_eq!(config(&[]).cpus(), 1);
+    assert_eq!(config(&["-m", "4G"]).cpus(), 1);
+    assert_eq!(config(&["-smp", "4", "-cpu", "max"]).cpus(), 4);
+    assert_eq!(config(&["-smp", "cpus=2,sockets=1"]).cpus(), 2);
+    assert_eq!(
+        config(&["-smp", "2", "-smp", "3"]).cpus(),
+        3,
+        "QEMU keeps the last"
+    );
+}

@@ -11,7 +11,8 @@ fn names_and_comments() {
     assert_eq!(
         parse_required_cases(
             "# comment\nmap\n\nstale_tlb  # trailing\ncow\n",
-            Arch::X86_64
+            Arch::X86_64,
+            1
         ),
         Ok(vec![
             "map".to_owned(),
@@ -24,7 +25,7 @@ fn names_and_comments() {
 
 #[test]
 fn an_isa_prefix_requires_the_case_on_that_isa_only() {
-    let names = |arch| parse_required_cases(LIST, arch).expect("a valid list");
+    let names = |arch| parse_required_cases(LIST, arch, 1).expect("a valid list");
     assert_eq!(
         names(Arch::Aarch64),
         ["map", "stale_tlb", "kernel_half_in_ttbr1", "cow"],
@@ -41,11 +42,11 @@ fn an_isa_prefix_requires_the_case_on_that_isa_only() {
 #[test]
 fn an_unknown_isa_or_a_missing_name_is_an_error() {
     assert_eq!(
-        parse_required_cases("map\naarch46: kernel_half_in_ttbr1\n", Arch::Aarch64),
-        Err("line 2: `aarch46` is not an ISA (one of x86_64, aarch64, riscv64)".to_owned())
+        parse_required_cases("map\naarch46: kernel_half_in_ttbr1\n", Arch::Aarch64, 1),
+        Err("line 2: `aarch46` is not an ISA (one of x86_64, aarch64, riscv64) nor `smp`".to_owned())
     );
     assert_eq!(
-        parse_required_cases("aarch64:  # nothing\n", Arch::X86_64),
+        parse_required_cases("aarch64:  # nothing\n", Arch::X86_64, 1),
         Err("line 1: `aarch64:` names no case".to_owned()),
         "checked on every ISA, not only the named one"
     );
@@ -55,7 +56,7 @@ fn an_unknown_isa_or_a_missing_name_is_an_error() {
 fn the_repository_list_requires_the_ttbr1_case_on_aarch64_only() {
     let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
         .expect("ci/kernel-cases.txt is readable");
-    let names = |arch| parse_required_cases(&text, arch).expect("a valid list");
+    let names = |arch| parse_required_cases(&text, arch, 1).expect("a valid list");
     let (x86_64, aarch64, riscv64) = (
         names(Arch::X86_64),
         names(Arch::Aarch64),
@@ -81,7 +82,7 @@ fn the_repository_list_requires_the_shared_kernel_case_on_every_isa() {
     let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
         .expect("ci/kernel-cases.txt is readable");
     for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
-        let names = parse_required_cases(&text, arch).expect("a valid list");
+        let names = parse_required_cases(&text, arch, 1).expect("a valid list");
         assert!(
             names
                 .iter()
@@ -109,7 +110,7 @@ fn the_repository_list_requires_the_process_cases_on_every_isa() {
         "fork_frees_every_frame",
     ];
     for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
-        let names = parse_required_cases(&text, arch).expect("a valid list");
+        let names = parse_required_cases(&text, arch, 1).expect("a valid list");
         let missing: Vec<&str> = process_cases
             .iter()
             .copied()
@@ -120,5 +121,64 @@ fn the_repository_list_requires_the_process_cases_on_every_isa() {
             Vec::<&str>::new(),
             "{arch:?} requires every process case"
         );
+    }
+}
+
+#[test]
+fn an_smp_prefix_requires_the_case_with_several_cpus_only() {
+    let list = "map\nsmp: shootdown_unmap\naarch64: ttbr1\n";
+    assert_eq!(
+        parse_required_cases(list, Arch::Riscv64, 1).unwrap(),
+        ["map"],
+        "one CPU"
+    );
+    assert_eq!(
+        parse_required_cases(list, Arch::Riscv64, 4).unwrap(),
+        ["map", "shootdown_unmap"],
+        "four CPUs"
+    );
+    assert_eq!(
+        parse_required_cases(list, Arch::Aarch64, 2).unwrap(),
+        ["map", "shootdown_unmap", "ttbr1"]
+    );
+    assert!(
+        parse_required_cases("smp:\n", Arch::X86_64, 4).is_err(),
+        "no name"
+    );
+}
+
+#[test]
+fn the_repository_list_requires_the_smp_cases_with_several_cpus() {
+    let text = std::fs::read_to_string(crate::workspace::root().join("ci/kernel-cases.txt"))
+        .expect("ci/kernel-cases.txt is readable");
+    for arch in [Arch::X86_64, Arch::Aarch64, Arch::Riscv64] {
+        let one = parse_required_cases(&text, arch, 1).expect("a valid list");
+        let four = parse_required_cases(&text, arch, 4).expect("a valid list");
+        let smp_only: Vec<&str> = four
+            .iter()
+            .map(String::as_str)
+            .filter(|name| !one.iter().any(|common| common == name))
+            .collect();
+        assert_eq!(
+            smp_only,
+            [
+                "shootdown_write_protect",
+                "shootdown_unmap",
+                "shootdown_huge_split",
+                "shootdown_frame_reuse",
+                "shootdown_rounds"
+            ],
+            "{arch:?}"
+        );
+        for case in [
+            "concurrent_lazy_faults",
+            "asid_alternation",
+            "asid_rollover",
+        ] {
+            assert!(
+                one.iter().any(|name| name == case),
+                "{arch:?}: {case} on one CPU too"
+            );
+        }
     }
 }

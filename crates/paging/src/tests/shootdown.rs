@@ -11,7 +11,7 @@ use vmlayer_arch::{CpuMask, TlbFlushRequest};
 
 use super::frames::{live_frames, record_flush, take_flushes};
 use super::*;
-use crate::CpuContext;
+use crate::{Arch, CpuContext};
 use crate::asid::AsidAllocator;
 
 fn cpus(list: &[usize]) -> CpuMask {
@@ -106,8 +106,9 @@ fn with_asids_a_cpu_that_left_keeps_receiving_the_spaces_flushes_by_asid() {
 
 #[test]
 fn the_kernel_space_keeps_every_cpu_and_runs_without_an_asid() {
-    let upper = VirtAddrRange::from_start_size(va(0xffff_ff80_0000_0000), 0x40_0000_0000);
-    let lower = VirtAddrRange::from_start_size(va(0x1000), 0x7f_0000_0000);
+    let upper_start = !((1usize << (Arch::VA_BITS - 1)) - 1);
+    let upper = VirtAddrRange::from_start_size(va(upper_start), 4 * GIB);
+    let lower = VirtAddrRange::new(va(0x1000), va(1 << (Arch::VA_BITS - 1)));
     let mut kernel = Space::new_kernel(upper).unwrap();
     kernel.set_tlb_flush_hook(Some(record_flush));
     let user = Space::new_user(&kernel, lower).unwrap();
@@ -123,7 +124,7 @@ fn the_kernel_space_keeps_every_cpu_and_runs_without_an_asid() {
     switch(&mut contexts[1], &kernel, None);
     take_flushes();
     kernel
-        .map_alloc(va(0xffff_ff80_0000_0000), 0x1000, RW, true)
+        .map_alloc(va(upper_start), 0x1000, RW, true)
         .unwrap();
     let request = take_flushes()[0];
     assert_eq!(

@@ -18,6 +18,7 @@ mod processes;
 mod reclamation;
 mod regime;
 mod shared_kernel;
+mod smp;
 mod tlb;
 mod user_mode;
 
@@ -127,19 +128,66 @@ const CASES: [TestCase; EXPECTED_CASES] = [
         run: fork::fork_frees_every_frame,
     },
     TestCase {
+        name: "concurrent_lazy_faults",
+        run: smp::concurrent_lazy_faults,
+    },
+    TestCase {
+        name: "asid_alternation",
+        run: smp::asid_alternation,
+    },
+    TestCase {
+        name: "asid_rollover",
+        run: smp::asid_rollover,
+    },
+    TestCase {
         name: "table_reclamation",
         run: reclamation::table_reclamation,
     },
 ];
 
-/// The number of cases the suite declares; the run passes only if exactly this many passed.
+/// The number of cases the suite declares on one CPU; the run passes only if exactly this
+/// many passed (plus [`SMP_CASES`] with several CPUs).
 const EXPECTED_CASES: usize = if cfg!(target_arch = "aarch64") {
-    26
+    29
 } else {
-    25
+    28
 };
 
-/// Runs every case and returns the outcome.
+/// The cases that need a second CPU (`smp:` in `ci/kernel-cases.txt`): shootdown seen by
+/// accesses on CPU 1, and the flush rounds counted.
+const SMP_CASES: [TestCase; 5] = [
+    TestCase {
+        name: "shootdown_write_protect",
+        run: smp::shootdown_write_protect,
+    },
+    TestCase {
+        name: "shootdown_unmap",
+        run: smp::shootdown_unmap,
+    },
+    TestCase {
+        name: "shootdown_huge_split",
+        run: smp::shootdown_huge_split,
+    },
+    TestCase {
+        name: "shootdown_frame_reuse",
+        run: smp::shootdown_frame_reuse,
+    },
+    TestCase {
+        name: "shootdown_rounds",
+        run: smp::shootdown_rounds,
+    },
+];
+
+/// Runs every case (the SMP ones when more than one CPU runs) and returns the outcome.
 pub(crate) fn run_all() -> Outcome {
-    harness::run(&CASES, EXPECTED_CASES)
+    let mut cases: alloc::vec::Vec<&TestCase> = CASES.iter().collect();
+    let mut expected = EXPECTED_CASES;
+    if crate::smp::cpu_count() > 1 {
+        // Before `table_reclamation`, which checks that nothing leaked.
+        let last = cases.pop();
+        cases.extend(SMP_CASES.iter());
+        cases.extend(last);
+        expected += SMP_CASES.len();
+    }
+    harness::run(&cases, expected)
 }
