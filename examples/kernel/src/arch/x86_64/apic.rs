@@ -11,6 +11,8 @@ use crate::layout::phys_to_virt;
 
 /// Where the xAPIC registers are (the reset value of `IA32_APIC_BASE`; the MADT says the same).
 pub(super) const BASE: usize = 0xFEE0_0000;
+/// The registers' page, for `MMIO_REGIONS`.
+pub(super) const PAGE: core::ops::Range<usize> = BASE..BASE + 0x1000;
 
 const IA32_APIC_BASE: u32 = 0x1b;
 /// `IA32_APIC_BASE` bit 11: the APIC is globally enabled; bit 10: x2APIC mode (MSR access only).
@@ -87,7 +89,10 @@ pub(super) fn id() -> u32 {
 /// Software-enables this CPU's APIC with `spurious_vector` as its spurious-interrupt vector.
 /// Interrupts that arrive while the APIC is software-disabled are not delivered, IPIs included.
 pub(super) fn enable(spurious_vector: u8) {
-    write(SPURIOUS_VECTOR, SOFTWARE_ENABLE | u32::from(spurious_vector));
+    write(
+        SPURIOUS_VECTOR,
+        SOFTWARE_ENABLE | u32::from(spurious_vector),
+    );
     // Clear errors left from before (a write arms the register, the read returns them).
     write(ERROR_STATUS, 0);
     let _ = read(ERROR_STATUS);

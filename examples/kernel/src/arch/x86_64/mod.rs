@@ -27,12 +27,6 @@ pub(crate) use self::hardware::{
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
 pub(crate) use self::shootdown::shootdown;
 pub(crate) use self::smp::{cpu_index, discover_cpus, start_cpu};
-/// The shootdown IPI to one CPU, for `crate::smp` (x86 receivers flush their own TLB).
-#[allow(
-    unused_imports,
-    reason = "for crate::smp's TLB shootdown, which does not send IPIs yet"
-)]
-pub(crate) use self::smp::send_ipi;
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{UserContext, enter_user};
 pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
@@ -60,7 +54,7 @@ pub(crate) const BOOT_MAPPED_END: usize = 0x1_0000_0000;
 
 /// Device memory the kernel maps: the local APIC's page (`apic.rs`: IPIs, end of interrupt);
 /// the console (COM1) and the exit device are I/O ports.
-pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[apic::BASE..apic::BASE + 0x1000];
+pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[apic::PAGE];
 
 const COM1: u16 = 0x3f8;
 const DEBUG_EXIT_PORT: u16 = 0xf4;

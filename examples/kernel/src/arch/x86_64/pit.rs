@@ -5,7 +5,8 @@
 //! Channel 2 is gated by bit 0 of port 0x61 and its output is read back in bit 5 of that port.
 //! In mode 0 ("interrupt on terminal count") the output goes low when the mode is written and
 //! high once the count written next has run down, at 1.193182 MHz (Intel 8254 data sheet; the
-//! same programming as Linux's `pit_calibrate_tsc`).
+//! same programming as Linux's `pit_calibrate_tsc`). Only the boot CPU uses it, while it starts
+//! the others.
 
 use super::{inb, outb};
 
@@ -18,8 +19,9 @@ const SYSTEM_CONTROL: u16 = 0x61;
 const GATE_2: u8 = 1 << 0;
 const SPEAKER: u8 = 1 << 1;
 const OUTPUT_2: u8 = 1 << 5;
-/// Channel 2, low byte then high byte, mode 0, binary.
-const CHANNEL_2_ONE_SHOT: u8 = 0b10_11_000_0;
+/// Channel 2 (bits 7:6 = 10), low byte then high byte (5:4 = 11), mode 0 (3:1 = 000), binary
+/// (0 = 0).
+const CHANNEL_2_ONE_SHOT: u8 = 0b1011_0000;
 /// Polls of the output per count before giving up (a machine without the port reads 0xff,
 /// which ends the wait at once instead).
 const POLL_LIMIT: usize = 10_000_000;

@@ -14,7 +14,9 @@
 //!    200 µs, start-up IPI, 200 µs (Intel SDM Vol. 3A §8.4.4.1, "Typical BSP Initialization
 //!    Sequence"; the delays are timed by the PIT, `pit.rs`). The CPU runs the trampoline into
 //!    long mode and the kernel space and enters [`ap_entry`] (SDM §8.4.4.2): its per-CPU
-//!    register, its own GDT and TSS and the shared IDT (`descriptors.rs`), `CR0`, `CR4` (SMEP,
+//!    register, its place among the kernel space's CPUs (`kernel_space::join_kernel_space`,
+//!    so that kernel-space shootdowns reach it), its own GDT and TSS and the shared IDT
+//!    (`descriptors.rs`), `CR0`, `CR4` (SMEP,
 //!    SMAP, PGE, ...) and `IA32_PAT` as the boot CPU has them, its local APIC software-enabled,
 //!    interrupts on (it takes the shootdown IPI while it waits for work and while it runs jobs),
 //!    then `crate::smp::secondary_main`. `start_cpu` returns once the CPU has arrived and has
@@ -33,7 +35,7 @@ use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::{acpi, apic, pit, trampoline};
 use crate::global_cell::GlobalCell;
-use crate::kernel_space::{self, Space};
+use crate::kernel_space;
 use crate::println;
 use crate::range_list::RangeList;
 use crate::smp::MAX_CPUS;
@@ -162,14 +164,18 @@ fn write_msr(msr: u32, value: u64) {
 fn read_cr0() -> u64 {
     let value: u64;
     // SAFETY: reading CR0 has no side effect.
-    unsafe { core::arch::asm!("mov {0}, cr0", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {0}, cr0", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
 fn read_cr4() -> u64 {
     let value: u64;
     // SAFETY: reading CR4 has no side effect.
-    unsafe { core::arch::asm!("mov {0}, cr4", out(reg) value, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {0}, cr4", out(reg) value, options(nomem, nostack, preserves_flags))
+    };
     value
 }
 
@@ -255,17 +261,13 @@ pub(crate) unsafe fn start_cpu(
     stack_top: usize,
 ) -> Result<(), &'static str> {
     let apic_id = hardware_id as u32;
-    if index == 0
-        || index >= MAX_CPUS
-        || APIC_IDS[index].load(Ordering::Relaxed) != apic_id
-    {
+    if index == 0 || index >= MAX_CPUS || APIC_IDS[index].load(Ordering::Relaxed) != apic_id {
         return Err("not a CPU that discover_cpus listed at this index");
     }
     BOOT_CR0.store(read_cr0(), Ordering::Relaxed);
     BOOT_CR4.store(read_cr4(), Ordering::Relaxed);
     BOOT_PAT.store(read_msr(IA32_PAT), Ordering::Relaxed);
-    let kernel_root = kernel_space::with(Space::Kernel, |space| space.root_paddr().as_usize());
-    trampoline::post(index, stack_top, kernel_root);
+    trampoline::post(index, stack_top, kernel_space::kernel_root().as_usize());
     ARRIVED.store(0, Ordering::Release);
     apic::send_init(apic_id)?;
     pit::delay_us(10_000);
@@ -307,6 +309,9 @@ fn wait_until(milliseconds: u64, done: impl Fn() -> bool) -> bool {
 pub(super) extern "C" fn ap_entry(index: usize) -> ! {
     // First the per-CPU register: `GlobalCell` and the probes read it.
     set_index_register(index);
+    // Then kernel-space changes must reach this CPU: it runs on the kernel space since
+    // `example_ap_entry64` (CPU 0 changes nothing meanwhile: it waits in `start_cpu`).
+    kernel_space::join_kernel_space();
     super::descriptors::install(index);
     // SAFETY: the boot CPU's CR0 and CR4 describe the same CPU model in the same mode (paging,
     // protected mode, write protection, PAE, SMEP/SMAP where present, PGE, ...); this CPU runs

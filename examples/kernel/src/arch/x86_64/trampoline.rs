@@ -120,7 +120,10 @@ unsafe extern "C" {
 /// # Safety
 /// The boot mapping must be active (it maps [`PAGE`] in the direct map); `ram` and `reserved`
 /// must be the firmware's memory map.
-pub(super) unsafe fn install(ram: &RangeList, reserved: &mut RangeList) -> Result<(), &'static str> {
+pub(super) unsafe fn install(
+    ram: &RangeList,
+    reserved: &mut RangeList,
+) -> Result<(), &'static str> {
     let page = PAGE..PAGE + PAGE_SIZE;
     if !ram
         .as_slice()
