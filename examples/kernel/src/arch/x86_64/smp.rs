@@ -212,7 +212,7 @@ pub(crate) fn discover_cpus(boot_argument: usize, boot_cpu: usize) -> Vec<usize>
     }
     apic::enable(SPURIOUS_VECTOR as u8);
     let Some(firmware) = FIRMWARE.with(|firmware| firmware.take()) else {
-        return alloc::vec![boot_cpu];
+        return alone("no PVH memory map, so no ACPI tables were read");
     };
     let listed = match firmware.cpus {
         Ok(listed) => listed,

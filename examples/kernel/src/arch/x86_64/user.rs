@@ -3,7 +3,8 @@
 //! pushes its frame below that, and the common stub (`trap.rs`) jumps to `example_user_trap`,
 //! which copies every user register into the context and returns from `enter_user` as if it
 //! had been a call. Each CPU has its own TSS and its own saved entry stack: any CPU may run
-//! user code.
+//! user code. User code always runs with interrupts masked (`IF` is forced to 0); the kernel's
+//! flags, `IF` included, are restored when the run ends.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
@@ -99,13 +100,16 @@ global_asm!(
     ".globl example_enter_user",
     "example_enter_user:",
     // rdi = the context, rsi = this CPU's entry-stack slot, rdx = this CPU's TSS. Save what the
-    // C ABI asks a callee to keep, and the context's address.
+    // C ABI asks a callee to keep, the flags (a secondary CPU runs with interrupts on: they
+    // come back on when the run ends) and the context's address; mask interrupts.
     "    pushq %rbx",
     "    pushq %rbp",
     "    pushq %r12",
     "    pushq %r13",
     "    pushq %r14",
     "    pushq %r15",
+    "    pushfq",
+    "    cli",
     "    pushq %rdi",
     "    movq %rsp, (%rsi)",
     // TSS.RSP0 (offset 4).
@@ -146,6 +150,7 @@ global_asm!(
     // Back to enter_user's caller.
     "    movq %rax, %rsp",
     "    popq %rdi",
+    "    popfq",
     "    popq %r15",
     "    popq %r14",
     "    popq %r13",
