@@ -12,17 +12,17 @@
 //!    active, calls [`discover_cpus`], which software-enables the boot CPU's local APIC and
 //!    returns the APIC ids, then [`start_cpu`] for each other CPU: INIT, 10 ms, start-up IPI,
 //!    200 µs, start-up IPI, 200 µs (Intel SDM Vol. 3A §8.4.4.1, "Typical BSP Initialization
-//!    Sequence"; the delays are timed by the PIT, `pit.rs`). The CPU runs the trampoline into
-//!    long mode and the kernel space and enters [`ap_entry`] (SDM §8.4.4.2): its per-CPU
-//!    register, its place among the kernel space's CPUs (`kernel_space::join_kernel_space`,
-//!    so that kernel-space shootdowns reach it), its own GDT and TSS and the shared IDT
-//!    (`descriptors.rs`), `CR0`, `CR4` (SMEP,
-//!    SMAP, PGE, ...) and `IA32_PAT` as the boot CPU has them, its local APIC software-enabled,
-//!    interrupts on (it takes the shootdown IPI while it waits for work and while it runs jobs),
-//!    then `crate::smp::secondary_main`. `start_cpu` returns once the CPU has arrived and has
-//!    taken one IPI (the self-check).
+//!    Sequence"; the delays are timed by the PIT, `pit.rs`).
+//! 4. The CPU runs the trampoline into long mode and the kernel space and enters [`ap_entry`]
+//!    (SDM §8.4.4.2): its per-CPU register, its place among the kernel space's CPUs
+//!    (`kernel_space::join_kernel_space`, so that kernel-space shootdowns reach it), its own GDT
+//!    and TSS and the shared IDT (`descriptors.rs`), `CR0`, `CR4` (SMEP, SMAP, PGE, ...) and
+//!    `IA32_PAT` as the boot CPU has them, its local APIC software-enabled, interrupts on (it
+//!    takes the shootdown IPI while it waits for work and while it runs jobs), then
+//!    `crate::smp::secondary_main`. `start_cpu` returns once the CPU has arrived and has taken
+//!    one IPI (the self-check, which panics if the IPI never arrives).
 //!
-//! The per-CPU register is `IA32_TSC_AUX` (SDM Vol. 3A §17.17.2; Vol. 2 `RDTSCP`, `RDPID`),
+//! The per-CPU register is `IA32_TSC_AUX` (SDM Vol. 3B §17.17.2; Vol. 2 `RDTSCP`, `RDPID`),
 //! which holds the CPU's index: user mode cannot write it and the kernel's entry paths need not
 //! save or restore it. A CPU without `RDTSCP` and `RDPID` (QEMU's default `qemu64`, `Nehalem`)
 //! has no such register: there [`cpu_index`] looks its initial APIC id (`CPUID.1:EBX[31:24]`)
