@@ -6,13 +6,17 @@ use core::ops::Range;
 
 use crate::firmware::MemoryMap;
 
+mod acpi;
+mod apic;
 mod boot;
 mod descriptors;
 mod hardware;
+mod pit;
 mod probe;
 mod programs;
 mod shootdown;
 mod smp;
+mod trampoline;
 mod trap;
 mod user;
 mod user_access;
@@ -31,7 +35,7 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 pub(crate) const ISA_NAME: &str = "x86_64 (4-level paging, long mode via PVH)";
 
 /// What the boot CPU's id is (printed at boot): CPUID.1:EBX\[31:24\]. The other CPUs wait for
-/// INIT-SIPI-SIPI, which this kernel never sends.
+/// INIT-SIPI-SIPI (`smp.rs`).
 pub(crate) const CPU_ID_KIND: &str = "initial APIC id";
 
 /// The documented RAM window, used only if the PVH memory map cannot be read: QEMU `q35` has
@@ -43,12 +47,14 @@ pub(crate) const RAM_WINDOW: Range<usize> = 0x20_0000..0x700_0000;
 pub(crate) const KERNEL_PHYS_BASE: usize = 0x20_0000;
 
 /// Physical memory below this address is reachable through the direct map before the kernel
-/// space is active: the PVH stub's boot mapping maps the first 1 GiB only (`boot.rs`). The
-/// frame pool hands out nothing above it until the kernel space, which maps all RAM, is active.
-pub(crate) const BOOT_MAPPED_END: usize = 0x4000_0000;
+/// space is active: the PVH stub's boot mapping maps the first 4 GiB (`boot.rs`), which hold
+/// the firmware's ACPI tables. The frame pool hands out nothing above it until the kernel space,
+/// which maps all RAM, is active.
+pub(crate) const BOOT_MAPPED_END: usize = 0x1_0000_0000;
 
-/// Device memory the kernel maps: none, the console (COM1) and the exit device are I/O ports.
-pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[];
+/// Device memory the kernel maps: the local APIC's page (`apic.rs`: IPIs, end of interrupt);
+/// the console (COM1) and the exit device are I/O ports.
+pub(crate) const MMIO_REGIONS: &[Range<usize>] = &[apic::PAGE];
 
 const COM1: u16 = 0x3f8;
 const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -109,12 +115,17 @@ pub(crate) unsafe fn enable_kernel_space(root: vmlayer_paging::PhysAddr) {
 }
 
 /// The memory map from the PVH start info at `boot_argument` (from `ebx`): every RAM entry;
-/// the other entries, the start info and its tables are reserved by the reader.
+/// the other entries, the start info and its tables are reserved by the reader. While the boot
+/// mapping still reaches the firmware's tables, this also reads the CPU list from the ACPI MADT
+/// and puts the secondary CPUs' trampoline in place, reserving its page (`smp::prepare`).
 pub(crate) fn discover_memory(boot_argument: usize) -> Option<MemoryMap> {
     // SAFETY: the PVH boot protocol passes the start info's physical address in `ebx`; it and its
     // memory map lie in the first GiB, in the boot mapping's direct map; the reader checks the
     // magic and version before trusting anything.
-    let (ram, reserved) = unsafe { crate::firmware::pvh::memory_map(boot_argument) }?;
+    let (ram, mut reserved) = unsafe { crate::firmware::pvh::memory_map(boot_argument) }?;
+    // SAFETY: `kernel_main` reads the memory map before the kernel space replaces the boot
+    // mapping; the reader accepted the start info, and `ram`/`reserved` are its map.
+    unsafe { smp::prepare(boot_argument, &ram, &mut reserved) };
     Some(MemoryMap {
         ram,
         reserved,

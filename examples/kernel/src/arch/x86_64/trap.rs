@@ -1,7 +1,8 @@
 //! Interrupt stubs: each pushes a dummy error code if the CPU did not, then its vector, then all
 //! general-purpose registers. Traps from ring 3 go to the user-run path (`user.rs`: resume after a
 //! fixed page fault, else end the run); traps from ring 0 go to the neutral handler and return
-//! with `iretq`.
+//! with `iretq`. Besides the exceptions (0..31) and the system call (0x80), two vectors come from
+//! the local APIC (`smp.rs`): the shootdown IPI and the spurious-interrupt vector.
 
 use core::arch::global_asm;
 
@@ -73,7 +74,7 @@ global_asm!(
     ".endm",
     "",
     ".section .text",
-    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128",
+    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128,{ipi},{spurious}",
     "example_isr \\vector",
     ".endr",
     "",
@@ -116,14 +117,17 @@ global_asm!(
     "    addq $16, %rsp",
     "    iretq",
     "",
+    // `(vector, stub)` pairs, read by `descriptors::fill_idt`.
     ".section .rodata.example_isr_table, \"a\"",
     ".balign 8",
     ".globl example_isr_table",
     "example_isr_table:",
-    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128",
-    "    .quad example_isr_\\vector",
+    ".irp vector, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,128,{ipi},{spurious}",
+    "    .quad \\vector, example_isr_\\vector",
     ".endr",
     handler = sym kernel_trap,
+    ipi = const super::smp::IPI_VECTOR,
+    spurious = const super::smp::SPURIOUS_VECTOR,
     options(att_syntax),
 );
 
@@ -154,13 +158,17 @@ pub(super) fn decode_or_stop(error_code: u64, cr2: usize, rflags: u64, rip: u64)
 }
 
 extern "C" fn kernel_trap(frame: &mut TrapFrame) {
-    if frame.vector == PAGE_FAULT_VECTOR {
-        let fault = decode_or_stop(frame.error_code, read_cr2(), frame.rflags, frame.rip);
-        crate::trap::kernel_fault(frame, fault);
-    } else {
-        crate::trap::unexpected(format_args!(
+    match frame.vector {
+        PAGE_FAULT_VECTOR => {
+            let fault = decode_or_stop(frame.error_code, read_cr2(), frame.rflags, frame.rip);
+            crate::trap::kernel_fault(frame, fault);
+        }
+        vector if vector == super::smp::IPI_VECTOR as u64 => super::smp::handle_ipi(),
+        // A spurious interrupt: nothing to serve, and no EOI (SDM Vol. 3A §10.9).
+        vector if vector == super::smp::SPURIOUS_VECTOR as u64 => {}
+        _ => crate::trap::unexpected(format_args!(
             "vector {} error {:#x} rip {:#x}",
             frame.vector, frame.error_code, frame.rip
-        ));
+        )),
     }
 }

@@ -2,12 +2,17 @@
 //! with `TSS.RSP0` at its own frame; any trap from ring 3 (the `int 0x80`, a page fault, ...)
 //! pushes its frame below that, and the common stub (`trap.rs`) jumps to `example_user_trap`,
 //! which copies every user register into the context and returns from `enter_user` as if it
-//! had been a call.
+//! had been a call. Each CPU has its own TSS and its own saved entry stack: any CPU may run
+//! user code. User code always runs with interrupts masked (`IF` is forced to 0); the kernel's
+//! flags, `IF` included, are restored when the run ends.
 
 use core::arch::global_asm;
 use core::cell::UnsafeCell;
 
+use super::descriptors::TSS;
+use super::smp::cpu_index;
 use super::trap::TrapFrame;
+use crate::smp::MAX_CPUS;
 use crate::user::UserTrap;
 
 /// The registers of user code while it does not run.
@@ -80,30 +85,35 @@ impl UserContext {
 }
 
 /// The kernel stack pointer of `enter_user`'s frame (which holds the context's address) while
-/// user code runs.
+/// user code runs on a CPU.
 #[repr(C)]
 struct EntryStack(UnsafeCell<usize>);
 
-// SAFETY: single CPU, interrupts off; written by `example_enter_user`, read by the user-trap
-// path of the same run.
+// SAFETY: each CPU uses only its own slot (indexed by `cpu_index`), with interrupts off: written
+// by `example_enter_user`, read by the user-trap path of the same run.
 unsafe impl Sync for EntryStack {}
 
-static ENTRY_STACK: EntryStack = EntryStack(UnsafeCell::new(0));
+static ENTRY_STACKS: [EntryStack; MAX_CPUS] = [const { EntryStack(UnsafeCell::new(0)) }; MAX_CPUS];
 
 global_asm!(
     ".section .text",
     ".globl example_enter_user",
     "example_enter_user:",
-    // rdi = the context. Save what the C ABI asks a callee to keep, and the context's address.
+    // rdi = the context, rsi = this CPU's entry-stack slot, rdx = this CPU's TSS. Save what the
+    // C ABI asks a callee to keep, the flags (a secondary CPU runs with interrupts on: they
+    // come back on when the run ends) and the context's address; mask interrupts.
     "    pushq %rbx",
     "    pushq %rbp",
     "    pushq %r12",
     "    pushq %r13",
     "    pushq %r14",
     "    pushq %r15",
+    "    pushfq",
+    "    cli",
     "    pushq %rdi",
-    "    movq %rsp, {entry_stack}(%rip)",
-    "    movq %rsp, {tss}+4(%rip)",
+    "    movq %rsp, (%rsi)",
+    // TSS.RSP0 (offset 4).
+    "    movq %rsp, 4(%rdx)",
     // The iretq frame: ss, rsp, rflags, cs, rip (user selectors with RPL 3).
     "    pushq $0x1b",
     "    pushq 128(%rdi)",
@@ -132,15 +142,15 @@ global_asm!(
     "",
     ".globl example_user_trap",
     "example_user_trap:",
-    // rsp = the trap frame the stub built on the TSS.RSP0 stack, below enter_user's frame.
+    // rsp = the trap frame the stub built on the TSS.RSP0 stack, below enter_user's frame; the
+    // Rust side returns that frame's stack pointer (this CPU's entry-stack slot).
     "    movq %rsp, %rdi",
-    "    movq {entry_stack}(%rip), %rax",
-    "    movq (%rax), %rsi",
     "    cld",
     "    call {save}",
     // Back to enter_user's caller.
-    "    movq {entry_stack}(%rip), %rsp",
+    "    movq %rax, %rsp",
     "    popq %rdi",
+    "    popfq",
     "    popq %r15",
     "    popq %r14",
     "    popq %r13",
@@ -148,15 +158,21 @@ global_asm!(
     "    popq %rbp",
     "    popq %rbx",
     "    ret",
-    entry_stack = sym ENTRY_STACK,
-    tss = sym super::descriptors::EXAMPLE_TSS,
     save = sym save_user_registers,
     options(att_syntax),
 );
 
-/// Copies the user registers of a trap from ring 3 into the context (called by
-/// `example_user_trap`).
-extern "C" fn save_user_registers(frame: &TrapFrame, context: &mut UserContext) {
+/// Copies the user registers of a trap from ring 3 into the context of this CPU's run (called by
+/// `example_user_trap`) and returns the stack pointer of `enter_user`'s frame.
+extern "C" fn save_user_registers(frame: &TrapFrame) -> usize {
+    let entry_stack = ENTRY_STACKS[cpu_index()].0.get();
+    // SAFETY: `example_enter_user` stored this CPU's entry stack pointer in its slot; the top of
+    // that frame holds the address of the `UserContext` that `enter_user` borrows mutably for
+    // the whole run (interrupts are off: nothing else runs on this CPU meanwhile).
+    let (entry_stack, context) = unsafe {
+        let entry_stack = entry_stack.read();
+        (entry_stack, &mut **(entry_stack as *const *mut UserContext))
+    };
     context.registers = frame.general_registers();
     context.rip = frame.pc() as u64;
     context.rsp = frame.stack_pointer();
@@ -164,10 +180,15 @@ extern "C" fn save_user_registers(frame: &TrapFrame, context: &mut UserContext) 
     context.vector = frame.vector();
     context.error_code = frame.error_code();
     context.cr2 = super::trap::read_cr2() as u64;
+    entry_stack
 }
 
 unsafe extern "C" {
-    fn example_enter_user(context: &mut UserContext);
+    fn example_enter_user(
+        context: &mut UserContext,
+        entry_stack: *mut usize,
+        tss: *mut super::descriptors::TaskStateSegment,
+    );
 }
 
 /// Runs user code with `context` until its next trap; the context then holds the user
@@ -178,8 +199,11 @@ pub(crate) fn enter_user(context: &mut UserContext) -> UserTrap {
     // `example_user_trap` on the TSS.RSP0 stack it set, which restores the callee-saved
     // registers and the stack of this call and writes only into `context`. The active root
     // shares the kernel half (every user space does), which maps the IDT, GDT, TSS, this code
-    // and its stack.
-    unsafe { example_enter_user(context) };
+    // and its stack. The entry-stack slot and the TSS are this CPU's own.
+    unsafe {
+        let cpu = cpu_index();
+        example_enter_user(context, ENTRY_STACKS[cpu].0.get(), TSS[cpu].0.get())
+    };
     if context.vector == super::descriptors::SYSTEM_CALL_VECTOR as u64 {
         return UserTrap::SystemCall;
     }
