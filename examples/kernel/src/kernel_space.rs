@@ -236,6 +236,15 @@ pub(crate) fn join_kernel_space() {
     });
 }
 
+/// The kernel space's root table (what a secondary CPU installs at bring-up, like [`init`]).
+#[cfg_attr(
+    not(target_arch = "x86_64"),
+    expect(dead_code, reason = "the other ISAs read it through `with`")
+)]
+pub(crate) fn kernel_root() -> PhysAddr {
+    with(Space::Kernel, |space| space.root_paddr())
+}
+
 /// Installs `space` as the space several CPUs run at once ([`Space::Shared`]); `None` drops
 /// it (no CPU may run it then).
 pub(crate) fn set_shared(space: Option<AddressSpace>) {

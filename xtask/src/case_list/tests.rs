@@ -43,7 +43,10 @@ fn an_isa_prefix_requires_the_case_on_that_isa_only() {
 fn an_unknown_isa_or_a_missing_name_is_an_error() {
     assert_eq!(
         parse_required_cases("map\naarch46: kernel_half_in_ttbr1\n", Arch::Aarch64, 1),
-        Err("line 2: `aarch46` is not an ISA (one of x86_64, aarch64, riscv64) nor `smp`".to_owned())
+        Err(
+            "line 2: `aarch46` is not an ISA (one of x86_64, aarch64, riscv64) nor `smp`"
+                .to_owned()
+        )
     );
     assert_eq!(
         parse_required_cases("aarch64:  # nothing\n", Arch::X86_64, 1),

@@ -11,8 +11,8 @@ use vmlayer_arch::{CpuMask, TlbFlushRequest};
 
 use super::frames::{live_frames, record_flush, take_flushes};
 use super::*;
-use crate::{Arch, CpuContext};
 use crate::asid::AsidAllocator;
+use crate::{Arch, CpuContext};
 
 fn cpus(list: &[usize]) -> CpuMask {
     let mut mask = CpuMask::EMPTY;
@@ -123,9 +123,7 @@ fn the_kernel_space_keeps_every_cpu_and_runs_without_an_asid() {
     switch(&mut contexts[1], &user2, None);
     switch(&mut contexts[1], &kernel, None);
     take_flushes();
-    kernel
-        .map_alloc(va(upper_start), 0x1000, RW, true)
-        .unwrap();
+    kernel.map_alloc(va(upper_start), 0x1000, RW, true).unwrap();
     let request = take_flushes()[0];
     assert_eq!(
         request.cpus,

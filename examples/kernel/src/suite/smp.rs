@@ -170,8 +170,21 @@ fn change_under_cpu1(
 fn space_with_page() -> Result<AddressSpace, String> {
     let mut space = ensure_ok!(kernel_space::new_user_space(), "new user space");
     ensure_ok!(space.map_alloc(va(PAGE), PAGE_SIZE, RW, true), "map");
-    ensure_ok!(space.write_user(va(PAGE), &MARK.to_ne_bytes()), "fill");
+    fill(&space, PAGE, MARK)?;
     Ok(space)
+}
+
+/// Writes `value` into the frame that maps `address` in `space`, through the direct map (the
+/// user-memory helpers refuse kernel-only pages).
+fn fill(space: &AddressSpace, address: usize, value: u64) -> Result<(), String> {
+    let frame = space
+        .query(va(address))
+        .ok_or("not mapped")?
+        .paddr
+        .as_usize();
+    // SAFETY: a frame of the case's own page, reached through the direct map.
+    unsafe { (phys_to_virt(frame) as *mut u64).write_volatile(value) };
+    Ok(())
 }
 
 /// Exactly one round, to exactly CPU 1 (it is the only other CPU that ran the space).
@@ -473,14 +486,11 @@ fn rounds_checks(cpus: usize) -> Result<(), String> {
 /// Where the ASID cases map their page.
 const ASID_PAGE: usize = slot(15);
 
-/// A user space whose page at [`ASID_PAGE`] holds `value`.
+/// A user space whose kernel-only page at [`ASID_PAGE`] holds `value`.
 fn space_holding(value: u64) -> Result<AddressSpace, String> {
     let mut space = ensure_ok!(kernel_space::new_user_space(), "new user space");
     ensure_ok!(space.map_alloc(va(ASID_PAGE), PAGE_SIZE, RW, true), "map");
-    ensure_ok!(
-        space.write_user(va(ASID_PAGE), &value.to_ne_bytes()),
-        "fill"
-    );
+    fill(&space, ASID_PAGE, value)?;
     Ok(space)
 }
 
