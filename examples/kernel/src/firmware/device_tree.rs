@@ -7,7 +7,10 @@
 //! - reserved: every entry of the memory reservation block, every `reg` entry of the children of
 //!   `/reserved-memory` (in that node's own cells; OpenSBI puts its own region there), and the
 //!   blob itself;
-//! - CPUs ([`cpus`]): the `reg`, `status` and `mmu-type` of every `/cpus/cpu@…` node.
+//! - CPUs ([`cpus`]): the `reg`, `status`, `mmu-type` and `enable-method` of every
+//!   `/cpus/cpu@…` node;
+//! - the PSCI conduit ([`psci_method`], AArch64): the `method` of `/psci` (Linux binding
+//!   `arm/psci.yaml`).
 //!
 //! Every read is bounds-checked against the blob's declared size. Addresses are physical (the
 //! firmware's, and what the memory map reports); the blob is read through the kernel's direct
@@ -129,13 +132,6 @@ pub(crate) unsafe fn memory_map(blob: usize) -> Option<(RangeList, RangeList)> {
 }
 
 /// A CPU node, `/cpus/cpu@…` (Devicetree Specification v0.4 §3.7 "/cpus", §3.8 "/cpus/cpu*").
-#[cfg_attr(
-    not(target_arch = "riscv64"),
-    expect(
-        dead_code,
-        reason = "only the riscv64 bring-up reads the CPU nodes so far"
-    )
-)]
 pub(crate) struct CpuNode {
     /// Its `reg` (in the `#address-cells` of `/cpus`): the hart id on RISC-V, the MPIDR
     /// affinity bits on AArch64.
@@ -143,7 +139,18 @@ pub(crate) struct CpuNode {
     /// `status` is absent, `"okay"` or `"ok"` (§2.3.4): the CPU may be used.
     pub(crate) available: bool,
     /// The node has an `mmu-type` property (RISC-V binding: the hart translates addresses).
+    #[cfg_attr(
+        not(target_arch = "riscv64"),
+        expect(dead_code, reason = "a RISC-V property")
+    )]
     pub(crate) has_mmu_type: bool,
+    /// Its `enable-method` lists `"psci"` (Arm binding `arm/cpus.yaml`: started by PSCI
+    /// `CPU_ON`).
+    #[cfg_attr(
+        not(target_arch = "aarch64"),
+        expect(dead_code, reason = "an Arm property")
+    )]
+    pub(crate) psci: bool,
 }
 
 /// Calls `found` with every CPU node of the device tree at `blob`, in tree order (no allocation:
@@ -153,13 +160,6 @@ pub(crate) struct CpuNode {
 ///
 /// # Safety
 /// As for [`memory_map`].
-#[cfg_attr(
-    not(target_arch = "riscv64"),
-    expect(
-        dead_code,
-        reason = "only the riscv64 bring-up reads the CPU nodes so far"
-    )
-)]
 pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option<()> {
     // SAFETY: forwarded contract.
     let Header {
@@ -172,8 +172,8 @@ pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option
     let mut address_cells = Cells::default().address;
     let mut depth = 0usize;
     let mut in_cpus = false;
-    // The `cpu` node being read: (id, available, has_mmu_type).
-    let mut current: Option<(Option<usize>, bool, bool)> = None;
+    // The `cpu` node being read: (id, available, has_mmu_type, psci).
+    let mut current: Option<(Option<usize>, bool, bool, bool)> = None;
     let mut cursor = blob + structure;
     loop {
         let token = reader.word(cursor)?;
@@ -184,18 +184,19 @@ pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option
                 if depth == 2 {
                     in_cpus = reader.name_is(cursor, b"cpus", false);
                 } else if depth == 3 && in_cpus && reader.name_is(cursor, b"cpu", true) {
-                    current = Some((None, true, false));
+                    current = Some((None, true, false, false));
                 }
                 cursor += (reader.name_length(cursor)? + 1).next_multiple_of(4);
             }
             END_NODE => {
                 if depth == 3
-                    && let Some((id, available, has_mmu_type)) = current.take()
+                    && let Some((id, available, has_mmu_type, psci)) = current.take()
                 {
                     found(CpuNode {
                         id: id?,
                         available,
                         has_mmu_type,
+                        psci,
                     });
                 }
                 depth = depth.checked_sub(1)?;
@@ -209,7 +210,7 @@ pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option
                 if depth == 2 && in_cpus && is(b"#address-cells") {
                     address_cells = reader.word(value)? as usize;
                 } else if depth == 3
-                    && let Some((id, available, has_mmu_type)) = current.as_mut()
+                    && let Some((id, available, has_mmu_type, psci)) = current.as_mut()
                 {
                     if is(b"reg") {
                         if !(1..=2).contains(&address_cells) || length < 4 * address_cells {
@@ -221,11 +222,74 @@ pub(crate) unsafe fn cpus(blob: usize, mut found: impl FnMut(CpuNode)) -> Option
                             || reader.name_is(value, b"ok", false);
                     } else if is(b"mmu-type") {
                         *has_mmu_type = true;
+                    } else if is(b"enable-method") {
+                        *psci = reader.strings_contain(value, length, b"psci");
                     }
                 }
             }
             NOP => {}
             END => return Some(()),
+            _ => return None,
+        }
+    }
+}
+
+/// How PSCI calls reach the firmware: the instruction the caller executes (SMC Calling
+/// Convention, DEN0028).
+#[cfg(target_arch = "aarch64")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PsciMethod {
+    /// `HVC #0`: the hypervisor (QEMU itself, for a kernel at EL1 without EL2).
+    Hvc,
+    /// `SMC #0`: the secure monitor at EL3.
+    Smc,
+}
+
+/// The `method` of the `/psci` node of the device tree at `blob` (`"hvc"` or `"smc"`), or `None`
+/// if there is no valid blob there, no `/psci` node or another method.
+///
+/// # Safety
+/// As for [`memory_map`].
+#[cfg(target_arch = "aarch64")]
+pub(crate) unsafe fn psci_method(blob: usize) -> Option<PsciMethod> {
+    // SAFETY: forwarded contract.
+    let Header {
+        reader,
+        structure,
+        strings,
+        ..
+    } = unsafe { Header::read(blob) }?;
+    let mut depth = 0usize;
+    let mut in_psci = false;
+    let mut cursor = blob + structure;
+    loop {
+        let token = reader.word(cursor)?;
+        cursor += 4;
+        match token {
+            BEGIN_NODE => {
+                depth += 1;
+                if depth == 2 {
+                    in_psci = reader.name_is(cursor, b"psci", true);
+                }
+                cursor += (reader.name_length(cursor)? + 1).next_multiple_of(4);
+            }
+            END_NODE => depth = depth.checked_sub(1)?,
+            PROPERTY => {
+                let length = reader.word(cursor)? as usize;
+                let name = blob + strings + reader.word(cursor + 4)? as usize;
+                let value = cursor + 8;
+                cursor = value + length.next_multiple_of(4);
+                if depth == 2 && in_psci && reader.name_is(name, b"method", false) {
+                    return if reader.strings_contain(value, length, b"hvc") {
+                        Some(PsciMethod::Hvc)
+                    } else if reader.strings_contain(value, length, b"smc") {
+                        Some(PsciMethod::Smc)
+                    } else {
+                        None
+                    };
+                }
+            }
+            NOP => {}
             _ => return None,
         }
     }
@@ -376,6 +440,22 @@ impl Reader {
             Some(b'@') => same && with_unit_address,
             _ => false,
         }
+    }
+
+    /// Whether the string list of `length` bytes at `value` (NUL-terminated strings one after
+    /// the other, §2.2.4 `<stringlist>`) holds `expected`.
+    fn strings_contain(&self, value: usize, length: usize, expected: &[u8]) -> bool {
+        let mut string = value;
+        while string < value + length {
+            if self.name_is(string, expected, false) {
+                return true;
+            }
+            match self.name_length(string) {
+                Some(string_length) => string += string_length + 1,
+                None => return false,
+            }
+        }
+        false
     }
 
     fn name_length(&self, address: usize) -> Option<usize> {

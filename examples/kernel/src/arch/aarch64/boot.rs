@@ -78,9 +78,11 @@ global_asm!(
     ".globl __stack_top",
     "__stack_top:",
     "",
-    // The boot mapping's level-0 tables: one link each, written by `_start`.
+    // The boot mapping's level-0 tables: one link each, written by `_start`. Secondary CPUs
+    // turn their MMU on with the lower one too (`smp.rs`).
     ".section .data.example_boot_tables, \"aw\"",
     ".balign 4096",
+    ".globl example_boot_lower_root",
     "example_boot_lower_root: .space 4096",
     "example_boot_upper_root: .space 4096",
     "",
@@ -92,6 +94,8 @@ global_asm!(
     "    msr cpacr_el1, x0",
     "    isb",
     "    msr spsel, #1",
+    // This is CPU 0 (`arch::cpu_index` reads TPIDR_EL1; secondaries set their own index).
+    "    msr tpidr_el1, xzr",
     // Link the level-1 tables (the pc is physical, so adrp yields physical addresses). The MMU
     // is off: the stores go to memory, and `dc ivac` drops any stale cached copy the
     // (cacheable) table walks could read instead.
@@ -160,6 +164,8 @@ extern "C" fn rust_entry() -> ! {
     // SAFETY: reading MPIDR_EL1 at EL1 has no side effects.
     unsafe { core::arch::asm!("mrs {}, mpidr_el1", out(reg) mpidr, options(nomem, nostack)) };
     // Aff3 (bits 39:32) and Aff2..Aff0 (bits 23:0), as PSCI CPU_ON takes them.
-    let affinity = mpidr & 0xff_00ff_ffff;
-    crate::kernel_main(super::DEVICE_TREE_ADDRESS, affinity as usize)
+    let affinity = (mpidr & 0xff_00ff_ffff) as usize;
+    // The CPU list, while the boot mapping still covers the device tree.
+    super::smp::read_cpu_list(super::DEVICE_TREE_ADDRESS, affinity);
+    crate::kernel_main(super::DEVICE_TREE_ADDRESS, affinity)
 }

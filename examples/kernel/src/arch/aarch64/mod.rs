@@ -38,7 +38,7 @@ pub(crate) use self::user_access::{protect_user_memory, user_memory_blocked};
 pub(crate) const ISA_NAME: &str = "aarch64 (VMSAv8-64 4K granule, EL1)";
 
 /// What the boot CPU's id is (printed at boot): MPIDR_EL1's affinity fields. QEMU starts only
-/// this CPU; the others stay off until a PSCI CPU_ON, which this kernel never sends.
+/// this CPU; the others stay off until a PSCI CPU_ON (`smp.rs`).
 pub(crate) const CPU_ID_KIND: &str = "MPIDR affinity";
 
 /// The documented RAM window, used only if the device tree cannot be read: QEMU `virt` RAM

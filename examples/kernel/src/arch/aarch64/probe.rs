@@ -1,5 +1,6 @@
-//! The probes of `crate::probe` in AArch64 assembly: each arms `PROBE_RECOVERY` with the pc and sp
-//! of its label `1:`, makes the access, disarms and returns 0; a faulting access lands on `1:` and
+//! The probes of `crate::probe` in AArch64 assembly: each arms this CPU's `PROBE_RECOVERY` record
+//! (at `PROBE_RECOVERY + 16 * TPIDR_EL1`, the CPU's index, see `smp.rs`) with the pc and sp of its
+//! label `1:`, makes the access, disarms and returns 0; a faulting access lands on `1:` and
 //! returns 1.
 
 use core::arch::global_asm;
@@ -13,6 +14,8 @@ global_asm!(
     "example_probe_read:",
     "    adrp x9, {recovery}",
     "    add x9, x9, :lo12:{recovery}",
+    "    mrs x10, tpidr_el1",
+    "    add x9, x9, x10, lsl #4",
     "    adr x10, 1f",
     "    mov x11, sp",
     "    stp x10, x11, [x9]",
@@ -28,6 +31,8 @@ global_asm!(
     "example_probe_write:",
     "    adrp x9, {recovery}",
     "    add x9, x9, :lo12:{recovery}",
+    "    mrs x10, tpidr_el1",
+    "    add x9, x9, x10, lsl #4",
     "    adr x10, 1f",
     "    mov x11, sp",
     "    stp x10, x11, [x9]",
@@ -43,12 +48,16 @@ global_asm!(
     "    stp x29, x30, [sp, #-16]!",
     "    adrp x9, {recovery}",
     "    add x9, x9, :lo12:{recovery}",
+    "    mrs x10, tpidr_el1",
+    "    add x9, x9, x10, lsl #4",
     "    adr x10, 1f",
     "    mov x11, sp",
     "    stp x10, x11, [x9]",
     "    blr x0",
     "    adrp x9, {recovery}",
     "    add x9, x9, :lo12:{recovery}",
+    "    mrs x10, tpidr_el1",
+    "    add x9, x9, x10, lsl #4",
     "    str xzr, [x9]",
     "    mov x0, #0",
     "    b 2f",
