@@ -33,6 +33,23 @@ impl Outcome {
 }
 
 /// Runs `cases` in order; `expected` is the number of cases the suite must have.
+/// Lines a case reports (figures it measured), printed indented after its verdict line so that
+/// `test NAME ... ok` stays one line.
+static NOTES: crate::global_cell::GlobalCell<alloc::vec::Vec<String>> =
+    crate::global_cell::GlobalCell::new(alloc::vec::Vec::new());
+
+/// Adds a line to the running case's report.
+pub(crate) fn note(line: String) {
+    NOTES.with(|notes| notes.push(line));
+}
+
+/// Prints and forgets the running case's notes.
+fn print_notes() {
+    for line in NOTES.with(core::mem::take) {
+        println!("    {line}");
+    }
+}
+
 pub(crate) fn run(cases: &[&TestCase], expected: usize) -> Outcome {
     println!("running {} tests", cases.len());
     let mut outcome = Outcome {
@@ -47,11 +64,13 @@ pub(crate) fn run(cases: &[&TestCase], expected: usize) -> Outcome {
         match (case.run)() {
             Ok(()) => {
                 println!("ok");
+                print_notes();
                 outcome.passed += 1;
             }
             Err(message) => {
                 println!("FAILED");
                 println!("    {message}");
+                print_notes();
                 outcome.failed += 1;
             }
         }

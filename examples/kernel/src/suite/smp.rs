@@ -35,6 +35,8 @@ const HUGE_PAGE_SIZE: usize = 0x20_0000;
 /// The page the shootdown cases change (2 MiB aligned, for the split case).
 const PAGE: usize = slot(12);
 
+/// Raised by CPU 0 right before it starts its change.
+static STARTED: AtomicBool = AtomicBool::new(false);
 /// Raised by CPU 0 once its change returned (the shootdown completed).
 static CHANGED: AtomicBool = AtomicBool::new(false);
 /// Accesses CPU 1 made that succeeded, and how its loop ended.
@@ -44,9 +46,10 @@ static ENDING: AtomicUsize = AtomicUsize::new(RUNNING);
 static SEEN: AtomicU64 = AtomicU64::new(0);
 
 const RUNNING: usize = 0;
-/// The first access after the change faulted, as it must.
+/// An access faulted once the change had started (at the latest the first one after it
+/// completed), as it must.
 const FAULTED_AFTER: usize = 1;
-/// An access faulted before the change: the setup is wrong.
+/// An access faulted before the change started: the setup is wrong.
 const FAULTED_BEFORE: usize = 2;
 /// An access that started after the change completed succeeded: a stale translation.
 const STALE: usize = 3;
@@ -62,6 +65,7 @@ const MARK: u64 = 0x5eed_0000_0000_0001;
 const WARM: usize = 2000;
 
 fn reset() {
+    STARTED.store(false, Ordering::SeqCst);
     CHANGED.store(false, Ordering::SeqCst);
     ACCESSES.store(0, Ordering::SeqCst);
     ENDING.store(RUNNING, Ordering::SeqCst);
@@ -79,8 +83,11 @@ fn keep_writing(address: usize) {
             Ok(()) => {
                 ACCESSES.fetch_add(1, Ordering::SeqCst);
             }
-            Err(_) if changed => break FAULTED_AFTER,
-            Err(_) => break FAULTED_BEFORE,
+            Err(_) if STARTED.load(Ordering::SeqCst) => break FAULTED_AFTER,
+            Err(fault) => {
+                SEEN.store(fault.address.as_usize() as u64, Ordering::SeqCst);
+                break FAULTED_BEFORE;
+            }
         }
     };
     ENDING.store(ending, Ordering::SeqCst);
@@ -101,7 +108,7 @@ fn keep_reading(address: usize) {
             Ok(_) => {
                 ACCESSES.fetch_add(1, Ordering::SeqCst);
             }
-            Err(_) if changed => break FAULTED_AFTER,
+            Err(_) if STARTED.load(Ordering::SeqCst) => break FAULTED_AFTER,
             Err(_) => break FAULTED_BEFORE,
         }
     };
@@ -140,6 +147,7 @@ fn change_under_cpu1(
     smp::run_on(1, job, address);
     let result = wait_warm().and_then(|()| {
         let before = smp::shootdown_stats();
+        STARTED.store(true, Ordering::SeqCst);
         kernel_space::with_shared(change)?;
         let stats = smp::shootdown_stats() - before;
         CHANGED.store(true, Ordering::SeqCst);
@@ -161,7 +169,12 @@ fn change_under_cpu1(
              TLB entry went (shootdown {stats:?})",
             SEEN.load(Ordering::SeqCst)
         )),
-        FAULTED_BEFORE => Err("CPU 1 faulted before the change".into()),
+        FAULTED_BEFORE => Err(format!(
+            "CPU 1 faulted at {:#x} before the change, after {} accesses (last refusal {:?})",
+            SEEN.load(Ordering::SeqCst),
+            ACCESSES.load(Ordering::SeqCst),
+            crate::trap::refused_faults()
+        )),
         other => Err(format!("CPU 1's loop ended with {other}")),
     }
 }
@@ -468,13 +481,13 @@ fn rounds_checks(cpus: usize) -> Result<(), String> {
         "unmap"
     );
     let unmap = smp::shootdown_stats() - before;
-    crate::println!(
-        "  unmap of {} MiB populated ({} pages) live on {cpus} CPUs: {} flush round(s), {} remote CPU(s) reached",
+    crate::harness::note(format!(
+        "unmap of {} MiB populated ({} pages) live on {cpus} CPUs: {} flush round(s), {} remote CPU(s) reached",
         size >> 20,
         size / PAGE_SIZE,
         unmap.rounds,
         unmap.remote_cpus
-    );
+    ));
     ensure_eq!(
         (unmap.rounds, unmap.remote_cpus),
         (1, cpus - 1),
@@ -550,10 +563,10 @@ pub(crate) fn asid_rollover() -> Result<(), String> {
         );
     }
     let rollovers = kernel_space::asid_rollovers() - rollovers_before;
-    crate::println!(
-        "  {} ({rollovers} during this case)",
+    crate::harness::note(format!(
+        "{} ({rollovers} during this case)",
         kernel_space::asid_summary()
-    );
+    ));
     if cfg!(feature = "small-asids") && kernel_space::asids_in_use() {
         ensure!(rollovers > 0, "no rollover with 4-bit ASIDs");
     }
