@@ -269,6 +269,11 @@ const X86_64: ArchSpec = ArchSpec {
         BootVariant {
             name: "multi-cpu",
             kernel_features: &[],
+            qemu_args: &["-smp", "4", "-m", "2G", "-cpu", "max"],
+        },
+        BootVariant {
+            name: "small-asids",
+            kernel_features: &["small-asids"],
             qemu_args: &["-smp", "4", "-cpu", "max"],
         },
     ],
@@ -326,6 +331,11 @@ const AARCH64: ArchSpec = ArchSpec {
         BootVariant {
             name: "multi-cpu",
             kernel_features: &[],
+            qemu_args: &["-smp", "4", "-m", "2G", "-cpu", "max"],
+        },
+        BootVariant {
+            name: "small-asids",
+            kernel_features: &["small-asids"],
             qemu_args: &["-smp", "4", "-cpu", "max"],
         },
     ],
@@ -384,6 +394,11 @@ const RISCV64: ArchSpec = ArchSpec {
         BootVariant {
             name: "multi-cpu",
             kernel_features: &[],
+            qemu_args: &["-smp", "4", "-m", "2G"],
+        },
+        BootVariant {
+            name: "small-asids",
+            kernel_features: &["small-asids"],
             qemu_args: &["-smp", "4"],
         },
         // Sv48 (4-level tables) with 4 GiB of RAM; `rv64` implements Sv48 (`sifive-u54` would

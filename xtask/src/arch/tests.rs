@@ -246,9 +246,10 @@ fn the_kernel_is_built_once_per_distinct_feature_set_in_first_use_order() {
         ]
     );
     assert_eq!(kernel_builds(&[]), []);
-    // The table's own configurations: riscv64 needs three builds, the others one.
-    assert_eq!(kernel_builds(&Arch::Riscv64.boot_configs()).len(), 3);
-    assert_eq!(kernel_builds(&Arch::X86_64.boot_configs()).len(), 1);
+    // The table's own configurations: riscv64 needs four builds (default, sv48, svpbmt,
+    // small-asids), the others two (default, small-asids).
+    assert_eq!(kernel_builds(&Arch::Riscv64.boot_configs()).len(), 4);
+    assert_eq!(kernel_builds(&Arch::X86_64.boot_configs()).len(), 2);
 }
 
 /// The names of the `[features]` section of a Cargo.toml text.
@@ -330,7 +331,7 @@ fn riscv64_boots_sv48_and_svpbmt_builds_on_cpus_that_implement_them() {
             arch.spec()
                 .boots
                 .iter()
-                .all(|variant| variant.kernel_features.is_empty()),
+                .all(|variant| variant.kernel_features.iter().all(|f| *f == "small-asids")),
             "{arch}: sv48 and svpbmt are riscv64 features"
         );
     }
@@ -401,4 +402,24 @@ fn a_boot_configuration_counts_its_cpus_from_smp() {
         3,
         "QEMU keeps the last"
     );
+}
+
+#[test]
+fn every_isa_boots_one_cpu_and_four_and_a_small_asid_space() {
+    for arch in Arch::ALL {
+        let configs = arch.boot_configs();
+        assert!(configs.iter().any(|c| c.cpus() == 1), "{arch}: one CPU");
+        assert!(
+            configs
+                .iter()
+                .any(|c| c.cpus() == 4 && c.kernel_features.is_empty()),
+            "{arch}: four CPUs"
+        );
+        assert!(
+            configs
+                .iter()
+                .any(|c| c.cpus() == 4 && c.kernel_features == ["small-asids"]),
+            "{arch}: ASID rollovers on four CPUs"
+        );
+    }
 }
