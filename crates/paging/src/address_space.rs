@@ -1,5 +1,6 @@
 //! The address space: an area set, its page table and page-fault handling.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use memory_addr::{PhysAddr, VirtAddr, VirtAddrRange};
@@ -63,9 +64,10 @@ pub struct AddressSpace<H: PagingHandler, A: PagingArch = Arch, B: AreaBackend<H
     range: VirtAddrRange,
     /// Made with [`Self::new_kernel`].
     kernel: bool,
-    /// The last fault answered [`FaultResolution::Spurious`] (page, access, user mode), until
-    /// the next fault or change of the table.
-    pub(crate) last_spurious: Option<(usize, Access, bool)>,
+    /// Per CPU, the last fault answered [`FaultResolution::Spurious`] (CPU, then page, access,
+    /// user mode), until that CPU's next fault or a change of the table. (Several CPUs may
+    /// take the same fault at once; only one CPU taking it twice means the hardware disagrees.)
+    pub(crate) last_spurious: Vec<(usize, (usize, Access, bool))>,
 }
 
 impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B> {
@@ -80,7 +82,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             page_table: PageTable::try_new()?,
             range: VirtAddrRange::new(VirtAddr::from(0), VirtAddr::from(usize::MAX)),
             kernel: false,
-            last_spurious: None,
+            last_spurious: Vec::new(),
         })
     }
 
@@ -201,13 +203,13 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             page_table: PageTable::try_new()?,
             range: self.range,
             kernel: false,
-            last_spurious: None,
+            last_spurious: Vec::new(),
         };
         child.page_table.link_shared_slots(&self.page_table);
         child.page_table.flush_hook = self.page_table.flush_hook;
         child.page_table.largest_leaf_level = self.page_table.largest_leaf_level;
         child.page_table.frames = self.page_table.frames;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         for area in self.areas.iter() {
             area.backend()
                 .fork(area, &mut self.page_table, &mut child.page_table)?;
@@ -252,7 +254,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         checked_range::<A>(area.start(), area.size())?;
         self.check_in_range(area.start(), area.size())?;
         self.check_half(area.start())?;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         let fixed = placement == Placement::Fixed;
         self.with_global_hint(area.start(), area.size(), |areas, page_table| {
             areas.map(area, page_table, fixed)
@@ -268,7 +270,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// a huge entry must be split and no table page is left (that area is unchanged).
     pub fn unmap(&mut self, vaddr: VirtAddr, size: usize) -> MappingResult {
         self.check_in_range(vaddr, size)?;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         self.with_global_hint(vaddr, size, |areas, page_table| {
             areas.unmap(vaddr, size, page_table)
         })
@@ -342,7 +344,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         update: impl Fn(MappingFlags) -> Option<MappingFlags>,
     ) -> MappingResult {
         self.check_in_range(vaddr, size)?;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         self.with_global_hint(vaddr, size, |areas, page_table| {
             areas.protect(vaddr, size, update, page_table)
         })
@@ -363,7 +365,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// unaligned size or a new end outside the space's range; `NoMemory`. Nothing changes then.
     pub fn resize_area(&mut self, vaddr: VirtAddr, new_size: usize) -> MappingResult {
         self.check_in_range(vaddr, new_size)?;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         let old_size = self.areas.find(vaddr).map_or(0, |area| area.size());
         self.with_global_hint(vaddr, old_size.max(new_size), |areas, page_table| {
             areas.resize(vaddr, new_size, page_table)
@@ -417,7 +419,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         if old_end > area_end {
             return Err(MappingError::NotMapped);
         }
-        self.last_spurious = None;
+        self.last_spurious.clear();
         if let Remap::InPlace | Remap::MayMove = how {
             if new_size <= old_size {
                 self.unmap(VirtAddr::from(start + new_size), old_size - new_size)?;
@@ -508,7 +510,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     /// None in practice (whole areas never need splits); a backend error stops it with the
     /// remaining areas intact.
     pub fn clear(&mut self) -> MappingResult {
-        self.last_spurious = None;
+        self.last_spurious.clear();
         self.areas.clear(&mut self.page_table)
     }
 
@@ -518,9 +520,11 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
     ///   area's flags: [`FaultResolution::Populated`].
     /// - A legal access to a page the table already allows (a stale TLB entry, another CPU was
     ///   first, a break-before-make window that closed) flushes that page:
-    ///   [`FaultResolution::Spurious`]. The same fault again, with no change to the table in
-    ///   between, is [`FaultError::Repeated`]: the hardware disagrees with the table, and
-    ///   answering "retry" again would loop forever.
+    ///   [`FaultResolution::Spurious`] (the flush request names only `fault.cpu`). The same
+    ///   fault again on the same CPU, with no change to the table and no other fault of that
+    ///   CPU in between, is [`FaultError::Repeated`]: the hardware disagrees with the table,
+    ///   and answering "retry" again would loop forever. Other CPUs taking the same fault at
+    ///   the same time (they all raced for the page) are each answered `Spurious` once.
     ///
     /// # Errors
     ///
@@ -533,7 +537,11 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         &mut self,
         fault: PageFaultInfo,
     ) -> Result<FaultResolution, FaultError> {
-        let last_spurious = self.last_spurious.take();
+        let last_spurious = self
+            .last_spurious
+            .iter()
+            .position(|&(cpu, _)| cpu == fault.cpu)
+            .map(|index| self.last_spurious.swap_remove(index).1);
         if fault.cause == FaultCause::ReservedBit {
             return Err(FaultError::CorruptTable);
         }
@@ -577,8 +585,10 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             if last_spurious == Some(key) {
                 return Err(FaultError::Repeated);
             }
-            self.page_table.flush_page(page, !user_page);
-            self.last_spurious = Some(key);
+            // Only the faulting CPU holds the stale entry.
+            self.page_table
+                .flush_page(page, !user_page, Some(fault.cpu));
+            self.last_spurious.push((fault.cpu, key));
             return Ok(FaultResolution::Spurious);
         }
         area.backend()
@@ -692,7 +702,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A> + From<Backend>> Addr
             flags,
             B::from(Backend::linear_for(vaddr, paddr)),
         );
-        self.last_spurious = None;
+        self.last_spurious.clear();
         self.areas.map_noreplace(area, &mut self.page_table)
     }
 
@@ -714,7 +724,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A> + From<Backend>> Addr
         self.check_in_range(vaddr, size)?;
         self.check_half(vaddr)?;
         let area = MemoryArea::new(vaddr, size, flags, B::from(Backend::Alloc { populate }));
-        self.last_spurious = None;
+        self.last_spurious.clear();
         self.areas.map_noreplace(area, &mut self.page_table)
     }
 }

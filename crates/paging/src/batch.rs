@@ -24,7 +24,7 @@ use core::mem::MaybeUninit;
 
 use memory_addr::{PhysAddr, VirtAddr};
 use page_table_multiarch::PagingHandler;
-use vmlayer_arch::{PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
+use vmlayer_arch::{CpuMask, PagingArch, TlbFlush, TlbFlushHook, TlbFlushRequest};
 
 use crate::cpu::TableTlb;
 use crate::frames::FrameTable;
@@ -63,6 +63,8 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     /// inside one operation on the table, which keeps the `Arc` alive, while the operation
     /// borrows the table mutably).
     tlb: *const TableTlb,
+    /// Send the requests to this CPU only (if it may cache the table): a spurious fault's.
+    only_cpu: Option<usize>,
     /// Changed virtual range `[low, high)`; empty when `low >= high`.
     low: usize,
     high: usize,
@@ -100,6 +102,7 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             sink: None,
             frames,
             tlb: Arc::as_ptr(tlb),
+            only_cpu: None,
             low: usize::MAX,
             high: 0,
             flush_all: false,
@@ -126,6 +129,12 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
         // the batch (created and finished inside one operation on the table); `TableTlb` is
         // only read through shared references (atomics).
         unsafe { &*self.tlb }
+    }
+
+    /// Limits the requests to `cpu`: only it may hold the entries to drop (a spurious fault's
+    /// stale entry). Nothing is freed after such a request.
+    pub(crate) fn only_on(&mut self, cpu: usize) {
+        self.only_cpu = Some(cpu);
     }
 
     /// Records that the translations of `[start, start + size)` changed.
@@ -239,7 +248,13 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
         } else {
             TlbFlush::covering(VirtAddr::from(self.low), VirtAddr::from(self.high))
         }?;
-        let (cpus, asid) = self.table_tlb().flush_target();
+        let (mut cpus, asid) = self.table_tlb().flush_target();
+        if let Some(cpu) = self.only_cpu {
+            cpus = match CpuMask::single(cpu) {
+                Some(only) if cpus.contains(cpu) => only,
+                _ => CpuMask::EMPTY,
+            };
+        }
         Some(TlbFlushRequest {
             root_paddr: self.root,
             asid,

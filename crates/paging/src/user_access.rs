@@ -208,7 +208,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             }
             // A write into a page shared copy-on-write (after a fork) must not reach the
             // other sharers: the page gets its own frame first, as a write fault would.
-            self.last_spurious = None;
+            self.last_spurious.clear();
             let area = self
                 .areas
                 .find(VirtAddr::from(page))
@@ -236,7 +236,7 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             .areas
             .find(VirtAddr::from(page))
             .ok_or(FaultError::NoArea)?;
-        self.last_spurious = None;
+        self.last_spurious.clear();
         area.backend()
             .populate(area, VirtAddr::from(page), &mut self.page_table)?;
         let translation = self

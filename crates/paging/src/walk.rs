@@ -269,8 +269,11 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     /// Flushes the translation of one page after a spurious fault on a stale TLB entry. The
     /// stale entry may be a cached non-leaf entry (a table linked since), so the request says
     /// that tables changed (RISC-V then fences everything, see [`vmlayer_arch::TlbFlushRequest`]).
-    pub(crate) fn flush_page(&self, vaddr: usize, global: bool) {
+    pub(crate) fn flush_page(&self, vaddr: usize, global: bool, only_cpu: Option<usize>) {
         let mut batch = self.batch();
+        if let Some(cpu) = only_cpu {
+            batch.only_on(cpu);
+        }
         batch.touch(vaddr & !0xfff, 0x1000);
         batch.table_linked();
         if global {

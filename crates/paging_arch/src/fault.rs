@@ -68,6 +68,10 @@ pub struct PageFaultInfo {
     /// faults however the page is mapped, so it can never be "retried". Always `false` for user
     /// faults.
     pub user_memory_access: bool,
+    /// The CPU that faulted (the kernel's index, as in `CpuMask`; 0 unless the kernel says,
+    /// see [`Self::on_cpu`]). Two CPUs can take the same fault at once: only the same fault
+    /// again *on the same CPU* means the hardware disagrees with the table.
+    pub cpu: usize,
 }
 
 impl PageFaultInfo {
@@ -88,7 +92,22 @@ impl PageFaultInfo {
             user,
             cause: FaultCause::Unspecified,
             user_memory_access: false,
+            cpu: 0,
         }
+    }
+
+    /// The same fault, taken on CPU `cpu` (the kernel's index). An SMP kernel sets it on every
+    /// fault it hands to `handle_page_fault`.
+    ///
+    /// ```
+    /// use vmlayer_arch::{Access, PageFaultInfo, VirtAddr};
+    ///
+    /// let fault = PageFaultInfo::new(VirtAddr::from(0x1000), Access::Read, true).on_cpu(3);
+    /// assert_eq!(fault.cpu, 3);
+    /// ```
+    pub const fn on_cpu(mut self, cpu: usize) -> Self {
+        self.cpu = cpu;
+        self
     }
 
     /// The flags an area must carry for this access to be legal: the access flag, plus `USER`

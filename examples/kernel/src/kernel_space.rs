@@ -401,6 +401,8 @@ pub(crate) fn init(frames: &'static FrameTable) {
 /// space for the upper half, else the current user space): lazy allocation, spurious faults,
 /// or a typed refusal.
 fn handle_page_fault(fault: PageFaultInfo) -> Result<FaultResolution, FaultError> {
+    // Several CPUs may take the same fault at once: each is answered for itself.
+    let fault = fault.on_cpu(smp::this_cpu());
     let which = SPACES.with(|spaces| spaces.translating(fault.address));
     if which == Space::Shared {
         // Its own lock: the other CPUs that fault in it wait here (serving shootdowns).
@@ -444,6 +446,7 @@ pub(crate) fn handle_user_fault(
     space: &mut AddressSpace,
     fault: PageFaultInfo,
 ) -> Result<FaultResolution, FaultError> {
+    let fault = fault.on_cpu(smp::this_cpu());
     if is_upper_half(fault.address.as_usize()) {
         SPACES.with(|spaces| {
             spaces

@@ -172,3 +172,61 @@ fn a_reserved_bit_fault_is_a_corrupt_table_never_an_ordinary_fault() {
     );
     assert_eq!(lookup(&space, 0x10_0000), None, "not populated by it");
 }
+
+#[test]
+fn cpus_that_raced_for_a_page_are_each_answered_spurious_once() {
+    // CPUs 1, 2 and 3 fault on one lazy page at once; CPU 1 populates it, and the others,
+    // which faulted before it was there, find it present: each is retried once. Only the same
+    // CPU taking the same fault again means the hardware disagrees with the table.
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x1000, USER_RW, false)
+        .unwrap();
+    let on = |cpu| fault(0x10_0008, Access::Write, true).on_cpu(cpu);
+    assert_eq!(
+        space.handle_page_fault(on(1)),
+        Ok(FaultResolution::Populated)
+    );
+    assert_eq!(
+        space.handle_page_fault(on(2)),
+        Ok(FaultResolution::Spurious)
+    );
+    assert_eq!(
+        space.handle_page_fault(on(3)),
+        Ok(FaultResolution::Spurious)
+    );
+    assert_eq!(
+        space.handle_page_fault(on(2)),
+        Err(FaultError::Repeated),
+        "CPU 2 twice"
+    );
+    assert_eq!(
+        space.handle_page_fault(on(3)),
+        Err(FaultError::Repeated),
+        "CPU 3 twice"
+    );
+}
+
+#[test]
+fn a_spurious_fault_flushes_only_the_cpu_that_took_it() {
+    use crate::CpuContext;
+    let mut space = Space::try_new().unwrap();
+    space.set_tlb_flush_hook(Some(super::frames::record_flush));
+    space
+        .map_alloc(va(0x10_0000), 0x1000, USER_RW, true)
+        .unwrap();
+    for cpu in [0, 2, 5] {
+        let mut context = CpuContext::new(cpu).unwrap();
+        context.plan_switch(space.page_table(), None);
+        context.switched();
+    }
+    super::frames::take_flushes();
+    let fault = fault(0x10_0000, Access::Read, true).on_cpu(2);
+    assert_eq!(
+        space.handle_page_fault(fault),
+        Ok(FaultResolution::Spurious)
+    );
+    let flushes = super::frames::take_flushes();
+    assert_eq!(flushes.len(), 1);
+    assert_eq!(flushes[0].cpus, vmlayer_arch::CpuMask::single(2).unwrap());
+}
