@@ -155,6 +155,21 @@
 //! drop(process);
 //! # Ok::<(), vmlayer_paging::MappingError>(())
 //! ```
+//!
+//! # Several CPUs
+//!
+//! - Each CPU switches through its own [`CpuContext`] (and every CPU calls
+//!   [`CpuContext::join_kernel`] once at bring-up): each table then knows the CPUs that may
+//!   cache it and its ASID ([`asid::AsidAllocator`], one per machine, as wide as
+//!   `PagingArch::asid_bits` says), so switching spaces flushes nothing.
+//! - Every change sends **one** [`TlbFlushRequest`] per operation to the flush hook, naming the
+//!   ASID and exactly those CPUs ([`TlbFlushRequest::cpus`]); the hook reaches them (x86 IPIs,
+//!   RISC-V SBI RFENCE, AArch64 broadcast `TLBI …IS`) and returns once all completed; only then
+//!   do the released frames go back to the allocator.
+//! - The kernel serializes the calls that take `&mut AddressSpace` with one lock per space;
+//!   faults from several CPUs in one space are then correct ([`PageFaultInfo::cpu`] tells
+//!   them apart), and other CPUs may run user code in the space meanwhile. The whole model is
+//!   in `ARCHITECTURE.md` ("Concurrency model").
 
 #![no_std]
 
