@@ -10,10 +10,10 @@
 //! flush requests carry the ASID (`TlbFlushRequest::asid`). The kernel space (the table of
 //! `TTBR1_EL1`) runs with ASID 0 and global leaves. [`flush_plan`] chooses:
 //!
-//! | request                            | by page (each 4 KiB page)  | everything        |
-//! |------------------------------------|----------------------------|-------------------|
-//! | `asid != 0` and not `global_changed` | `TLBI VAE1`, ASID in 63:48 | `TLBI ASIDE1`     |
-//! | otherwise                          | `TLBI VAAE1` (every ASID)  | `TLBI VMALLE1`    |
+//! | request                              | by page (each 4 KiB page)  | everything     |
+//! |--------------------------------------|----------------------------|----------------|
+//! | `asid != 0` and not `global_changed` | `TLBI VAE1`, ASID in 63:48 | `TLBI ASIDE1`  |
+//! | otherwise                            | `TLBI VAAE1` (every ASID)  | `TLBI VMALLE1` |
 //!
 //! (each with the `IS` suffix when broadcast). A flush by ASID leaves the other address spaces'
 //! translations alone, and a CPU may carry it out whether or not it runs that ASID now. It
