@@ -17,8 +17,9 @@
 
 /// Start of a run of `TLBI`s: the store barrier that makes the descriptor writes visible to the
 /// table walkers first. `is`: of every CPU of the Inner Shareable domain (`DSB ISHST`), before
-/// broadcast `TLBI …IS`; `local`: of this CPU (`DSB NSHST`, as Linux's `local_flush_tlb_all`),
-/// before the non-broadcast forms.
+/// broadcast `TLBI …IS`; `local`: of this CPU (`DSB NSHST`, as Linux's `local_flush_tlb_all`
+/// and `local_flush_tlb_page_nonotify` in `arch/arm64/include/asm/tlbflush.h`), before the
+/// non-broadcast forms: only this CPU's walker must see the stores before the `TLBI`.
 macro_rules! tlbi_begin {
     (is) => {
         "dsb ishst"
