@@ -21,7 +21,8 @@
 //!   `EXECUTE`; a user page is always `PXN` (the kernel never executes user memory) and `UXN`
 //!   unless `EXECUTE`.
 //! - `AF = 1` always (we do not rely on hardware access-flag management).
-//! - `nG`: user pages are not global, kernel pages are global.
+//! - `nG`: user pages are not global, kernel pages are global; [`non_global`] makes a kernel
+//!   leaf not global too, for a table that runs with an ASID (`PagingArch::non_global`).
 //! - Device memory is never executable: a `DEVICE` leaf is `UXN` and `PXN` whatever the flags
 //!   say. Instruction fetches from Device memory are not allowed to have side effects yet may be
 //!   speculative (Arm ARM B2.7.2 "Device memory": "the architecture ... does not prevent
@@ -194,6 +195,26 @@ pub const fn encode_leaf(paddr: PhysAddr, flags: MappingFlags, level: usize) -> 
         0
     };
     (paddr.as_usize() as u64 & OUTPUT_ADDRESS_MASK) | attributes | type_bit
+}
+
+/// `entry` with `nG` set if it is a valid descriptor (a leaf, as `PagingArch::non_global` is
+/// called with; bit 11 of a table descriptor is ignored by the hardware anyway); an invalid
+/// entry (PROT_NONE) unchanged.
+///
+/// ```
+/// use vmlayer_aarch64::entry::{NOT_GLOBAL, encode_leaf, non_global};
+/// use vmlayer_aarch64::{MappingFlags, PhysAddr};
+///
+/// let kernel = encode_leaf(PhysAddr::from(0x4000_0000), MappingFlags::READ, 1);
+/// assert_eq!(kernel & NOT_GLOBAL, 0);
+/// assert_eq!(non_global(kernel), kernel | NOT_GLOBAL);
+/// ```
+pub const fn non_global(entry: u64) -> u64 {
+    if entry & VALID != 0 {
+        entry | NOT_GLOBAL
+    } else {
+        entry
+    }
 }
 
 /// A table descriptor pointing to the next-level table at `paddr`, with no hierarchical

@@ -9,17 +9,22 @@
 //! - [`entry`]: [`MappingFlags`] ↔ descriptor bits: kernel pages `UXN`, user pages `PXN` and
 //!   `nG`, `AF` always set, memory type through `MAIR_EL1` = [`entry::MAIR_VALUE`], and
 //!   PROT_NONE as an invalid descriptor that keeps the frame.
-//! - [`tlb`]: broadcast `TLBI` with the barriers around it; [`registers`]: TTBR switch and the
-//!   kernel-half story.
+//! - [`tlb`]: `TLBI` by ASID or for every ASID, broadcast or on this CPU, with the barriers
+//!   around it; [`registers`]: TTBR switch (with an ASID or flushing) and the kernel-half story.
 //! - [`fault`]: `ESR_EL1` + `FAR_EL1` + `SPSR_EL1` → [`PageFaultInfo`].
 //! - [`cache`]: the `DC CVAU` / `IC IVAU` sequence before new code runs, line sizes from
-//!   `CTR_EL0`; [`cpu`]: the physical-address width from `ID_AA64MMFR0_EL1.PARange`.
+//!   `CTR_EL0`; [`cpu`]: the physical-address width from `ID_AA64MMFR0_EL1.PARange` and the
+//!   ASID width from `ID_AA64MMFR0_EL1.ASIDBits` and `TCR_EL1.AS`.
 //!
 //! # ASIDs
 //!
-//! All address spaces use ASID 0: `PagingArch::activate` writes `TTBR0_EL1` with ASID 0 and
-//! flushes the local TLB; page flushes drop the address in all ASIDs (`TLBI VAAE1IS`). User
-//! pages are nevertheless `nG` and kernel pages global, which is what real ASIDs would need.
+//! A user space may run with an ASID (8 or 16 bits, [`cpu::asid_bits`]):
+//! `PagingArch::activate_asid` writes it into `TTBR0_EL1` with the root and keeps the TLB
+//! ([`registers::switch_user_root_asid`]); `PagingArch::activate` (ASID 0) flushes this CPU's
+//! TLB as before. The space's leaves are then all `nG` (`PagingArch::non_global`: kernel leaves
+//! of a user table too), and its flush requests are carried out by ASID (`TLBI VAE1IS`,
+//! `ASIDE1IS`, see [`tlb`]); the kernel space (`TTBR1_EL1`) runs with ASID 0 and global leaves,
+//! flushed in every ASID. The ASID comes from `TTBR0_EL1`: `TCR_EL1.A1` must be 0.
 //!
 //! # Example
 //!
@@ -123,11 +128,28 @@ unsafe impl PagingArch for AArch64 {
         entry::decode(entry, level)
     }
 
-    /// Broadcast `TLBI` ([`tlb::flush`]): `VAAE1IS` per page, `VMALLE1IS` for everything.
-    /// Both invalidate every level of the walk (so `tables_changed` needs nothing more) and
-    /// global entries too (so does `global_changed`); see [`tlb`].
+    /// Broadcast `TLBI` ([`tlb::flush_broadcast`]): with the request's ASID (not 0, and no
+    /// global entry changed) `VAE1IS` per page and `ASIDE1IS` for everything, else `VAAE1IS`
+    /// per page and `VMALLE1IS`. All of them invalidate every level of the walk (so
+    /// `tables_changed` needs nothing more), and the all-ASID forms global entries too (for
+    /// `global_changed`); see [`tlb`]. Broadcast to the Inner Shareable domain: it covers every
+    /// CPU, not only this one ([`tlb::flush_this_cpu`] is the local form).
     fn flush_tlb_local(request: &TlbFlushRequest) {
-        tlb::flush(request.flush);
+        tlb::flush_broadcast(request);
+    }
+
+    /// 16 if `ID_AA64MMFR0_EL1.ASIDBits` and `TCR_EL1.AS` say so, else 8, on bare metal;
+    /// [`cpu::HOSTED_ASID_BITS`] (0) on hosted builds (see [`cpu::asid_bits`]).
+    fn asid_bits() -> u32 {
+        cpu::asid_bits()
+    }
+
+    /// Sets `nG` (bit 11) on a valid leaf (page or block descriptor): the translation is
+    /// tagged with the ASID of the `TTBR0_EL1` it was walked through. Anything else (PROT_NONE
+    /// entries, which the hardware ignores) is returned as it is.
+    #[inline]
+    fn non_global(entry: u64) -> u64 {
+        entry::non_global(entry)
     }
 
     /// `DC CVAU`, `DSB ISH`, `IC IVAU`, `DSB ISH`, `ISB` over the range with the line sizes of
@@ -140,6 +162,21 @@ unsafe impl PagingArch for AArch64 {
     unsafe fn activate(root_paddr: PhysAddr) -> Result<(), vmlayer_arch::ActivateError> {
         // SAFETY: forwarded from this function's contract.
         unsafe { registers::switch_user_root(root_paddr) };
+        Ok(())
+    }
+
+    /// `TTBR0_EL1` = root | `asid` << 48 without a TLB flush, after `TLBI VMALLE1` on this
+    /// CPU with `flush_local`; `asid == 0`: [`Self::activate`] (see
+    /// [`registers::switch_user_root_asid`]).
+    #[cfg(target_os = "none")]
+    unsafe fn activate_asid(
+        root_paddr: PhysAddr,
+        asid: u16,
+        flush_local: bool,
+    ) -> Result<(), vmlayer_arch::ActivateError> {
+        // SAFETY: forwarded from this function's contract (`PagingArch::activate_asid`: the
+        // allocator keeps `asid` within `asid_bits()` and its translations this table's).
+        unsafe { registers::switch_user_root_asid(root_paddr, asid, flush_local) };
         Ok(())
     }
 

@@ -24,8 +24,22 @@
 //! names the upper-half address; kernel-half entries are global and the all-ASID forms drop
 //! them).
 //!
-//! Both registers are written with ASID 0 (`TCR_EL1.A1 = 0`: the ASID comes from `TTBR0_EL1`)
-//! and followed by a full TLB flush, see [`crate::tlb`].
+//! # ASIDs
+//!
+//! This crate assumes `TCR_EL1.A1 = 0` ([`crate::cpu::TCR_A1`] clear): the ASID comes from
+//! `TTBR0_EL1`, so one `MSR TTBR0_EL1` changes the user root and its ASID together (with
+//! `A1 = 1` the ASID would come from `TTBR1_EL1` and a switch would need two writes with a
+//! reserved table between them, as Linux does). `TTBR1_EL1`'s ASID field is then unused and
+//! written 0; the kernel half is global.
+//!
+//! - [`switch_user_root`] (`PagingArch::activate`) writes ASID 0 and drops this CPU's TLB.
+//! - [`switch_user_root_asid`] (`PagingArch::activate_asid`) writes a non-zero ASID and keeps
+//!   the TLB: the translations cached for that ASID stay valid (the allocator guarantees they
+//!   are the table's). After a rollover it drops this CPU's TLB first (`TLBI VMALLE1`, not
+//!   broadcast: every CPU does it before its own next switch).
+//!
+//! The ASID is 8 or 16 bits wide ([`crate::cpu::asid_bits`]: `ID_AA64MMFR0_EL1.ASIDBits` and
+//! `TCR_EL1.AS`); with 8, the upper 8 bits of the field must be 0.
 
 use memory_addr::PhysAddr;
 
@@ -105,6 +119,49 @@ pub unsafe fn switch_user_root(root: PhysAddr) {
             in(reg) ttbr_value(root, 0),
             options(nostack),
         );
+    }
+}
+
+/// Makes `root` the lower-half (user) table of this CPU with ASID `asid`. With `asid == 0`,
+/// [`switch_user_root`] (which drops this CPU's TLB). Otherwise the TLB is kept, the
+/// translations this CPU cached for `asid` stay in use: `DSB ISHST; MSR TTBR0_EL1; ISB`; with
+/// `flush_local` this CPU's whole TLB is dropped first (every ASID, global entries too: there is
+/// no local "every non-global entry" form): `DSB ISHST; TLBI VMALLE1; DSB NSH; MSR TTBR0_EL1;
+/// ISB`. The `ISB` makes every later instruction translate with the new root and ASID; one
+/// `MSR` changes both, since the ASID comes from `TTBR0_EL1` (`TCR_EL1.A1 = 0`, see the module
+/// docs).
+///
+/// # Safety
+///
+/// As [`switch_user_root`]; moreover `asid` must fit in the ASID width the CPU runs with
+/// ([`crate::cpu::asid_bits`]), `TCR_EL1.A1` must be 0, and every translation this CPU holds
+/// for `asid` must be a translation of `root` (an ASID allocator guarantees it, or asks for
+/// `flush_local`).
+#[cfg(target_os = "none")]
+pub unsafe fn switch_user_root_asid(root: PhysAddr, asid: u16, flush_local: bool) {
+    if asid == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { switch_user_root(root) };
+    } else if flush_local {
+        // SAFETY: the caller guarantees the new table maps everything the CPU uses next; the
+        // barriers and the TLBI only order accesses and drop cached translations.
+        unsafe {
+            core::arch::asm!(
+                switch_ttbr0_after_local_flush!(),
+                in(reg) ttbr_value(root, asid),
+                options(nostack),
+            );
+        }
+    } else {
+        // SAFETY: as above; the caller guarantees that what this CPU cached for `asid`
+        // translates through `root`, so keeping it is correct.
+        unsafe {
+            core::arch::asm!(
+                switch_ttbr0_keep_tlb!(),
+                in(reg) ttbr_value(root, asid),
+                options(nostack),
+            );
+        }
     }
 }
 

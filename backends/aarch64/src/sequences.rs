@@ -1,9 +1,10 @@
 //! The exact instruction sequences of this crate, written once as macros so that the `asm!`
 //! blocks (compiled only for bare metal) and the hosted tests see the same text.
 //!
-//! The tests pin what upstream gets wrong: a `DSB ISHST` before every `TLBI` (the descriptor
-//! writes must reach the table walkers first) and the Inner Shareable (broadcast) forms, so that
-//! every CPU drops the translation.
+//! The tests pin what upstream gets wrong: a store barrier before every `TLBI` (the descriptor
+//! writes must reach the table walkers first), the Inner Shareable (broadcast) forms wherever
+//! other CPUs may hold the translations, and a completion barrier of the same shareability as
+//! the `TLBI`s after them.
 
 // Hosted builds have no asm! blocks; only their tests expand the macros.
 #![cfg_attr(
@@ -14,50 +15,34 @@
     )
 )]
 
-/// Invalidate one address (operand `{0}`, see `tlb::tlbi_operand`) in all ASIDs, all levels,
-/// on every CPU.
-macro_rules! tlbi_page_all_asids {
-    () => {
-        "dsb ishst\ntlbi vaae1is, {0}\ndsb ish\nisb"
-    };
-}
-
-/// Invalidate one address of one ASID (operand `{0}`), all levels, on every CPU.
-macro_rules! tlbi_page_one_asid {
-    () => {
-        "dsb ishst\ntlbi vae1is, {0}\ndsb ish\nisb"
-    };
-}
-
-/// Start of a range invalidation: the store barrier before the first `TLBI`.
-macro_rules! tlbi_range_begin {
-    () => {
+/// Start of a run of `TLBI`s: the store barrier that makes the descriptor writes visible to the
+/// table walkers first. `is`: of every CPU of the Inner Shareable domain (`DSB ISHST`), before
+/// broadcast `TLBI …IS`; `local`: of this CPU (`DSB NSHST`, as Linux's `local_flush_tlb_all`
+/// and `local_flush_tlb_page_nonotify` in `arch/arm64/include/asm/tlbflush.h`), before the
+/// non-broadcast forms: only this CPU's walker must see the stores before the `TLBI`.
+macro_rules! tlbi_begin {
+    (is) => {
         "dsb ishst"
     };
-}
-
-/// One address of a range (operand `{0}`), all ASIDs, all levels, broadcast; no barrier.
-macro_rules! tlbi_range_page {
-    () => {
-        "tlbi vaae1is, {0}"
+    (local) => {
+        "dsb nshst"
     };
 }
 
-/// End of a range invalidation: wait for completion on every CPU, then resynchronize.
-macro_rules! tlbi_range_end {
-    () => {
+/// End of a run of `TLBI`s: wait until the invalidation has completed (`is`: on every CPU of the
+/// Inner Shareable domain, `DSB ISH`; `local`: on this CPU, `DSB NSH`), then resynchronize this
+/// CPU's instruction stream (`ISB`) so that it refetches with the new translations.
+macro_rules! tlbi_end {
+    (is) => {
         "dsb ish\nisb"
     };
-}
-
-/// Invalidate every EL1&0 stage-1 translation on every CPU.
-macro_rules! tlbi_all {
-    () => {
-        "dsb ishst\ntlbi vmalle1is\ndsb ish\nisb"
+    (local) => {
+        "dsb nsh\nisb"
     };
 }
 
-/// Write operand `{0}` to a translation table base register, then drop this CPU's TLB.
+/// Write operand `{0}` to a translation table base register, then drop this CPU's TLB (every
+/// ASID, global entries too).
 macro_rules! switch_ttbr {
     ($register:literal) => {
         concat!(
@@ -68,6 +53,24 @@ macro_rules! switch_ttbr {
     };
 }
 
+/// Write operand `{0}` (a root with a non-zero ASID) to `TTBR0_EL1` and keep the TLB: the
+/// translations this CPU cached for that ASID stay valid. The store barrier first makes this
+/// CPU's writes to the new table visible to its table walker.
+macro_rules! switch_ttbr0_keep_tlb {
+    () => {
+        "dsb ishst\nmsr ttbr0_el1, {0}\nisb"
+    };
+}
+
+/// As [`switch_ttbr0_keep_tlb`], but first drop every stage-1 EL1&0 translation of this CPU
+/// (every ASID: `TLBI VMALLE1`, not broadcast) and wait for that to complete (`DSB NSH`):
+/// an ASID allocator's rollover made the ASIDs of the previous generation free for reuse.
+macro_rules! switch_ttbr0_after_local_flush {
+    () => {
+        "dsb ishst\ntlbi vmalle1\ndsb nsh\nmsr ttbr0_el1, {0}\nisb"
+    };
+}
+
 #[cfg(test)]
 mod tests {
     fn lines(sequence: &str) -> Vec<&str> {
@@ -75,27 +78,26 @@ mod tests {
     }
 
     #[test]
-    fn every_tlbi_is_broadcast_and_preceded_by_a_store_barrier() {
+    fn barriers_match_the_shareability_of_the_tlbis() {
         assert_eq!(
-            lines(tlbi_page_all_asids!()),
-            ["dsb ishst", "tlbi vaae1is, {0}", "dsb ish", "isb"],
-            "by address"
+            lines(tlbi_begin!(is)),
+            ["dsb ishst"],
+            "broadcast: store barrier"
         );
         assert_eq!(
-            lines(tlbi_page_one_asid!()),
-            ["dsb ishst", "tlbi vae1is, {0}", "dsb ish", "isb"],
-            "by address and ASID"
+            lines(tlbi_end!(is)),
+            ["dsb ish", "isb"],
+            "broadcast: completion on every CPU"
         );
         assert_eq!(
-            lines(tlbi_all!()),
-            ["dsb ishst", "tlbi vmalle1is", "dsb ish", "isb"],
-            "everything"
+            lines(tlbi_begin!(local)),
+            ["dsb nshst"],
+            "local: store barrier"
         );
-        let range = [tlbi_range_begin!(), tlbi_range_page!(), tlbi_range_end!()].join("\n");
         assert_eq!(
-            lines(&range),
-            lines(tlbi_page_all_asids!()),
-            "range = page, barriers shared"
+            lines(tlbi_end!(local)),
+            ["dsb nsh", "isb"],
+            "local: completion on this CPU"
         );
     }
 
@@ -117,6 +119,26 @@ mod tests {
             lines(switch_ttbr!("ttbr1_el1"))[1],
             "msr ttbr1_el1, {0}",
             "TTBR1"
+        );
+    }
+
+    #[test]
+    fn an_asid_switch_keeps_the_tlb_or_flushes_this_cpu_first() {
+        assert_eq!(
+            lines(switch_ttbr0_keep_tlb!()),
+            ["dsb ishst", "msr ttbr0_el1, {0}", "isb"],
+            "no TLBI: the ASID's translations stay"
+        );
+        assert_eq!(
+            lines(switch_ttbr0_after_local_flush!()),
+            [
+                "dsb ishst",
+                "tlbi vmalle1",
+                "dsb nsh",
+                "msr ttbr0_el1, {0}",
+                "isb"
+            ],
+            "rollover: this CPU's TLB dropped (not broadcast) before the write"
         );
     }
 }

@@ -1,8 +1,9 @@
 //! x86_64 4-level (48-bit) paging for the ISA-neutral `vmlayer_paging` crate.
 //!
 //! [`X86_64`] implements [`vmlayer_arch::PagingArch`]: leaf, table and PROT_NONE entries as the
-//! Intel SDM (Vol. 3A, §4.5, tables 4-14 to 4-20) defines them, `INVLPG` / CR3 reload for TLB
-//! maintenance ([`tlb::flush_plan`]) and CR3 for switching address spaces.
+//! Intel SDM (Vol. 3A, §4.5, tables 4-14 to 4-20) defines them, `INVLPG` / CR3 reload / INVPCID
+//! for TLB maintenance ([`tlb::flush_plan`]) and CR3 for switching address spaces, with a PCID
+//! (`PagingArch::activate_asid`) or without.
 //! [`decode_page_fault`] turns the `#PF` error code, CR2, RFLAGS and CR4 into a neutral
 //! [`PageFaultInfo`](vmlayer_arch::PageFaultInfo). [`phys_addr_bits`] reads `MAXPHYADDR` with
 //! CPUID (on hosted builds too: CPUID is unprivileged, so tests see the host CPU's width).
@@ -18,6 +19,16 @@
 //! need the `pdpe1gb` CPU feature ([`has_1gib_pages`]): on bare metal
 //! [`PagingArch::largest_leaf_level`] checks it, so page tables use 2 MiB blocks on CPUs
 //! without it (QEMU's default `qemu64` model).
+//!
+//! # PCIDs
+//!
+//! Address spaces may run with a PCID (the ASID of `vmlayer_arch`, 12 bits) where CPUID reports
+//! both PCID and INVPCID ([`asid_bits`]): `PagingArch::activate_asid` sets `CR4.PCIDE` on its
+//! first non-zero PCID and writes CR3 with bit 63, so the space's translations survive the
+//! switch; a flush request for another space's PCID is carried out with INVPCID (see [`tlb`]).
+//! `PagingArch::activate` (PCID 0) flushes as before. Leaves are never global (no G bit, the
+//! kernel half included, whose translations are therefore cached per PCID), so
+//! `PagingArch::non_global` keeps its default.
 //!
 //! # Example
 //!
@@ -62,8 +73,8 @@ pub use self::fault::{CR4_SMAP, PageFaultErrorCode, RFLAGS_AC, decode_page_fault
 #[cfg(target_os = "none")]
 pub use self::instructions::read_cr4;
 pub use self::instructions::{
-    DEFAULT_PHYS_ADDR_BITS, MAX_PHYS_ADDR_BITS, has_1gib_pages, phys_addr_bits,
-    phys_addr_bits_from_cpuid,
+    CPUID_01_ECX_PCID, CPUID_07_EBX_INVPCID, DEFAULT_PHYS_ADDR_BITS, MAX_PHYS_ADDR_BITS, PCID_BITS,
+    asid_bits, asid_bits_from_cpuid, has_1gib_pages, phys_addr_bits, phys_addr_bits_from_cpuid,
 };
 
 /// x86_64 4-level paging (PML4, 48-bit virtual addresses, 4 KiB / 2 MiB / 1 GiB pages).
@@ -114,20 +125,48 @@ unsafe impl PagingArch for X86_64 {
         entry::decode(entry, level)
     }
 
-    /// Executes [`tlb::flush_plan`] on bare metal; a no-op on hosted builds.
+    /// Executes [`tlb::flush_plan`] for this CPU's PCID state (`CR4.PCIDE` and CR3's PCID) on
+    /// bare metal: the current space by `INVLPG` / CR3 reload, another PCID by INVPCID, global
+    /// changes by a `CR4.PGE` toggle or, with PCIDs, INVPCID type 2. A no-op on hosted builds.
     #[inline]
     fn flush_tlb_local(request: &TlbFlushRequest) {
-        let plan = tlb::flush_plan(request);
         #[cfg(target_os = "none")]
-        instructions::execute_flush_plan(plan);
+        instructions::execute_flush_plan(tlb::flush_plan(request, instructions::pcid_state()));
         #[cfg(not(target_os = "none"))]
-        let _ = plan;
+        let _ = tlb::flush_plan(request, tlb::PcidState::DISABLED);
+    }
+
+    /// 12 (PCIDs) when CPUID reports both PCID and INVPCID, else 0, on bare metal; 0 on hosted
+    /// builds (see [`asid_bits`]).
+    fn asid_bits() -> u32 {
+        asid_bits()
     }
 
     #[cfg(target_os = "none")]
     unsafe fn activate(root_paddr: PhysAddr) -> Result<(), ActivateError> {
         // SAFETY: the caller upholds `PagingArch::activate`'s contract.
         unsafe { instructions::write_cr3(root_paddr) };
+        Ok(())
+    }
+
+    /// `asid == 0`: [`Self::activate`] (`MOV CR3` with PCID 0, which flushes PCID 0's
+    /// entries). Otherwise sets `CR4.PCIDE` if needed, with `flush_local` drops every
+    /// non-global translation of every PCID (INVPCID type 3), and writes CR3 = root | `asid` |
+    /// bit 63 (keep the PCID's translations); see the module docs of [`tlb`].
+    #[cfg(target_os = "none")]
+    unsafe fn activate_asid(
+        root_paddr: PhysAddr,
+        asid: u16,
+        flush_local: bool,
+    ) -> Result<(), ActivateError> {
+        if asid == 0 {
+            // SAFETY: the caller upholds `PagingArch::activate`'s contract.
+            return unsafe { Self::activate(root_paddr) };
+        }
+        // SAFETY: the caller upholds `PagingArch::activate_asid`'s contract: a non-zero `asid`
+        // fits in `asid_bits()`, which is 12 only on CPUs with PCIDs and INVPCID, and what this
+        // CPU cached for it is this table's (or `flush_local` is set).
+        unsafe { instructions::activate_pcid(root_paddr, asid, flush_local) };
         Ok(())
     }
 

@@ -4,7 +4,10 @@ use memory_addr::PhysAddr;
 use page_table_multiarch::MappingFlags;
 use vmlayer_arch::{ACCESS_FLAGS, EntryKind, PagingArch, level_size};
 
-use crate::{RESERVED_MARKER, X86_64, phys_addr_bits, phys_addr_bits_from_cpuid};
+use crate::{
+    RESERVED_MARKER, X86_64, asid_bits, asid_bits_from_cpuid, phys_addr_bits,
+    phys_addr_bits_from_cpuid,
+};
 
 /// Every `MappingFlags` combination (bits: READ 0x1, WRITE 0x2, EXECUTE 0x4, USER 0x8,
 /// DEVICE 0x10, UNCACHED 0x20) → the level-0 entry for frame 0x1234_5000 the SDM requires
@@ -226,4 +229,36 @@ fn phys_addr_bits_of_the_host_cpu_are_cached_and_plausible() {
         bits,
         "PagingArch::phys_addr_bits"
     );
+}
+
+#[test]
+fn pcids_need_both_pcid_and_invpcid() {
+    const PCID: u32 = 1 << 17;
+    const INVPCID: u32 = 1 << 10;
+    let cases = [
+        // (CPUID.0H:EAX, CPUID.01H:ECX, CPUID.(07H,0):EBX, bits)
+        (0x16, PCID, INVPCID, 12),
+        (0x16, PCID | 0xfffd_ffff, INVPCID | 0xffff_fbff, 12), // every other bit set
+        (0x16, PCID, 0, 0),                                    // PCID without INVPCID
+        (0x16, 0, INVPCID, 0),                                 // INVPCID without PCID
+        (0x16, 0xfffd_ffff, 0xffff_fbff, 0),                   // every other bit set
+        (0x6, PCID, INVPCID, 0),                               // no leaf 7: its EBX is junk
+        (0x0, PCID, INVPCID, 0),                               // no leaf 1 either
+    ];
+    for (highest, ecx, ebx, bits) in cases {
+        assert_eq!(
+            asid_bits_from_cpuid(highest, ecx, ebx),
+            bits,
+            "leaf 0 {highest:#x}, leaf 1 ECX {ecx:#x}, leaf 7 EBX {ebx:#x}"
+        );
+    }
+}
+
+#[test]
+fn hosted_builds_have_no_asids() {
+    // Whatever the host CPU implements: no table is ever loaded on a hosted build.
+    assert_eq!(asid_bits(), 0);
+    assert_eq!(<X86_64 as PagingArch>::asid_bits(), 0);
+    let leaf = X86_64::encode_leaf(PhysAddr::from(0x5000), MappingFlags::READ, 0);
+    assert_eq!(X86_64::non_global(leaf), leaf, "no G bit to clear");
 }

@@ -280,3 +280,33 @@ fn output_address_field_covers_48_bits() {
         }
     );
 }
+
+#[test]
+fn non_global_sets_ng_on_every_leaf_and_changes_nothing_else() {
+    let frame = PhysAddr::from(0x4000_0000);
+    for flags in all_flag_combinations() {
+        for level in 0..=2 {
+            let leaf = encode_leaf(frame, flags, level);
+            let tagged = non_global(leaf);
+            if leaf & VALID == 0 {
+                assert_eq!(tagged, leaf, "PROT_NONE {flags:?} level {level}: unchanged");
+                continue;
+            }
+            assert_eq!(tagged, leaf | NOT_GLOBAL, "{flags:?} level {level}: bit 11");
+            assert_eq!(
+                non_global(tagged),
+                tagged,
+                "{flags:?} level {level}: idempotent"
+            );
+            assert_eq!(
+                decode(tagged, level),
+                decode(leaf, level),
+                "{flags:?} level {level}: decodes as before"
+            );
+        }
+    }
+    assert_eq!(NOT_GLOBAL, 1 << 11, "nG is bit 11");
+    let reserved = encode_reserved(frame);
+    assert_eq!(non_global(reserved), reserved, "PROT_NONE");
+    assert_eq!(non_global(0), 0, "empty");
+}
