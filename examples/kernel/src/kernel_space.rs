@@ -237,10 +237,6 @@ pub(crate) fn join_kernel_space() {
 }
 
 /// The kernel space's root table (what a secondary CPU installs at bring-up, like [`init`]).
-#[cfg_attr(
-    not(target_arch = "x86_64"),
-    expect(dead_code, reason = "the other ISAs read it through `with`")
-)]
 pub(crate) fn kernel_root() -> PhysAddr {
     with(Space::Kernel, |space| space.root_paddr())
 }
