@@ -33,8 +33,10 @@ const TCR_TG1_4K: u64 = 2 << 30;
 /// Where the boot code puts `ID_AA64MMFR0_EL1.PARange` (bits 2:0): `TCR_EL1.IPS`.
 pub(super) const TCR_IPS_SHIFT: u64 = 32;
 
-/// `TCR_EL1` as the boot code writes it, without `IPS`: both halves 48-bit with 4 KiB
-/// granules, write-back inner-shareable walks, TTBR1 walks on (`EPD1` clear).
+/// `TCR_EL1` as the boot code writes it, without `IPS` and `AS`: both halves 48-bit with 4 KiB
+/// granules, write-back inner-shareable walks, TTBR1 walks on (`EPD1` clear), the ASID taken
+/// from `TTBR0_EL1` (`A1` clear). The boot code adds `IPS` from `ID_AA64MMFR0_EL1.PARange` and
+/// `AS` (16-bit ASIDs) where `ID_AA64MMFR0_EL1.ASIDBits` says the CPU has them.
 pub(super) const BOOT_TCR: u64 = TCR_T0SZ_48_BIT
     | TCR_IRGN0_WRITE_BACK
     | TCR_ORGN0_WRITE_BACK
