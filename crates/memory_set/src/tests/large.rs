@@ -151,7 +151,7 @@ fn run<B: MappingBackend<u8, MockPageTable>>(
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 2 } else { 48 },
+        cases: super::proptest_cases(if cfg!(miri) { 2 } else { 48 }),
         ..ProptestConfig::default()
     })]
 

@@ -531,3 +531,13 @@ fn display_of_errors() {
     let err: &dyn core::error::Error = &MappingError::AlreadyExists;
     assert_eq!(err.to_string(), "range overlaps an existing mapping");
 }
+
+/// The number of cases a property test runs: `default`, or fewer when the environment's
+/// `PROPTEST_CASES` asks for fewer (mutation testing runs the suite once per mutant; see
+/// `MUTANTS.md`). It never raises the number.
+pub(super) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse::<u32>().ok())
+        .map_or(default, |cases| cases.clamp(1, default))
+}

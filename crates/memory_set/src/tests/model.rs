@@ -217,7 +217,7 @@ fn run<B: MappingBackend<u8, MockPageTable>>(
 proptest! {
     #![proptest_config(ProptestConfig {
         // Fewer cases under Miri, same operations.
-        cases: if cfg!(miri) { 16 } else { 512 },
+        cases: super::proptest_cases(if cfg!(miri) { 16 } else { 512 }),
         ..ProptestConfig::default()
     })]
 

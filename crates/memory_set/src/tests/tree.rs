@@ -162,7 +162,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 2 } else { 64 },
+        cases: super::proptest_cases(if cfg!(miri) { 2 } else { 64 }),
         ..ProptestConfig::default()
     })]
 

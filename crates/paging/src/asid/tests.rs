@@ -119,7 +119,7 @@ fn run(bits: u32, cpus: usize, ops: &[Op]) -> Result<u64, TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 2 } else { 512 },
+        cases: crate::tests::proptest_cases(if cfg!(miri) { 2 } else { 512 }),
         ..ProptestConfig::default()
     })]
 

@@ -355,7 +355,7 @@ impl World {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: if cfg!(miri) { 2 } else { 256 },
+        cases: proptest_cases(if cfg!(miri) { 2 } else { 256 }),
         ..ProptestConfig::default()
     })]
 

@@ -94,3 +94,13 @@ fn write_u64(space: &Space, address: usize, value: u64) {
 fn pages(start: usize, size: usize) -> Vec<usize> {
     (start..start + size).step_by(0x1000).collect()
 }
+
+/// The number of cases a property test runs: `default`, or fewer when the environment's
+/// `PROPTEST_CASES` asks for fewer (mutation testing runs the suite once per mutant; see
+/// `MUTANTS.md`). It never raises the number.
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse::<u32>().ok())
+        .map_or(default, |cases| cases.clamp(1, default))
+}

@@ -191,7 +191,7 @@ fn check(space: &Space, step: usize) {
 proptest! {
     #![proptest_config(ProptestConfig {
         // Fewer cases under Miri (every step walks the whole window), same operations.
-        cases: if cfg!(miri) { 2 } else { 48 },
+        cases: proptest_cases(if cfg!(miri) { 2 } else { 48 }),
         ..ProptestConfig::default()
     })]
 
