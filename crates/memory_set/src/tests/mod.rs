@@ -5,6 +5,7 @@ mod large;
 mod merging;
 mod mock;
 mod model;
+mod mutants;
 mod tree;
 
 use alloc::vec;
