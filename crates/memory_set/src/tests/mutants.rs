@@ -5,9 +5,11 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::mock::{areas, assert_consistent};
-use super::{K, R, W, area, range, two_areas};
-use crate::MappingError;
+use super::mock::{Flags, MockBackend, MockPageTable, areas, assert_consistent};
+use super::{K, R, W, area, range, two_areas, va};
+use crate::{
+    MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet, PAGE_SIZE, VirtAddr,
+};
 
 #[test]
 fn errors_have_their_linux_errno_and_a_message() {
@@ -75,5 +77,158 @@ fn map_over_part_of_an_area_counts_the_areas_it_leaves() {
     set.map(area(0x21000, K, W), &mut pt, true).unwrap();
     set.map(area(0x13000, 2 * K, W), &mut pt, true).unwrap();
     assert_eq!(set.len(), 5);
+    assert_consistent(&set, &pt);
+}
+
+/// [`MockBackend`] that can also move its pages (`mremap`), which the area set's `relocate`
+/// needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Moving;
+
+impl MappingBackend<Flags, MockPageTable> for Moving {
+    fn map(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: Flags,
+        pt: &mut MockPageTable,
+    ) -> MappingResult {
+        MockBackend.map(start, size, flags, pt)
+    }
+
+    fn unmap(&self, start: VirtAddr, size: usize, pt: &mut MockPageTable) -> MappingResult {
+        MockBackend.unmap(start, size, pt)
+    }
+
+    fn protect(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: Flags,
+        pt: &mut MockPageTable,
+    ) -> MappingResult {
+        MockBackend.protect(start, size, flags, pt)
+    }
+
+    fn relocate(
+        &self,
+        from: VirtAddr,
+        to: VirtAddr,
+        size: usize,
+        pt: &mut MockPageTable,
+    ) -> MappingResult<Self> {
+        let (from, to) = (from.as_usize() / PAGE_SIZE, to.as_usize() / PAGE_SIZE);
+        let moved: Vec<Flags> = (from..from + size / PAGE_SIZE)
+            .map(|page| {
+                pt.pages
+                    .remove(&page)
+                    .expect("relocate of an unmapped page")
+            })
+            .collect();
+        for (i, flags) in moved.into_iter().enumerate() {
+            assert!(
+                pt.pages.insert(to + i, flags).is_none(),
+                "relocate over a page"
+            );
+        }
+        Ok(Moving)
+    }
+}
+
+type MovingSet = MemorySet<Flags, MockPageTable, Moving>;
+
+fn moving_area(start: usize, size: usize, flags: Flags) -> MemoryArea<Flags, Moving> {
+    MemoryArea::new(va(start), size, flags, Moving)
+}
+
+/// One area `[0x10000, 0x14000)` RW that can move.
+fn one_moving_area() -> (MovingSet, MockPageTable) {
+    let mut set = MovingSet::new();
+    let mut pt = MockPageTable::default();
+    set.map(moving_area(0x10000, 4 * K, R | W), &mut pt, false)
+        .unwrap();
+    (set, pt)
+}
+
+#[test]
+fn relocate_to_a_destination_that_touches_the_source() {
+    let (mut set, mut pt) = one_moving_area();
+    // Right above the source: adjacent, not overlapping.
+    set.relocate(va(0x10000), 4 * K, va(0x14000), &mut pt)
+        .unwrap();
+    assert_eq!(areas(&set), vec![(0x14000, 4 * K, R | W)]);
+    assert_consistent(&set, &pt);
+    // Right below it.
+    set.relocate(va(0x14000), 4 * K, va(0x10000), &mut pt)
+        .unwrap();
+    assert_eq!(areas(&set), vec![(0x10000, 4 * K, R | W)]);
+    // Far below it.
+    set.relocate(va(0x10000), 4 * K, va(0x2000), &mut pt)
+        .unwrap();
+    assert_eq!(areas(&set), vec![(0x2000, 4 * K, R | W)]);
+    assert_consistent(&set, &pt);
+    // Overlapping either way: refused.
+    for to in [0x3000, 0x1000] {
+        assert_eq!(
+            set.relocate(va(0x2000), 4 * K, va(to), &mut pt),
+            Err(MappingError::InvalidParam),
+            "to {to:#x}"
+        );
+    }
+    assert_eq!(areas(&set), vec![(0x2000, 4 * K, R | W)]);
+}
+
+#[test]
+fn relocate_the_tail_of_an_area() {
+    let (mut set, mut pt) = one_moving_area();
+    set.relocate(va(0x12000), 2 * K, va(0x40000), &mut pt)
+        .unwrap();
+    assert_eq!(
+        areas(&set),
+        vec![(0x10000, 2 * K, R | W), (0x40000, 2 * K, R | W)]
+    );
+    assert_consistent(&set, &pt);
+    // Past the end of the area: not inside one area.
+    assert_eq!(
+        set.relocate(va(0x11000), 2 * K, va(0x50000), &mut pt),
+        Err(MappingError::NotMapped)
+    );
+}
+
+#[test]
+fn relocate_counts_the_areas_its_splits_add() {
+    // Moving the middle out leaves three areas where there was one.
+    let (mut set, mut pt) = one_moving_area();
+    set.set_max_areas(2);
+    assert_eq!(
+        set.relocate(va(0x11000), K, va(0x40000), &mut pt),
+        Err(MappingError::NoMemory)
+    );
+    assert_eq!(areas(&set), vec![(0x10000, 4 * K, R | W)]);
+    assert_consistent(&set, &pt);
+    // The head or the tail: two.
+    set.relocate(va(0x10000), K, va(0x40000), &mut pt).unwrap();
+    assert_eq!(set.len(), 2);
+    assert_eq!(
+        set.relocate(va(0x13000), K, va(0x50000), &mut pt),
+        Err(MappingError::NoMemory),
+        "a third area"
+    );
+    // A whole area: no new one.
+    set.relocate(va(0x11000), 3 * K, va(0x60000), &mut pt)
+        .unwrap();
+    assert_eq!(
+        areas(&set),
+        vec![(0x40000, K, R | W), (0x60000, 3 * K, R | W)]
+    );
+    // The middle needs two more.
+    set.set_max_areas(3);
+    assert_eq!(
+        set.relocate(va(0x61000), K, va(0x70000), &mut pt),
+        Err(MappingError::NoMemory)
+    );
+    set.set_max_areas(4);
+    set.relocate(va(0x61000), K, va(0x70000), &mut pt).unwrap();
+    assert_eq!(set.len(), 4);
     assert_consistent(&set, &pt);
 }
