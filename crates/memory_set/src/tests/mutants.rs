@@ -232,3 +232,17 @@ fn relocate_counts_the_areas_its_splits_add() {
     assert_eq!(set.len(), 4);
     assert_consistent(&set, &pt);
 }
+
+#[test]
+fn sets_and_areas_debug_print_their_ranges_and_flags() {
+    let (set, _) = two_areas();
+    let shown = format!("{set:?}");
+    let listed: Vec<_> = set.iter().map(|a| format!("{a:?}")).collect();
+    assert_eq!(shown, format!("[{}]", listed.join(", ")));
+    assert!(
+        listed[0].starts_with("MemoryArea { va_range: ") && listed[0].contains("flags: 3"),
+        "{}",
+        listed[0]
+    );
+    assert!(listed[1].contains("flags: 1"), "{}", listed[1]);
+}
