@@ -198,3 +198,79 @@ fn ascending_inserts_fill_leaves_and_descending_removals_empty_the_tree() {
     assert_eq!(tree.len(), 0, "tree empty");
     assert_eq!(tree.first(), None, "no first item");
 }
+
+/// `0..n` in a scattered order (`n` must not be a multiple of 7919, a prime).
+fn scattered(n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |i| (i * 7919) % n)
+}
+
+/// The number of items in each leaf, in order.
+fn leaf_sizes(tree: &AreaTree<Item>) -> Vec<usize> {
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut previous = None;
+    let mut pos = tree.first();
+    while let Some(here) = pos {
+        match sizes.last_mut() {
+            Some(size) if previous.is_some_and(|p: crate::tree::Pos| p.same_leaf(here)) => {
+                *size += 1;
+            }
+            _ => sizes.push(1),
+        }
+        previous = Some(here);
+        pos = tree.next(here);
+    }
+    sizes
+}
+
+#[test]
+fn scattered_and_descending_inserts_and_removals_keep_every_invariant() {
+    // Enough items for three levels above the leaves, so that inner nodes split and rebalance
+    // at every position, not only at their ends.
+    let n = if cfg!(miri) { 700 } else { 5000 };
+    for order in [
+        scattered(n).collect::<Vec<_>>(),
+        (0..n).rev().collect::<Vec<_>>(),
+    ] {
+        let mut tree = AreaTree::new();
+        for (k, &i) in order.iter().enumerate() {
+            tree.insert(Item(2 * i, 2 * i + 1));
+            if k % 97 == 0 {
+                tree.check();
+            }
+        }
+        tree.check();
+        assert!(
+            tree.iter().eq((0..n)
+                .map(|i| Item(2 * i, 2 * i + 1))
+                .collect::<Vec<_>>()
+                .iter()),
+            "items in order"
+        );
+        for (k, i) in scattered(n).enumerate() {
+            let pos = tree.seek_le(2 * i).expect("item present");
+            assert_eq!(tree.remove(pos), Item(2 * i, 2 * i + 1));
+            if k % 97 == 0 {
+                tree.check();
+                assert_eq!(tree.len(), n - k - 1);
+            }
+        }
+        tree.check();
+        assert_eq!(tree.first(), None);
+    }
+}
+
+#[test]
+fn ascending_inserts_leave_full_leaves_but_for_room_at_the_split() {
+    // An item added after a full leaf's last moves `MIN - 1 = CAP / 4 - 1` items to the new
+    // leaf, so every leaf but the last keeps `CAP + 1 - CAP / 4`.
+    let mut tree = AreaTree::new();
+    for i in 0..200 {
+        tree.insert(Item(2 * i, 2 * i + 1));
+    }
+    tree.check();
+    let sizes = leaf_sizes(&tree);
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(full.iter().all(|&n| n == CAP + 1 - CAP / 4), "{sizes:?}");
+    assert!(*last <= CAP, "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 200);
+}
