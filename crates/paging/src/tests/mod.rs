@@ -12,6 +12,7 @@ mod isa_hooks;
 mod kernel_half;
 mod model;
 mod mremap;
+mod mutants;
 mod open_backends;
 mod operations;
 mod regressions;
