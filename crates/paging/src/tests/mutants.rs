@@ -3,7 +3,10 @@
 
 use super::frames::{frame_counts, record_flush, set_allocation_budget, take_flushes};
 use super::*;
+use core::sync::atomic::AtomicU32;
+
 use crate::asid::{AsidAllocator, AsidContext};
+use crate::{CpuContext, FrameTable};
 
 #[test]
 fn a_context_reports_the_asid_of_its_last_switch() {
@@ -37,4 +40,64 @@ fn a_few_released_frames_wait_inline_without_a_spill_page() {
     set_allocation_budget(None);
     result.unwrap();
     assert_eq!(take_flushes().len(), 1, "no early flush");
+}
+
+#[test]
+fn cpu_contexts_know_their_cpu_and_join_the_kernel_space() {
+    let space = Space::try_new().unwrap();
+    let cpu = CpuContext::new(3).unwrap();
+    assert_eq!(cpu.cpu(), 3);
+    assert_eq!(CpuContext::new(0).unwrap().cpu(), 0);
+    assert!(!space.page_table().cpus().contains(3));
+    cpu.join_kernel(space.page_table());
+    assert!(space.page_table().cpus().contains(3));
+}
+
+#[test]
+fn a_cpu_stays_in_the_set_of_the_table_it_still_runs() {
+    let space = Space::try_new().unwrap();
+    let mut cpu = CpuContext::new(1).unwrap();
+    for _ in 0..2 {
+        let plan = cpu.plan_switch(space.page_table(), None);
+        assert_eq!(plan.asid, 0);
+        cpu.switched();
+        assert!(
+            space.page_table().cpus().contains(1),
+            "switched to the table it runs, without ASIDs"
+        );
+    }
+}
+
+#[test]
+fn a_cpu_stays_in_the_set_of_a_space_whose_asid_outlives_the_switch() {
+    let first = Space::try_new().unwrap();
+    let second = Space::try_new().unwrap();
+    let mut asids = AsidAllocator::new(8, 2).unwrap();
+    let mut cpu = CpuContext::new(0).unwrap();
+    assert_ne!(
+        cpu.plan_switch(first.page_table(), Some(&mut asids)).asid,
+        0
+    );
+    cpu.switched();
+    // To a space without an ASID: `first`'s tagged translations stay in the TLB.
+    assert_eq!(cpu.plan_switch(second.page_table(), None).asid, 0);
+    cpu.switched();
+    assert!(first.page_table().cpus().contains(0));
+    assert!(second.page_table().cpus().contains(0));
+}
+
+#[test]
+fn frame_tables_cover_their_ram_and_need_four_bytes_a_frame() {
+    assert_eq!(FrameTable::bytes_for(0), 0);
+    assert_eq!(FrameTable::bytes_for(1), 4);
+    assert_eq!(FrameTable::bytes_for(0x1000), 4);
+    assert_eq!(FrameTable::bytes_for(0x1001), 8);
+    assert_eq!(FrameTable::bytes_for(16 << 20), 16 << 10);
+    static COUNTS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+    let table = FrameTable::new(PhysAddr::from(0x8000_0000), &COUNTS);
+    assert!(table.covers(PhysAddr::from(0x8000_0000)));
+    assert!(table.covers(PhysAddr::from(0x8000_3fff)));
+    assert!(!table.covers(PhysAddr::from(0x8000_4000)));
+    assert!(!table.covers(PhysAddr::from(0x7fff_f000)));
+    assert_eq!(table.sharers(PhysAddr::from(0x8000_4000)), 0);
 }
