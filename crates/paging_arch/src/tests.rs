@@ -85,7 +85,11 @@ fn the_global_hook_can_be_installed_replaced_and_removed() {
     // `flush` goes to the hook while one is installed, else to the ISA's local flush.
     let request = TlbFlushRequest::new(PhysAddr::from(0x1000), TlbFlush::All);
     crate::tlb::flush::<Toy>(&request);
-    assert_eq!(call_installed_hook(), (true, 1, 3), "flushed through the hook");
+    assert_eq!(
+        call_installed_hook(),
+        (true, 1, 3),
+        "flushed through the hook"
+    );
     assert_eq!(TOY_LOCAL_FLUSHES.load(Ordering::Relaxed), 0, "not locally");
     set_tlb_flush_hook(None);
     assert_eq!(call_installed_hook(), (false, 1, 3), "removed");
@@ -338,7 +342,10 @@ fn conforms<A: PagingArch>() -> bool {
 #[test]
 fn the_conformance_check_accepts_an_isa_that_keeps_the_contract() {
     assert!(conforms::<Toy>(), "exact round trips");
-    assert!(conforms::<Toy<{ flaw::LEAF_GAINS_READ }>>(), "READ may be added");
+    assert!(
+        conforms::<Toy<{ flaw::LEAF_GAINS_READ }>>(),
+        "READ may be added"
+    );
     assert!(
         conforms::<Toy<{ flaw::DEVICE_DROPS_EXECUTE }>>(),
         "device memory may lose EXECUTE"
@@ -352,7 +359,10 @@ fn the_conformance_check_accepts_an_isa_that_keeps_the_contract() {
 #[test]
 fn the_conformance_check_rejects_each_broken_rule() {
     let broken: [(bool, &str); 12] = [
-        (conforms::<Toy<{ flaw::ZERO_RESERVED }>>(), "zero reserved entry"),
+        (
+            conforms::<Toy<{ flaw::ZERO_RESERVED }>>(),
+            "zero reserved entry",
+        ),
         (
             conforms::<Toy<{ flaw::RESERVED_DECODES_EMPTY }>>(),
             "reserved decodes as empty",
@@ -361,13 +371,22 @@ fn the_conformance_check_rejects_each_broken_rule() {
             conforms::<Toy<{ flaw::TABLE_DECODES_AS_LEAF }>>(),
             "table decodes as leaf",
         ),
-        (conforms::<Toy<{ flaw::LEAF_LOSES_WRITE }>>(), "leaf loses WRITE"),
-        (conforms::<Toy<{ flaw::LEAF_GAINS_USER }>>(), "leaf gains USER"),
+        (
+            conforms::<Toy<{ flaw::LEAF_LOSES_WRITE }>>(),
+            "leaf loses WRITE",
+        ),
+        (
+            conforms::<Toy<{ flaw::LEAF_GAINS_USER }>>(),
+            "leaf gains USER",
+        ),
         (
             conforms::<Toy<{ flaw::DECODE_ADDS_READ }>>(),
             "re-encoding differs",
         ),
-        (conforms::<Toy<{ flaw::LEAF_PADDR_OFF }>>(), "leaf paddr off"),
+        (
+            conforms::<Toy<{ flaw::LEAF_PADDR_OFF }>>(),
+            "leaf paddr off",
+        ),
         (
             conforms::<Toy<{ flaw::LEAF_DECODES_RESERVED }>>(),
             "leaf decodes as reserved",
