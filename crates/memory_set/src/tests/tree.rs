@@ -274,3 +274,29 @@ fn ascending_inserts_leave_full_leaves_but_for_room_at_the_split() {
     assert!(*last <= CAP, "{sizes:?}");
     assert_eq!(sizes.iter().sum::<usize>(), 200);
 }
+
+#[test]
+fn an_inner_node_that_underflows_borrows_from_a_fuller_right_sibling() {
+    // Ascending inserts: leaves of 13 items, inner nodes of 13 leaves (the second starts at
+    // item 169). Two leaf splits in the second inner node give it 15 children; emptying the
+    // first from the left then leaves it too small to merge with its right sibling, so it
+    // borrows entries from it. The largest gap (item 175 left out) is among the entries that
+    // move: both nodes' gap summaries must follow.
+    let mut tree = AreaTree::new();
+    for i in (0..400).filter(|&i| i != 175) {
+        tree.insert(Item(10 * i, 10 * i + 1));
+    }
+    for (leaf_start, extra) in [(169, 5), (182, 4)] {
+        for k in 0..extra {
+            let at = 10 * (leaf_start + k) + 5;
+            tree.insert(Item(at, at + 1));
+        }
+    }
+    tree.check();
+    for i in (0..200).filter(|&i| i != 175) {
+        let pos = tree.seek_le(10 * i).expect("item present");
+        assert_eq!(tree.remove(pos), Item(10 * i, 10 * i + 1));
+        tree.check();
+    }
+    assert_eq!(tree.len(), 399 + 9 - 199);
+}
