@@ -1,7 +1,13 @@
 //! Cases that `cargo mutants` showed the other tests did not pin down (see `MUTANTS.md` at the
 //! workspace root).
 
-use super::frames::{frame_counts, record_flush, set_allocation_budget, take_flushes};
+use std::vec::Vec;
+
+use vmlayer_arch::TlbFlush;
+
+use super::frames::{
+    frame_counts, record_flush, set_allocation_budget, take_flushes, use_frame_pool,
+};
 use super::*;
 use core::sync::atomic::AtomicU32;
 
@@ -100,4 +106,54 @@ fn frame_tables_cover_their_ram_and_need_four_bytes_a_frame() {
     assert!(!table.covers(PhysAddr::from(0x8000_4000)));
     assert!(!table.covers(PhysAddr::from(0x7fff_f000)));
     assert_eq!(table.sharers(PhysAddr::from(0x8000_4000)), 0);
+}
+
+const USER_RW: MappingFlags = RW.union(MappingFlags::USER);
+const HEAP: usize = 0x40_0000;
+
+/// A space counting shared frames in a pool-backed table, with two populated heap pages.
+fn space_with_two_pages() -> Space {
+    let frames = use_frame_pool(64);
+    let mut space = Space::try_new().unwrap();
+    space.set_frame_table(frames).unwrap();
+    space.map_alloc(va(HEAP), 0x2000, USER_RW, true).unwrap();
+    space
+}
+
+#[test]
+fn fork_flushes_exactly_the_pages_it_made_read_only() {
+    let mut parent = space_with_two_pages();
+    parent.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    let child = parent.fork().unwrap();
+    let root = parent.root_paddr();
+    let flushes: Vec<_> = take_flushes()
+        .into_iter()
+        .filter(|request| request.root_paddr == root)
+        .collect();
+    assert_eq!(flushes.len(), 1, "{flushes:?}");
+    assert_eq!(
+        flushes[0].flush,
+        TlbFlush::Range {
+            start: va(HEAP),
+            end: va(HEAP + 0x2000)
+        }
+    );
+    drop(child);
+}
+
+#[test]
+fn loading_into_a_private_page_nobody_shares_rewrites_no_entry() {
+    let mut space = space_with_two_pages();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    space.load(va(HEAP + 0x1000), &[7; 16]).unwrap();
+    assert_eq!(
+        take_flushes(),
+        Vec::new(),
+        "no entry rewritten, nothing to flush"
+    );
+    let mut read = [0; 16];
+    space.read_user(va(HEAP + 0x1000), &mut read).unwrap();
+    assert_eq!(read, [7; 16]);
 }
