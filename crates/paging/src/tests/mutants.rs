@@ -3,7 +3,7 @@
 
 use std::vec::Vec;
 
-use vmlayer_arch::TlbFlush;
+use vmlayer_arch::{Access, PageFaultInfo, TlbFlush};
 
 use super::frames::{
     frame_counts, record_flush, set_allocation_budget, take_flushes, use_frame_pool,
@@ -12,7 +12,7 @@ use super::*;
 use core::sync::atomic::AtomicU32;
 
 use crate::asid::{AsidAllocator, AsidContext};
-use crate::{CpuContext, FrameTable};
+use crate::{Arch, CpuContext, FrameTable};
 
 #[test]
 fn a_context_reports_the_asid_of_its_last_switch() {
@@ -156,4 +156,39 @@ fn loading_into_a_private_page_nobody_shares_rewrites_no_entry() {
     let mut read = [0; 16];
     space.read_user(va(HEAP + 0x1000), &mut read).unwrap();
     assert_eq!(read, [7; 16]);
+}
+
+#[test]
+fn a_demand_fault_without_a_data_frame_unlinks_the_tables_it_linked() {
+    let mut space = Space::try_new().unwrap();
+    let page = va(0x4000_0000);
+    space.map_alloc(page, 0x1000, USER_RW, false).unwrap();
+    let tables = space.page_table().table_page_count();
+    // Enough frames for every table down to the page, none for the page itself.
+    set_allocation_budget(Some(Arch::LEVELS - 1));
+    let result = space.handle_page_fault(PageFaultInfo::new(page, Access::Write, true));
+    set_allocation_budget(None);
+    assert!(result.is_err(), "{result:?}");
+    assert_eq!(space.page_table().table_page_count(), tables);
+    assert!(space.query(page).is_none());
+    // And the fault succeeds once frames are there.
+    space
+        .handle_page_fault(PageFaultInfo::new(page, Access::Write, true))
+        .unwrap();
+    assert!(space.query(page).is_some());
+}
+
+#[test]
+fn making_a_kernel_page_a_user_page_flushes_its_global_translation() {
+    let mut space = Space::try_new().unwrap();
+    let page = va(0x4000_0000);
+    space.map_alloc(page, 0x1000, RW, true).unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    space.protect(page, 0x1000, USER_RW).unwrap();
+    let flushes = take_flushes();
+    assert!(
+        !flushes.is_empty() && flushes.iter().all(|request| request.global_changed),
+        "{flushes:?}"
+    );
 }
