@@ -11,8 +11,9 @@ use super::frames::{
 use super::*;
 use core::sync::atomic::AtomicU32;
 
+use super::test_arch::{TestArch, take_synced};
 use crate::asid::{AsidAllocator, AsidContext};
-use crate::{Arch, CpuContext, FrameTable};
+use crate::{Arch, Area, Backend, CpuContext, FrameTable, Placement};
 
 #[test]
 fn a_context_reports_the_asid_of_its_last_switch() {
@@ -191,4 +192,41 @@ fn making_a_kernel_page_a_user_page_flushes_its_global_translation() {
         !flushes.is_empty() && flushes.iter().all(|request| request.global_changed),
         "{flushes:?}"
     );
+}
+
+#[test]
+fn protecting_linear_memory_to_executable_synchronizes_nothing() {
+    let mut space = AddressSpace::<TestFrames, TestArch<false, 0>>::try_new().unwrap();
+    space.map_linear(va(GIB), pa(GIB), 0x1000, RW).unwrap();
+    take_synced();
+    space.protect(va(GIB), 0x1000, RX).unwrap();
+    assert_eq!(take_synced(), [], "the kernel's own business");
+}
+
+#[test]
+fn shared_memory_made_writable_again_is_writable_in_place() {
+    let frames = use_frame_pool(64);
+    let mut parent = Space::try_new().unwrap();
+    parent.set_frame_table(frames).unwrap();
+    let shared = Area::new(va(0x80_0000), 0x1000, USER_RW, Backend::Shared);
+    parent.map(shared, Placement::NoReplace).unwrap();
+    parent.write_user(va(0x80_0000), b"shared").unwrap();
+    let child = parent.fork().unwrap();
+    let writable = |space: &Space| {
+        space
+            .query(va(0x80_0000))
+            .is_some_and(|t| t.flags.contains(MappingFlags::WRITE))
+    };
+    assert!(writable(&parent));
+    parent
+        .protect(
+            va(0x80_0000),
+            0x1000,
+            MappingFlags::READ | MappingFlags::USER,
+        )
+        .unwrap();
+    assert!(!writable(&parent));
+    parent.protect(va(0x80_0000), 0x1000, USER_RW).unwrap();
+    assert!(writable(&parent), "shared by design, not copy-on-write");
+    drop(child);
 }
