@@ -13,7 +13,7 @@ use core::sync::atomic::AtomicU32;
 
 use super::test_arch::{TestArch, take_synced};
 use crate::asid::{AsidAllocator, AsidContext};
-use crate::{Arch, Area, Backend, CpuContext, FrameTable, Placement};
+use crate::{Arch, Area, Backend, CpuContext, FrameTable, PageSize, PageTable, Placement};
 
 #[test]
 fn a_context_reports_the_asid_of_its_last_switch() {
@@ -229,4 +229,45 @@ fn shared_memory_made_writable_again_is_writable_in_place() {
     parent.protect(va(0x80_0000), 0x1000, USER_RW).unwrap();
     assert!(writable(&parent), "shared by design, not copy-on-write");
     drop(child);
+}
+
+#[test]
+fn unmap_and_return_hands_back_every_frame_of_a_huge_leaf() {
+    let mut table = PageTable::<TestFrames>::try_new().unwrap();
+    table
+        .map_contiguous(va(0x20_0000), pa(0x4000_0000), 0x20_0000, RW)
+        .unwrap();
+    assert_eq!(
+        table.query(va(0x20_0000)).unwrap().page_size,
+        PageSize::Size2M
+    );
+    let mut returned = Vec::new();
+    table
+        .unmap_and_return(va(0x20_0000), 0x20_0000, |frame| {
+            returned.push(frame.as_usize())
+        })
+        .unwrap();
+    let expected: Vec<usize> = (0..512).map(|frame| 0x4000_0000 + frame * 0x1000).collect();
+    assert_eq!(returned, expected);
+    assert_eq!(table.query(va(0x20_0000)), None);
+}
+
+#[test]
+fn a_protect_flushes_the_whole_range_it_changed() {
+    let mut space = Space::try_new().unwrap();
+    space.map_alloc(va(HEAP), 0x2000, USER_RW, true).unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    space
+        .protect(va(HEAP), 0x2000, MappingFlags::READ | MappingFlags::USER)
+        .unwrap();
+    let flushes = take_flushes();
+    assert_eq!(flushes.len(), 1, "{flushes:?}");
+    assert_eq!(
+        flushes[0].flush,
+        TlbFlush::Range {
+            start: va(HEAP),
+            end: va(HEAP + 0x2000)
+        }
+    );
 }
