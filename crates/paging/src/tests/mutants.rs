@@ -271,3 +271,19 @@ fn a_protect_flushes_the_whole_range_it_changed() {
         }
     );
 }
+
+#[test]
+fn a_private_page_nobody_shares_is_writable_again_after_protect() {
+    let mut space = space_with_two_pages();
+    let writable = |space: &Space| {
+        space
+            .query(va(HEAP))
+            .is_some_and(|t| t.flags.contains(MappingFlags::WRITE))
+    };
+    space
+        .protect(va(HEAP), 0x2000, MappingFlags::READ | MappingFlags::USER)
+        .unwrap();
+    assert!(!writable(&space));
+    space.protect(va(HEAP), 0x2000, USER_RW).unwrap();
+    assert!(writable(&space), "not shared: no copy-on-write");
+}
