@@ -287,3 +287,34 @@ fn a_private_page_nobody_shares_is_writable_again_after_protect() {
     space.protect(va(HEAP), 0x2000, USER_RW).unwrap();
     assert!(writable(&space), "not shared: no copy-on-write");
 }
+
+#[test]
+fn mapping_over_a_mapped_page_is_refused_and_changes_nothing() {
+    let mut table = PageTable::<TestFrames>::try_new().unwrap();
+    table
+        .map_contiguous(va(0x1000), pa(0x4000_0000), 0x2000, RW)
+        .unwrap();
+    assert_eq!(
+        table.map_contiguous(va(0x2000), pa(0x5000_0000), 0x1000, RW),
+        Err(crate::MappingError::AlreadyExists)
+    );
+    assert_eq!(table.query(va(0x2000)).unwrap().paddr, pa(0x4000_1000));
+}
+
+#[test]
+fn a_prot_none_page_made_executable_is_synchronized_and_mapped() {
+    let mut space = AddressSpace::<TestFrames, TestArch<false, 0>>::try_new().unwrap();
+    space.map_alloc(va(HEAP), 0x1000, USER_RW, true).unwrap();
+    space.protect(va(HEAP), 0x1000, MappingFlags::USER).unwrap();
+    take_synced();
+    space
+        .protect(va(HEAP), 0x1000, RX | MappingFlags::USER)
+        .unwrap();
+    let translation = space.query(va(HEAP)).unwrap();
+    assert!(translation.flags.contains(MappingFlags::EXECUTE));
+    assert_eq!(
+        take_synced(),
+        [(translation.paddr.as_usize(), 0x1000)],
+        "the frame, through its kernel alias"
+    );
+}
