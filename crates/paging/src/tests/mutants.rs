@@ -318,3 +318,14 @@ fn a_prot_none_page_made_executable_is_synchronized_and_mapped() {
         "the frame, through its kernel alias"
     );
 }
+
+#[test]
+fn pages_from_address_zero_map_and_unmap() {
+    let mut table = PageTable::<TestFrames>::try_new().unwrap();
+    table
+        .map_contiguous(va(0), pa(0x4000_0000), 0x2000, RW)
+        .unwrap();
+    assert_eq!(table.query(va(0x1000)).unwrap().paddr, pa(0x4000_1000));
+    table.unmap(va(0), 0x2000).unwrap();
+    assert_eq!(table.query(va(0)), None);
+}
