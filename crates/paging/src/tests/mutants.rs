@@ -329,3 +329,15 @@ fn pages_from_address_zero_map_and_unmap() {
     table.unmap(va(0), 0x2000).unwrap();
     assert_eq!(table.query(va(0)), None);
 }
+
+#[test]
+fn with_break_before_make_a_protect_that_keeps_the_attributes_does_not_break() {
+    let mut space = AddressSpace::<TestFrames, TestArch<true, 0>>::try_new().unwrap();
+    space.map_alloc(va(HEAP), 0x2000, USER_RW, true).unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    space
+        .protect(va(HEAP), 0x2000, MappingFlags::READ | MappingFlags::USER)
+        .unwrap();
+    assert_eq!(take_flushes().len(), 1, "no break round, one flush");
+}
