@@ -141,9 +141,8 @@ macro_rules! impl_paging_arch {
                 unsafe { satp::switch_to($mode, root_paddr) }
             }
 
-            /// ASID 0: [`Self::activate`]. Otherwise `sfence.vma x0, x0` first if
-            /// `flush_local`, then `satp` with the ASID and no fence
-            /// ([`satp::switch_keeping_asid`]).
+            /// ASID 0: [`Self::activate`]. Otherwise `satp` with the ASID and no fence
+            /// ([`satp::switch_keeping_asid`]), then `sfence.vma x0, x0` if `flush_local`.
             #[cfg(target_os = "none")]
             unsafe fn activate_asid(
                 root_paddr: PhysAddr,
@@ -154,11 +153,17 @@ macro_rules! impl_paging_arch {
                     // SAFETY: forwarded from this function's contract.
                     return unsafe { satp::switch_to($mode, root_paddr) };
                 }
+                // SAFETY: forwarded from this function's contract (with `flush_local`, the
+                // fence below drops what the hart cached for the ASID before any access
+                // through the new root).
+                unsafe { satp::switch_keeping_asid($mode, root_paddr, asid) }?;
                 if flush_local {
+                    // After the write, as Linux's `set_mm_asid` does: until it, the old root
+                    // could refill translations under the old ASID, which a rollover may have
+                    // given to another space.
                     tlb::flush_all();
                 }
-                // SAFETY: forwarded from this function's contract.
-                unsafe { satp::switch_keeping_asid($mode, root_paddr, asid) }
+                Ok(())
             }
 
             #[cfg(target_os = "none")]

@@ -208,7 +208,7 @@ pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 pub use self::address_space::{AddressSpace, Area, AreaSet, Placement, Remap};
 pub use self::arch_select::{Arch, isa};
 pub use self::backend::{AreaBackend, Backend};
-pub use self::cpu::{CpuContext, SwitchPlan};
+pub use self::cpu::{CpuContext, SwitchError, SwitchPlan};
 pub use self::fault::{FaultError, FaultResolution};
 pub use self::frames::FrameTable;
 pub use self::table::{PageTable, Translation};

@@ -147,7 +147,8 @@ struct Slot {
 }
 
 // SAFETY: `request` is written only by the slot's sender while `pending` is false and read only
-// by its target while `pending` is true; the flag's release/acquire orders the two.
+// by its target while `pending` is true, with interrupts masked (so one reader at a time); the
+// flag's release/acquire orders the two.
 unsafe impl Sync for Slot {}
 
 static SLOTS: [[Slot; MAX_CPUS]; MAX_CPUS] = [const {
@@ -196,16 +197,22 @@ pub(crate) fn wait_acknowledged(targets: CpuMask) {
 /// called by the shootdown IPI's handler and by every wait loop; a no-op elsewhere, where
 /// nothing is ever posted).
 pub(crate) fn serve_pending() {
-    let me = this_cpu();
-    for slot in &SLOTS[me] {
-        if slot.pending.load(Ordering::Acquire) {
-            // SAFETY: `pending` is set: the sender wrote the request and waits.
-            if let Some(request) = unsafe { *slot.request.get() } {
-                <Arch as PagingArch>::flush_tlb_local(&request);
+    // Masked: an IPI taken between reading a slot and clearing it would serve the same
+    // request, the sender would post the next one in the slot, and this loop would then
+    // clear that one unserved.
+    arch::with_interrupts_masked(|| {
+        let me = this_cpu();
+        for slot in &SLOTS[me] {
+            if slot.pending.load(Ordering::Acquire) {
+                // SAFETY: `pending` is set: the sender wrote the request and waits; nothing
+                // else on this CPU serves the slot meanwhile (interrupts are masked).
+                if let Some(request) = unsafe { *slot.request.get() } {
+                    <Arch as PagingArch>::flush_tlb_local(&request);
+                }
+                slot.pending.store(false, Ordering::Release);
             }
-            slot.pending.store(false, Ordering::Release);
         }
-    }
+    });
 }
 
 /// Starts every CPU the firmware lists (at most [`MAX_CPUS`]) and waits until each runs

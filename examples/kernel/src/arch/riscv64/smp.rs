@@ -136,8 +136,9 @@ pub(crate) unsafe fn start_cpu(
     remote_sfence_vma(others_started, 0, usize::MAX, None).map_err(sbi::error_name)?;
 
     let root = kernel_space::with(Space::Kernel, |space| space.root_paddr()).as_usize();
-    // Every space runs in the mode `vmlayer_paging` selected (the boot hart's current `satp`
-    // says which) with ASID 0 (`vmlayer_paging`'s riscv64 backend).
+    // The kernel space runs in the mode `vmlayer_paging` selected (the boot hart's current
+    // `satp` says which) with ASID 0 (user spaces get theirs at their first switch,
+    // `kernel_space::activate`).
     let satp_mode = read_satp() & SATP_MODE;
     let record = &BOOT_RECORDS[index];
     record.index.store(index, Ordering::Relaxed);
