@@ -68,7 +68,7 @@ scenario conformance-case aarch64 \
 sed -i 's/^pub(crate) fn stale_tlb() -> Result<(), String> {/&\n    #[allow(clippy::empty_loop)]\n    loop {}\n    #[allow(unreachable_code)]/' \
     examples/kernel/src/suite/tlb.rs
 scenario hang riscv64 \
-    "riscv64 kernel suite (default): hang: QEMU did not exit within 30 s, in case \`stale_tlb\`"
+    "riscv64 kernel suite (default): hang: QEMU did not exit within 120 s, in case \`stale_tlb\`"
 
 # 4. A triple-faulting x86 kernel: EFER.NXE left clear, so loading our page table (which sets NX)
 #    faults with no handler and the CPU resets; with -no-reboot QEMU exits 0.

@@ -39,7 +39,7 @@
 //!   status 0 there is a triple fault), the console's `N passed, M failed` summary says 0 failed
 //!   and N equals the `test NAME ... ok` lines, every case the kernel announced printed, and every
 //!   case `ci/kernel-cases.txt` lists for the ISA ran (a `name` line on every ISA, an
-//!   `isa: name` line on that one). A hang is QEMU still running after 30 s, reported
+//!   `isa: name` line on that one). A hang is QEMU still running after 120 s, reported
 //!   with the case it hung in.
 //!
 //! `ci/failure-modes.sh` breaks a scratch clone five ways (failing unit test, failing case, hang,
