@@ -15,13 +15,14 @@
 //!
 //! [`shootdown`] is the flush hook of every address space. Each request names the CPUs that
 //! may cache the table (`TlbFlushRequest::cpus`, kept by `vmlayer_paging::CpuContext` on every
-//! switch, see `kernel_space`) and the ASID: this CPU flushes locally if it is among them, and
-//! the others are reached in **one round** by the ISA's mechanism (`arch::shootdown`): x86 an
-//! IPI to each (the receiver flushes by PCID, [`serve_pending`]) and a wait for every
-//! acknowledgement; RISC-V one SBI RFENCE call (remote `sfence.vma`, by ASID); AArch64 the
-//! broadcast `TLBI …IS` forms (no IPI), or the local forms when no other CPU caches the table.
-//! The hook returns only when every CPU completed the invalidation, so the frames the change
-//! released may go back to the pool. A table no CPU ran needs no flush at all.
+//! switch, see `kernel_space`) and the ASID: this CPU flushes locally if it is among them
+//! (RISC-V: always, see `arch/riscv64/shootdown.rs`), and the others are reached in **one
+//! round** by the ISA's mechanism (`arch::shootdown`): x86 an IPI to each (the receiver
+//! flushes by PCID, [`serve_pending`]) and a wait for every acknowledgement; RISC-V one SBI
+//! RFENCE call (remote `sfence.vma`, by ASID); AArch64 the broadcast `TLBI …IS` forms (no
+//! IPI), or the local forms when no other CPU caches the table. The hook returns only when
+//! every CPU completed the invalidation, so the frames the change released may go back to the
+//! pool. A table no CPU ran needs no flush at all but RISC-V's local fence (above).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

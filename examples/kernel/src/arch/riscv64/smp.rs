@@ -113,9 +113,9 @@ pub(crate) fn discover_cpus(boot_argument: usize, boot_cpu: usize) -> Vec<usize>
 }
 
 /// Starts hart `hardware_id` as CPU `index` on the stack ending at `stack_top` (module docs:
-/// SBI HSM `hart_start`, then the hart's own steps 1–4). Before that, the harts already started
-/// get a full remote fence: nothing is stale yet, but it exercises [`remote_sfence_vma`] on every
-/// multi-hart boot.
+/// SBI HSM `hart_start`, then the hart's own steps 1–4). Before that, the secondary harts
+/// already started get a full remote fence: nothing is stale yet, but it exercises
+/// [`remote_sfence_vma`] on every boot with three harts or more.
 ///
 /// # Errors
 /// The SBI error name when the fence or the start fails, or a message when `hardware_id` is not
