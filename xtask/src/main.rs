@@ -65,6 +65,7 @@ mod release;
 mod serial;
 mod setup;
 mod table;
+mod test_binaries;
 mod unit_tests;
 mod workspace;
 
