@@ -100,3 +100,15 @@ fn the_deadline_comes_from_the_environment_in_seconds() {
         );
     }
 }
+
+#[test]
+fn the_usage_states_the_default_deadline() {
+    let default = format!(
+        "XTASK_TEST_BINARY_DEADLINE seconds (default {})",
+        DEFAULT_BINARY_DEADLINE.as_secs()
+    );
+    assert!(
+        crate::cli::USAGE.replace('\n', " ").contains(&default),
+        "usage text says `{default}`"
+    );
+}
