@@ -176,7 +176,8 @@ impl Plan {
 }
 
 /// The command that runs `executable` with `arguments` through `runner` (program and arguments;
-/// empty: directly) in `directory`, as cargo runs a test binary.
+/// empty: directly) in the package's `directory`, with `CARGO_MANIFEST_DIR` set to it, as cargo
+/// runs a test binary.
 fn binary_command(
     runner: &[String],
     executable: &Path,
@@ -191,7 +192,10 @@ fn binary_command(
         }
         None => Command::new(executable),
     };
-    command.args(arguments).current_dir(directory);
+    command
+        .args(arguments)
+        .current_dir(directory)
+        .env("CARGO_MANIFEST_DIR", directory);
     command
 }
 
@@ -211,7 +215,6 @@ pub(crate) fn run_binary(
 ) -> Result<LibtestRun, String> {
     let subject = format!("test binary {binary}");
     let mut command = binary_command(runner, &binary.executable, &[], &binary.package_directory);
-    command.env("CARGO_MANIFEST_DIR", &binary.package_directory);
     let captured = run_captured(&mut command, deadline, echo)
         .map_err(|error| format!("{subject} could not be run: {error}"))?;
     let report = UnitTestReport::parse(&captured.stdout, &captured.stderr);
