@@ -9,7 +9,7 @@
 #
 # Usage: ci/failure-modes.sh [scratch-directory [scenario...]]   (default: a new temporary
 # directory; pass the same directory again to reuse its build cache; name scenarios, e.g.
-# `unit-test-hang`, to run only those). Takes about 8 minutes warm (the kernel hang is waited
+# `unit-test-hang`, to run only those). Takes about 10 minutes warm (the kernel hang is waited
 # for once per boot configuration of the ISA, the unit-test hang for 90 s). Not part of
 # `cargo xtask ci`: it tests the xtask itself, by breaking code on purpose.
 set -euo pipefail
@@ -17,6 +17,13 @@ set -euo pipefail
 source_repository="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 scratch="${1:-$(mktemp -d)}"
 selected=("${@:2}")
+scenarios=(unit-test unit-test-hang conformance-case hang triple-fault svpbmt-without-cpu-support)
+for name in "${selected[@]}"; do
+    if [[ " ${scenarios[*]} " != *" $name "* ]]; then
+        echo "unknown scenario \`$name\`; the scenarios are: ${scenarios[*]}" >&2
+        exit 2
+    fi
+done
 if [ -d "$scratch/.git" ]; then
     git -C "$scratch" fetch -q "$source_repository" HEAD
     git -C "$scratch" reset -q --hard FETCH_HEAD
@@ -26,14 +33,6 @@ fi
 cd "$scratch"
 unset CARGO_TARGET_DIR
 echo "scratch clone: $scratch at $(git log --oneline -1)"
-
-scenarios=(unit-test unit-test-hang conformance-case hang triple-fault svpbmt-without-cpu-support)
-for name in "${selected[@]}"; do
-    if [[ " ${scenarios[*]} " != *" $name "* ]]; then
-        echo "unknown scenario \`$name\`; the scenarios are: ${scenarios[*]}" >&2
-        exit 2
-    fi
-done
 
 failures=0
 ran=0

@@ -45,7 +45,8 @@ pub(crate) struct UnitTestReport {
 }
 
 impl UnitTestReport {
-    /// Parses `cargo test`'s stdout (libtest's output) and stderr (cargo's own messages).
+    /// Parses a run's stdout (libtest's output) and stderr (cargo's own messages, or the test
+    /// binary's).
     pub(crate) fn parse(stdout: &str, stderr: &str) -> Self {
         let mut report = Self::default();
         // The failed test whose captured output is being read, and its panic location once seen.
