@@ -17,8 +17,8 @@
 //! # ASIDs
 //!
 //! A user space may run with an ASID (as many bits as the hart keeps in `satp.ASID`, probed by
-//! [`satp::probe_asid_bits`]): `PagingArch::activate_asid` writes `satp` with the ASID and no
-//! fence ([`satp::switch_keeping_asid`]; `sfence.vma x0, x0` right after the write when a
+//! `satp::probe_asid_bits`): `PagingArch::activate_asid` writes `satp` with the ASID and no
+//! fence (`satp::switch_keeping_asid`; `sfence.vma x0, x0` right after the write when a
 //! rollover asks for it); `PagingArch::activate` (ASID 0) fences everything as before. The
 //! space's leaves are then all non-global (`PagingArch::non_global` clears `G`: kernel leaves
 //! of a user table too), and its flush requests fence by ASID (`sfence.vma va, asid` /
@@ -109,7 +109,7 @@ macro_rules! impl_paging_arch {
                 entry & !entry::GLOBAL
             }
 
-            /// ASIDLEN, probed by writing every `satp.ASID` bit ([`satp::probe_asid_bits`]);
+            /// ASIDLEN, probed by writing every `satp.ASID` bit (`satp::probe_asid_bits`);
             /// hosted builds: 0.
             fn asid_bits() -> u32 {
                 #[cfg(target_os = "none")]
@@ -146,7 +146,7 @@ macro_rules! impl_paging_arch {
             }
 
             /// ASID 0: [`Self::activate`]. Otherwise `satp` with the ASID and no fence
-            /// ([`satp::switch_keeping_asid`]), then `sfence.vma x0, x0` if `flush_local`.
+            /// (`satp::switch_keeping_asid`), then `sfence.vma x0, x0` if `flush_local`.
             #[cfg(target_os = "none")]
             unsafe fn activate_asid(
                 root_paddr: PhysAddr,
