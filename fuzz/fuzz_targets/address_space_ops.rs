@@ -524,8 +524,9 @@ impl World {
                 let overlap = entry.overlaps(start, size);
                 let placement = if fixed { Placement::Fixed } else { Placement::NoReplace };
                 let area = Area::new(VirtAddr::from(start), size, flags, backend);
+                let entry_in_window = entry.in_window(start, size) && size != 0;
                 let result = entry.space.map(area, placement);
-                let expected = if !entry.in_window(start, size) || size == 0 {
+                let expected = if !entry_in_window {
                     Err(MappingError::InvalidParam)
                 } else if overlap && !fixed {
                     Err(MappingError::AlreadyExists)
@@ -543,9 +544,16 @@ impl World {
                     self.check_prefix_then_resync(s, start, size, &what);
                     return;
                 }
-                if fixed && overlap && valid_pa && result.is_err() {
-                    // A refused linear map with MAP_FIXED may have unmapped the range first.
-                    self.resync(s);
+                if fixed && overlap && expected == Err(MappingError::InvalidParam) && !valid_pa
+                    && entry_in_window
+                {
+                    // Known finding (fuzz/README.md, "Findings"): a Linear MAP_FIXED whose
+                    // physical range the CPU cannot address unmaps what it replaces before the
+                    // backend refuses it, although ARCHITECTURE.md says such addresses are
+                    // refused "before anything changes". Accepted here so that fuzzing goes on:
+                    // the replaced pages may be gone, nothing else changed.
+                    assert_eq!(result, Err(MappingError::InvalidParam), "{what}");
+                    self.check_prefix_then_resync(s, start, size, &what);
                     return;
                 }
                 self.expect_map(s, result, expected, &what);
@@ -1275,9 +1283,14 @@ fuzz_target!(|input: Input| {
         ],
         shared: BTreeMap::new(),
     };
+    let trace = std::env::var_os("FUZZ_TRACE").is_some();
     for step in input.steps.iter().take(MAX_STEPS) {
         set_budget(step.budget.map(|budget| usize::from(budget % 8)));
         world.run(step);
+        if trace {
+            let areas: Vec<String> = world.spaces.iter().map(|e| e.space.to_string()).collect();
+            eprintln!("{step:?}\n  refused: {}, areas: {areas:#?}", refused());
+        }
         let what = format!("after {step:?}");
         world.check(&what);
         set_budget(None);
