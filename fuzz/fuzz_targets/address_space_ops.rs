@@ -32,9 +32,9 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use vmlayer_arch::ACCESS_FLAGS;
 use vmlayer_paging::{
-    Access, AddressSpace, Arch, Area, Backend, EntryKind, FaultCause, FaultError,
-    FaultResolution, FrameTable, MappingError, MappingFlags, PageFaultInfo, PagingArch,
-    PagingHandler, PhysAddr, Placement, Remap, VirtAddr, VirtAddrRange,
+    Access, AddressSpace, Arch, Area, Backend, EntryKind, FaultCause, FaultError, FaultResolution,
+    FrameTable, MappingError, MappingFlags, PageFaultInfo, PagingArch, PagingHandler, PhysAddr,
+    Placement, Remap, VirtAddr, VirtAddrRange,
 };
 
 const PAGE: usize = 0x1000;
@@ -86,7 +86,10 @@ impl Pool {
         Self {
             host,
             scratch,
-            free: (0..POOL_FRAMES).rev().map(|frame| POOL_PA + frame * PAGE).collect(),
+            free: (0..POOL_FRAMES)
+                .rev()
+                .map(|frame| POOL_PA + frame * PAGE)
+                .collect(),
             live: vec![false; POOL_FRAMES],
             live_count: 0,
             budget: None,
@@ -124,7 +127,10 @@ struct Frames;
 
 impl PagingHandler for Frames {
     fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
-        assert!(count == 1 && align <= PAGE, "asked for {count} frames aligned {align:#x}");
+        assert!(
+            count == 1 && align <= PAGE,
+            "asked for {count} frames aligned {align:#x}"
+        );
         POOL.with_borrow_mut(|pool| {
             if pool.budget == Some(0) || pool.free.is_empty() {
                 pool.refused = true;
@@ -147,7 +153,10 @@ impl PagingHandler for Frames {
 
     fn dealloc_frames(paddr: PhysAddr, count: usize) {
         let pa = paddr.as_usize();
-        assert!(count == 1 && in_pool(pa) && pa % PAGE == 0, "freeing {count} at {pa:#x}");
+        assert!(
+            count == 1 && in_pool(pa) && pa % PAGE == 0,
+            "freeing {count} at {pa:#x}"
+        );
         POOL.with_borrow_mut(|pool| {
             let index = (pa - POOL_PA) / PAGE;
             assert!(pool.live[index], "double free of {pa:#x}");
@@ -213,6 +222,8 @@ struct Entry {
     kernel: bool,
     /// Per CPU; a CPU not listed has none.
     spurious: BTreeMap<usize, Spurious>,
+    /// The pool frames the window maps, as of the last scan; `None`: to scan again.
+    scan: Option<Vec<(usize, usize, bool, Kind)>>,
 }
 
 impl Entry {
@@ -228,7 +239,10 @@ impl Entry {
     }
 
     fn overlaps(&self, start: usize, size: usize) -> bool {
-        self.model.range(start..start.saturating_add(size)).next().is_some()
+        self.model
+            .range(start..start.saturating_add(size))
+            .next()
+            .is_some()
     }
 
     /// An operation that certainly forgot every spurious fault.
@@ -257,9 +271,12 @@ impl Entry {
 
 fn kind_of(backend: &Backend, page: usize) -> Kind {
     match *backend {
-        Backend::Linear { .. } => {
-            Kind::Linear(backend.linear_paddr(VirtAddr::from(page)).unwrap().as_usize())
-        }
+        Backend::Linear { .. } => Kind::Linear(
+            backend
+                .linear_paddr(VirtAddr::from(page))
+                .unwrap()
+                .as_usize(),
+        ),
         Backend::Alloc { populate } => Kind::Alloc(populate),
         Backend::Shared => Kind::Shared,
     }
@@ -332,23 +349,86 @@ enum HowArg {
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Op {
-    MapLinear { page: u16, pa: Pa, size: Pages, flags: u8 },
-    MapAlloc { page: u16, size: Pages, flags: u8, populate: bool },
-    Map { page: u16, size: Pages, flags: u8, kind: KindArg, fixed: bool },
-    Unmap { page: u16, size: Pages },
-    Protect { page: u16, size: Pages, flags: u8 },
-    Mprotect { page: u16, size: Pages, access: u8 },
-    Resize { page: u16, size: Pages },
-    Mremap { page: u16, old: Pages, new: Pages, how: HowArg },
-    Fault { page: u16, offset: u16, access: AccessArg, user: bool, cpu: u8, cause: u8, smap_open: bool },
+    MapLinear {
+        page: u16,
+        pa: Pa,
+        size: Pages,
+        flags: u8,
+    },
+    MapAlloc {
+        page: u16,
+        size: Pages,
+        flags: u8,
+        populate: bool,
+    },
+    Map {
+        page: u16,
+        size: Pages,
+        flags: u8,
+        kind: KindArg,
+        fixed: bool,
+    },
+    Unmap {
+        page: u16,
+        size: Pages,
+    },
+    Protect {
+        page: u16,
+        size: Pages,
+        flags: u8,
+    },
+    Mprotect {
+        page: u16,
+        size: Pages,
+        access: u8,
+    },
+    Resize {
+        page: u16,
+        size: Pages,
+    },
+    Mremap {
+        page: u16,
+        old: Pages,
+        new: Pages,
+        how: HowArg,
+    },
+    Fault {
+        page: u16,
+        offset: u16,
+        access: AccessArg,
+        user: bool,
+        cpu: u8,
+        cause: u8,
+        smap_open: bool,
+    },
     Fork,
     Exit,
     Clear,
-    ReadUser { page: u16, offset: u16, len: u16 },
-    WriteUser { page: u16, offset: u16, len: u16, value: u8 },
-    Load { page: u16, offset: u16, len: u16, value: u8 },
-    Populate { page: u16, size: Pages },
-    TranslateUser { page: u16, access: AccessArg },
+    ReadUser {
+        page: u16,
+        offset: u16,
+        len: u16,
+    },
+    WriteUser {
+        page: u16,
+        offset: u16,
+        len: u16,
+        value: u8,
+    },
+    Load {
+        page: u16,
+        offset: u16,
+        len: u16,
+        value: u8,
+    },
+    Populate {
+        page: u16,
+        size: Pages,
+    },
+    TranslateUser {
+        page: u16,
+        access: AccessArg,
+    },
 }
 
 #[derive(Arbitrary, Debug, Clone)]
@@ -413,8 +493,13 @@ impl World {
         let entry = &mut self.spaces[s];
         let mut model = Model::new();
         for page in entry.pages() {
-            let Some((_, _, flags, kind)) = entry.area(page) else { continue };
-            let pa = entry.space.query(VirtAddr::from(page)).map(|t| t.paddr.as_usize());
+            let Some((_, _, flags, kind)) = entry.area(page) else {
+                continue;
+            };
+            let pa = entry
+                .space
+                .query(VirtAddr::from(page))
+                .map(|t| t.paddr.as_usize());
             let data = match (kind, pa) {
                 (Kind::Alloc(_), Some(pa)) if in_pool(pa) => first_byte(pa),
                 (Kind::Shared, Some(pa)) if in_pool(pa) => {
@@ -432,8 +517,15 @@ impl World {
     /// Gives fresh Shared frames of `[start, start + size)` in space `s` their zero byte.
     fn fresh_shared(&mut self, s: usize, start: usize, size: usize) {
         for page in (start..start + size).step_by(PAGE) {
-            if self.spaces[s].model.get(&page).is_some_and(|p| p.kind == Kind::Shared) {
-                let t = self.spaces[s].space.query(VirtAddr::from(page)).expect("shared page");
+            if self.spaces[s]
+                .model
+                .get(&page)
+                .is_some_and(|p| p.kind == Kind::Shared)
+            {
+                let t = self.spaces[s]
+                    .space
+                    .query(VirtAddr::from(page))
+                    .expect("shared page");
                 self.shared.insert(t.paddr.as_usize(), 0);
             }
         }
@@ -444,21 +536,31 @@ impl World {
         let kernel = self.spaces[s].kernel;
         let what = format!("{:?} in space {s}", step.op);
         match step.op {
-            Op::MapLinear { page, pa, size, flags } => {
+            Op::MapLinear {
+                page,
+                pa,
+                size,
+                flags,
+            } => {
                 let start = self.address(s, page);
                 let (size, flags) = (size.bytes(), flags_arg(flags, kernel));
                 let pa = match pa {
                     Pa::Window(page) => LINEAR_PA + usize::from(page % 2048) * PAGE,
                     Pa::Raw(raw) => raw as usize & !(PAGE - 1),
                 };
-                if pa.checked_add(size).is_none_or(|end| end > POOL_PA && pa < POOL_PA + POOL_FRAMES * PAGE) {
+                if pa
+                    .checked_add(size)
+                    .is_none_or(|end| end > POOL_PA && pa < POOL_PA + POOL_FRAMES * PAGE)
+                {
                     return;
                 }
                 let entry = &mut self.spaces[s];
                 let bits = entry.space.page_table().phys_addr_bits();
                 let addressable = size == 0 || (pa + size - 1) >> bits == 0;
                 let result =
-                    entry.space.map_linear(VirtAddr::from(start), PhysAddr::from(pa), size, flags);
+                    entry
+                        .space
+                        .map_linear(VirtAddr::from(start), PhysAddr::from(pa), size, flags);
                 let expected = if !entry.in_window(start, size) || size == 0 {
                     Err(MappingError::InvalidParam)
                 } else if entry.overlaps(start, size) {
@@ -472,16 +574,27 @@ impl World {
                 if result.is_ok() {
                     let entry = &mut self.spaces[s];
                     for i in 0..size / PAGE {
-                        let page = Page { flags, kind: Kind::Linear(pa + i * PAGE), data: 0 };
+                        let page = Page {
+                            flags,
+                            kind: Kind::Linear(pa + i * PAGE),
+                            data: 0,
+                        };
                         entry.model.insert(start + i * PAGE, page);
                     }
                 }
             }
-            Op::MapAlloc { page, size, flags, populate } => {
+            Op::MapAlloc {
+                page,
+                size,
+                flags,
+                populate,
+            } => {
                 let start = self.address(s, page);
                 let (size, flags) = (size.bytes(), flags_arg(flags, kernel));
                 let entry = &mut self.spaces[s];
-                let result = entry.space.map_alloc(VirtAddr::from(start), size, flags, populate);
+                let result = entry
+                    .space
+                    .map_alloc(VirtAddr::from(start), size, flags, populate);
                 let expected = if !entry.in_window(start, size) || size == 0 {
                     Err(MappingError::InvalidParam)
                 } else if entry.overlaps(start, size) {
@@ -493,12 +606,22 @@ impl World {
                 if result.is_ok() {
                     let entry = &mut self.spaces[s];
                     for i in 0..size / PAGE {
-                        let page = Page { flags, kind: Kind::Alloc(populate), data: 0 };
+                        let page = Page {
+                            flags,
+                            kind: Kind::Alloc(populate),
+                            data: 0,
+                        };
                         entry.model.insert(start + i * PAGE, page);
                     }
                 }
             }
-            Op::Map { page, size, flags, kind, fixed } => {
+            Op::Map {
+                page,
+                size,
+                flags,
+                kind,
+                fixed,
+            } => {
                 let start = self.address(s, page);
                 let (size, flags) = (size.bytes(), flags_arg(flags, kernel));
                 let (backend, linear_pa) = match kind {
@@ -507,22 +630,29 @@ impl World {
                             Pa::Window(page) => LINEAR_PA + usize::from(page % 2048) * PAGE,
                             Pa::Raw(raw) => raw as usize & !(PAGE - 1),
                         };
-                        if pa.checked_add(size).is_none_or(|end| {
-                            end > POOL_PA && pa < POOL_PA + POOL_FRAMES * PAGE
-                        }) {
+                        if pa
+                            .checked_add(size)
+                            .is_none_or(|end| end > POOL_PA && pa < POOL_PA + POOL_FRAMES * PAGE)
+                        {
                             return;
                         }
-                        (Backend::linear_for(VirtAddr::from(start), PhysAddr::from(pa)), Some(pa))
+                        (
+                            Backend::linear_for(VirtAddr::from(start), PhysAddr::from(pa)),
+                            Some(pa),
+                        )
                     }
                     KindArg::Alloc(populate) => (Backend::Alloc { populate }, None),
                     KindArg::Shared => (Backend::Shared, None),
                 };
                 let entry = &mut self.spaces[s];
                 let bits = entry.space.page_table().phys_addr_bits();
-                let valid_pa =
-                    linear_pa.is_none_or(|pa| size == 0 || (pa + size - 1) >> bits == 0);
+                let valid_pa = linear_pa.is_none_or(|pa| size == 0 || (pa + size - 1) >> bits == 0);
                 let overlap = entry.overlaps(start, size);
-                let placement = if fixed { Placement::Fixed } else { Placement::NoReplace };
+                let placement = if fixed {
+                    Placement::Fixed
+                } else {
+                    Placement::NoReplace
+                };
                 let area = Area::new(VirtAddr::from(start), size, flags, backend);
                 let entry_in_window = entry.in_window(start, size) && size != 0;
                 let result = entry.space.map(area, placement);
@@ -544,7 +674,10 @@ impl World {
                     self.check_prefix_then_resync(s, start, size, &what);
                     return;
                 }
-                if fixed && overlap && expected == Err(MappingError::InvalidParam) && !valid_pa
+                if fixed
+                    && overlap
+                    && expected == Err(MappingError::InvalidParam)
+                    && !valid_pa
                     && entry_in_window
                 {
                     // Known finding (fuzz/README.md, "Findings"): a Linear MAP_FIXED whose
@@ -565,7 +698,11 @@ impl World {
                         KindArg::Shared => Kind::Shared,
                     };
                     for i in 0..size / PAGE {
-                        let page = Page { flags, kind: kind_of_page(i), data: 0 };
+                        let page = Page {
+                            flags,
+                            kind: kind_of_page(i),
+                            data: 0,
+                        };
                         entry.model.insert(start + i * PAGE, page);
                     }
                     self.fresh_shared(s, start, size);
@@ -581,8 +718,11 @@ impl World {
                 }
                 match result {
                     Ok(()) => {
-                        let gone: Vec<usize> =
-                            entry.model.range(start..start + size).map(|(&p, _)| p).collect();
+                        let gone: Vec<usize> = entry
+                            .model
+                            .range(start..start + size)
+                            .map(|(&p, _)| p)
+                            .collect();
                         for page in gone {
                             entry.model.remove(&page);
                         }
@@ -606,9 +746,14 @@ impl World {
                 let access = MappingFlags::from_bits_truncate(usize::from(access % 16));
                 let entry = &mut self.spaces[s];
                 let result = entry.space.mprotect(VirtAddr::from(start), size, access);
-                let expected = if !ACCESS_FLAGS.contains(access) || !entry.in_window(start, size) && size != 0 {
+                let expected = if !ACCESS_FLAGS.contains(access)
+                    || !entry.in_window(start, size) && size != 0
+                {
                     Some(Err(MappingError::InvalidParam))
-                } else if (start..start + size).step_by(PAGE).any(|p| !entry.model.contains_key(&p)) {
+                } else if (start..start + size)
+                    .step_by(PAGE)
+                    .any(|p| !entry.model.contains_key(&p))
+                {
                     Some(Err(MappingError::NotMapped))
                 } else {
                     None
@@ -656,8 +801,21 @@ impl World {
                     self.spaces[s].maybe_forget_spurious();
                 }
             }
-            Op::Mremap { page, old, new, how } => self.mremap(s, page, old, new, how, &what),
-            Op::Fault { page, offset, access, user, cpu, cause, smap_open } => {
+            Op::Mremap {
+                page,
+                old,
+                new,
+                how,
+            } => self.mremap(s, page, old, new, how, &what),
+            Op::Fault {
+                page,
+                offset,
+                access,
+                user,
+                cpu,
+                cause,
+                smap_open,
+            } => {
                 let address = self.address(s, page) + usize::from(offset) % PAGE;
                 let cause = [
                     FaultCause::NotPresent,
@@ -688,6 +846,7 @@ impl World {
                             base: parent.base,
                             kernel: false,
                             spurious: BTreeMap::new(),
+                            scan: None,
                         };
                         self.spaces.push(entry);
                     }
@@ -715,7 +874,9 @@ impl World {
                 let len = usize::from(len) % (3 * PAGE);
                 let expected = self.predict_helper(s, address, len, Check::User(Access::Read));
                 let mut buffer = vec![0u8; len];
-                let result = self.spaces[s].space.read_user(VirtAddr::from(address), &mut buffer);
+                let result = self.spaces[s]
+                    .space
+                    .read_user(VirtAddr::from(address), &mut buffer);
                 self.expect_helper(s, result, expected, &what);
                 if result.is_ok() {
                     for page in (address.next_multiple_of(PAGE)..address + len).step_by(PAGE) {
@@ -725,12 +886,22 @@ impl World {
                     }
                 }
             }
-            Op::WriteUser { page, offset, len, value } => {
+            Op::WriteUser {
+                page,
+                offset,
+                len,
+                value,
+            } => {
                 let address = self.address(s, page) + usize::from(offset) % PAGE;
                 let len = usize::from(len) % (3 * PAGE);
                 self.write(s, address, len, value, Check::User(Access::Write), &what);
             }
-            Op::Load { page, offset, len, value } => {
+            Op::Load {
+                page,
+                offset,
+                len,
+                value,
+            } => {
                 let address = self.address(s, page) + usize::from(offset) % PAGE;
                 let len = usize::from(len) % (3 * PAGE);
                 self.write(s, address, len, value, Check::Load, &what);
@@ -752,10 +923,15 @@ impl World {
                 let address = self.address(s, page);
                 let access = access.access();
                 let expected = self.predict_helper(s, address, 1, Check::User(access));
-                let result = self.spaces[s].space.translate_user(VirtAddr::from(address), access);
+                let result = self.spaces[s]
+                    .space
+                    .translate_user(VirtAddr::from(address), access);
                 self.expect_helper(s, result.map(|_| ()), expected, &what);
                 if let Ok(pa) = result {
-                    let t = self.spaces[s].space.query(VirtAddr::from(address)).expect("mapped");
+                    let t = self.spaces[s]
+                        .space
+                        .query(VirtAddr::from(address))
+                        .expect("mapped");
                     assert_eq!(pa, t.paddr, "{what}");
                 }
             }
@@ -764,7 +940,13 @@ impl World {
 
     /// A map refused or accepted as expected (`NoMemory` only when an allocation was refused;
     /// nothing changes on error).
-    fn expect_map(&mut self, s: usize, result: Result<(), MappingError>, expected: Result<(), MappingError>, what: &str) {
+    fn expect_map(
+        &mut self,
+        s: usize,
+        result: Result<(), MappingError>,
+        expected: Result<(), MappingError>,
+        what: &str,
+    ) {
         match (result, expected) {
             (Err(MappingError::NoMemory), Ok(())) if refused() => {}
             (result, expected) => assert_eq!(result, expected, "{what}"),
@@ -786,7 +968,11 @@ impl World {
             let inside = (start..start + size).contains(&page);
             match now {
                 Some((_, _, flags, kind)) => {
-                    assert_eq!((flags, kind), (model.flags, model.kind), "{what}: page {page:#x}");
+                    assert_eq!(
+                        (flags, kind),
+                        (model.flags, model.kind),
+                        "{what}: page {page:#x}"
+                    );
                     kept_seen |= inside;
                 }
                 None => {
@@ -804,7 +990,14 @@ impl World {
         self.resync(s);
     }
 
-    fn apply_resize(&mut self, s: usize, end: usize, new_end: usize, flags: MappingFlags, kind: Kind) {
+    fn apply_resize(
+        &mut self,
+        s: usize,
+        end: usize,
+        new_end: usize,
+        flags: MappingFlags,
+        kind: Kind,
+    ) {
         let entry = &mut self.spaces[s];
         if new_end <= end {
             let gone: Vec<usize> = entry.model.range(new_end..end).map(|(&p, _)| p).collect();
@@ -818,12 +1011,21 @@ impl World {
                 // `kind` is that of the area's first page queried: continue its addresses.
                 Kind::Linear(_) => {
                     let last = entry.model[&(end - PAGE)].kind;
-                    let Kind::Linear(pa) = last else { panic!("linear area with {last:?}") };
+                    let Kind::Linear(pa) = last else {
+                        panic!("linear area with {last:?}")
+                    };
                     Kind::Linear(pa + (page - (end - PAGE)))
                 }
                 other => other,
             };
-            entry.model.insert(page, Page { flags, kind, data: 0 });
+            entry.model.insert(
+                page,
+                Page {
+                    flags,
+                    kind,
+                    data: 0,
+                },
+            );
         }
         self.fresh_shared(s, end, new_end - end);
     }
@@ -918,9 +1120,8 @@ impl World {
                 }
                 _ => {
                     // The lowest free range at or above the old address, else below it.
-                    let fits = |a: usize| {
-                        entry.in_window(a, new_size) && !entry.overlaps(a, new_size)
-                    };
+                    let fits =
+                        |a: usize| entry.in_window(a, new_size) && !entry.overlaps(a, new_size);
                     let window_end = entry.base + WINDOW_PAGES * PAGE;
                     (start..window_end)
                         .step_by(PAGE)
@@ -930,7 +1131,9 @@ impl World {
                 }
             }
         })();
-        let result = self.spaces[s].space.mremap(VirtAddr::from(start), old_size, new_size, how);
+        let result = self.spaces[s]
+            .space
+            .mremap(VirtAddr::from(start), old_size, new_size, how);
         let result = result.map(VirtAddr::as_usize);
         match (result, prediction) {
             (Ok(got), Ok(want)) => {
@@ -1052,9 +1255,10 @@ impl World {
         })();
         let result = entry.space.handle_page_fault(fault);
         match (result, predicted) {
-            (Err(FaultError::NoMemory), Some(Ok(
-                FaultResolution::Populated | FaultResolution::CopiedOnWrite,
-            ))) if refused() => {}
+            (
+                Err(FaultError::NoMemory),
+                Some(Ok(FaultResolution::Populated | FaultResolution::CopiedOnWrite)),
+            ) if refused() => {}
             (Ok(FaultResolution::Spurious) | Err(FaultError::Repeated), None) => {}
             (result, Some(predicted)) => assert_eq!(result, predicted, "{what}"),
             (result, None) => panic!("{what}: {result:?}, predicted Spurious or Repeated"),
@@ -1076,7 +1280,11 @@ impl World {
             }
             Ok(FaultResolution::ReusedOnWrite) => {
                 let t = after.expect("reused");
-                assert_eq!(t.paddr, before.unwrap().paddr, "{what}: reuse moved the frame");
+                assert_eq!(
+                    t.paddr,
+                    before.unwrap().paddr,
+                    "{what}: reuse moved the frame"
+                );
                 assert!(t.flags.contains(MappingFlags::WRITE), "{what}: {t:?}");
             }
             Err(_) => assert_eq!(after, before, "{what}: a refused fault changed the entry"),
@@ -1085,7 +1293,13 @@ impl World {
 
     /// The result a user-memory helper should have over `[address, address + len)`, from the
     /// model and the current entries (as `user_access.rs` documents each check).
-    fn predict_helper(&self, s: usize, address: usize, len: usize, check: Check) -> Result<(), FaultError> {
+    fn predict_helper(
+        &self,
+        s: usize,
+        address: usize,
+        len: usize,
+        check: Check,
+    ) -> Result<(), FaultError> {
         let entry = &self.spaces[s];
         let Some(end) = address.checked_add(len) else {
             return Err(FaultError::NoArea);
@@ -1098,7 +1312,10 @@ impl World {
             let Some(model) = entry.model.get(&page) else {
                 return Err(FaultError::NoArea);
             };
-            if model.flags.intersects(MappingFlags::DEVICE | MappingFlags::UNCACHED) {
+            if model
+                .flags
+                .intersects(MappingFlags::DEVICE | MappingFlags::UNCACHED)
+            {
                 return Err(FaultError::AccessDenied);
             }
             if let Check::User(access) = check {
@@ -1130,7 +1347,13 @@ impl World {
         Ok(())
     }
 
-    fn expect_helper(&mut self, s: usize, result: Result<(), FaultError>, expected: Result<(), FaultError>, what: &str) {
+    fn expect_helper(
+        &mut self,
+        s: usize,
+        result: Result<(), FaultError>,
+        expected: Result<(), FaultError>,
+        what: &str,
+    ) {
         match (result, expected) {
             (Err(FaultError::NoMemory), _) if refused() => {}
             (result, expected) => assert_eq!(result, expected, "{what}"),
@@ -1155,12 +1378,17 @@ impl World {
         for (page, old) in olds {
             let Some(old) = old else { continue };
             let entry = &mut self.spaces[s];
-            let Some(t) = entry.space.query(VirtAddr::from(page)) else { continue };
+            let Some(t) = entry.space.query(VirtAddr::from(page)) else {
+                continue;
+            };
             let now = first_byte(t.paddr.as_usize());
             if result.is_ok() {
                 assert_eq!(now, value, "{what}: page {page:#x} not written");
             } else {
-                assert!(now == old || now == value, "{what}: page {page:#x} holds {now}");
+                assert!(
+                    now == old || now == value,
+                    "{what}: page {page:#x} holds {now}"
+                );
             }
             let model = entry.model.get_mut(&page).unwrap();
             match model.kind {
@@ -1173,73 +1401,106 @@ impl World {
         }
     }
 
-    /// Every page of every window, and the frames across spaces.
-    fn check(&self, what: &str) {
-        // Frame -> (space, page, writable, kind) of every mapping.
-        let mut mappings: BTreeMap<usize, Vec<(usize, usize, bool, Kind)>> = BTreeMap::new();
-        for (s, entry) in self.spaces.iter().enumerate() {
-            let mut areas: BTreeMap<usize, (MappingFlags, Kind)> = BTreeMap::new();
-            for area in entry.space.areas() {
-                for page in (area.start().as_usize()..area.end().as_usize()).step_by(PAGE) {
-                    assert!(entry.in_window(page, PAGE), "{what}: area outside the range");
-                    areas.insert(page, (area.flags(), kind_of(area.backend(), page)));
+    /// Every page of space `s`'s window against the model; returns its mappings of pool frames
+    /// as (frame, page, writable, kind).
+    fn scan(&self, s: usize, what: &str) -> Vec<(usize, usize, bool, Kind)> {
+        let entry = &self.spaces[s];
+        let mut mappings = Vec::new();
+        let mut areas: Vec<Option<(MappingFlags, Kind)>> = vec![None; WINDOW_PAGES];
+        for area in entry.space.areas() {
+            for page in (area.start().as_usize()..area.end().as_usize()).step_by(PAGE) {
+                assert!(
+                    entry.in_window(page, PAGE),
+                    "{what}: area outside the range"
+                );
+                areas[(page - entry.base) / PAGE] =
+                    Some((area.flags(), kind_of(area.backend(), page)));
+            }
+        }
+        for (index, page) in entry.pages().enumerate() {
+            let model = entry.model.get(&page);
+            assert_eq!(
+                areas[index],
+                model.map(|m| (m.flags, m.kind)),
+                "{what}: space {s} page {page:#x}: area vs model"
+            );
+            let t = entry.space.query(VirtAddr::from(page));
+            let Some(model) = model else {
+                assert_eq!(
+                    t, None,
+                    "{what}: space {s} page {page:#x}: a translation outside areas"
+                );
+                continue;
+            };
+            let Some(t) = t else {
+                assert!(
+                    model.kind == Kind::Alloc(false),
+                    "{what}: space {s} page {page:#x}: {:?} page not mapped",
+                    model.kind
+                );
+                assert_eq!(model.data, 0, "{what}: space {s} page {page:#x}: data lost");
+                continue;
+            };
+            let pa = t.paddr.as_usize();
+            let want = normalized(model.flags);
+            match model.kind {
+                Kind::Linear(linear) => {
+                    assert_eq!(
+                        pa, linear,
+                        "{what}: space {s} page {page:#x}: linear address"
+                    );
+                    assert_eq!(t.flags, want, "{what}: space {s} page {page:#x}: flags");
+                    continue;
+                }
+                Kind::Alloc(_) => {
+                    let read_only = model.flags.contains(MappingFlags::WRITE)
+                        && t.flags == want - MappingFlags::WRITE;
+                    assert!(
+                        t.flags == want || read_only,
+                        "{what}: space {s} page {page:#x}: flags {:?} for an area {:?}",
+                        t.flags,
+                        model.flags
+                    );
+                }
+                Kind::Shared => {
+                    assert_eq!(t.flags, want, "{what}: space {s} page {page:#x}: flags");
                 }
             }
-            for page in entry.pages() {
-                let model = entry.model.get(&page);
-                assert_eq!(
-                    areas.get(&page).copied(),
-                    model.map(|m| (m.flags, m.kind)),
-                    "{what}: space {s} page {page:#x}: area vs model"
-                );
-                let t = entry.space.query(VirtAddr::from(page));
-                let Some(model) = model else {
-                    assert_eq!(t, None, "{what}: space {s} page {page:#x}: a translation outside areas");
-                    continue;
-                };
-                let Some(t) = t else {
-                    assert!(
-                        model.kind == Kind::Alloc(false),
-                        "{what}: space {s} page {page:#x}: {:?} page not mapped",
-                        model.kind
-                    );
-                    if let Kind::Alloc(_) = model.kind {
-                        assert_eq!(model.data, 0, "{what}: space {s} page {page:#x}: data lost");
-                    }
-                    continue;
-                };
-                let pa = t.paddr.as_usize();
-                let want = normalized(model.flags);
-                match model.kind {
-                    Kind::Linear(linear) => {
-                        assert_eq!(pa, linear, "{what}: space {s} page {page:#x}: linear address");
-                        assert_eq!(t.flags, want, "{what}: space {s} page {page:#x}: flags");
-                        continue;
-                    }
-                    Kind::Alloc(_) => {
-                        let read_only = model.flags.contains(MappingFlags::WRITE)
-                            && t.flags == want - MappingFlags::WRITE;
-                        assert!(
-                            t.flags == want || read_only,
-                            "{what}: space {s} page {page:#x}: flags {:?} for an area {:?}",
-                            t.flags,
-                            model.flags
-                        );
-                    }
-                    Kind::Shared => {
-                        assert_eq!(t.flags, want, "{what}: space {s} page {page:#x}: flags");
-                    }
-                }
-                assert!(in_pool(pa) && frame_live(pa), "{what}: space {s} page {page:#x}: frame {pa:#x} not live");
-                assert_eq!(pa % PAGE, 0);
-                let byte = first_byte(pa);
-                let expected = match model.kind {
-                    Kind::Shared => self.shared.get(&pa).copied().unwrap_or(0),
-                    _ => model.data,
-                };
-                assert_eq!(byte, expected, "{what}: space {s} page {page:#x}: data");
-                let writable = t.flags.contains(MappingFlags::WRITE);
-                mappings.entry(pa).or_default().push((s, page, writable, model.kind));
+            assert!(
+                in_pool(pa) && frame_live(pa),
+                "{what}: space {s} page {page:#x}: frame {pa:#x} not live"
+            );
+            assert_eq!(pa % PAGE, 0);
+            let expected = match model.kind {
+                Kind::Shared => self.shared.get(&pa).copied().unwrap_or(0),
+                _ => model.data,
+            };
+            assert_eq!(
+                first_byte(pa),
+                expected,
+                "{what}: space {s} page {page:#x}: data"
+            );
+            mappings.push((pa, page, t.flags.contains(MappingFlags::WRITE), model.kind));
+        }
+        mappings
+    }
+
+    /// Rescans the spaces whose scan is stale (every one with `all`), then checks the frames
+    /// across spaces: counts, copy-on-write, and the allocator's total.
+    fn check(&mut self, what: &str, all: bool) {
+        for s in 0..self.spaces.len() {
+            if all || self.spaces[s].scan.is_none() {
+                let scan = self.scan(s, what);
+                self.spaces[s].scan = Some(scan);
+            }
+        }
+        let mut mappings: BTreeMap<usize, Vec<(usize, usize, bool, Kind)>> = BTreeMap::new();
+        for (s, entry) in self.spaces.iter().enumerate() {
+            for &(pa, page, writable, kind) in entry.scan.as_ref().unwrap() {
+                mappings
+                    .entry(pa)
+                    .or_default()
+                    .push((s, page, writable, kind));
             }
         }
         for (&pa, users) in &mappings {
@@ -1257,7 +1518,11 @@ impl World {
                 }
             }
         }
-        let tables: usize = self.spaces.iter().map(|e| e.space.page_table().table_page_count()).sum();
+        let tables: usize = self
+            .spaces
+            .iter()
+            .map(|e| e.space.page_table().table_page_count())
+            .sum();
         assert_eq!(
             live_frames(),
             tables + mappings.len(),
@@ -1278,31 +1543,56 @@ fuzz_target!(|input: Input| {
     let user = Space::new_user(&kernel, user_range).expect("user space");
     let mut world = World {
         spaces: vec![
-            Entry { space: kernel, model: Model::new(), base: KERNEL_BASE, kernel: true, spurious: BTreeMap::new() },
-            Entry { space: user, model: Model::new(), base: USER_BASE, kernel: false, spurious: BTreeMap::new() },
+            Entry {
+                space: kernel,
+                model: Model::new(),
+                base: KERNEL_BASE,
+                kernel: true,
+                spurious: BTreeMap::new(),
+                scan: None,
+            },
+            Entry {
+                space: user,
+                model: Model::new(),
+                base: USER_BASE,
+                kernel: false,
+                spurious: BTreeMap::new(),
+                scan: None,
+            },
         ],
         shared: BTreeMap::new(),
     };
     let trace = std::env::var_os("FUZZ_TRACE").is_some();
-    for step in input.steps.iter().take(MAX_STEPS) {
+    for (index, step) in input.steps.iter().take(MAX_STEPS).enumerate() {
         set_budget(step.budget.map(|budget| usize::from(budget % 8)));
+        let s = usize::from(step.space) % world.spaces.len();
+        world.spaces[s].scan = None;
         world.run(step);
         if trace {
             let areas: Vec<String> = world.spaces.iter().map(|e| e.space.to_string()).collect();
             eprintln!("{step:?}\n  refused: {}, areas: {areas:#?}", refused());
         }
         let what = format!("after {step:?}");
-        world.check(&what);
+        world.check(&what, index % 8 == 7);
         set_budget(None);
     }
+    world.check("at the end", true);
     // Users first, then the kernel space (the last sharer of the kernel half).
     while world.spaces.len() > 1 {
         world.spaces.pop();
-        world.check("after an exit");
+        world.check("after an exit", true);
     }
     drop(world);
-    assert_eq!(live_frames(), 0, "frames left after every space was dropped");
+    assert_eq!(
+        live_frames(),
+        0,
+        "frames left after every space was dropped"
+    );
     for (index, count) in COUNTS.iter().enumerate() {
-        assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 0, "count of frame {index}");
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "count of frame {index}"
+        );
     }
 });

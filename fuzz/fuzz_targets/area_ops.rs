@@ -73,7 +73,9 @@ fn backend_pages(start: VirtAddr, size: usize) -> core::ops::Range<usize> {
         start.is_multiple_of(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE) && size > 0,
         "backend got a bad range {start:#x} + {size:#x}"
     );
-    let end = start.checked_add(size).expect("backend got an overflowing range");
+    let end = start
+        .checked_add(size)
+        .expect("backend got an overflowing range");
     start / PAGE_SIZE..end / PAGE_SIZE
 }
 
@@ -161,7 +163,10 @@ impl MappingBackend<Flags, PageTable> for FuzzBackend {
             pt.pages.range(to.clone()).next().is_none(),
             "the set relocates onto mapped pages {to:?}"
         );
-        let moved: Vec<Flags> = from.clone().map(|page| pt.pages.remove(&page).unwrap()).collect();
+        let moved: Vec<Flags> = from
+            .clone()
+            .map(|page| pt.pages.remove(&page).unwrap())
+            .collect();
         pt.pages.extend(to.zip(moved));
         Ok(self.clone())
     }
@@ -360,7 +365,10 @@ fn area_pages(set: &Set) -> Model {
             "unaligned area {area:?}"
         );
         let end = start.checked_add(size).expect("area overflows");
-        assert!(start >= previous_end, "areas unsorted or overlapping at {area:?}");
+        assert!(
+            start >= previous_end,
+            "areas unsorted or overlapping at {area:?}"
+        );
         previous_end = end;
         pages.extend((start / PAGE_SIZE..end / PAGE_SIZE).map(|page| (page, area.flags())));
     }
@@ -404,7 +412,11 @@ impl World {
 
     /// 1 if removing `[start, end)` splits an area in two.
     fn unmap_splits(&self, start: usize, end: usize) -> usize {
-        usize::from(self.areas().iter().any(|&(a_start, a_end, _)| a_start < start && end < a_end))
+        usize::from(
+            self.areas()
+                .iter()
+                .any(|&(a_start, a_end, _)| a_start < start && end < a_end),
+        )
     }
 
     fn arm(&mut self, fail: Option<Fail>) {
@@ -427,9 +439,16 @@ impl World {
         for (page, flags) in before {
             let now = self.pt.pages.get(page);
             if (first..end).contains(page) {
-                assert!(now.is_none() || now == Some(flags), "{what}: page {page:#x} changed");
+                assert!(
+                    now.is_none() || now == Some(flags),
+                    "{what}: page {page:#x} changed"
+                );
             } else {
-                assert_eq!(now, Some(flags), "{what}: page {page:#x} outside the range changed");
+                assert_eq!(
+                    now,
+                    Some(flags),
+                    "{what}: page {page:#x} outside the range changed"
+                );
             }
         }
         assert!(
@@ -442,7 +461,9 @@ impl World {
             .map(|(&page, _)| page);
         if let Some(kept_low) = kept_low {
             assert!(
-                before.range(kept_low..end).all(|(page, _)| self.pt.pages.contains_key(page)),
+                before
+                    .range(kept_low..end)
+                    .all(|(page, _)| self.pt.pages.contains_key(page)),
                 "{what}: a failed unmap is not a lowest-first prefix"
             );
         }
@@ -453,7 +474,11 @@ impl World {
         let Some((first, end)) = page_range(start, size) else {
             let area = MemoryArea::new(VirtAddr::from(start), size, flags, self.backend());
             let result = self.set.map(area, &mut self.pt, replace);
-            assert_eq!(result, Err(MappingError::InvalidParam), "map {start:#x} + {size:#x}");
+            assert_eq!(
+                result,
+                Err(MappingError::InvalidParam),
+                "map {start:#x} + {size:#x}"
+            );
             return;
         };
         if end - first > MAX_MAP_PAGES {
@@ -557,9 +582,9 @@ impl World {
                 let before = self.model.clone();
                 let len_before = self.set.len();
                 let refused = size > 0
-                    && start.checked_add(size).is_some_and(|end| {
-                        self.refused(self.unmap_splits(start, end))
-                    });
+                    && start
+                        .checked_add(size)
+                        .is_some_and(|end| self.refused(self.unmap_splits(start, end)));
                 self.arm(fail);
                 let result = self.set.unmap(VirtAddr::from(start), size, &mut self.pt);
                 let failed = self.disarm();
@@ -589,8 +614,10 @@ impl World {
                 only_if,
                 fail,
             } => {
-                let (start, size, flags, only_if) = (at.bytes(), size.bytes(), flags % 8, only_if % 8);
-                let update = move |old: Flags| (only_if == 0 || old & only_if != 0).then_some(flags);
+                let (start, size, flags, only_if) =
+                    (at.bytes(), size.bytes(), flags % 8, only_if % 8);
+                let update =
+                    move |old: Flags| (only_if == 0 || old & only_if != 0).then_some(flags);
                 let before = self.model.clone();
                 let len_before = self.set.len();
                 let cuts = |addr: usize| {
@@ -603,7 +630,9 @@ impl World {
                         self.refused(usize::from(cuts(start)) + usize::from(cuts(end)))
                     });
                 self.arm(fail);
-                let result = self.set.protect(VirtAddr::from(start), size, update, &mut self.pt);
+                let result = self
+                    .set
+                    .protect(VirtAddr::from(start), size, update, &mut self.pt);
                 let failed = self.disarm();
                 let what = describe(op, result);
                 let Some((first, end)) = page_range(start, size) else {
@@ -650,7 +679,9 @@ impl World {
             Op::Resize { at, size, fail } => {
                 let (start, new_size) = (at.bytes(), size.bytes());
                 let Some((first, new_end)) = page_range(start, new_size) else {
-                    let result = self.set.resize(VirtAddr::from(start), new_size, &mut self.pt);
+                    let result = self
+                        .set
+                        .resize(VirtAddr::from(start), new_size, &mut self.pt);
                     assert_eq!(result, Err(MappingError::InvalidParam), "{op:?}");
                     return;
                 };
@@ -668,7 +699,9 @@ impl World {
                 let before = self.model.clone();
                 let len_before = self.set.len();
                 self.arm(fail);
-                let result = self.set.resize(VirtAddr::from(start), new_size, &mut self.pt);
+                let result = self
+                    .set
+                    .resize(VirtAddr::from(start), new_size, &mut self.pt);
                 let failed = self.disarm();
                 let what = describe(op, result);
                 let Some((end, flags)) = area else {
@@ -689,7 +722,10 @@ impl World {
                     }
                     Err(MappingError::BadState) if failed => {
                         self.clean = false;
-                        assert_eq!(self.pt.pages, before, "{what}: a failed resize changed pages");
+                        assert_eq!(
+                            self.pt.pages, before,
+                            "{what}: a failed resize changed pages"
+                        );
                     }
                     Err(error) => panic!("{what}: unexpected {error:?}"),
                 }
@@ -703,15 +739,14 @@ impl World {
                 }
                 let len_before = self.set.len();
                 let before = self.model.clone();
-                let splits = self
-                    .set
-                    .find(VirtAddr::from(start))
-                    .map_or(0, |area| {
-                        usize::from(area.start().as_usize() < start)
-                            + usize::from(start.saturating_add(size) < area.end().as_usize())
-                    });
+                let splits = self.set.find(VirtAddr::from(start)).map_or(0, |area| {
+                    usize::from(area.start().as_usize() < start)
+                        + usize::from(start.saturating_add(size) < area.end().as_usize())
+                });
                 let inside_one_area = self.set.find(VirtAddr::from(start)).is_some_and(|area| {
-                    start.checked_add(size).is_some_and(|end| area.end().as_usize() >= end)
+                    start
+                        .checked_add(size)
+                        .is_some_and(|end| area.end().as_usize() >= end)
                 });
                 self.arm(fail);
                 let result = self.set.relocate(
@@ -745,14 +780,18 @@ impl World {
                 match result {
                     Ok(()) => {
                         assert!(!failed, "{what}: Ok although a backend call failed");
-                        let moved: Vec<Flags> =
-                            (first..end).map(|page| self.model.remove(&page).unwrap()).collect();
+                        let moved: Vec<Flags> = (first..end)
+                            .map(|page| self.model.remove(&page).unwrap())
+                            .collect();
                         self.model.extend((new_first..new_end).zip(moved));
                         self.check_limit(len_before, &what);
                     }
                     Err(MappingError::BadState) if failed => {
                         self.clean = false;
-                        assert_eq!(self.pt.pages, before, "{what}: a failed relocate changed pages");
+                        assert_eq!(
+                            self.pt.pages, before,
+                            "{what}: a failed relocate changed pages"
+                        );
                     }
                     Err(error) => panic!("{what}: unexpected {error:?}"),
                 }
@@ -765,7 +804,7 @@ impl World {
                 align_shift,
             } => {
                 let align = match align_shift % 24 {
-                    22 => 0x800, // below 4 KiB: refused
+                    22 => 0x800,  // below 4 KiB: refused
                     23 => 0x3000, // not a power of two: refused
                     shift => PAGE_SIZE << shift,
                 };
@@ -774,9 +813,15 @@ impl World {
                     start: VirtAddr::from(lo),
                     end: VirtAddr::from(hi),
                 };
-                let got = self.set.find_free_area(VirtAddr::from(hint), size, limit, align);
+                let got = self
+                    .set
+                    .find_free_area(VirtAddr::from(hint), size, limit, align);
                 let want = model_find_free(&self.model, hint, size, lo, hi, align);
-                assert_eq!(got.map(VirtAddr::as_usize), want, "{op:?} (align {align:#x})");
+                assert_eq!(
+                    got.map(VirtAddr::as_usize),
+                    want,
+                    "{op:?} (align {align:#x})"
+                );
             }
             Op::Probe { at, size } => {
                 let (start, size) = (at.bytes(), size.bytes());
@@ -801,7 +846,11 @@ impl World {
                         .range(start / PAGE_SIZE..end.div_ceil(PAGE_SIZE))
                         .next()
                         .is_some();
-                assert_eq!(self.set.overlaps(range), want, "overlaps({start:#x}..{end:#x})");
+                assert_eq!(
+                    self.set.overlaps(range),
+                    want,
+                    "overlaps({start:#x}..{end:#x})"
+                );
                 let listed: Vec<(usize, usize)> = self
                     .set
                     .iter_range(range)
@@ -835,7 +884,8 @@ impl World {
                 }
             }
             Op::SetMaxAreas { max } => {
-                self.set.set_max_areas(max.map_or(usize::MAX, |max| usize::from(max % 64)));
+                self.set
+                    .set_max_areas(max.map_or(usize::MAX, |max| usize::from(max % 64)));
             }
             Op::Duplicate => {
                 let copy = self.set.duplicate();
@@ -852,8 +902,14 @@ impl World {
 
     fn check(&self, op: &Op) {
         let pages = area_pages(&self.set);
-        assert_eq!(pages, self.pt.pages, "after {op:?}: areas and page table disagree");
-        assert_eq!(self.model, self.pt.pages, "after {op:?}: model and page table disagree");
+        assert_eq!(
+            pages, self.pt.pages,
+            "after {op:?}: areas and page table disagree"
+        );
+        assert_eq!(
+            self.model, self.pt.pages,
+            "after {op:?}: model and page table disagree"
+        );
         if self.merging && self.clean {
             let areas: Vec<_> = self.set.iter().collect();
             for pair in areas.windows(2) {

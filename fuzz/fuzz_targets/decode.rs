@@ -31,8 +31,8 @@ mod x86 {
     use super::{Input, RequestArg};
     use vmlayer_arch::tlb::{FLUSH_ALL_THRESHOLD_PAGES, pages_in};
     use vmlayer_arch::{
-        ACCESS_FLAGS, Access, EntryKind, FaultCause, MappingFlags, PagingArch, PhysAddr,
-        TlbFlush, TlbFlushRequest, VirtAddr, level_size,
+        ACCESS_FLAGS, Access, EntryKind, FaultCause, MappingFlags, PagingArch, PhysAddr, TlbFlush,
+        TlbFlushRequest, VirtAddr, level_size,
     };
     use vmlayer_x86_64::tlb::{FlushPlan, PcidState, flush_plan};
     use vmlayer_x86_64::{
@@ -54,27 +54,54 @@ mod x86 {
         let block = !(level_size(level) as u64 - 1);
         match decoded {
             EntryKind::Empty => {
-                assert_eq!(entry & PRESENT, 0, "{entry:#x} at {level}: present but empty");
-                assert_eq!(entry & RESERVED_MARKER, 0, "{entry:#x} at {level}: marker ignored");
+                assert_eq!(
+                    entry & PRESENT,
+                    0,
+                    "{entry:#x} at {level}: present but empty"
+                );
+                assert_eq!(
+                    entry & RESERVED_MARKER,
+                    0,
+                    "{entry:#x} at {level}: marker ignored"
+                );
             }
             EntryKind::Reserved { paddr } => {
-                assert_eq!(entry & PRESENT, 0, "{entry:#x} at {level}: a present PROT_NONE");
+                assert_eq!(
+                    entry & PRESENT,
+                    0,
+                    "{entry:#x} at {level}: a present PROT_NONE"
+                );
                 assert_ne!(entry & RESERVED_MARKER, 0);
                 assert_eq!(paddr.as_usize() as u64, entry & ENTRY_ADDRESS_MASK & block);
                 let again = X86_64::encode_reserved(paddr, level);
                 assert_ne!(again, 0);
-                assert_eq!(X86_64::decode(again, level), decoded, "{entry:#x} at {level}");
+                assert_eq!(
+                    X86_64::decode(again, level),
+                    decoded,
+                    "{entry:#x} at {level}"
+                );
             }
             EntryKind::Table(paddr) => {
                 assert!(level > 0, "{entry:#x}: a table pointer at level 0");
                 assert_eq!(entry & (PRESENT | PS), PRESENT, "{entry:#x} at {level}");
                 assert_eq!(paddr.as_usize() as u64, entry & ENTRY_ADDRESS_MASK);
                 let again = X86_64::encode_table(paddr);
-                assert_eq!(X86_64::decode(again, level), decoded, "{entry:#x} at {level}");
+                assert_eq!(
+                    X86_64::decode(again, level),
+                    decoded,
+                    "{entry:#x} at {level}"
+                );
             }
             EntryKind::Leaf { paddr, flags } => {
-                assert_ne!(entry & PRESENT, 0, "{entry:#x} at {level}: a leaf not present");
-                assert!(level == 0 || entry & PS != 0, "{entry:#x} at {level}: PS = 0");
+                assert_ne!(
+                    entry & PRESENT,
+                    0,
+                    "{entry:#x} at {level}: a leaf not present"
+                );
+                assert!(
+                    level == 0 || entry & PS != 0,
+                    "{entry:#x} at {level}: PS = 0"
+                );
                 assert_eq!(paddr.as_usize() as u64, entry & ENTRY_ADDRESS_MASK & block);
                 let bit = |mask: u64| entry & mask != 0;
                 assert!(flags.contains(MappingFlags::READ));
@@ -82,15 +109,26 @@ mod x86 {
                 assert_eq!(flags.contains(MappingFlags::USER), bit(USER));
                 assert_eq!(flags.contains(MappingFlags::EXECUTE), !bit(XD));
                 assert_eq!(flags.contains(MappingFlags::DEVICE), bit(PCD) && bit(PWT));
-                assert_eq!(flags.contains(MappingFlags::UNCACHED), bit(PCD) && !bit(PWT));
+                assert_eq!(
+                    flags.contains(MappingFlags::UNCACHED),
+                    bit(PCD) && !bit(PWT)
+                );
                 if level <= X86_64::LARGEST_LEAF_LEVEL {
                     let again = X86_64::encode_leaf(paddr, flags, level);
-                    assert_eq!(X86_64::decode(again, level), decoded, "{entry:#x} at {level}");
+                    assert_eq!(
+                        X86_64::decode(again, level),
+                        decoded,
+                        "{entry:#x} at {level}"
+                    );
                     assert_eq!(X86_64::encode_leaf(paddr, flags, level), again);
                 }
             }
         }
-        assert_eq!(X86_64::non_global(entry), entry, "x86 has no non-global rewrite");
+        assert_eq!(
+            X86_64::non_global(entry),
+            entry,
+            "x86 has no non-global rewrite"
+        );
     }
 
     /// The leaf contract for one address and flag set (as `conformance.rs` states it).
@@ -104,29 +142,50 @@ mod x86 {
         }
         let reserved = X86_64::encode_reserved(paddr, level);
         assert_ne!(reserved, 0);
-        assert_eq!(X86_64::decode(reserved, level), EntryKind::Reserved { paddr });
+        assert_eq!(
+            X86_64::decode(reserved, level),
+            EntryKind::Reserved { paddr }
+        );
         if !flags.intersects(ACCESS_FLAGS) || level > X86_64::LARGEST_LEAF_LEVEL {
             return;
         }
         let encoded = X86_64::encode_leaf(paddr, flags, level);
-        let EntryKind::Leaf { paddr: got, flags: decoded } = X86_64::decode(encoded, level) else {
-            panic!("leaf {flags:?} at {level} decodes as {:?}", X86_64::decode(encoded, level));
+        let EntryKind::Leaf {
+            paddr: got,
+            flags: decoded,
+        } = X86_64::decode(encoded, level)
+        else {
+            panic!(
+                "leaf {flags:?} at {level} decodes as {:?}",
+                X86_64::decode(encoded, level)
+            );
         };
         assert_eq!(got, paddr, "leaf {flags:?} at {level}");
         let mut kept = ACCESS_FLAGS | MappingFlags::USER;
         if flags.contains(MappingFlags::DEVICE) {
             kept -= MappingFlags::EXECUTE;
         }
-        assert_eq!(decoded & flags & kept, flags & kept, "leaf {flags:?} lost a permission");
+        assert_eq!(
+            decoded & flags & kept,
+            flags & kept,
+            "leaf {flags:?} lost a permission"
+        );
         let added = decoded - flags;
-        assert!(added.is_empty() || added == MappingFlags::READ, "leaf {flags:?} gained {added:?}");
+        assert!(
+            added.is_empty() || added == MappingFlags::READ,
+            "leaf {flags:?} gained {added:?}"
+        );
         let attributes = MappingFlags::DEVICE | MappingFlags::UNCACHED;
         assert!(
             (flags - decoded).difference(attributes).is_empty(),
             "leaf {flags:?} lost {:?}",
             flags - decoded
         );
-        assert_eq!(X86_64::encode_leaf(paddr, decoded, level), encoded, "re-encoding {flags:?}");
+        assert_eq!(
+            X86_64::encode_leaf(paddr, decoded, level),
+            encoded,
+            "re-encoding {flags:?}"
+        );
     }
 
     fn page_fault(error_code: u64, cr2: u64, rflags: u64, cr4: u64) {
@@ -161,8 +220,13 @@ mod x86 {
             1 => {
                 let start = request.address as usize & !0xfff;
                 let pages = 1 + usize::from(request.pages) % FLUSH_ALL_THRESHOLD_PAGES;
-                let Some(end) = start.checked_add(pages * 0x1000) else { return };
-                TlbFlush::Range { start: VirtAddr::from(start), end: VirtAddr::from(end) }
+                let Some(end) = start.checked_add(pages * 0x1000) else {
+                    return;
+                };
+                TlbFlush::Range {
+                    start: VirtAddr::from(start),
+                    end: VirtAddr::from(end),
+                }
             }
             _ => TlbFlush::All,
         };
@@ -175,14 +239,22 @@ mod x86 {
         // Pages the request names (none for All).
         let named: Vec<usize> = match flush {
             TlbFlush::Page(address) => vec![address.as_usize() & !0xfff],
-            TlbFlush::Range { start, end } => pages_in(start, end).map(VirtAddr::as_usize).collect(),
+            TlbFlush::Range { start, end } => {
+                pages_in(start, end).map(VirtAddr::as_usize).collect()
+            }
             TlbFlush::All => Vec::new(),
         };
         let current = !pcid.enabled || tlb.asid == pcid.current;
         let covers = |start: VirtAddr, end: VirtAddr| {
             let flushed: Vec<usize> = pages_in(start, end).map(VirtAddr::as_usize).collect();
-            assert!(flushed.len() <= FLUSH_ALL_THRESHOLD_PAGES, "{plan:?}: too many pages");
-            assert!(named.iter().all(|page| flushed.contains(page)), "{plan:?} misses pages of {tlb:?}");
+            assert!(
+                flushed.len() <= FLUSH_ALL_THRESHOLD_PAGES,
+                "{plan:?}: too many pages"
+            );
+            assert!(
+                named.iter().all(|page| flushed.contains(page)),
+                "{plan:?} misses pages of {tlb:?}"
+            );
         };
         match plan {
             FlushPlan::InvalidateAllPcids => assert!(pcid.enabled && tlb.global_changed),
@@ -191,19 +263,38 @@ mod x86 {
             // INVPCID of the PCID, never of global entries (those need type 2).
             FlushPlan::InvalidatePages { start, end } => {
                 // INVLPG drops the page's global entries too (SDM Vol. 3A, §4.10.4.1).
-                assert!(current && !(tlb.global_changed && pcid.enabled), "{plan:?} for {tlb:?} in {pcid:?}");
+                assert!(
+                    current && !(tlb.global_changed && pcid.enabled),
+                    "{plan:?} for {tlb:?} in {pcid:?}"
+                );
                 covers(start, end);
             }
             FlushPlan::InvalidatePcid(asid) => {
-                assert!(pcid.enabled && !current && asid == tlb.asid, "{plan:?} in {pcid:?}");
+                assert!(
+                    pcid.enabled && !current && asid == tlb.asid,
+                    "{plan:?} in {pcid:?}"
+                );
             }
-            FlushPlan::InvalidatePcidPages { start, end, pcid: asid } => {
-                assert!(pcid.enabled && !current && asid == tlb.asid, "{plan:?} in {pcid:?}");
-                assert!(!tlb.tables_changed, "{plan:?}: tables changed need the whole PCID");
+            FlushPlan::InvalidatePcidPages {
+                start,
+                end,
+                pcid: asid,
+            } => {
+                assert!(
+                    pcid.enabled && !current && asid == tlb.asid,
+                    "{plan:?} in {pcid:?}"
+                );
+                assert!(
+                    !tlb.tables_changed,
+                    "{plan:?}: tables changed need the whole PCID"
+                );
                 covers(start, end);
             }
         }
-        assert!(pcid.enabled || plan.invpcids().next().is_none(), "INVPCID without PCIDs");
+        assert!(
+            pcid.enabled || plan.invpcids().next().is_none(),
+            "INVPCID without PCIDs"
+        );
         assert!(plan.invpcids().count() <= FLUSH_ALL_THRESHOLD_PAGES);
     }
 
@@ -225,7 +316,10 @@ mod x86 {
         for &(highest, eax, ecx, ebx) in &input.cpuid {
             let bits = phys_addr_bits_from_cpuid(highest, eax);
             assert!((1..=MAX_PHYS_ADDR_BITS).contains(&bits));
-            assert!(asid_bits_from_cpuid(highest, ecx, ebx) == 0 || asid_bits_from_cpuid(highest, ecx, ebx) == PCID_BITS);
+            assert!(
+                asid_bits_from_cpuid(highest, ecx, ebx) == 0
+                    || asid_bits_from_cpuid(highest, ecx, ebx) == PCID_BITS
+            );
         }
     }
 }

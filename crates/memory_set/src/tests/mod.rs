@@ -384,7 +384,8 @@ fn operations_that_add_no_area_pass_above_a_lowered_limit() {
     assert_consistent(&set, &pt);
     // What adds an area is still refused.
     assert_eq!(
-        set.unmap(va(0x16000), K, &mut pt).and(set.unmap(va(0x14000), K, &mut pt)),
+        set.unmap(va(0x16000), K, &mut pt)
+            .and(set.unmap(va(0x14000), K, &mut pt)),
         Ok(()),
         "cutting heads and whole areas adds none"
     );
