@@ -154,7 +154,7 @@ impl PagingHandler for Frames {
     fn dealloc_frames(paddr: PhysAddr, count: usize) {
         let pa = paddr.as_usize();
         assert!(
-            count == 1 && in_pool(pa) && pa % PAGE == 0,
+            count == 1 && in_pool(pa) && pa.is_multiple_of(PAGE),
             "freeing {count} at {pa:#x}"
         );
         POOL.with_borrow_mut(|pool| {

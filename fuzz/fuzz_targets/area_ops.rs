@@ -373,7 +373,7 @@ fn area_pages(set: &Set) -> Model {
         pages.extend((start / PAGE_SIZE..end / PAGE_SIZE).map(|page| (page, area.flags())));
     }
     assert_eq!(set.len(), set.iter().count(), "len disagrees with iter");
-    assert_eq!(set.is_empty(), set.len() == 0);
+    assert_eq!(set.is_empty(), set.iter().next().is_none());
     pages
 }
 
@@ -678,7 +678,7 @@ impl World {
             }
             Op::Resize { at, size, fail } => {
                 let (start, new_size) = (at.bytes(), size.bytes());
-                let Some((first, new_end)) = page_range(start, new_size) else {
+                let Some((_, new_end)) = page_range(start, new_size) else {
                     let result = self
                         .set
                         .resize(VirtAddr::from(start), new_size, &mut self.pt);
@@ -729,7 +729,6 @@ impl World {
                     }
                     Err(error) => panic!("{what}: unexpected {error:?}"),
                 }
-                let _ = first;
             }
             Op::Relocate { at, size, to, fail } => {
                 let (start, size, new_start) = (at.bytes(), size.bytes(), to.bytes());
