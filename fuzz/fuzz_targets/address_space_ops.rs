@@ -674,21 +674,6 @@ impl World {
                     self.check_prefix_then_resync(s, start, size, &what);
                     return;
                 }
-                if fixed
-                    && overlap
-                    && expected == Err(MappingError::InvalidParam)
-                    && !valid_pa
-                    && entry_in_window
-                {
-                    // Known finding (fuzz/README.md, "Findings"): a Linear MAP_FIXED whose
-                    // physical range the CPU cannot address unmaps what it replaces before the
-                    // backend refuses it, although ARCHITECTURE.md says such addresses are
-                    // refused "before anything changes". Accepted here so that fuzzing goes on:
-                    // the replaced pages may be gone, nothing else changed.
-                    assert_eq!(result, Err(MappingError::InvalidParam), "{what}");
-                    self.check_prefix_then_resync(s, start, size, &what);
-                    return;
-                }
                 self.expect_map(s, result, expected, &what);
                 if result.is_ok() {
                     let entry = &mut self.spaces[s];
