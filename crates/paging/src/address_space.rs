@@ -254,10 +254,14 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         checked_range::<A>(area.start(), area.size())?;
         self.check_in_range(area.start(), area.size())?;
         self.check_half(area.start())?;
-        // Before the area set unmaps what a fixed map replaces: nothing changes on a refusal.
-        area.backend().check(&area, &self.page_table)?;
-        self.last_spurious.clear();
         let fixed = placement == Placement::Fixed;
+        if fixed {
+            // Before the area set unmaps what the map replaces: nothing changes on a refusal.
+            // (Without replacement the area set's own checks come first: an overlap is
+            // `AlreadyExists` whatever the backend would say.)
+            area.backend().check(&area, &self.page_table)?;
+        }
+        self.last_spurious.clear();
         self.with_global_hint(area.start(), area.size(), |areas, page_table| {
             areas.map(area, page_table, fixed)
         })
