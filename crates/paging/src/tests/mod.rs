@@ -3,6 +3,7 @@
 
 mod alloc_failures;
 mod bad_input;
+mod bad_input_table;
 mod break_before_make;
 mod fault_rules;
 mod faults_and_flushes;
