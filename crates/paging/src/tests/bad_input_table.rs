@@ -139,8 +139,6 @@ fn show_va(address: usize) -> String {
 fn show_size(size: usize) -> String {
     match size {
         HUGE => "HUGE".into(),
-        KERNEL_SIZE => "4 GiB".into(),
-        s if s == KERNEL_SIZE + 1 => "4 GiB + 1".into(),
         s => std::format!("{s:#x}"),
     }
 }
@@ -179,6 +177,13 @@ fn unit(result: Result<(), MappingError>) -> String {
 fn fault_unit<T>(result: Result<T, FaultError>, ok: impl FnOnce(T) -> String) -> String {
     match result {
         Ok(value) => std::format!("`Ok({})`", ok(value)),
+        Err(error) => std::format!("`Err({error:?})`"),
+    }
+}
+
+fn fault_ok(result: Result<(), FaultError>) -> String {
+    match result {
+        Ok(()) => "`Ok`".into(),
         Err(error) => std::format!("`Err({error:?})`"),
     }
 }
@@ -728,11 +733,7 @@ fn rows() -> Vec<[String; 4]> {
             receiver: Receiver::Space,
             call: |f, on, args| {
                 let mut buffer = std::vec![0u8; args[1].value()];
-                fault_unit(
-                    space(f, on).read_user(va(args[0].value()), &mut buffer),
-                    |()| String::new(),
-                )
-                .replace("Ok()", "Ok")
+                fault_ok(space(f, on).read_user(va(args[0].value()), &mut buffer))
             },
         },
         Entry {
@@ -741,10 +742,7 @@ fn rows() -> Vec<[String; 4]> {
             receiver: Receiver::Space,
             call: |f, on, args| {
                 let data = std::vec![0x5au8; args[1].value()];
-                fault_unit(space(f, on).write_user(va(args[0].value()), &data), |()| {
-                    String::new()
-                })
-                .replace("Ok()", "Ok")
+                fault_ok(space(f, on).write_user(va(args[0].value()), &data))
             },
         },
         Entry {
@@ -753,10 +751,7 @@ fn rows() -> Vec<[String; 4]> {
             receiver: Receiver::Space,
             call: |f, on, args| {
                 let data = std::vec![0x5au8; args[1].value()];
-                fault_unit(space(f, on).load(va(args[0].value()), &data), |()| {
-                    String::new()
-                })
-                .replace("Ok()", "Ok")
+                fault_ok(space(f, on).load(va(args[0].value()), &data))
             },
         },
         Entry {
@@ -764,11 +759,7 @@ fn rows() -> Vec<[String; 4]> {
             method: "populate",
             receiver: Receiver::Space,
             call: |f, on, args| {
-                fault_unit(
-                    space(f, on).populate(va(args[0].value()), args[1].value()),
-                    |()| String::new(),
-                )
-                .replace("Ok()", "Ok")
+                fault_ok(space(f, on).populate(va(args[0].value()), args[1].value()))
             },
         },
         Entry {
