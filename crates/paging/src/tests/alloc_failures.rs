@@ -686,10 +686,13 @@ fn every_allocation_failure_is_no_memory_and_leaves_areas_and_table_in_agreement
     let reference = run(Mode::Reference, frames);
     let n = reference.calls;
     assert!(n > 20, "the workload allocates: {n}");
-    // Under Miri a sample of the failure points (the first, the last and a few between).
-    let stride = if cfg!(miri) { n.div_ceil(4) } else { 1 };
-    let mut points: Vec<usize> = (1..=n).step_by(stride).chain([n]).collect();
-    points.dedup();
+    // Under Miri, which is here for undefined behaviour on the failure paths rather than for
+    // coverage (a run costs it minutes), one failure point in the middle of the workload.
+    let points: Vec<usize> = if cfg!(miri) {
+        std::vec![n / 2]
+    } else {
+        (1..=n).collect()
+    };
     let (mut absorbed, mut refused_total) = (0, 0);
     for &k in &points {
         let outcome = run(Mode::FailOnly(k), frames);
