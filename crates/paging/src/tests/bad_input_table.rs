@@ -381,10 +381,19 @@ fn linear_cases(space: &Space) -> Vec<(&'static str, On, Vec<Arg>)> {
     cases
 }
 
+/// Under Miri (fresh spaces for every row cost it seconds), one row in this many is computed;
+/// the file is compared natively only.
+const MIRI_SAMPLE: usize = 16;
+
 /// Every row: entry point, class, how the call is shown, and the answer.
 fn rows() -> Vec<[String; 4]> {
     let mut rows = Vec::new();
+    let mut seen = 0;
     let mut add = |entry: &Entry, class: &str, on: On, args: &[Arg]| {
+        seen += 1;
+        if cfg!(miri) && seen % MIRI_SAMPLE != 1 {
+            return;
+        }
         let before = live_frames();
         let mut fixture = fixture();
         let shown: Vec<String> = args.iter().map(|&arg| show(arg, &fixture.plain)).collect();
@@ -1272,7 +1281,11 @@ fn regenerate(old: &Table, computed: &[[String; 4]]) -> Table {
 #[test]
 fn bad_input_table() {
     let computed = rows();
-    assert!(computed.len() > 100, "{} rows", computed.len());
+    assert!(
+        computed.len() > 100 || cfg!(miri),
+        "{} rows",
+        computed.len()
+    );
     for [entry, class, call, answer] in &computed {
         assert!(
             !(entry.contains('|')
@@ -1283,7 +1296,7 @@ fn bad_input_table() {
         );
     }
     if cfg!(miri) {
-        // Miri checks the calls; the file is compared natively.
+        // Miri checks a sample of the calls; the file is compared natively.
         return;
     }
     let Ok(text) = std::fs::read_to_string(TABLE_FILE) else {
