@@ -33,6 +33,9 @@
 //! allocator, and table memory is only ever read and written through atomic accesses (the MMU
 //! and other CPUs share it).
 //!
+//! What every entry point answers to bad input, per ISA, is tabulated in the repository's
+//! `docs/bad-input.md` (a test computes the table, so it cannot drift from the code).
+//!
 //! # Example
 //!
 //! Frames come from a [`PagingHandler`]; here from the host heap, with physical = virtual:
