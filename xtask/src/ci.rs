@@ -175,6 +175,7 @@ fn ci_steps() -> Result<Vec<CiStep>, XtaskError> {
     // The library crates' docs for the bare-metal targets: as docs.rs builds them (release.rs).
     steps.extend(release::ci_steps()?);
     steps.extend(miri_steps());
+    steps.extend(fuzz_steps());
     Ok(steps)
 }
 
@@ -220,6 +221,70 @@ fn miri_steps() -> Vec<CiStep> {
         CiStep::new(format!("miri toolchain ({MIRI_TOOLCHAIN})"), install),
         CiStep::new(format!("miri test {}", MIRI_PACKAGES.join(" ")), test),
     ]
+}
+
+/// The cargo-fuzz targets of `fuzz/` (a crate outside the workspace: see `fuzz/README.md`).
+pub(crate) const FUZZ_TARGETS: &[&str] = &["area_ops", "address_space_ops", "decode"];
+
+/// How long the CI smoke run of each fuzz target lasts, in seconds.
+const FUZZ_SMOKE_SECONDS: u32 = 20;
+
+/// `cargo fuzz <args>` (installed by `.ci/run`) on the nightly toolchain, from the workspace
+/// root, building into `<target dir>/fuzz` so that nothing lands in the source tree.
+fn cargo_fuzz(args: &[&str]) -> Command {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || workspace::root().join("target"),
+            std::path::PathBuf::from,
+        )
+        .join("fuzz");
+    let mut command = Command::new("rustup");
+    command
+        .args(["run", MIRI_TOOLCHAIN, "cargo", "fuzz"])
+        .args(args)
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(workspace::root())
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env_remove("RUSTC");
+    command
+}
+
+/// A smoke run of every fuzz target: the nightly toolchain (as for Miri), one build of the
+/// targets, then each for [`FUZZ_SMOKE_SECONDS`] from its committed corpus, new inputs going to
+/// a scratch directory emptied first (so the tree stays clean) and crashes to
+/// `fuzz/artifacts/` (ignored by git, kept for `cargo fuzz run <target> <file>`). A crash or a
+/// failed check fails the step.
+fn fuzz_steps() -> Vec<CiStep> {
+    let mut toolchain = Command::new("sh");
+    toolchain.arg("-c").arg(format!(
+        "rustup run {MIRI_TOOLCHAIN} rustc --version >/dev/null 2>&1 || \
+         rustup toolchain install {MIRI_TOOLCHAIN} --profile minimal --allow-downgrade; \
+         rustup run {MIRI_TOOLCHAIN} cargo fuzz --version"
+    ));
+    let mut steps = vec![
+        CiStep::new(
+            format!("fuzz toolchain ({MIRI_TOOLCHAIN}, cargo-fuzz)"),
+            toolchain,
+        ),
+        CiStep::new("fuzz build", cargo_fuzz(&["build"])),
+    ];
+    let scratch = std::env::temp_dir().join("vmlayer-fuzz-corpus");
+    for target in FUZZ_TARGETS {
+        let new_inputs = scratch.join(target);
+        let _ = std::fs::remove_dir_all(&new_inputs);
+        let _ = std::fs::create_dir_all(&new_inputs);
+        let mut run = cargo_fuzz(&["run", target]);
+        run.arg(&new_inputs)
+            .arg(workspace::root().join("fuzz/corpus").join(target))
+            .args(["--", &format!("-max_total_time={FUZZ_SMOKE_SECONDS}")]);
+        steps.push(CiStep::new(
+            format!("fuzz {target} ({FUZZ_SMOKE_SECONDS} s)"),
+            run,
+        ));
+    }
+    steps
 }
 
 fn add_packages(command: &mut Command, packages: &[&str]) {

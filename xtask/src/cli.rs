@@ -60,6 +60,9 @@ Commands:
   ci [--allow-removals]                      fmt, clippy and docs with warnings denied, then
                                              test --arch all
 
+Each unit-test binary may run XTASK_TEST_BINARY_DEADLINE seconds (default 600); a hang names
+the binary and the tests that never finished.
+
 test, run and ci set up first, as setup does. A QEMU 7.0 or newer already on PATH is used as
 is. apt-get installs are simulated first: if one would remove or downgrade an installed package,
 set-up lists them and stops; --allow-removals (or CI=true in the environment) lets it go ahead.

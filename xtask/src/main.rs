@@ -31,20 +31,24 @@
 //!
 //! # Verdicts
 //!
-//! - Unit tests pass when `cargo test --no-fail-fast` succeeds, every libtest run reported a
-//!   `test result:` line, none failed and at least one passed. A failure names the test and its
-//!   panic location; a test binary killed by a signal, a build error, a missing package and a hang
-//!   (with the tests libtest flagged as running for over 60 s) are failures too.
+//! - Unit tests are built with `cargo test --no-run`; the xtask then runs each test binary itself
+//!   (through the qemu-user runner when emulated), each under its own deadline
+//!   ([`unit_tests::DEFAULT_BINARY_DEADLINE`], or `XTASK_TEST_BINARY_DEADLINE` seconds), then
+//!   `cargo test --doc`. They pass when every binary and the doctest run exited with status 0
+//!   after its `test result:` line, none failed and at least one test passed. A failure names the
+//!   test and its panic location. A hang names the binary and the tests that printed no result
+//!   (from the binary's `--list`; those libtest flagged as running for over 60 s first); a test
+//!   binary killed by a signal, a build error and a missing package are failures too.
 //! - The kernel suite passes when QEMU's status is the exit protocol's success code (x86_64: 33;
 //!   status 0 there is a triple fault), the console's `N passed, M failed` summary says 0 failed
 //!   and N equals the `test NAME ... ok` lines, every case the kernel announced printed, and every
 //!   case `ci/kernel-cases.txt` lists for the ISA ran (a `name` line on every ISA, an
-//!   `isa: name` line on that one). A hang is QEMU still running after 30 s, reported
+//!   `isa: name` line on that one). A hang is QEMU still running after 120 s, reported
 //!   with the case it hung in.
 //!
-//! `ci/failure-modes.sh` breaks a scratch clone five ways (failing unit test, failing case, hang,
-//! triple fault, the svpbmt build on a CPU without Svpbmt) and checks that `cargo xtask test`
-//! fails naming the ISA and the case.
+//! `ci/failure-modes.sh` breaks a scratch clone six ways (failing unit test, hanging unit test,
+//! failing case, kernel hang, triple fault, the svpbmt build on a CPU without Svpbmt) and checks
+//! that `cargo xtask test` fails naming the ISA and the case.
 
 mod apt;
 mod arch;
@@ -65,6 +69,7 @@ mod release;
 mod serial;
 mod setup;
 mod table;
+mod test_binaries;
 mod unit_tests;
 mod workspace;
 

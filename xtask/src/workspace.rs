@@ -36,11 +36,17 @@ pub(crate) fn executable_from_messages(messages: &str, binary_name: &str) -> Opt
         .rfind(|path| path.file_name().is_some_and(|name| name == binary_name))
 }
 
-/// The value of the string field `key` in a flat search of one JSON line (cargo's messages carry
-/// `"executable"` once, at the top level); `None` when absent or `null`.
-fn json_string_field(line: &str, key: &str) -> Option<String> {
-    let marker = format!("\"{key}\":\"");
-    let start = line.find(&marker)? + marker.len();
+/// The value of the string field `key` in a flat search of one JSON line: its first occurrence,
+/// wherever it is nested (cargo's messages carry `"executable"` once, at the top level, and
+/// `"name"` first in `"target"`); `None` when absent or `null`.
+pub(crate) fn json_string_field(line: &str, key: &str) -> Option<String> {
+    json_string_after(line, &format!("\"{key}\":\""))
+}
+
+/// The JSON string that starts right after the first `marker` in `line` (which ends with the
+/// string's opening quote, e.g. `"kind":["`), unescaped.
+pub(crate) fn json_string_after(line: &str, marker: &str) -> Option<String> {
+    let start = line.find(marker)? + marker.len();
     let mut value = String::new();
     let mut characters = line[start..].chars();
     while let Some(character) = characters.next() {

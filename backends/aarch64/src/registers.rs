@@ -125,9 +125,10 @@ pub unsafe fn switch_user_root(root: PhysAddr) {
 /// Makes `root` the lower-half (user) table of this CPU with ASID `asid`. With `asid == 0`,
 /// [`switch_user_root`] (which drops this CPU's TLB). Otherwise the TLB is kept, the
 /// translations this CPU cached for `asid` stay in use: `DSB ISHST; MSR TTBR0_EL1; ISB`; with
-/// `flush_local` this CPU's whole TLB is dropped first (every ASID, global entries too: there is
-/// no local "every non-global entry" form): `DSB ISHST; TLBI VMALLE1; DSB NSH; MSR TTBR0_EL1;
-/// ISB`. The `ISB` makes every later instruction translate with the new root and ASID; one
+/// `flush_local` this CPU's whole TLB is dropped right after the write (every ASID, global
+/// entries too: there is no local "every non-global entry" form): `DSB ISHST; MSR TTBR0_EL1;
+/// ISB; TLBI VMALLE1; DSB NSH; ISB` (after, not before: until the write the old root may refill
+/// entries under the old ASID, which a rollover may have given to another space). The `ISB` makes every later instruction translate with the new root and ASID; one
 /// `MSR` changes both, since the ASID comes from `TTBR0_EL1` (`TCR_EL1.A1 = 0`, see the module
 /// docs).
 ///
@@ -147,7 +148,7 @@ pub unsafe fn switch_user_root_asid(root: PhysAddr, asid: u16, flush_local: bool
         // barriers and the TLBI only order accesses and drop cached translations.
         unsafe {
             core::arch::asm!(
-                switch_ttbr0_after_local_flush!(),
+                switch_ttbr0_then_local_flush!(),
                 in(reg) ttbr_value(root, asid),
                 options(nostack),
             );

@@ -62,12 +62,15 @@ macro_rules! switch_ttbr0_keep_tlb {
     };
 }
 
-/// As [`switch_ttbr0_keep_tlb`], but first drop every stage-1 EL1&0 translation of this CPU
-/// (every ASID: `TLBI VMALLE1`, not broadcast) and wait for that to complete (`DSB NSH`):
-/// an ASID allocator's rollover made the ASIDs of the previous generation free for reuse.
-macro_rules! switch_ttbr0_after_local_flush {
+/// As [`switch_ttbr0_keep_tlb`], then drop every stage-1 EL1&0 translation of this CPU (every
+/// ASID: `TLBI VMALLE1`, not broadcast), wait for that to complete (`DSB NSH`) and resync
+/// (`ISB`): an ASID allocator's rollover made the ASIDs of the previous generation free for
+/// reuse. The flush comes **after** the write: until the `MSR` and its `ISB`, the CPU still
+/// runs the old root with the old ASID and may refill (speculatively) translations tagged with
+/// it, which the new generation may have handed to another space.
+macro_rules! switch_ttbr0_then_local_flush {
     () => {
-        "dsb ishst\ntlbi vmalle1\ndsb nsh\nmsr ttbr0_el1, {0}\nisb"
+        "dsb ishst\nmsr ttbr0_el1, {0}\nisb\ntlbi vmalle1\ndsb nsh\nisb"
     };
 }
 
@@ -130,15 +133,17 @@ mod tests {
             "no TLBI: the ASID's translations stay"
         );
         assert_eq!(
-            lines(switch_ttbr0_after_local_flush!()),
+            lines(switch_ttbr0_then_local_flush!()),
             [
                 "dsb ishst",
+                "msr ttbr0_el1, {0}",
+                "isb",
                 "tlbi vmalle1",
                 "dsb nsh",
-                "msr ttbr0_el1, {0}",
                 "isb"
             ],
-            "rollover: this CPU's TLB dropped (not broadcast) before the write"
+            "rollover: this CPU's TLB dropped (not broadcast) after the write, so that nothing \
+             the old root refilled under the old ASID survives"
         );
     }
 }

@@ -17,9 +17,12 @@
 //!   as Linux does); execute-only (`X` alone) is legal and kept.
 //! - `A`/`D`: a hart may fault instead of setting them (Svade), so every leaf is built with
 //!   `A = D = 1`.
-//! - `G`: kernel leaves (without `USER`) are global, user leaves are not. Every flush this crate
-//!   executes also drops global entries, so a kernel that maps kernel-only pages differently in
-//!   two address spaces is still correct under our ASID policy (ASID 0, see the crate docs).
+//! - `G`: kernel leaves (without `USER`) are encoded global, user leaves are not;
+//!   `vmlayer_paging` keeps `G` only in the kernel space's table and clears it
+//!   (`PagingArch::non_global`) in every other, so a kernel that maps kernel-only pages
+//!   differently in two address spaces stays correct with ASIDs. A flush with an ASID spares
+//!   global entries, so a request that may have changed one fences every address space (see
+//!   the crate docs).
 //! - `DEVICE` / `UNCACHED` need Svpbmt (`PBMT` = IO / NC). Without the `svpbmt` feature they are
 //!   not encoded (the platform's PMAs decide the memory type) and decode without them; with it
 //!   `DEVICE` wins over `UNCACHED`.

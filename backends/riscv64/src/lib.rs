@@ -9,18 +9,22 @@
 //! - [`entry`]: [`MappingFlags`] ↔ PTE bits. A leaf always has `R` or `X` (never the
 //!   `V = 1, R = W = X = 0` table pointer page_table_entry builds for PROT_NONE), write-only is
 //!   granted read, and PROT_NONE is `V = 0` with the frame kept and a software marker.
-//! - [`tlb`]: `sfence.vma` per page or all ([`tlb::flush_plan`]); [`satp`]: root switch, which
-//!   fails if the hart refuses the mode; [`cache`]: `fence.i` before new code runs.
+//! - [`tlb`]: `sfence.vma` per page or all, by ASID or for every address space
+//!   ([`tlb::flush_plan`]); [`satp`]: root switch with or without an ASID, which fails if the
+//!   hart refuses the mode, and the ASIDLEN probe; [`cache`]: `fence.i` before new code runs.
 //! - [`fault`]: `scause` + `stval` + `sstatus` → [`PageFaultInfo`].
 //!
 //! # ASIDs
 //!
-//! All address spaces use ASID 0. A switch writes `satp` with ASID 0 and flushes everything;
-//! page flushes drop the address in every address space (`sfence.vma va, x0`). Kernel leaves
-//! are global (`G`), user leaves are not, but no flush of this crate spares global entries
-//! (so `TlbFlushRequest::global_changed` needs nothing more), and correctness never depends on
-//! the kernel half being identical everywhere. Real ASIDs would only save the full flush at a
-//! switch.
+//! A user space may run with an ASID (as many bits as the hart keeps in `satp.ASID`, probed by
+//! `satp::probe_asid_bits`): `PagingArch::activate_asid` writes `satp` with the ASID and no
+//! fence (`satp::switch_keeping_asid`; `sfence.vma x0, x0` right after the write when a
+//! rollover asks for it); `PagingArch::activate` (ASID 0) fences everything as before. The
+//! space's leaves are then all non-global (`PagingArch::non_global` clears `G`: kernel leaves
+//! of a user table too), and its flush requests fence by ASID (`sfence.vma va, asid` /
+//! `x0, asid`, see [`tlb`]); the kernel space runs with ASID 0 and global kernel leaves, and a
+//! request for it (ASID 0, or `global_changed`) fences with rs2 = x0 (every address space,
+//! global entries included).
 //!
 //! # Example
 //!
@@ -105,7 +109,7 @@ macro_rules! impl_paging_arch {
                 entry & !entry::GLOBAL
             }
 
-            /// ASIDLEN, probed by writing every `satp.ASID` bit ([`satp::probe_asid_bits`]);
+            /// ASIDLEN, probed by writing every `satp.ASID` bit (`satp::probe_asid_bits`);
             /// hosted builds: 0.
             fn asid_bits() -> u32 {
                 #[cfg(target_os = "none")]
@@ -141,9 +145,8 @@ macro_rules! impl_paging_arch {
                 unsafe { satp::switch_to($mode, root_paddr) }
             }
 
-            /// ASID 0: [`Self::activate`]. Otherwise `sfence.vma x0, x0` first if
-            /// `flush_local`, then `satp` with the ASID and no fence
-            /// ([`satp::switch_keeping_asid`]).
+            /// ASID 0: [`Self::activate`]. Otherwise `satp` with the ASID and no fence
+            /// (`satp::switch_keeping_asid`), then `sfence.vma x0, x0` if `flush_local`.
             #[cfg(target_os = "none")]
             unsafe fn activate_asid(
                 root_paddr: PhysAddr,
@@ -154,11 +157,17 @@ macro_rules! impl_paging_arch {
                     // SAFETY: forwarded from this function's contract.
                     return unsafe { satp::switch_to($mode, root_paddr) };
                 }
+                // SAFETY: forwarded from this function's contract (with `flush_local`, the
+                // fence below drops what the hart cached for the ASID before any access
+                // through the new root).
+                unsafe { satp::switch_keeping_asid($mode, root_paddr, asid) }?;
                 if flush_local {
+                    // After the write, as Linux's `set_mm_asid` does: until it, the old root
+                    // could refill translations under the old ASID, which a rollover may have
+                    // given to another space.
                     tlb::flush_all();
                 }
-                // SAFETY: forwarded from this function's contract.
-                unsafe { satp::switch_keeping_asid($mode, root_paddr, asid) }
+                Ok(())
             }
 
             #[cfg(target_os = "none")]

@@ -222,9 +222,9 @@ unsafe fn invpcid(kind: InvpcidType, descriptor: &InvpcidDescriptor) {
 }
 
 /// Makes `root` the current table with PCID `pcid` (not 0) without flushing it: sets
-/// `CR4.PCIDE` if it is clear, drops every non-global translation of every PCID with
-/// `flush_local` (INVPCID type 3), then writes CR3 = `root | pcid | 1 << 63` (bit 63: keep the
-/// PCID's cached translations; SDM Vol. 3A, §4.10.4.1, MOV to CR3).
+/// `CR4.PCIDE` if it is clear, writes CR3 = `root | pcid | 1 << 63` (bit 63: keep the PCID's
+/// cached translations; SDM Vol. 3A, §4.10.4.1, MOV to CR3), then, with `flush_local`, drops
+/// every non-global translation of every PCID (INVPCID type 3).
 ///
 /// Setting `CR4.PCIDE` needs CR3 bits 11:0 = 0 (SDM Vol. 2, "MOV—Move to/from Control
 /// Registers", 64-bit mode exceptions: `#GP(0)` "if an attempt is made to change CR4.PCIDE
@@ -257,7 +257,14 @@ pub(crate) unsafe fn activate_pcid(
         // 11:0 are 0 now; setting PCIDE keeps every translation and the paging mode.
         unsafe { write_cr4(cr4 | CR4_PCIDE) };
     }
+    // SAFETY: the caller guarantees the table and that what this CPU cached for `pcid` is this
+    // table's (or `flush_local` drops it right below, before any access through it); bit 63
+    // is allowed since `CR4.PCIDE = 1`.
+    unsafe { write_cr3_raw(cr3_value(root_paddr, pcid, true)) };
     if flush_local {
+        // After the write, not before: until it, the old root could refill (speculatively,
+        // SDM Vol. 3A §4.10.2.3) translations under the old PCID, which a rollover may have
+        // given to another space.
         // SAFETY: the CPU has INVPCID (the caller's contract); type 3 ignores the descriptor,
         // whose reserved bits are 0 anyway.
         unsafe {
@@ -267,9 +274,6 @@ pub(crate) unsafe fn activate_pcid(
             )
         };
     }
-    // SAFETY: the caller guarantees the table and that what this CPU cached for `pcid` is this
-    // table's (or it was just flushed); bit 63 is allowed since `CR4.PCIDE = 1`.
-    unsafe { write_cr3_raw(cr3_value(root_paddr, pcid, true)) };
 }
 
 /// Invalidates the TLB entries (global ones too) and paging-structure caches for the page at

@@ -434,14 +434,18 @@ impl<F: Copy, PT, B: MappingBackend<F, PT>> MemorySet<F, PT, B> {
         self.areas.gap_list()
     }
 
-    /// Fails with [`MappingError::NoMemory`] if the operation would leave more areas than the
-    /// limit. It adds at most `at_most` areas; `exact` counts them precisely and is only called
-    /// near the limit.
+    /// Fails with [`MappingError::NoMemory`] if the operation adds areas and would leave more
+    /// than the limit. It adds at most `at_most` areas; `exact` counts them precisely and is
+    /// only called near the limit. An operation that adds none (a whole-area unmap, a shrink)
+    /// passes even above a limit lowered with [`Self::set_max_areas`], as Linux's `munmap`
+    /// checks `map_count` only to split.
     fn check_room(&self, at_most: usize, exact: impl FnOnce() -> usize) -> MappingResult {
         let len = self.areas.len();
-        if len.saturating_add(at_most) <= self.max_areas
-            || len.saturating_add(exact()) <= self.max_areas
-        {
+        if len.saturating_add(at_most) <= self.max_areas {
+            return Ok(());
+        }
+        let added = exact();
+        if added == 0 || len.saturating_add(added) <= self.max_areas {
             return Ok(());
         }
         Err(MappingError::NoMemory)

@@ -254,8 +254,14 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
         checked_range::<A>(area.start(), area.size())?;
         self.check_in_range(area.start(), area.size())?;
         self.check_half(area.start())?;
-        self.last_spurious.clear();
         let fixed = placement == Placement::Fixed;
+        if fixed {
+            // Before the area set unmaps what the map replaces: nothing changes on a refusal.
+            // (Without replacement the area set's own checks come first: an overlap is
+            // `AlreadyExists` whatever the backend would say.)
+            area.backend().check(&area, &self.page_table)?;
+        }
+        self.last_spurious.clear();
         self.with_global_hint(area.start(), area.size(), |areas, page_table| {
             areas.map(area, page_table, fixed)
         })
@@ -573,11 +579,15 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
                     && !translation.is_prot_none()
                     && !translation.flags.contains(MappingFlags::WRITE);
                 if copy_on_write {
-                    return area.backend().write_fault(
+                    let resolution = area.backend().write_fault(
                         area,
                         VirtAddr::from(page),
                         &mut self.page_table,
                     );
+                    // The entry changed (and on a break-before-make ISA was invalid for a
+                    // moment): another CPU's fault on it is not a repeat.
+                    self.last_spurious.clear();
+                    return resolution;
                 }
                 return Err(FaultError::AccessDenied);
             }
@@ -591,9 +601,12 @@ impl<H: PagingHandler, A: PagingArch, B: AreaBackend<H, A>> AddressSpace<H, A, B
             self.last_spurious.push((fault.cpu, key));
             return Ok(FaultResolution::Spurious);
         }
-        area.backend()
+        let resolution = area
+            .backend()
             .populate(area, VirtAddr::from(page), &mut self.page_table)
-            .map(|()| FaultResolution::Populated)
+            .map(|()| FaultResolution::Populated);
+        self.last_spurious.clear();
+        resolution
     }
 
     /// The physical address of the root table, for `satp` / `TTBR0_EL1` / `CR3` (AArch64 kernel

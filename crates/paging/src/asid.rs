@@ -55,8 +55,10 @@ impl AsidContext {
 pub struct AsidSwitch {
     /// The ASID to write with the root (`satp`, `TTBR0_EL1`, CR3's PCID).
     pub asid: usize,
-    /// Whether this CPU must flush every non-global translation (all ASIDs) before it writes
-    /// the root: a rollover made ASIDs of an older generation free for reuse.
+    /// Whether this CPU must flush every non-global translation (all ASIDs) right after it
+    /// writes the root and before any access through it: a rollover made ASIDs of an older
+    /// generation free for reuse (after, because until the write the old root may refill
+    /// translations under its old ASID, which this rollover may have freed).
     pub flush_local: bool,
 }
 
@@ -105,20 +107,18 @@ impl AsidAllocator {
         self.rollovers
     }
 
+    /// How many CPUs the allocator serves (`0..cpus()`).
+    pub fn cpus(&self) -> usize {
+        self.active.len()
+    }
+
     /// Switches `cpu` to the space whose ASID state is `context` (updated in place), and says
-    /// which ASID to install and whether to flush first.
-    pub fn switch(&mut self, cpu: usize, context: &mut AsidContext) -> AsidSwitch {
-        debug_assert!(
-            cpu < self.active.len(),
-            "CPU {cpu} of {}",
-            self.active.len()
-        );
-        debug_assert!(
-            cpu < self.active.len(),
-            "CPU {cpu} of {}",
-            self.active.len()
-        );
-        let cpu = cpu.min(self.active.len() - 1);
+    /// which ASID to install and whether to flush after the root write; `None` (nothing
+    /// changes) for a CPU the allocator was not made for (`cpu >= cpus()`).
+    pub fn switch(&mut self, cpu: usize, context: &mut AsidContext) -> Option<AsidSwitch> {
+        if cpu >= self.active.len() {
+            return None;
+        }
         if context.generation != self.generation {
             *context = self.new_context(cpu, *context);
         }
@@ -129,10 +129,10 @@ impl AsidAllocator {
             flush_local = false;
         }
         self.active[cpu] = Some(*context);
-        AsidSwitch {
+        Some(AsidSwitch {
             asid: context.asid,
             flush_local,
-        }
+        })
     }
 
     /// A context of the current generation for a space whose last one was `old`.

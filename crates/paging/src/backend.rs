@@ -169,6 +169,23 @@ pub trait AreaBackend<H: PagingHandler, A: PagingArch>:
         Err(FaultError::AccessDenied)
     }
 
+    /// Refuses `area` before anything changes, for a map that may replace what is there
+    /// ([`Placement::Fixed`](crate::Placement::Fixed)): what `map` would refuse only after the
+    /// area set unmapped the old areas (a physical range the CPU cannot address). Default:
+    /// `Ok`.
+    ///
+    /// # Errors
+    ///
+    /// [`MappingError::InvalidParam`] (or what the backend's `map` would return up front).
+    fn check(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page_table: &PageTable<H, A>,
+    ) -> MappingResult {
+        let _ = (area, page_table);
+        Ok(())
+    }
+
     /// Writes what the maps listing shows for `area` after its permissions, e.g.
     /// `linear pa 0x80000000` or a file's name.
     ///
@@ -183,6 +200,23 @@ pub trait AreaBackend<H: PagingHandler, A: PagingArch>:
 }
 
 impl<H: PagingHandler, A: PagingArch> AreaBackend<H, A> for Backend {
+    /// Linear: the physical range must be valid and addressable (`InvalidParam`).
+    fn check(
+        &self,
+        area: &MemoryArea<MappingFlags, Self>,
+        page_table: &PageTable<H, A>,
+    ) -> MappingResult {
+        match self {
+            Self::Linear { pa_va_offset } => check_linear_paddr(
+                page_table,
+                area.start().as_usize(),
+                area.size(),
+                *pa_va_offset,
+            ),
+            Self::Alloc { .. } | Self::Shared => Ok(()),
+        }
+    }
+
     /// Linear: mapped again. Alloc: every populated page shared copy-on-write (both sides
     /// read-only, one more count per frame). Shared: every page shared writable.
     fn fork(

@@ -144,9 +144,19 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
         self.high = self.high.max(start.saturating_add(size));
     }
 
-    /// Records that a global (kernel) translation changed.
+    /// Records that a global (kernel) translation may have changed: a kernel leaf (without
+    /// `USER`), which is global only in a kernel space's table ([`Self::global_leaves`]); in
+    /// any other table it is tagged with the table's ASID and needs no all-ASID flush.
     #[inline]
     pub(crate) fn touch_global(&mut self) {
+        if self.global_leaves() {
+            self.global_changed = true;
+        }
+    }
+
+    /// Records that global translations may have changed whatever the table (a drop that
+    /// frees the shared kernel tables).
+    pub(crate) fn force_global(&mut self) {
         self.global_changed = true;
     }
 

@@ -56,8 +56,9 @@ impl TableTlb {
     }
 
     /// The ASID the table's translations were last tagged with (0: none yet, or no ASIDs).
-    /// Read after the CPU set (see `Batch`), so that a CPU found in the set is found with the
-    /// ASID it switched in with.
+    /// Read after the CPU set (see `Batch`); a switching CPU stores the ASID before it joins
+    /// the set, so a CPU found in the set is found with the ASID it switched in with (or a
+    /// later one).
     pub(crate) fn asid(&self) -> u16 {
         self.context.load(Ordering::Acquire) as u16
     }
@@ -87,10 +88,32 @@ pub struct SwitchPlan {
     /// The ASID to install with it (0: none; the root write flushes that CPU's non-global
     /// translations).
     pub asid: u16,
-    /// Whether the CPU must first drop every non-global translation of every ASID (a rollover
-    /// of the ASID allocator made old ASIDs free for reuse).
+    /// Whether the CPU must drop every non-global translation of every ASID right after the
+    /// root write, before any access through the new root (a rollover of the ASID allocator
+    /// made old ASIDs free for reuse; see `PagingArch::activate_asid`).
     pub flush_local: bool,
 }
+
+/// Why a switch did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SwitchError {
+    /// The ASID allocator was made for fewer CPUs than this CPU's index.
+    UnknownCpu,
+    /// The CPU refused the root (`PagingArch::activate`).
+    Activate(vmlayer_arch::ActivateError),
+}
+
+impl core::fmt::Display for SwitchError {
+    fn fmt(&self, formatter: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownCpu => formatter.write_str("the ASID allocator does not serve this CPU"),
+            Self::Activate(error) => write!(formatter, "{error}"),
+        }
+    }
+}
+
+impl core::error::Error for SwitchError {}
 
 /// One CPU's switch state: which table it runs and with which ASID. A kernel keeps one per
 /// CPU and touches it only on that CPU (with interrupts masked during a switch).
@@ -120,7 +143,7 @@ pub struct SwitchPlan {
 /// let space: AddressSpace<Frames> = AddressSpace::try_new().unwrap();
 /// let mut asids = AsidAllocator::new(8, 2).unwrap();
 /// let mut cpu1 = CpuContext::new(1).unwrap();
-/// let plan = cpu1.plan_switch(space.page_table(), Some(&mut asids));
+/// let plan = cpu1.plan_switch(space.page_table(), Some(&mut asids)).unwrap();
 /// assert_eq!((plan.root, plan.asid), (space.root_paddr(), 1));
 /// // ... write the root register with the plan, then:
 /// cpu1.switched();
@@ -161,29 +184,38 @@ impl CpuContext {
     /// `asids` (a user table; the kernel space always runs with ASID 0), gives the table an
     /// ASID of the allocator's current generation. The caller writes the root as the plan
     /// says (`PagingArch::activate_asid`) and then calls [`Self::switched`].
+    ///
+    /// # Errors
+    ///
+    /// [`SwitchError::UnknownCpu`] if `asids` was made for fewer CPUs than this one's index;
+    /// nothing changes then.
     pub fn plan_switch<H: PagingHandler, A: PagingArch>(
         &mut self,
         table: &PageTable<H, A>,
         asids: Option<&mut AsidAllocator>,
-    ) -> SwitchPlan {
+    ) -> Result<SwitchPlan, SwitchError> {
         let tlb = &table.tlb;
-        tlb.cpus.insert(self.cpu);
         let (asid, flush_local) = match asids {
             Some(asids) if !tlb.kernel => {
                 let mut context = tlb.load_context();
-                let switch = asids.switch(self.cpu, &mut context);
+                let switch = asids
+                    .switch(self.cpu, &mut context)
+                    .ok_or(SwitchError::UnknownCpu)?;
+                // The ASID first, then the CPU: a batch that finds this CPU in the set reads
+                // the ASID after it (`TableTlb::flush_target`), so it names this ASID.
                 tlb.store_context(context);
                 // `AsidAllocator::new` refuses more than 16 bits.
                 (switch.asid as u16, switch.flush_local)
             }
             _ => (0, false),
         };
+        tlb.cpus.insert(self.cpu);
         self.leaving = self.current.replace((Arc::clone(tlb), asid));
-        SwitchPlan {
+        Ok(SwitchPlan {
             root: table.root,
             asid,
             flush_local,
-        }
+        })
     }
 
     /// Completes a switch after the root register was written as [`Self::plan_switch`] said:
@@ -206,8 +238,10 @@ impl CpuContext {
     ///
     /// # Errors
     ///
-    /// As `PagingArch::activate`; the previous table stays active and this context unchanged
-    /// (the CPU may stay in `table`'s set: harmless, it only receives flushes).
+    /// [`SwitchError::UnknownCpu`] as [`Self::plan_switch`]; [`SwitchError::Activate`] as
+    /// `PagingArch::activate`: the previous table stays active and this context unchanged (the
+    /// CPU may stay in `table`'s set and the allocator may count `table` as running on this
+    /// CPU: both only over-approximate, which costs at most a flush or a kept ASID).
     ///
     /// # Safety
     ///
@@ -219,15 +253,15 @@ impl CpuContext {
         &mut self,
         table: &PageTable<H, A>,
         asids: Option<&mut AsidAllocator>,
-    ) -> Result<SwitchPlan, vmlayer_arch::ActivateError> {
+    ) -> Result<SwitchPlan, SwitchError> {
         let before = self.current.clone();
-        let plan = self.plan_switch(table, asids);
+        let plan = self.plan_switch(table, asids)?;
         // SAFETY: forwarded contract; the allocator guarantees the ASID's cached translations
         // are this table's (or asks for `flush_local`).
         if let Err(error) = unsafe { A::activate_asid(plan.root, plan.asid, plan.flush_local) } {
             self.current = before;
             self.leaving = None;
-            return Err(error);
+            return Err(SwitchError::Activate(error));
         }
         self.switched();
         Ok(plan)

@@ -33,6 +33,9 @@
 //! allocator, and table memory is only ever read and written through atomic accesses (the MMU
 //! and other CPUs share it).
 //!
+//! What every entry point answers to bad input, per ISA, is tabulated in the repository's
+//! `docs/bad-input.md` (a test computes the table, so it cannot drift from the code).
+//!
 //! # Example
 //!
 //! Frames come from a [`PagingHandler`]; here from the host heap, with physical = virtual:
@@ -208,7 +211,7 @@ pub use vmlayer_areas::{MappingError, MappingResult, MemorySet};
 pub use self::address_space::{AddressSpace, Area, AreaSet, Placement, Remap};
 pub use self::arch_select::{Arch, isa};
 pub use self::backend::{AreaBackend, Backend};
-pub use self::cpu::{CpuContext, SwitchPlan};
+pub use self::cpu::{CpuContext, SwitchError, SwitchPlan};
 pub use self::fault::{FaultError, FaultResolution};
 pub use self::frames::FrameTable;
 pub use self::table::{PageTable, Translation};

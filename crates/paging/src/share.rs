@@ -45,8 +45,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
         result
     }
 
-    /// Makes the frame of the page at `page` (a present 4 KiB leaf whose frame is, or was,
-    /// shared copy-on-write) private to this mapping and gives the entry `flags`: the last
+    /// Makes the frame of the page at `page` (a 4 KiB leaf, present or PROT_NONE, whose frame
+    /// is, or was, shared copy-on-write) private to this mapping and gives the entry `flags`: the last
     /// mapping keeps its frame and is rewritten in place, any other copies the frame into a
     /// fresh one and maps that (break-before-make where the ISA requires it), then lets go of
     /// the old frame after the flush. A write fault passes the area's (writable) flags; the
@@ -54,8 +54,8 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ///
     /// # Errors
     ///
-    /// [`FaultError::AccessDenied`] if the page is not a present 4 KiB leaf or the table counts
-    /// no frames; [`FaultError::NoMemory`] if no frame is left for the copy.
+    /// [`FaultError::AccessDenied`] if the page is not a 4 KiB leaf or the table counts no
+    /// frames; [`FaultError::NoMemory`] if no frame is left for the copy.
     pub(crate) fn break_cow(
         &mut self,
         page: usize,
@@ -63,7 +63,9 @@ impl<H: PagingHandler, A: PagingArch> PageTable<H, A> {
     ) -> Result<FaultResolution, FaultError> {
         let frames = self.frames.ok_or(FaultError::AccessDenied)?;
         let (table, index, old) = self.leaf_slot(page).ok_or(FaultError::AccessDenied)?;
-        let EntryKind::Leaf { paddr, .. } = A::decode(old, 0) else {
+        // A PROT_NONE page too (the loader writes it): its copy stays PROT_NONE.
+        let (EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr }) = A::decode(old, 0)
+        else {
             return Err(FaultError::AccessDenied);
         };
         let mut batch = self.batch();

@@ -284,7 +284,8 @@ impl<H: PagingHandler, A: PagingArch> Drop for PageTable<H, A> {
     fn drop(&mut self) {
         let mut batch = self.batch();
         batch.table_unlinked();
-        batch.touch_global();
+        // (The last table sharing the kernel half frees the kernel's tables too.)
+        batch.force_global();
         let top = A::LEVELS - 1;
         // SAFETY: the root is a live table page of this table; the batch frees nothing before
         // its flush, after this walk has read it.

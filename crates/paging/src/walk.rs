@@ -466,6 +466,19 @@ trait Rewrite {
     fn rewrite(&mut self, entry: u64, level: usize) -> Option<u64>;
 }
 
+/// `flags` without `WRITE`, for a frame shared copy-on-write: still a present entry (`READ`
+/// added where nothing else is left: a write-only page), so that its next write faults as a
+/// permission fault that copies it, never as a PROT_NONE entry that refuses it. (No ISA can
+/// express write-only anyway: each grants `READ` with `WRITE`.)
+pub(crate) fn read_only(flags: MappingFlags) -> MappingFlags {
+    let read_only = flags - MappingFlags::WRITE;
+    if flags.contains(MappingFlags::WRITE) && !read_only.intersects(ACCESS_FLAGS) {
+        read_only | MappingFlags::READ
+    } else {
+        read_only
+    }
+}
+
 /// `protect`: every leaf and PROT_NONE entry gets `flags`, keeping its frame; with
 /// `copy_on_write`, a frame other mappings share stays read-only (its first write copies it).
 struct Protect<A> {
@@ -482,7 +495,7 @@ impl<A: PagingArch> Rewrite for Protect<A> {
         match A::decode(entry, level) {
             EntryKind::Leaf { paddr, .. } | EntryKind::Reserved { paddr } => {
                 let flags = match self.copy_on_write {
-                    Some(frames) if frames.sharers(paddr) > 0 => self.flags - MappingFlags::WRITE,
+                    Some(frames) if frames.sharers(paddr) > 0 => read_only(self.flags),
                     _ => self.flags,
                 };
                 Some(encode::<A>(paddr, flags, level, self.global))

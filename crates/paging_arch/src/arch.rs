@@ -230,8 +230,11 @@ pub unsafe trait PagingArch: 'static + Sized {
 
     /// Like [`Self::activate`], but tags the space's translations with `asid` (at most
     /// [`Self::asid_bits`] bits; 0 = none) and does **not** flush them: the translations this
-    /// CPU cached for `asid` stay valid. With `flush_local`, this CPU first drops every
-    /// non-global translation of every ASID (an ASID allocator's rollover asks for it).
+    /// CPU cached for `asid` stay valid. With `flush_local`, this CPU drops every non-global
+    /// translation of every ASID (an ASID allocator's rollover asks for it) **after** the root
+    /// write and before any access through the new root: until the write, the old root may
+    /// still refill translations under the old ASID, which the rollover may have handed to
+    /// another space.
     /// Default (ISAs without ASIDs): `activate`, which flushes.
     ///
     /// # Errors

@@ -1,8 +1,9 @@
 //! A global mutable cell shared by every CPU: a spin lock with re-entrance detection.
 //!
-//! The kernel runs with interrupts masked except where a CPU waits for work or for a lock
-//! (x86 shootdown IPIs, `crate::smp`), so the only "concurrency" on one CPU is a trap taken
-//! while the kernel is inside some code. [`GlobalCell::with`] hands out a `&mut T` for the
+//! The kernel runs with interrupts masked, except on the x86 application processors, which
+//! take shootdown IPIs while they wait for and run the suite's jobs (`crate::smp`); that IPI's
+//! handler touches no `GlobalCell`. So the only "concurrency" on one CPU is a trap taken while
+//! the kernel is inside some code. [`GlobalCell::with`] hands out a `&mut T` for the
 //! duration of a closure; other CPUs wait (servicing TLB shootdowns meanwhile, so that a CPU
 //! holding the lock while it waits for their acknowledgement cannot deadlock), and a nested
 //! borrow on the same CPU panics: that is a trap handler touching state the interrupted code

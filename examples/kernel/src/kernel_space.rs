@@ -194,7 +194,7 @@ unsafe fn activate(table: &PageTable<KernelFrames, Arch>) {
             // SAFETY: forwarded contract; interrupts are masked on this CPU or only serve
             // shootdowns, which do not touch the context; `ASIDS` is the machine's allocator.
             let plan = unsafe { context.switch_to(table, asids.as_mut()) }
-                .expect("the CPU took this translation mode at boot");
+                .expect("the CPU took this translation mode at boot, and the ASIDs serve MAX_CPUS");
             if plan.asid == 0 || plan.flush_local {
                 SWITCH_FLUSHES.fetch_add(1, Ordering::Relaxed);
             }

@@ -12,7 +12,11 @@
 //!    (`process`, `user`), forked, waited for and run round-robin (`scheduler`), first `hello`
 //!    and `touch` on the console;
 //! 4. system calls: what those programs ask for (`syscall`);
-//! 5. CPUs: only the boot CPU runs (the others stay parked in the firmware);
+//! 5. CPUs: `smp` starts every other CPU the firmware lists (`arch::*::smp`: SBI HSM
+//!    `hart_start`, PSCI `CPU_ON`, INIT-SIPI-SIPI), each on its own stack with its index in a
+//!    per-CPU register; each joins the kernel space and runs the jobs CPU 0 posts. Every switch
+//!    goes through the CPU's `CpuContext` with one ASID allocator (`kernel_space`), and the
+//!    flush hook (`smp::shootdown`) reaches the CPUs each request names;
 //! 6. the test suite (`suite`), then exit QEMU with a status only a full pass can produce.
 //!
 //! Only `src/arch/<isa>/` is per-ISA; everything else is written once.
@@ -70,10 +74,11 @@ mod trap;
 mod user;
 
 /// The neutral kernel entry, called by the per-ISA boot code on the boot CPU (`boot_cpu`, see
-/// `arch::CPU_ID_KIND`; any other CPU stays parked by the firmware) once a stack exists, bss is
-/// zero, the console works and trap vectors are installed. `boot_argument` locates the
-/// firmware's description of the machine (device tree or PVH start info, see
-/// `arch::discover_memory`).
+/// `arch::CPU_ID_KIND`; the other CPUs stay parked by the firmware until
+/// `smp::start_secondaries` starts them, after the first processes) once a stack exists, bss is
+/// zero, the console works, trap vectors are installed and the per-CPU register says CPU 0.
+/// `boot_argument` locates the firmware's description of the machine (device tree or PVH start
+/// info, see `arch::discover_memory`; also the CPU list).
 #[cfg(target_os = "none")]
 fn kernel_main(boot_argument: usize, boot_cpu: usize) -> ! {
     println!("example_kernel: booted on {}", arch::ISA_NAME);

@@ -15,13 +15,14 @@
 //!
 //! [`shootdown`] is the flush hook of every address space. Each request names the CPUs that
 //! may cache the table (`TlbFlushRequest::cpus`, kept by `vmlayer_paging::CpuContext` on every
-//! switch, see `kernel_space`) and the ASID: this CPU flushes locally if it is among them, and
-//! the others are reached in **one round** by the ISA's mechanism (`arch::shootdown`): x86 an
-//! IPI to each (the receiver flushes by PCID, [`serve_pending`]) and a wait for every
-//! acknowledgement; RISC-V one SBI RFENCE call (remote `sfence.vma`, by ASID); AArch64 the
-//! broadcast `TLBI …IS` forms (no IPI), or the local forms when no other CPU caches the table.
-//! The hook returns only when every CPU completed the invalidation, so the frames the change
-//! released may go back to the pool. A table no CPU ran needs no flush at all.
+//! switch, see `kernel_space`) and the ASID: this CPU flushes locally if it is among them
+//! (RISC-V: always, see `arch/riscv64/shootdown.rs`), and the others are reached in **one
+//! round** by the ISA's mechanism (`arch::shootdown`): x86 an IPI to each (the receiver
+//! flushes by PCID, [`serve_pending`]) and a wait for every acknowledgement; RISC-V one SBI
+//! RFENCE call (remote `sfence.vma`, by ASID); AArch64 the broadcast `TLBI …IS` forms (no
+//! IPI), or the local forms when no other CPU caches the table. The hook returns only when
+//! every CPU completed the invalidation, so the frames the change released may go back to the
+//! pool. A table no CPU ran needs no flush at all but RISC-V's local fence (above).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -147,7 +148,8 @@ struct Slot {
 }
 
 // SAFETY: `request` is written only by the slot's sender while `pending` is false and read only
-// by its target while `pending` is true; the flag's release/acquire orders the two.
+// by its target while `pending` is true, with interrupts masked (so one reader at a time); the
+// flag's release/acquire orders the two.
 unsafe impl Sync for Slot {}
 
 static SLOTS: [[Slot; MAX_CPUS]; MAX_CPUS] = [const {
@@ -196,16 +198,22 @@ pub(crate) fn wait_acknowledged(targets: CpuMask) {
 /// called by the shootdown IPI's handler and by every wait loop; a no-op elsewhere, where
 /// nothing is ever posted).
 pub(crate) fn serve_pending() {
-    let me = this_cpu();
-    for slot in &SLOTS[me] {
-        if slot.pending.load(Ordering::Acquire) {
-            // SAFETY: `pending` is set: the sender wrote the request and waits.
-            if let Some(request) = unsafe { *slot.request.get() } {
-                <Arch as PagingArch>::flush_tlb_local(&request);
+    // Masked: an IPI taken between reading a slot and clearing it would serve the same
+    // request, the sender would post the next one in the slot, and this loop would then
+    // clear that one unserved.
+    arch::with_interrupts_masked(|| {
+        let me = this_cpu();
+        for slot in &SLOTS[me] {
+            if slot.pending.load(Ordering::Acquire) {
+                // SAFETY: `pending` is set: the sender wrote the request and waits; nothing
+                // else on this CPU serves the slot meanwhile (interrupts are masked).
+                if let Some(request) = unsafe { *slot.request.get() } {
+                    <Arch as PagingArch>::flush_tlb_local(&request);
+                }
+                slot.pending.store(false, Ordering::Release);
             }
-            slot.pending.store(false, Ordering::Release);
         }
-    }
+    });
 }
 
 /// Starts every CPU the firmware lists (at most [`MAX_CPUS`]) and waits until each runs

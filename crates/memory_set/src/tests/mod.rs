@@ -362,6 +362,41 @@ fn max_areas_refuses_before_changing_anything() {
     assert_consistent(&set, &pt);
 }
 
+/// Found by the `area_ops` fuzz target: above a limit lowered with `set_max_areas`, an
+/// operation that adds no area (a whole-area unmap, `resize` to 0 or smaller, a protect that
+/// splits nothing) was refused with `NoMemory`, so a set over its limit could not even give
+/// areas back.
+#[test]
+fn operations_that_add_no_area_pass_above_a_lowered_limit() {
+    let mut set = Set::new();
+    let mut pt = MockPageTable::default();
+    for i in 0..4 {
+        set.map(area(0x10000 + i * 2 * K, 2 * K, R), &mut pt, false)
+            .unwrap();
+    }
+    set.set_max_areas(1);
+    set.unmap(va(0x10000), 2 * K, &mut pt).unwrap();
+    set.resize(va(0x12000), 0, &mut pt).unwrap();
+    set.resize(va(0x14000), K, &mut pt).unwrap();
+    set.protect(va(0x14000), K, |_| Some(W), &mut pt).unwrap();
+    // Replacing a whole area keeps the count.
+    set.map(area(0x16000, 2 * K, X), &mut pt, true).unwrap();
+    assert_eq!(areas(&set), vec![(0x14000, K, W), (0x16000, 2 * K, X)]);
+    assert_consistent(&set, &pt);
+    // What adds an area is still refused.
+    assert_eq!(
+        set.unmap(va(0x16000), K, &mut pt)
+            .and(set.unmap(va(0x14000), K, &mut pt)),
+        Ok(()),
+        "cutting heads and whole areas adds none"
+    );
+    assert_eq!(
+        set.map(area(0x30000, K, R), &mut pt, false),
+        Err(MappingError::NoMemory)
+    );
+    assert_consistent(&set, &pt);
+}
+
 #[test]
 fn failing_map_without_overlap_changes_nothing() {
     let (mut set, mut pt) = two_areas();

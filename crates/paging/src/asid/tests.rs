@@ -59,7 +59,7 @@ fn run(bits: u32, cpus: usize, ops: &[Op]) -> Result<u64, TestCaseError> {
                 }
                 let index = space % spaces.len();
                 let (id, context) = &mut spaces[index];
-                let switch = allocator.switch(cpu, context);
+                let switch = allocator.switch(cpu, context).unwrap();
                 prop_assert!(switch.asid != 0 && switch.asid < 1 << bits, "{switch:?}");
                 if switch.flush_local {
                     tlbs[cpu].clear();
@@ -147,7 +147,7 @@ fn switching_back_and_forth_needs_no_flush_until_the_asids_run_out() {
     let mut contexts = [AsidContext::NEW; 7];
     for round in 0..3 {
         for context in &mut contexts {
-            let switch = allocator.switch(0, context);
+            let switch = allocator.switch(0, context).unwrap();
             assert!(
                 !switch.flush_local,
                 "round {round}: 7 spaces fit in 7 ASIDs"
@@ -157,7 +157,7 @@ fn switching_back_and_forth_needs_no_flush_until_the_asids_run_out() {
     assert_eq!(allocator.rollovers(), 0);
     let mut eighth = AsidContext::NEW;
     assert!(
-        allocator.switch(0, &mut eighth).flush_local,
+        allocator.switch(0, &mut eighth).unwrap().flush_local,
         "the eighth space rolls over"
     );
     assert_eq!(allocator.rollovers(), 1);
@@ -196,4 +196,14 @@ fn the_model_catches_an_allocator_that_reuses_an_asid_without_a_flush() {
 std::thread_local! {
     /// Test-only: makes `switch` forget the flush a rollover requires.
     pub(crate) static BROKEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[test]
+fn a_cpu_the_allocator_was_not_made_for_is_refused() {
+    let mut allocator = AsidAllocator::new(4, 2).unwrap();
+    let mut context = AsidContext::NEW;
+    assert_eq!(allocator.cpus(), 2);
+    assert_eq!(allocator.switch(2, &mut context), None);
+    assert_eq!(context, AsidContext::NEW, "nothing changed");
+    assert!(allocator.switch(1, &mut context).is_some());
 }

@@ -217,7 +217,7 @@ fn a_spurious_fault_flushes_only_the_cpu_that_took_it() {
         .unwrap();
     for cpu in [0, 2, 5] {
         let mut context = CpuContext::new(cpu).unwrap();
-        context.plan_switch(space.page_table(), None);
+        context.plan_switch(space.page_table(), None).unwrap();
         context.switched();
     }
     super::frames::take_flushes();

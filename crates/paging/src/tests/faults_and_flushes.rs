@@ -131,7 +131,9 @@ fn protect_applies_to_lazy_pages_that_fault_in_later() {
 
 #[test]
 fn every_change_is_flushed_through_the_hook() {
-    let mut space = Space::try_new().unwrap();
+    // A kernel space: its kernel leaves (without `USER`) are global, so changing them needs an
+    // all-ASID flush (`global_changed`); in a user space they are not (see below).
+    let mut space = Space::new_kernel(VirtAddrRange::new(va(0x1000), va(4 * GIB))).unwrap();
     space.set_tlb_flush_hook(Some(record_flush));
     take_flushes();
     let root = space.root_paddr();

@@ -329,3 +329,108 @@ fn a_kernel_space_is_never_forked() {
         "the kernel's pages are untouched"
     );
 }
+
+/// Found while writing the `address_space_ops` fuzz target's model of copy-on-write: `protect`
+/// of a page shared after fork to write-only flags wrote a PROT_NONE entry (the flags without
+/// `WRITE` have no access left), so its writes were refused forever instead of copying it.
+#[test]
+fn a_shared_page_made_write_only_still_copies_on_write() {
+    let (mut parent, frames) = parent(256);
+    let mut child = parent.fork().unwrap();
+    let write_only = MappingFlags::WRITE | MappingFlags::USER;
+    parent
+        .mprotect(va(HEAP), 0x1000, MappingFlags::WRITE)
+        .unwrap();
+    assert_eq!(parent.find_area(va(HEAP)).unwrap().flags(), write_only);
+    let entry = parent.query(va(HEAP)).unwrap();
+    assert!(!entry.is_prot_none() && !entry.flags.contains(MappingFlags::WRITE));
+    assert_eq!(
+        user_write(&mut parent, HEAP),
+        Ok(FaultResolution::CopiedOnWrite)
+    );
+    assert!(writable(&parent, HEAP));
+    parent.write_user(va(HEAP), b"parent!!").unwrap();
+    let mut seen = [0u8; 8];
+    child.read_user(va(HEAP), &mut seen).unwrap();
+    assert_eq!(seen, [1; 8], "the child keeps its data");
+    assert_eq!(frames.sharers(pa(frame_of(&child, HEAP).unwrap())), 0);
+}
+
+/// Found while writing the `address_space_ops` fuzz target's model: the loader writing a
+/// PROT_NONE page shared after fork wrote the shared frame in place (`break_cow` refused
+/// PROT_NONE entries), so the other process saw the write.
+#[test]
+fn the_loader_copies_a_prot_none_page_shared_after_fork() {
+    let (mut parent, frames) = parent(256);
+    let mut child = parent.fork().unwrap();
+    parent
+        .mprotect(va(HEAP), 0x1000, MappingFlags::empty())
+        .unwrap();
+    let shared = frame_of(&child, HEAP).unwrap();
+    parent.load(va(HEAP), b"loaded!!").unwrap();
+    let mut seen = [0u8; 8];
+    child.read_user(va(HEAP), &mut seen).unwrap();
+    assert_eq!(seen, [1; 8], "the parent's load did not reach the child");
+    let copy = parent.query(va(HEAP)).unwrap();
+    assert!(copy.is_prot_none(), "still PROT_NONE");
+    assert_ne!(copy.paddr.as_usize(), shared);
+    assert_eq!(frames.sharers(pa(shared)), 0);
+    parent.mprotect(va(HEAP), 0x1000, RW).unwrap();
+    parent.read_user(va(HEAP), &mut seen).unwrap();
+    assert_eq!(&seen, b"loaded!!");
+}
+
+#[test]
+fn a_copy_on_write_changes_the_table_so_another_cpus_fault_is_not_a_repeat() {
+    // CPU 1 read-faults on a shared page (stale entry: Spurious); CPU 2 then copies it on a
+    // write. CPU 1 faulting on it again is legitimate (the entry changed, and was invalid for a
+    // moment where the ISA breaks before it makes): it must not be answered `Repeated`.
+    let (mut parent, _) = parent(256);
+    let _child = parent.fork().unwrap();
+    let read = |cpu| PageFaultInfo::new(va(HEAP), Access::Read, true).on_cpu(cpu);
+    let write = PageFaultInfo::new(va(HEAP), Access::Write, true).on_cpu(2);
+    assert_eq!(
+        parent.handle_page_fault(read(1)),
+        Ok(FaultResolution::Spurious)
+    );
+    assert_eq!(
+        parent.handle_page_fault(write),
+        Ok(FaultResolution::CopiedOnWrite)
+    );
+    assert_eq!(
+        parent.handle_page_fault(read(1)),
+        Ok(FaultResolution::Spurious)
+    );
+    assert_eq!(
+        parent.handle_page_fault(read(1)),
+        Err(crate::FaultError::Repeated),
+        "the same CPU again with no change in between"
+    );
+}
+
+#[test]
+fn a_fixed_map_the_cpu_cannot_address_is_refused_before_it_replaces_anything() {
+    // Found by the `address_space_ops` fuzz target: the old area was unmapped, then the new
+    // Linear range was refused.
+    let mut space = Space::try_new().unwrap();
+    let rx = MappingFlags::READ | MappingFlags::EXECUTE;
+    space
+        .map_linear(va(0x4000_5000), PhysAddr::from(0x1_0052_5000), 0x5000, rx)
+        .unwrap();
+    let unaddressable = Area::new(
+        va(0x4000_5000),
+        0x5000,
+        READ,
+        Backend::linear_for(va(0x4000_5000), PhysAddr::from(0xffff_ffff_ffff_2000)),
+    );
+    assert_eq!(
+        space.map(unaddressable, Placement::Fixed),
+        Err(MappingError::InvalidParam)
+    );
+    assert_eq!(
+        space.query(va(0x4000_5000)).map(|t| t.paddr),
+        Some(PhysAddr::from(0x1_0052_5000)),
+        "the old area is still there"
+    );
+    assert_eq!(space.areas().count(), 1);
+}

@@ -23,6 +23,10 @@ struct State {
     layouts: BTreeMap<usize, Layout>,
     /// Allocations that still succeed; `None`: unlimited.
     budget: Option<usize>,
+    /// Calls to `alloc_frames` so far, refused ones included.
+    calls: usize,
+    /// The call (a value of `calls`, counted from 1) that is refused, whatever the budget.
+    fail_call: Option<usize>,
     /// A contiguous pool single frames come from, if the test asked for one: `(start, end,
     /// free frames)`. A [`FrameTable`] can cover it, which the host heap's addresses cannot.
     pool: Option<(usize, usize, Vec<usize>)>,
@@ -40,13 +44,19 @@ pub(super) struct TestFrames;
 
 impl PagingHandler for TestFrames {
     fn alloc_frames(count: usize, align: usize) -> Option<PhysAddr> {
-        let allowed = STATE.with_borrow_mut(|state| match &mut state.budget {
-            Some(0) => false,
-            Some(left) => {
-                *left -= 1;
-                true
+        let allowed = STATE.with_borrow_mut(|state| {
+            state.calls += 1;
+            if state.fail_call == Some(state.calls) {
+                return false;
             }
-            None => true,
+            match &mut state.budget {
+                Some(0) => false,
+                Some(left) => {
+                    *left -= 1;
+                    true
+                }
+                None => true,
+            }
         });
         if !allowed {
             return None;
@@ -190,6 +200,17 @@ pub(super) fn frame_counts() -> (usize, usize) {
 /// Lets only the next `count` allocations succeed (`None`: all).
 pub(super) fn set_allocation_budget(count: Option<usize>) {
     STATE.with_borrow_mut(|state| state.budget = count);
+}
+
+/// Calls to `alloc_frames` on this thread so far, refused ones included.
+pub(super) fn allocation_calls() -> usize {
+    STATE.with_borrow(|state| state.calls)
+}
+
+/// Refuses exactly the `nth` call to `alloc_frames` from now on (1: the next one) and lets the
+/// others through (as the budget says); `None`: refuses none.
+pub(super) fn fail_nth_allocation(nth: Option<usize>) {
+    STATE.with_borrow_mut(|state| state.fail_call = nth.map(|nth| state.calls + nth));
 }
 
 /// A TLB flush hook that records every request on this thread.

@@ -1,7 +1,9 @@
 //! ISA-neutral tests: they run with the build target's ISA (natively on x86_64, under
 //! qemu-user for riscv64 and aarch64).
 
+mod alloc_failures;
 mod bad_input;
+mod bad_input_table;
 mod break_before_make;
 mod fault_rules;
 mod faults_and_flushes;

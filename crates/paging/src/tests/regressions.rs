@@ -265,7 +265,7 @@ fn defect_no_tlb_shootdown() {
                 cpus: vmlayer_arch::CpuMask::EMPTY,
                 flush: TlbFlush::Page(va(0x1000)),
                 tables_changed: true,
-                global_changed: true,
+                global_changed: false,
             },
             TlbFlushRequest {
                 root_paddr: root,
@@ -273,9 +273,10 @@ fn defect_no_tlb_shootdown() {
                 cpus: vmlayer_arch::CpuMask::EMPTY,
                 flush: TlbFlush::All,
                 tables_changed: true,
-                global_changed: true,
+                global_changed: false,
             },
         ],
-        "map links tables and flushes the page; unmap frees tables, so it flushes everything"
+        "map links tables and flushes the page; unmap frees tables, so it flushes everything \
+         (a user table: its kernel leaves are tagged with its ASID, not global)"
     );
 }

@@ -11,6 +11,8 @@ use vmlayer_arch::{CpuMask, TlbFlushRequest};
 
 use super::frames::{live_frames, record_flush, take_flushes};
 use super::*;
+
+const USER_RW: MappingFlags = RW.union(MappingFlags::USER);
 use crate::asid::AsidAllocator;
 use crate::{Arch, CpuContext};
 
@@ -24,14 +26,14 @@ fn cpus(list: &[usize]) -> CpuMask {
 
 /// Switches `cpu` to `space` as a kernel would (the root write is the kernel's).
 fn switch(cpu: &mut CpuContext, space: &Space, asids: Option<&mut AsidAllocator>) -> u16 {
-    let plan = cpu.plan_switch(space.page_table(), asids);
+    let plan = cpu.plan_switch(space.page_table(), asids).unwrap();
     cpu.switched();
     plan.asid
 }
 
 /// Pages populated for the one-round cases: more than the batch's inline slots and one spill
 /// page (fewer under Miri, still past the inline slots).
-const PAGES: usize = if cfg!(miri) { 300 } else { 1024 };
+const PAGES: usize = if cfg!(miri) { 260 } else { 1024 };
 
 #[test]
 fn an_unmap_is_one_flush_request_however_many_frames_it_frees() {
@@ -151,7 +153,8 @@ std::thread_local! {
 }
 
 /// The flush hook of the model: every CPU the request names drops what it says (by ASID, or
-/// everything for ASID 0 or a global change), as the ISA crates' flushes do.
+/// everything for ASID 0 or a global change), as the ISA crates' flushes do. (The pages are
+/// `USER`, so the requests are by ASID: a wrong ASID in a request leaves a stale entry.)
 fn model_flush(request: &TlbFlushRequest) {
     CPUS.with_borrow_mut(|cpus| {
         for cpu in request.cpus.iter() {
@@ -181,7 +184,7 @@ fn asid_walk(
         .map(|_| {
             let mut space = Space::try_new().unwrap();
             space.set_tlb_flush_hook(Some(model_flush));
-            space.map_alloc(va(PAGE), 0x1000, RW, true).unwrap();
+            space.map_alloc(va(PAGE), 0x1000, USER_RW, true).unwrap();
             space
         })
         .collect();
@@ -202,9 +205,22 @@ fn asid_walk(
         match next(3) {
             0 => {
                 let target = next(spaces);
-                let plan = contexts[cpu].plan_switch(all[target].page_table(), Some(&mut asids));
+                // Until its root write, the CPU may still refill (speculatively) the space it
+                // leaves, under that space's ASID.
+                let leaving =
+                    CPUS.with_borrow(|model| model[cpu].running.map(|r| (r, model[cpu].asid)));
+                if let Some((running, asid)) = leaving {
+                    let now = frame_of(&all[running]).unwrap();
+                    CPUS.with_borrow_mut(|model| {
+                        model[cpu].tlb.entry(asid).or_default().insert(PAGE, now);
+                    });
+                }
+                let plan = contexts[cpu]
+                    .plan_switch(all[target].page_table(), Some(&mut asids))
+                    .unwrap();
                 CPUS.with_borrow_mut(|model| {
                     let model = &mut model[cpu];
+                    // The rollover flush comes after the root write (`activate_asid`).
                     if plan.flush_local {
                         model.tlb.clear();
                     }
@@ -237,7 +253,7 @@ fn asid_walk(
             _ => {
                 let space = &mut all[next(spaces)];
                 space.unmap(va(PAGE), 0x1000).unwrap();
-                space.map_alloc(va(PAGE), 0x1000, RW, true).unwrap();
+                space.map_alloc(va(PAGE), 0x1000, USER_RW, true).unwrap();
             }
         }
     }
@@ -246,11 +262,14 @@ fn asid_walk(
 
 #[test]
 fn no_cpu_uses_a_stale_translation_through_asid_rollovers() {
-    let (steps, seeds) = if cfg!(miri) { (300, 1) } else { (4000, 8) };
+    let (steps, seeds) = if cfg!(miri) { (120, 1) } else { (4000, 8) };
     for seed in 0..seeds {
         // 2-bit ASIDs (3 usable) for 3 CPUs and 7 spaces: a rollover every few switches.
         let rollovers = asid_walk(3, 7, 2, steps, seed).unwrap();
-        assert!(rollovers > 10, "seed {seed}: only {rollovers} rollovers");
+        assert!(rollovers > 2, "seed {seed}: only {rollovers} rollovers");
+        if cfg!(miri) {
+            continue;
+        }
         let rollovers = asid_walk(4, 20, 4, steps, seed + 100).unwrap();
         assert!(rollovers > 0, "seed {seed}: no rollover with 4-bit ASIDs");
     }
@@ -264,4 +283,17 @@ fn the_asid_model_sees_a_rollover_that_forgets_its_flush() {
         .find(Result::is_err);
     crate::asid::tests::BROKEN.with(|broken| broken.set(false));
     assert!(found.is_some(), "the model must catch a stale ASID");
+}
+
+#[test]
+fn a_cpu_the_asid_allocator_does_not_serve_is_refused_and_nothing_changes() {
+    let space = Space::try_new().unwrap();
+    let mut asids = AsidAllocator::new(8, 2).unwrap();
+    let mut cpu5 = CpuContext::new(5).unwrap();
+    assert_eq!(
+        cpu5.plan_switch(space.page_table(), Some(&mut asids)),
+        Err(crate::SwitchError::UnknownCpu)
+    );
+    assert_eq!(space.page_table().cpus(), CpuMask::EMPTY);
+    assert_eq!(cpu5.asid(), 0);
 }

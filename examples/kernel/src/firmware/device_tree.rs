@@ -9,7 +9,7 @@
 //!   blob itself;
 //! - CPUs ([`cpus`]): the `reg`, `status`, `mmu-type` and `enable-method` of every
 //!   `/cpus/cpu@…` node;
-//! - the PSCI conduit ([`psci_method`], AArch64): the `method` of `/psci` (Linux binding
+//! - the PSCI conduit (`psci_method`, AArch64 only): the `method` of `/psci` (Linux binding
 //!   `arm/psci.yaml`).
 //!
 //! Every read is bounds-checked against the blob's declared size. Addresses are physical (the

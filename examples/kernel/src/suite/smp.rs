@@ -475,8 +475,9 @@ fn rounds_checks(cpus: usize) -> Result<(), String> {
     }
     // A large populated unmap: 1 GiB if the pool has it, else what it has.
     let free = frame_pool::stats().free_listed + frame_pool::stats().untouched;
-    // (Keeping 64 MiB for the tables and the rest of the suite.)
-    let size = 0x4000_0000usize.min(free.saturating_sub(16384) * PAGE_SIZE) & !(HUGE_PAGE_SIZE - 1);
+    // (Keeping 64 MiB, or half of what is free, for the tables and the rest of the suite.)
+    let reserve = 16384.min(free / 2);
+    let size = 0x4000_0000usize.min((free - reserve) * PAGE_SIZE) & !(HUGE_PAGE_SIZE - 1);
     ensure!(size >= HUGE_PAGE_SIZE, "no memory for the large unmap");
     let big = slot(14);
     ensure_ok!(

@@ -28,7 +28,7 @@ pub(crate) use self::hardware::{
 };
 pub(crate) use self::mmu::{enable_kernel_space, kernel_half_registers};
 pub(crate) use self::probe::{RETURN_INSTRUCTION, probe_execute, probe_read, probe_write};
-pub(crate) use self::shootdown::shootdown;
+pub(crate) use self::shootdown::{shootdown, with_interrupts_masked};
 pub(crate) use self::smp::{cpu_index, discover_cpus, start_cpu};
 pub(crate) use self::trap::TrapFrame;
 pub(crate) use self::user::{UserContext, enter_user};

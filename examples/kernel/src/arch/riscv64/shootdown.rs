@@ -8,11 +8,14 @@ use vmlayer_paging::{CpuMask, PagingArch, TlbFlush, TlbFlushRequest};
 
 use crate::kernel_space::Arch;
 
-/// Carries out `request` on this hart if `local`, and on every hart of `others` in one call.
+/// Carries out `request` on this hart, and on every hart of `others` in one call.
+///
+/// This hart fences even when it does not run the table (`local` false): only `sfence.vma`
+/// orders its own earlier page-table stores before its later implicit page-table reads
+/// (privileged spec §4.2.1), and it may switch to the table later with an ASID and no fence.
 pub(crate) fn shootdown(request: &TlbFlushRequest, local: bool, others: CpuMask) {
-    if local {
-        <Arch as PagingArch>::flush_tlb_local(request);
-    }
+    let _ = local;
+    <Arch as PagingArch>::flush_tlb_local(request);
     if others.is_empty() {
         return;
     }
@@ -29,4 +32,9 @@ pub(crate) fn shootdown(request: &TlbFlushRequest, local: bool, others: CpuMask)
     if let Err(error) = super::smp::remote_sfence_vma(others.word(0), start, size, asid) {
         crate::trap::unexpected(format_args!("SBI remote fence failed: error {error}"));
     }
+}
+
+/// Runs `f`: this kernel never enables interrupts on this ISA, so they are masked already.
+pub(crate) fn with_interrupts_masked<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }

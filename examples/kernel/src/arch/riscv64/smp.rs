@@ -113,9 +113,9 @@ pub(crate) fn discover_cpus(boot_argument: usize, boot_cpu: usize) -> Vec<usize>
 }
 
 /// Starts hart `hardware_id` as CPU `index` on the stack ending at `stack_top` (module docs:
-/// SBI HSM `hart_start`, then the hart's own steps 1–4). Before that, the harts already started
-/// get a full remote fence: nothing is stale yet, but it exercises [`remote_sfence_vma`] on every
-/// multi-hart boot.
+/// SBI HSM `hart_start`, then the hart's own steps 1–4). Before that, the secondary harts
+/// already started get a full remote fence: nothing is stale yet, but it exercises
+/// [`remote_sfence_vma`] on every boot with three harts or more.
 ///
 /// # Errors
 /// The SBI error name when the fence or the start fails, or a message when `hardware_id` is not
@@ -136,8 +136,9 @@ pub(crate) unsafe fn start_cpu(
     remote_sfence_vma(others_started, 0, usize::MAX, None).map_err(sbi::error_name)?;
 
     let root = kernel_space::with(Space::Kernel, |space| space.root_paddr()).as_usize();
-    // Every space runs in the mode `vmlayer_paging` selected (the boot hart's current `satp`
-    // says which) with ASID 0 (`vmlayer_paging`'s riscv64 backend).
+    // The kernel space runs in the mode `vmlayer_paging` selected (the boot hart's current
+    // `satp` says which) with ASID 0 (user spaces get theirs at their first switch,
+    // `kernel_space::activate`).
     let satp_mode = read_satp() & SATP_MODE;
     let record = &BOOT_RECORDS[index];
     record.index.store(index, Ordering::Relaxed);

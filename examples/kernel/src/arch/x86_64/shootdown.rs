@@ -23,3 +23,20 @@ pub(crate) fn shootdown(request: &TlbFlushRequest, local: bool, others: CpuMask)
     }
     crate::smp::wait_acknowledged(others);
 }
+
+/// Runs `f` with interrupts masked on this CPU and restores `RFLAGS.IF` afterwards. The
+/// application processors run their jobs with interrupts on (to take shootdown IPIs), so the
+/// polling side of `crate::smp::serve_pending` masks them: the IPI's handler must not serve a
+/// slot the interrupted loop is serving.
+pub(crate) fn with_interrupts_masked<R>(f: impl FnOnce() -> R) -> R {
+    let flags: u64;
+    // SAFETY: reads RFLAGS through the stack (balanced push/pop) and clears IF; no memory
+    // the compiler knows of is touched.
+    unsafe { core::arch::asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+    let result = f();
+    if flags & (1 << 9) != 0 {
+        // SAFETY: interrupts were on before: turning them back on restores the caller's state.
+        unsafe { core::arch::asm!("sti", options(nomem, nostack)) };
+    }
+    result
+}

@@ -14,8 +14,7 @@
 //!    200 µs, start-up IPI, 200 µs (Intel SDM Vol. 3A §8.4.4.1, "Typical BSP Initialization
 //!    Sequence"; the delays are timed by the PIT, `pit.rs`).
 //! 4. The CPU runs the trampoline into long mode and the kernel space and enters [`ap_entry`]
-//!    (SDM §8.4.4.2): its per-CPU register, its place among the kernel space's CPUs
-//!    (`kernel_space::join_kernel_space`, so that kernel-space shootdowns reach it), its own GDT
+//!    (SDM §8.4.4.2): its per-CPU register, its own GDT
 //!    and TSS and the shared IDT (`descriptors.rs`), `CR0`, `CR4` (SMEP, SMAP, PGE, ...) and
 //!    `IA32_PAT` as the boot CPU has them, its local APIC software-enabled, interrupts on (it
 //!    takes the shootdown IPI while it waits for work and while it runs jobs), then
@@ -309,9 +308,6 @@ fn wait_until(milliseconds: u64, done: impl Fn() -> bool) -> bool {
 pub(super) extern "C" fn ap_entry(index: usize) -> ! {
     // First the per-CPU register: `GlobalCell` and the probes read it.
     set_index_register(index);
-    // Then kernel-space changes must reach this CPU: it runs on the kernel space since
-    // `example_ap_entry64` (CPU 0 changes nothing meanwhile: it waits in `start_cpu`).
-    kernel_space::join_kernel_space();
     super::descriptors::install(index);
     // SAFETY: the boot CPU's CR0 and CR4 describe the same CPU model in the same mode (paging,
     // protected mode, write protection, PAE, SMEP/SMAP where present, PGE, ...); this CPU runs
