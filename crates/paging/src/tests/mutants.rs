@@ -21,9 +21,9 @@ fn a_context_reports_the_asid_of_its_last_switch() {
     let mut first = AsidContext::NEW;
     let mut second = AsidContext::NEW;
     assert_eq!(first.asid(), 0, "never ran");
-    let switch = asids.switch(0, &mut first);
+    let switch = asids.switch(0, &mut first).unwrap();
     assert_eq!((switch.asid, first.asid()), (1, 1));
-    let switch = asids.switch(0, &mut second);
+    let switch = asids.switch(0, &mut second).unwrap();
     assert_eq!((switch.asid, second.asid()), (2, 2));
     assert_eq!(first.asid(), 1, "unchanged while the generation holds");
 }
@@ -65,7 +65,7 @@ fn a_cpu_stays_in_the_set_of_the_table_it_still_runs() {
     let space = Space::try_new().unwrap();
     let mut cpu = CpuContext::new(1).unwrap();
     for _ in 0..2 {
-        let plan = cpu.plan_switch(space.page_table(), None);
+        let plan = cpu.plan_switch(space.page_table(), None).unwrap();
         assert_eq!(plan.asid, 0);
         cpu.switched();
         assert!(
@@ -82,12 +82,14 @@ fn a_cpu_stays_in_the_set_of_a_space_whose_asid_outlives_the_switch() {
     let mut asids = AsidAllocator::new(8, 2).unwrap();
     let mut cpu = CpuContext::new(0).unwrap();
     assert_ne!(
-        cpu.plan_switch(first.page_table(), Some(&mut asids)).asid,
+        cpu.plan_switch(first.page_table(), Some(&mut asids))
+            .unwrap()
+            .asid,
         0
     );
     cpu.switched();
     // To a space without an ASID: `first`'s tagged translations stay in the TLB.
-    assert_eq!(cpu.plan_switch(second.page_table(), None).asid, 0);
+    assert_eq!(cpu.plan_switch(second.page_table(), None).unwrap().asid, 0);
     cpu.switched();
     assert!(first.page_table().cpus().contains(0));
     assert!(second.page_table().cpus().contains(0));
@@ -181,8 +183,11 @@ fn a_demand_fault_without_a_data_frame_unlinks_the_tables_it_linked() {
 
 #[test]
 fn making_a_kernel_page_a_user_page_flushes_its_global_translation() {
-    let mut space = Space::try_new().unwrap();
-    let page = va(0x4000_0000);
+    // Only the kernel space's kernel leaves are global.
+    let upper_start = !((1usize << (Arch::VA_BITS - 1)) - 1);
+    let upper = VirtAddrRange::from_start_size(va(upper_start), 4 * GIB);
+    let mut space = Space::new_kernel(upper).unwrap();
+    let page = va(upper_start);
     space.map_alloc(page, 0x1000, RW, true).unwrap();
     space.set_tlb_flush_hook(Some(record_flush));
     take_flushes();
