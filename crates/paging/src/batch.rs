@@ -82,9 +82,6 @@ pub(crate) struct Batch<'s, A: PagingArch, H: PagingHandler> {
     spill: usize,
     /// Frames in the spill page being filled.
     spill_len: usize,
-    /// Flush requests sent (for tests and benchmarks: rounds of shootdown).
-    #[cfg(test)]
-    pub(crate) requests: usize,
     _marker: PhantomData<(A, fn() -> H)>,
 }
 
@@ -112,8 +109,6 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
             pending_len: 0,
             spill: 0,
             spill_len: 0,
-            #[cfg(test)]
-            requests: 0,
             _marker: PhantomData,
         }
     }
@@ -279,10 +274,6 @@ impl<'s, A: PagingArch, H: PagingHandler> Batch<'s, A, H> {
     /// stays recorded (see the module docs).
     pub(crate) fn flush(&mut self) {
         if let Some(request) = self.request() {
-            #[cfg(test)]
-            {
-                self.requests += 1;
-            }
             match self.hook {
                 Some(hook) => hook(&request),
                 None => vmlayer_arch::tlb::flush::<A>(&request),
