@@ -51,8 +51,11 @@ pub(crate) fn encode_reserved(paddr: PhysAddr) -> u64 {
     RESERVED_MARKER | (paddr.as_usize() as u64 & ENTRY_ADDRESS_MASK)
 }
 
-/// The inverse of the encoders. A present entry at level 0 or with PS set is a leaf; a
-/// non-present entry is reserved if it carries the marker and empty otherwise.
+/// The inverse of the encoders. A present entry at level 0 or with PS set at levels 1 and 2
+/// is a leaf; a non-present entry is reserved if it carries the marker and empty otherwise.
+/// PS is a reserved bit in a PML4E and a PML5E (Intel SDM Vol. 3A, §4.5, tables 4-14 and
+/// 4-15): the MMU faults with RSVD on any access through such an entry and never uses it as a
+/// 512 GiB page, so it decodes as empty (nothing is mapped through it).
 pub(crate) fn decode(entry: u64, level: usize) -> EntryKind {
     let bits = PTF::from_bits_retain(entry);
     // A block's address is aligned to its size; bit 12 of a block entry is its PAT bit.
@@ -64,6 +67,9 @@ pub(crate) fn decode(entry: u64, level: usize) -> EntryKind {
         } else {
             EntryKind::Empty
         };
+    }
+    if level > 2 && bits.contains(PTF::HUGE_PAGE) {
+        return EntryKind::Empty;
     }
     if level > 0 && !bits.contains(PTF::HUGE_PAGE) {
         return EntryKind::Table(PhysAddr::from((entry & ENTRY_ADDRESS_MASK) as usize));

@@ -186,6 +186,23 @@ fn decode_ignores_hardware_set_bits_and_the_block_pat_bit() {
 }
 
 #[test]
+fn page_size_in_a_pml4_entry_is_reserved_not_a_512_gib_page() {
+    // PS (bit 7) is reserved in a PML4E (SDM Vol. 3A, table 4-15): the MMU faults with RSVD
+    // and maps nothing through it. At levels 1 and 2 the same bits are a 2 MiB / 1 GiB leaf.
+    let entry = X86_64::encode_leaf(PhysAddr::from(0x80_0000_0000), MappingFlags::READ, 2);
+    assert_eq!(entry & 0x80, 0x80, "PS set");
+    assert_eq!(X86_64::decode(entry, 3), EntryKind::Empty, "PML4E with PS");
+    assert!(
+        matches!(X86_64::decode(entry, 2), EntryKind::Leaf { .. }),
+        "1 GiB leaf"
+    );
+    assert!(
+        matches!(X86_64::decode(entry, 1), EntryKind::Leaf { .. }),
+        "2 MiB leaf"
+    );
+}
+
+#[test]
 fn conforms_to_the_paging_arch_contract() {
     vmlayer_arch::conformance::assert_conforms::<X86_64>();
 }

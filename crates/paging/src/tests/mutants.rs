@@ -346,3 +346,14 @@ fn with_break_before_make_a_protect_that_keeps_the_attributes_does_not_break() {
         .unwrap();
     assert_eq!(take_flushes().len(), 1, "no break round, one flush");
 }
+
+#[test]
+fn with_break_before_make_a_protect_to_none_does_not_break() {
+    // PROT_NONE entries are invalid: no break round before them, one flush after.
+    let mut space = AddressSpace::<TestFrames, TestArch<true, 0>>::try_new().unwrap();
+    space.map_alloc(va(HEAP), 0x2000, USER_RW, true).unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    space.protect(va(HEAP), 0x2000, MappingFlags::USER).unwrap();
+    assert_eq!(take_flushes().len(), 1, "no break round, one flush");
+}
