@@ -5,8 +5,8 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::mock::{Flags, MockBackend, MockPageTable, areas, assert_consistent};
-use super::{K, R, W, area, range, two_areas, va};
+use super::mock::{Flags, MockBackend, MockPageTable, Set, areas, assert_consistent};
+use super::{K, R, W, X, area, range, two_areas, va};
 use crate::{
     MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet, PAGE_SIZE, VirtAddr,
 };
@@ -245,4 +245,36 @@ fn sets_and_areas_debug_print_their_ranges_and_flags() {
         listed[0]
     );
     assert!(listed[1].contains("flags: 1"), "{}", listed[1]);
+}
+
+#[test]
+fn a_failed_protect_rejoins_only_the_pieces_it_split() {
+    // [A: R][B: RW][C: R], adjacent: the protect cuts A, changes B in place and fails on C.
+    // Rolling back A's piece rejoins it with the rest of A, never with B.
+    let mut set = Set::new();
+    let mut pt = MockPageTable::default();
+    set.map(area(0x10000, 2 * K, R), &mut pt, false).unwrap();
+    set.map(area(0x12000, 2 * K, R | W), &mut pt, false)
+        .unwrap();
+    set.map(area(0x14000, 2 * K, R), &mut pt, false).unwrap();
+    let before = areas(&set);
+    pt.fail_at = Some(pt.calls + 2);
+    assert_eq!(
+        set.protect(va(0x11000), 0x5000, |_| Some(X), &mut pt),
+        Err(MappingError::BadState)
+    );
+    assert_eq!(areas(&set), before);
+    assert_consistent(&set, &pt);
+}
+
+#[test]
+fn find_at_the_last_address_sees_no_area_past_the_last() {
+    let (set, _) = two_areas();
+    assert!(set.find(va(usize::MAX)).is_none());
+    assert!(set.find(va(usize::MAX - 1)).is_none());
+    let mut top = Set::new();
+    let mut pt = MockPageTable::default();
+    top.map(area(usize::MAX - 0xfff - 0x1000, K, R), &mut pt, false)
+        .unwrap();
+    assert!(top.find(va(usize::MAX)).is_none(), "the top page is free");
 }

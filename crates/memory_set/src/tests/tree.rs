@@ -276,6 +276,23 @@ fn ascending_inserts_leave_full_leaves_but_for_room_at_the_split() {
 }
 
 #[test]
+fn ascending_inserts_leave_full_inner_nodes_but_for_room_at_the_split() {
+    // As with leaves: a child added after a full inner node's last moves `MIN - 1` entries to
+    // the new node, so every node but the last of each level keeps `CAP + 1 - MIN = 13`.
+    // 5000 items: 384 leaves of 13 and one of 8; above them 29 nodes of 13 and one of 8, then
+    // 2 of 13 and one of 4, then the root: 385 leaves and 34 inner nodes.
+    let mut tree = AreaTree::new();
+    for i in 0..5000 {
+        tree.insert(Item(2 * i, 2 * i + 1));
+    }
+    tree.check();
+    assert_eq!(tree.node_counts(), (385, 34));
+    // The last leaf is not full: its free slots are not items at or below any address.
+    let last = tree.seek_le(usize::MAX).map(|pos| tree.get(pos).clone());
+    assert_eq!(last, Some(Item(9998, 9999)), "seek_le(usize::MAX)");
+}
+
+#[test]
 fn an_inner_node_that_underflows_borrows_from_a_fuller_right_sibling() {
     // Ascending inserts: leaves of 13 items, inner nodes of 13 leaves (the second starts at
     // item 169). Two leaf splits in the second inner node give it 15 children; emptying the

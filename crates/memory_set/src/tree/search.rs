@@ -94,6 +94,14 @@ impl<T: Extent> AreaTree<T> {
 
 #[cfg(test)]
 impl<T: Extent> AreaTree<T> {
+    /// The number of leaves and of inner nodes in use.
+    pub(crate) fn node_counts(&self) -> (usize, usize) {
+        (
+            self.leaves.len() - self.free_leaves.len(),
+            self.inners.len() - self.free_inners.len(),
+        )
+    }
+
     /// The non-empty gaps between items and around them in `[0, TOP)`, after checking every
     /// invariant of the tree (panics on a broken one).
     pub(crate) fn gap_list(&self) -> alloc::vec::Vec<Span> {

@@ -262,3 +262,71 @@ fn a_move_at_the_top_of_the_address_space_does_not_overflow() {
         Err(crate::FaultError::NoArea)
     );
 }
+
+#[test]
+fn shrink_in_place_unmaps_only_the_tail_of_the_range() {
+    // The range is the head of a larger area: what lies after the range stays.
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x4000, USER_RW, true)
+        .unwrap();
+    let before = frames_of(&space, 0x10_0000, 4);
+    let kept = space
+        .mremap(va(0x10_0000), 0x2000, 0x1000, Remap::MayMove)
+        .unwrap();
+    assert_eq!(kept, va(0x10_0000));
+    let after = frames_of(&space, 0x10_0000, 4);
+    assert_eq!(after, [before[0], None, before[2], before[3]]);
+}
+
+#[test]
+fn a_fixed_move_may_end_or_start_where_the_old_range_does() {
+    for (old, target) in [(0x10_0000, 0x10_2000), (0x10_2000, 0x10_0000)] {
+        let mut space = Space::try_new().unwrap();
+        space.map_alloc(va(old), 0x2000, USER_RW, true).unwrap();
+        let before = frames_of(&space, old, 2);
+        let moved = space
+            .mremap(va(old), 0x2000, 0x2000, Remap::Fixed(va(target)))
+            .unwrap();
+        assert_eq!(moved, va(target), "adjacent, not overlapping");
+        assert_eq!(frames_of(&space, target, 2), before);
+        assert_eq!(frames_of(&space, old, 2), [None, None]);
+    }
+}
+
+#[test]
+fn a_fixed_move_that_shrinks_moves_the_head_and_unmaps_the_tail() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x4000, USER_RW, true)
+        .unwrap();
+    space.map_alloc(va(0x10_4000), 0x1000, RW, true).unwrap();
+    space.write_user(va(0x10_0000), b"head").unwrap();
+    let before = frames_of(&space, 0x10_0000, 4);
+    let frames = live_frames();
+    let moved = space
+        .mremap(va(0x10_0000), 0x4000, 0x2000, Remap::Fixed(va(0x7000_0000)))
+        .unwrap();
+    assert_eq!(moved, va(0x7000_0000));
+    assert_eq!(
+        frames_of(&space, 0x7000_0000, 4),
+        [before[0], before[1], None, None]
+    );
+    assert_eq!(
+        frames_of(&space, 0x10_0000, 4),
+        [None; 4],
+        "the tail is gone too"
+    );
+    assert!(space.find_area(va(0x10_2000)).is_none());
+    assert!(
+        space.find_area(va(0x10_4000)).is_some(),
+        "the next area stays"
+    );
+    let mut seen = [0u8; 4];
+    space.read_user(va(0x7000_0000), &mut seen).unwrap();
+    assert_eq!(&seen, b"head");
+    assert!(
+        live_frames() <= frames + 4 - 2,
+        "the tail's two frames are freed"
+    );
+}

@@ -357,3 +357,37 @@ fn with_break_before_make_a_protect_to_none_does_not_break() {
     space.protect(va(HEAP), 0x2000, MappingFlags::USER).unwrap();
     assert_eq!(take_flushes().len(), 1, "no break round, one flush");
 }
+
+#[test]
+fn a_space_changes_frame_tables_only_while_it_maps_nothing() {
+    let frames = use_frame_pool(16);
+    let counts: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
+    let other: &'static FrameTable = std::boxed::Box::leak(std::boxed::Box::new(FrameTable::new(
+        PhysAddr::from(0x1000_0000),
+        std::boxed::Box::leak(counts.into_boxed_slice()),
+    )));
+    let mut space = Space::try_new().unwrap();
+    space.set_frame_table(frames).unwrap();
+    assert_eq!(space.set_frame_table(other), Ok(()), "nothing mapped yet");
+    assert_eq!(space.set_frame_table(frames), Ok(()), "and back");
+    space.map_alloc(va(HEAP), 0x1000, RW, true).unwrap();
+    assert_eq!(
+        space.set_frame_table(frames),
+        Ok(()),
+        "the same table again"
+    );
+    assert_eq!(
+        space.set_frame_table(other),
+        Err(crate::MappingError::BadState),
+        "another table while frames are counted"
+    );
+}
+
+#[test]
+fn mprotect_of_a_whole_area_with_nothing_after_it() {
+    let mut space = Space::try_new().unwrap();
+    space.map_alloc(va(HEAP), 0x2000, RW, true).unwrap();
+    assert_eq!(space.mprotect(va(HEAP), 0x2000, MappingFlags::READ), Ok(()));
+    let flags = space.find_area(va(HEAP)).unwrap().flags();
+    assert_eq!(flags, MappingFlags::READ);
+}
