@@ -13,7 +13,11 @@ use core::sync::atomic::AtomicU32;
 
 use super::test_arch::{TestArch, take_synced};
 use crate::asid::{AsidAllocator, AsidContext};
-use crate::{Arch, Area, Backend, CpuContext, FrameTable, PageSize, PageTable, Placement};
+use crate::{
+    Arch, Area, AreaBackend, Backend, CpuContext, FrameTable, MappingResult, PageSize, PageTable,
+    Placement,
+};
+use vmlayer_areas::{MappingBackend, MemoryArea};
 
 #[test]
 fn a_context_reports_the_asid_of_its_last_switch() {
@@ -390,4 +394,89 @@ fn mprotect_of_a_whole_area_with_nothing_after_it() {
     assert_eq!(space.mprotect(va(HEAP), 0x2000, MappingFlags::READ), Ok(()));
     let flags = space.find_area(va(HEAP)).unwrap().flags();
     assert_eq!(flags, MappingFlags::READ);
+}
+
+/// A backend that implements only what `AreaBackend` requires: it maps the first page of an
+/// area read-only to a fixed frame and leaves the rest unmapped.
+#[derive(Clone, Debug)]
+struct FirstPageOnly;
+
+impl MappingBackend<MappingFlags, PageTable<TestFrames>> for FirstPageOnly {
+    fn map(
+        &self,
+        start: VirtAddr,
+        _size: usize,
+        flags: MappingFlags,
+        pt: &mut PageTable<TestFrames>,
+    ) -> MappingResult {
+        let read_only = flags - MappingFlags::WRITE;
+        pt.map_frames(start, 0x1000, read_only, |_| {
+            Ok(PhysAddr::from(0x8000_0000))
+        })
+    }
+
+    fn unmap(&self, start: VirtAddr, size: usize, pt: &mut PageTable<TestFrames>) -> MappingResult {
+        pt.unmap(start, size)
+    }
+
+    fn protect(
+        &self,
+        start: VirtAddr,
+        size: usize,
+        flags: MappingFlags,
+        pt: &mut PageTable<TestFrames>,
+    ) -> MappingResult {
+        pt.protect(start, size, flags)
+    }
+}
+
+impl AreaBackend<TestFrames, Arch> for FirstPageOnly {
+    fn describe(
+        &self,
+        _area: &MemoryArea<MappingFlags, Self>,
+        f: &mut core::fmt::Formatter<'_>,
+    ) -> core::fmt::Result {
+        f.write_str("first page only")
+    }
+}
+
+#[test]
+fn the_default_backend_hooks_refuse_faults_and_fork_maps_again() {
+    let mut space = AddressSpace::<TestFrames, Arch, FirstPageOnly>::try_new().unwrap();
+    space.set_frame_table(use_frame_pool(16)).unwrap();
+    let area = MemoryArea::new(va(HEAP), 0x2000, USER_RW, FirstPageOnly);
+    space.map(area, Placement::NoReplace).unwrap();
+    let fault = |address, access| PageFaultInfo::new(va(address), access, true);
+    assert_eq!(
+        space.handle_page_fault(fault(HEAP + 0x1000, Access::Read)),
+        Err(crate::FaultError::NotPopulatable),
+        "a missing page of a backend that cannot populate"
+    );
+    assert_eq!(
+        space.handle_page_fault(fault(HEAP, Access::Write)),
+        Err(crate::FaultError::AccessDenied),
+        "a write to a read-only page of a backend without copy-on-write"
+    );
+    let child = space.fork().unwrap();
+    let mapped = |space: &AddressSpace<TestFrames, Arch, FirstPageOnly>, address| {
+        space.query(va(address)).map(|t| t.paddr.as_usize())
+    };
+    assert_eq!(mapped(&child, HEAP), Some(0x8000_0000), "mapped again");
+    assert_eq!(mapped(&child, HEAP + 0x1000), None);
+    let debug = std::format!("{space:?}");
+    assert!(debug.starts_with("AddressSpace {"), "{debug}");
+    assert!(debug.contains("areas: 1"), "{debug}");
+}
+
+#[test]
+fn a_range_that_leaves_the_lower_half_is_refused() {
+    // The last page of the lower half and the first address past it: each address alone may
+    // be checked, but the range crosses the hole (or the sign bit).
+    let mut space = Space::try_new().unwrap();
+    let top = (1usize << (Arch::VA_BITS - 1)) - 0x1000;
+    assert_eq!(
+        space.map_alloc(va(top), 0x2000, RW, false),
+        Err(crate::MappingError::InvalidParam)
+    );
+    space.map_alloc(va(top), 0x1000, RW, false).unwrap();
 }
