@@ -278,3 +278,16 @@ fn find_at_the_last_address_sees_no_area_past_the_last() {
         .unwrap();
     assert!(top.find(va(usize::MAX)).is_none(), "the top page is free");
 }
+
+#[test]
+fn an_empty_range_inside_an_area_overlaps_nothing() {
+    let (set, _) = two_areas();
+    assert_eq!(set.iter_range(range(0x11000, 0x11000)).count(), 0);
+    assert!(!set.overlaps(range(0x11000, 0x11000)));
+}
+
+#[test]
+fn the_area_limit_is_reported() {
+    assert_eq!(Set::new().max_areas(), usize::MAX, "unlimited");
+    assert_eq!(Set::with_max_areas(5).max_areas(), 5);
+}

@@ -480,3 +480,66 @@ fn a_range_that_leaves_the_lower_half_is_refused() {
     );
     space.map_alloc(va(top), 0x1000, RW, false).unwrap();
 }
+
+#[test]
+fn every_fault_error_has_its_errno_signal_code_and_message() {
+    use crate::FaultError as E;
+    let all = [
+        (E::NoArea, 14, Some(1), "no area contains the address"),
+        (
+            E::AccessDenied,
+            14,
+            Some(2),
+            "the area's permissions forbid the access",
+        ),
+        (E::KernelArea, 14, Some(2), "user access to a kernel area"),
+        (
+            E::KernelExecutesUserPage,
+            14,
+            Some(2),
+            "kernel instruction fetch from a user page",
+        ),
+        (
+            E::UserMemoryBlocked,
+            14,
+            Some(2),
+            "kernel access to user memory while the CPU forbids it",
+        ),
+        (E::NoMemory, 12, None, "no memory for the page"),
+        (
+            E::CorruptTable,
+            14,
+            Some(2),
+            "reserved bit set in a page-table entry",
+        ),
+        (
+            E::Repeated,
+            14,
+            Some(2),
+            "the same fault repeated after its page was flushed",
+        ),
+        (
+            E::NotPopulatable,
+            14,
+            Some(2),
+            "the area's backend cannot populate the page",
+        ),
+    ];
+    for (error, errno, code, message) in all {
+        assert_eq!(error.errno(), errno, "{error:?}");
+        assert_eq!(error.segv_code(), code, "{error:?}");
+        assert_eq!(std::format!("{error}"), message);
+    }
+}
+
+#[test]
+fn adjacent_shared_areas_with_equal_flags_merge() {
+    let mut space = Space::try_new().unwrap();
+    space.set_frame_table(use_frame_pool(16)).unwrap();
+    for start in [HEAP, HEAP + 0x2000] {
+        let area = Area::new(va(start), 0x2000, USER_RW, Backend::Shared);
+        space.map(area, Placement::NoReplace).unwrap();
+    }
+    let area = space.find_area(va(HEAP)).unwrap();
+    assert_eq!((area.start(), area.size()), (va(HEAP), 0x4000), "one area");
+}
