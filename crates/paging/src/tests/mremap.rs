@@ -2,7 +2,7 @@
 
 use page_table_multiarch::PageSize;
 
-use super::frames::{live_frames, set_allocation_budget};
+use super::frames::{frame_counts, live_frames, record_flush, set_allocation_budget, take_flushes};
 use super::*;
 use crate::{MappingError, Remap};
 
@@ -329,4 +329,106 @@ fn a_fixed_move_that_shrinks_moves_the_head_and_unmaps_the_tail() {
         live_frames() <= frames + 4 - 2,
         "the tail's two frames are freed"
     );
+}
+
+#[test]
+fn a_moved_table_is_relinked_not_allocated_again() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x20_0000), 0x40_0000, USER_RW, true)
+        .unwrap();
+    let (allocated, _) = frame_counts();
+    space
+        .mremap(
+            va(0x20_0000),
+            0x40_0000,
+            0x40_0000,
+            Remap::Fixed(va(0x1_0000_0000)),
+        )
+        .unwrap();
+    // Only the table above the two leaf tables is new at the destination.
+    assert_eq!(frame_counts().0 - allocated, 1, "no leaf table allocated");
+}
+
+#[test]
+fn a_move_of_part_of_a_table_leaves_the_rest_in_place() {
+    // The destination is aligned like a whole leaf table, but only half of it moves.
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x20_0000), 0x20_0000, USER_RW, true)
+        .unwrap();
+    let before = frames_of(&space, 0x20_0000, 0x200);
+    space
+        .mremap(
+            va(0x20_0000),
+            0x10_0000,
+            0x10_0000,
+            Remap::Fixed(va(0x1_0000_0000)),
+        )
+        .unwrap();
+    assert_eq!(frames_of(&space, 0x1_0000_0000, 0x100), before[..0x100]);
+    assert_eq!(
+        frames_of(&space, 0x30_0000, 0x100),
+        before[0x100..],
+        "stays"
+    );
+    assert_eq!(
+        frames_of(&space, 0x1_0010_0000, 0x100),
+        std::vec![None; 0x100]
+    );
+}
+
+#[test]
+fn a_root_entry_never_moves_as_one_entry() {
+    // A root entry's worth of blocks one level down (a physical offset aligned to the block
+    // size only), under one root entry: root slots may be shared with the kernel half, so the
+    // destination gets a table of its own.
+    use vmlayer_arch::{PagingArch, level_size};
+    let top = <crate::Arch as PagingArch>::LEVELS - 1;
+    let (size, block) = (level_size(top), level_size(top - 1));
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_linear(va(size), PhysAddr::from(block), size, RW)
+        .unwrap();
+    let (allocated, _) = frame_counts();
+    space
+        .mremap(va(size), size, size, Remap::Fixed(va(2 * size)))
+        .unwrap();
+    assert_eq!(
+        frame_counts().0 - allocated,
+        1,
+        "a table for the destination"
+    );
+    let moved = space.query(va(2 * size + block + 0x1000)).unwrap();
+    assert_eq!(moved.paddr, PhysAddr::from(2 * block + 0x1000));
+}
+
+#[test]
+fn a_move_says_whether_it_linked_tables() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x20_0000), 0x4000, USER_RW, true)
+        .unwrap();
+    space.set_tlb_flush_hook(Some(record_flush));
+    take_flushes();
+    // Within the leaf table: no table linked or freed.
+    space
+        .mremap(va(0x20_0000), 0x1000, 0x1000, Remap::Fixed(va(0x20_8000)))
+        .unwrap();
+    let flushes = take_flushes();
+    assert!(
+        !flushes.is_empty() && flushes.iter().all(|r| !r.tables_changed),
+        "{flushes:?}"
+    );
+    // To a new leaf table, leaving the old one in use: tables linked.
+    space
+        .mremap(
+            va(0x20_1000),
+            0x1000,
+            0x1000,
+            Remap::Fixed(va(0x1_0000_0000)),
+        )
+        .unwrap();
+    let flushes = take_flushes();
+    assert!(flushes.iter().any(|r| r.tables_changed), "{flushes:?}");
 }
