@@ -290,6 +290,12 @@ fn ascending_inserts_leave_full_inner_nodes_but_for_room_at_the_split() {
     // The last leaf is not full: its free slots are not items at or below any address.
     let last = tree.seek_le(usize::MAX).map(|pos| tree.get(pos).clone());
     assert_eq!(last, Some(Item(9998, 9999)), "seek_le(usize::MAX)");
+    // Emptied, the tree keeps no node in use: every one went back to the free lists.
+    for i in (0..5000).rev() {
+        let pos = tree.seek_le(2 * i).expect("item present");
+        tree.remove(pos);
+    }
+    assert_eq!(tree.node_counts(), (0, 0), "nodes in use when empty");
 }
 
 #[test]
