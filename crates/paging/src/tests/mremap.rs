@@ -432,3 +432,85 @@ fn a_move_says_whether_it_linked_tables() {
     let flushes = take_flushes();
     assert!(flushes.iter().any(|r| r.tables_changed), "{flushes:?}");
 }
+
+#[test]
+fn huge_moves_prepare_exactly_the_tables_they_fill_and_carry_prot_none() {
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_linear(va(0x4000_0000), pa(0x8000_0000), 0x20_0000, RW)
+        .unwrap();
+    let tables = space.page_table().table_page_count();
+    let frames = live_frames();
+    // Aligned, in the same 1 GiB window: the block moves into the same table, nothing new.
+    space
+        .mremap(
+            va(0x4000_0000),
+            0x20_0000,
+            0x20_0000,
+            Remap::Fixed(va(0x6000_0000)),
+        )
+        .unwrap();
+    assert_eq!(space.page_table().table_page_count(), tables, "aligned");
+    assert_eq!(
+        live_frames(),
+        frames,
+        "no table allocated for an aligned block"
+    );
+    // PROT_NONE, then misaligned: 4 KiB entries in the two leaf tables the destination spans.
+    space
+        .protect(va(0x6000_0000), 0x20_0000, MappingFlags::empty())
+        .unwrap();
+    space
+        .mremap(
+            va(0x6000_0000),
+            0x20_0000,
+            0x20_0000,
+            Remap::Fixed(va(0x7000_1000)),
+        )
+        .unwrap();
+    assert_eq!(
+        space.page_table().table_page_count(),
+        tables + 2,
+        "misaligned"
+    );
+    assert!(space.query(va(0x7000_1000)).unwrap().is_prot_none());
+    space.protect(va(0x7000_1000), 0x20_0000, RW).unwrap();
+    for (address, frame) in [
+        (0x7000_1234, 0x8000_0234),
+        (0x7010_0000, 0x800f_f000),
+        (0x7020_0fff, 0x801f_ffff),
+    ] {
+        assert_eq!(
+            space.query(va(address)).unwrap().paddr,
+            pa(frame),
+            "{address:#x}"
+        );
+    }
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "moves 262,144 entries")]
+fn a_block_moved_by_less_than_its_size_fills_the_leaf_tables_it_spans_and_no_more() {
+    // A 1 GiB block moved 2 MiB off its alignment: its end is on a leaf table's boundary.
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_linear(va(0x4000_0000), pa(0x4000_0000), 0x4000_0000, RW)
+        .unwrap();
+    assert_eq!(
+        space.query(va(0x4000_0000)).unwrap().page_size,
+        PageSize::Size1G
+    );
+    let frames = live_frames();
+    space
+        .mremap(
+            va(0x4000_0000),
+            0x4000_0000,
+            0x4000_0000,
+            Remap::Fixed(va(0x8020_0000)),
+        )
+        .unwrap();
+    // 512 leaf tables and the two tables above them (1 GiB windows 2 and 3).
+    assert_eq!(live_frames(), frames + 514);
+    assert_eq!(space.query(va(0x8020_0000)).unwrap().paddr, pa(0x4000_0000));
+    assert_eq!(space.query(va(0xc01f_f000)).unwrap().paddr, pa(0x7fff_f000));
+}
