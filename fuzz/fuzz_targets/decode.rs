@@ -52,16 +52,23 @@ mod x86 {
     fn entry(entry: u64, level: usize) {
         let decoded = X86_64::decode(entry, level);
         let block = !(level_size(level) as u64 - 1);
+        if level > 2 && entry & (PRESENT | PS) == PRESENT | PS {
+            assert_eq!(
+                decoded,
+                EntryKind::Empty,
+                "{entry:#x} at {level}: PS is reserved"
+            );
+        }
         match decoded {
             EntryKind::Empty => {
-                assert_eq!(
-                    entry & PRESENT,
-                    0,
+                // PS is reserved in a PML4E (or PML5E): the MMU maps nothing through it.
+                let reserved_ps = level > 2 && entry & PS != 0;
+                assert!(
+                    entry & PRESENT == 0 || reserved_ps,
                     "{entry:#x} at {level}: present but empty"
                 );
-                assert_eq!(
-                    entry & RESERVED_MARKER,
-                    0,
+                assert!(
+                    reserved_ps || entry & RESERVED_MARKER == 0,
                     "{entry:#x} at {level}: marker ignored"
                 );
             }
