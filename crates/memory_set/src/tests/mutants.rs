@@ -5,7 +5,9 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::mock::{Flags, MockBackend, MockPageTable, Set, areas, assert_consistent};
+use super::mock::{
+    Flags, MergingBackend, MergingSet, MockBackend, MockPageTable, Set, areas, assert_consistent,
+};
 use super::{K, R, W, X, area, range, two_areas, va};
 use crate::{
     MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet, PAGE_SIZE, VirtAddr,
@@ -290,4 +292,31 @@ fn an_empty_range_inside_an_area_overlaps_nothing() {
 fn the_area_limit_is_reported() {
     assert_eq!(Set::new().max_areas(), usize::MAX, "unlimited");
     assert_eq!(Set::with_max_areas(5).max_areas(), 5);
+}
+
+#[test]
+fn a_protect_that_changes_nothing_leaves_the_areas_alone() {
+    // A refused rollback leaves a piece with its new flags next to an area with the same
+    // flags (of a backend that merges); a later protect that changes no area must not touch them, not even merge them.
+    let mut set = MergingSet::new();
+    let mut pt = MockPageTable::default();
+    set.map(merging(0x10000, 2 * K, R | W), &mut pt, false)
+        .unwrap();
+    set.map(merging(0x12000, 2 * K, X), &mut pt, false).unwrap();
+    pt.fail_at = Some(pt.calls + 1);
+    pt.fail_after = true;
+    assert_eq!(
+        set.protect(va(0x11000), 0x3000, |_| Some(X), &mut pt),
+        Err(MappingError::BadState)
+    );
+    pt.fail_at = None;
+    let before = areas(&set);
+    assert_eq!(before[1..], [(0x11000, K, X), (0x12000, 2 * K, X)]);
+    assert_eq!(set.protect(va(0x10000), 0x4000, |_| None, &mut pt), Ok(()));
+    assert_eq!(areas(&set), before);
+    assert_consistent(&set, &pt);
+}
+
+fn merging(start: usize, size: usize, flags: u8) -> MemoryArea<u8, MergingBackend> {
+    MemoryArea::new(va(start), size, flags, MergingBackend)
 }
