@@ -233,3 +233,24 @@ fn a_user_table_cannot_reach_the_kernel_half_through_the_range_operations() {
         "the kernel page is there"
     );
 }
+
+#[test]
+fn the_range_operations_reach_every_slot_a_table_owns() {
+    // The kernel's table owns its shared slots; a user table owns every slot below the
+    // kernel's, up to the last page before the first shared one.
+    let mut kernel = Space::new_kernel(kernel_range()).unwrap();
+    let kernel_page = va(upper_half() + 0x2000);
+    let table = &mut kernel.page_table;
+    table
+        .map_contiguous(kernel_page, pa(0x8000_0000), 0x1000, RW)
+        .unwrap();
+    table.unmap(kernel_page, 0x1000).unwrap();
+    let mut user = Space::new_user(&kernel, user_range()).unwrap();
+    let top = va((1 << (Arch::VA_BITS - 1)) - 0x1000);
+    let table = &mut user.page_table;
+    table
+        .map_contiguous(top, pa(0x8000_0000), 0x1000, RW)
+        .unwrap();
+    assert_eq!(table.protect(top, 0x1000, READ), Ok(()));
+    table.unmap(top, 0x1000).unwrap();
+}

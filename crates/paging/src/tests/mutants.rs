@@ -543,3 +543,22 @@ fn adjacent_shared_areas_with_equal_flags_merge() {
     let area = space.find_area(va(HEAP)).unwrap();
     assert_eq!((area.start(), area.size()), (va(HEAP), 0x4000), "one area");
 }
+
+#[test]
+fn caller_frames_are_mapped_page_by_page_even_where_a_block_would_fit() {
+    let mut space = Space::try_new().unwrap();
+    let base = 0x4000_0000;
+    let frame_of = |page: VirtAddr| Ok(PhysAddr::from(0x8000_0000 + (page.as_usize() - base)));
+    space
+        .page_table
+        .map_frames(va(base), 0x20_0000, RW, frame_of)
+        .unwrap();
+    let mapped = space.query(va(base + 0x1000)).unwrap();
+    assert_eq!(
+        mapped.page_size,
+        PageSize::Size4K,
+        "the frames are the caller's pages"
+    );
+    assert_eq!(mapped.paddr, PhysAddr::from(0x8000_1000));
+    space.page_table.unmap(va(base), 0x20_0000).unwrap();
+}
