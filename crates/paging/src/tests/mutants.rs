@@ -3,7 +3,7 @@
 
 use std::vec::Vec;
 
-use vmlayer_arch::{Access, PageFaultInfo, TlbFlush};
+use vmlayer_arch::{Access, PageFaultInfo, PagingArch, TlbFlush};
 
 use super::frames::{
     frame_counts, record_flush, set_allocation_budget, take_flushes, use_frame_pool,
@@ -561,4 +561,19 @@ fn caller_frames_are_mapped_page_by_page_even_where_a_block_would_fit() {
     );
     assert_eq!(mapped.paddr, PhysAddr::from(0x8000_1000));
     space.page_table.unmap(va(base), 0x20_0000).unwrap();
+}
+
+#[test]
+fn a_linear_mapping_may_end_at_the_last_physical_page() {
+    // A CPU that addresses every physical address the entries can hold.
+    const BITS: usize = <Arch as PagingArch>::PA_BITS;
+    let mut space = AddressSpace::<TestFrames, TestArch<false, BITS>>::try_new().unwrap();
+    let last = PhysAddr::from((1usize << BITS) - 0x1000);
+    assert_eq!(space.map_linear(va(HEAP), last, 0x1000, RW), Ok(()));
+    assert_eq!(space.query(va(HEAP)).unwrap().paddr, last);
+    assert_eq!(
+        space.map_linear(va(HEAP + 0x1000), last, 0x2000, RW),
+        Err(crate::MappingError::InvalidParam),
+        "one page past the last"
+    );
 }

@@ -64,8 +64,9 @@ fn requests_name_exactly_the_cpus_that_may_cache_the_table() {
         assert!(flushes.iter().all(|request| request.cpus == first.cpus));
         first
     };
-    // Nobody ran it: no CPU to reach.
+    // Nobody ran it: no CPU to reach, no ASID.
     assert_eq!(change(&mut space).cpus, CpuMask::EMPTY);
+    assert_eq!(space.page_table().asid(), 0);
     let mut cpu0 = CpuContext::new(0).unwrap();
     let mut cpu2 = CpuContext::new(2).unwrap();
     assert_eq!(switch(&mut cpu0, &space, None), 0);
@@ -96,6 +97,11 @@ fn with_asids_a_cpu_that_left_keeps_receiving_the_spaces_flushes_by_asid() {
     let other_asid = switch(&mut cpu1, &second, Some(&mut asids));
     assert_ne!(other_asid, asid, "two live spaces, two ASIDs");
     assert_eq!(cpu1.asid(), other_asid);
+    assert_eq!(
+        (first.page_table().asid(), second.page_table().asid()),
+        (asid, other_asid),
+        "each table knows its tag"
+    );
     // CPU 1 runs `second`, but its TLB may still hold `first`'s translations under `asid`.
     take_flushes();
     first.map_alloc(va(0x1000), 0x1000, RW, true).unwrap();
