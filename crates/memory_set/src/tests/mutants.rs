@@ -320,3 +320,19 @@ fn a_protect_that_changes_nothing_leaves_the_areas_alone() {
 fn merging(start: usize, size: usize, flags: u8) -> MemoryArea<u8, MergingBackend> {
     MemoryArea::new(va(start), size, flags, MergingBackend)
 }
+
+#[test]
+fn a_protect_that_cuts_one_area_once_counts_one_more_area() {
+    let mut set = Set::with_max_areas(2);
+    let mut pt = MockPageTable::default();
+    set.map(area(0x10000, 4 * K, R), &mut pt, false).unwrap();
+    set.map(area(0x20000, 4 * K, R), &mut pt, false).unwrap();
+    for (start, what) in [(0x20000, "the head"), (0x23000, "the tail")] {
+        assert_eq!(
+            set.protect(va(start), K, |_| Some(W), &mut pt),
+            Err(MappingError::NoMemory),
+            "{what} of an area needs a third"
+        );
+    }
+    assert_eq!(areas(&set), vec![(0x10000, 4 * K, R), (0x20000, 4 * K, R)]);
+}

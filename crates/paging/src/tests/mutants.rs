@@ -466,6 +466,9 @@ fn the_default_backend_hooks_refuse_faults_and_fork_maps_again() {
     let debug = std::format!("{space:?}");
     assert!(debug.starts_with("AddressSpace {"), "{debug}");
     assert!(debug.contains("areas: 1"), "{debug}");
+    let debug = std::format!("{:?}", space.page_table());
+    assert!(debug.starts_with("PageTable {"), "{debug}");
+    assert!(debug.contains(Arch::NAME), "{debug}");
 }
 
 #[test]
