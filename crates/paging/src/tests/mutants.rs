@@ -580,3 +580,22 @@ fn a_linear_mapping_may_end_at_the_last_physical_page() {
         "one page past the last"
     );
 }
+
+#[test]
+fn the_user_memory_helpers_refuse_device_and_uncached_memory() {
+    let mut space = Space::try_new().unwrap();
+    let user_read = MappingFlags::READ | MappingFlags::USER;
+    for (page, kind) in [(0, MappingFlags::DEVICE), (1, MappingFlags::UNCACHED)] {
+        let address = HEAP + page * 0x1000;
+        let pa = PhysAddr::from(0x9000_0000 + page * 0x1000);
+        space
+            .map_linear(va(address), pa, 0x1000, user_read | kind)
+            .unwrap();
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            space.read_user(va(address), &mut byte),
+            Err(crate::FaultError::AccessDenied),
+            "{kind:?}"
+        );
+    }
+}
