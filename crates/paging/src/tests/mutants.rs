@@ -457,6 +457,11 @@ fn the_default_backend_hooks_refuse_faults_and_fork_maps_again() {
         Err(crate::FaultError::AccessDenied),
         "a write to a read-only page of a backend without copy-on-write"
     );
+    assert_eq!(
+        space.write_user(va(HEAP), b"x"),
+        Err(crate::FaultError::AccessDenied),
+        "the user-memory helpers ask the backend too"
+    );
     let child = space.fork().unwrap();
     let mapped = |space: &AddressSpace<TestFrames, Arch, FirstPageOnly>, address| {
         space.query(va(address)).map(|t| t.paddr.as_usize())

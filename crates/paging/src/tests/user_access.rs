@@ -148,3 +148,22 @@ fn translation_for_a_device_populates_and_checks_the_access() {
     let paddr = space.translate_user(va(0x10_0010), Access::Read).unwrap();
     assert_eq!(Some(paddr), space.query(va(0x10_0010)).map(|t| t.paddr));
 }
+
+#[test]
+fn unaligned_copies_within_one_page_keep_every_byte_in_place() {
+    // A piece that starts inside a word and spans more than one: head, whole words, tail.
+    let mut space = Space::try_new().unwrap();
+    space
+        .map_alloc(va(0x10_0000), 0x1000, USER_RW, true)
+        .unwrap();
+    let data: Vec<u8> = (1..=20u8).collect();
+    space.write_user(va(0x10_0003), &data).unwrap();
+    let mut page = std::vec![0u8; 32];
+    space.read_user(va(0x10_0000), &mut page).unwrap();
+    assert_eq!(&page[..3], &[0; 3]);
+    assert_eq!(&page[3..23], &data[..]);
+    assert_eq!(&page[23..], &[0; 9]);
+    let mut back = [0u8; 20];
+    space.read_user(va(0x10_0003), &mut back).unwrap();
+    assert_eq!(&back[..], &data[..]);
+}
