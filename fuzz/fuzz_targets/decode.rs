@@ -62,7 +62,7 @@ mod x86 {
         match decoded {
             EntryKind::Empty => {
                 // PS is reserved in a PML4E (or PML5E): the MMU maps nothing through it.
-                let reserved_ps = level > 2 && entry & PS != 0;
+                let reserved_ps = level > 2 && entry & (PRESENT | PS) == PRESENT | PS;
                 assert!(
                     entry & PRESENT == 0 || reserved_ps,
                     "{entry:#x} at {level}: present but empty"

@@ -236,21 +236,25 @@ fn a_user_table_cannot_reach_the_kernel_half_through_the_range_operations() {
 
 #[test]
 fn the_range_operations_reach_every_slot_a_table_owns() {
-    // The kernel's table owns its shared slots; a user table owns every slot below the
-    // kernel's, up to the last page before the first shared one.
+    // The kernel's table owns its shared slots; a user table owns every slot of its range, up
+    // to its last page (where one root holds both halves: the page right below the kernel's
+    // first slot).
     let mut kernel = Space::new_kernel(kernel_range()).unwrap();
     let kernel_page = va(upper_half() + 0x2000);
     let table = &mut kernel.page_table;
     table
         .map_contiguous(kernel_page, pa(0x8000_0000), 0x1000, RW)
         .unwrap();
-    table.unmap(kernel_page, 0x1000).unwrap();
+    assert!(kernel.query(kernel_page).is_some());
+    kernel.page_table.unmap(kernel_page, 0x1000).unwrap();
     let mut user = Space::new_user(&kernel, user_range()).unwrap();
-    let top = va((1 << (Arch::VA_BITS - 1)) - 0x1000);
+    let top = va(user_range().end.as_usize() - 0x1000);
     let table = &mut user.page_table;
     table
         .map_contiguous(top, pa(0x8000_0000), 0x1000, RW)
         .unwrap();
     assert_eq!(table.protect(top, 0x1000, READ), Ok(()));
-    table.unmap(top, 0x1000).unwrap();
+    assert_eq!(user.query(top).map(|t| t.flags), Some(READ));
+    user.page_table.unmap(top, 0x1000).unwrap();
+    assert!(user.query(top).is_none());
 }

@@ -364,12 +364,10 @@ fn with_break_before_make_a_protect_to_none_does_not_break() {
 
 #[test]
 fn a_space_changes_frame_tables_only_while_it_maps_nothing() {
+    static OTHER_COUNTS: [AtomicU32; 4] = [const { AtomicU32::new(0) }; 4];
+    static OTHER: FrameTable = FrameTable::new(PhysAddr::from_usize(0x1000_0000), &OTHER_COUNTS);
     let frames = use_frame_pool(16);
-    let counts: Vec<AtomicU32> = (0..4).map(|_| AtomicU32::new(0)).collect();
-    let other: &'static FrameTable = std::boxed::Box::leak(std::boxed::Box::new(FrameTable::new(
-        PhysAddr::from(0x1000_0000),
-        std::boxed::Box::leak(counts.into_boxed_slice()),
-    )));
+    let other = &OTHER;
     let mut space = Space::try_new().unwrap();
     space.set_frame_table(frames).unwrap();
     assert_eq!(space.set_frame_table(other), Ok(()), "nothing mapped yet");
@@ -478,10 +476,18 @@ fn the_default_backend_hooks_refuse_faults_and_fork_maps_again() {
 
 #[test]
 fn a_range_that_leaves_the_lower_half_is_refused() {
-    // The last page of the lower half and the first address past it: each address alone may
-    // be checked, but the range crosses the hole (or the sign bit).
+    // The last page of the lower half and the first address past it (the hole of
+    // non-canonical addresses, or AArch64's gap below the upper half): each address alone may
+    // be checked, but the range crosses out of the half.
+    let half = 1usize << (Arch::VA_BITS - 1);
+    let end = if Arch::is_valid_vaddr(half) {
+        1 << Arch::VA_BITS
+    } else {
+        half
+    };
+    let top = end - 0x1000;
+    assert!(Arch::is_valid_vaddr(top) && !Arch::is_valid_vaddr(end));
     let mut space = Space::try_new().unwrap();
-    let top = (1usize << (Arch::VA_BITS - 1)) - 0x1000;
     assert_eq!(
         space.map_alloc(va(top), 0x2000, RW, false),
         Err(crate::MappingError::InvalidParam)
@@ -589,18 +595,23 @@ fn a_linear_mapping_may_end_at_the_last_physical_page() {
 #[test]
 fn the_user_memory_helpers_refuse_device_and_uncached_memory() {
     let mut space = Space::try_new().unwrap();
-    let user_read = MappingFlags::READ | MappingFlags::USER;
+    let user_rw = RW | MappingFlags::USER;
     for (page, kind) in [(0, MappingFlags::DEVICE), (1, MappingFlags::UNCACHED)] {
         let address = HEAP + page * 0x1000;
         let pa = PhysAddr::from(0x9000_0000 + page * 0x1000);
         space
-            .map_linear(va(address), pa, 0x1000, user_read | kind)
+            .map_linear(va(address), pa, 0x1000, user_rw | kind)
             .unwrap();
         let mut byte = [0u8; 1];
         assert_eq!(
             space.read_user(va(address), &mut byte),
             Err(crate::FaultError::AccessDenied),
-            "{kind:?}"
+            "read {kind:?}"
+        );
+        assert_eq!(
+            space.write_user(va(address), &byte),
+            Err(crate::FaultError::AccessDenied),
+            "write {kind:?}"
         );
     }
 }
