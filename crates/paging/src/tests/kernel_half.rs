@@ -187,11 +187,14 @@ fn user_ranges_that_cannot_be_separated_from_the_kernel_are_refused() {
         );
     }
     let plain = Space::try_new().unwrap();
-    assert_eq!(
-        Space::new_user(&plain, user_range()).err(),
-        Some(MappingError::InvalidParam),
-        "a plain space has no kernel half to share"
-    );
+    let upper = VirtAddrRange::new(va(upper_half()), va(upper_half() + GIB));
+    for range in [user_range(), upper] {
+        assert_eq!(
+            Space::new_user(&plain, range).err(),
+            Some(MappingError::InvalidParam),
+            "a plain space has no kernel half to share ({range:?})"
+        );
+    }
     let unaligned = VirtAddrRange::new(va(0x1800), va(0x4000));
     assert_eq!(
         Space::new_user(&kernel, unaligned).err(),
