@@ -663,3 +663,17 @@ fn a_split_writes_the_entries_a_map_would_global_only_in_the_kernel_space() {
         "user space: tagged"
     );
 }
+
+#[test]
+fn switch_errors_say_what_went_wrong() {
+    use vmlayer_arch::ActivateError;
+    let unknown = crate::SwitchError::UnknownCpu;
+    assert_eq!(
+        std::format!("{unknown}"),
+        "the ASID allocator does not serve this CPU"
+    );
+    let refused = crate::SwitchError::Activate(ActivateError::ModeNotSupported);
+    let cause = ActivateError::ModeNotSupported;
+    assert_eq!(std::format!("{refused}"), std::format!("{cause}"));
+    assert!(!std::format!("{cause}").is_empty());
+}
