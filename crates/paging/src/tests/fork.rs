@@ -161,6 +161,10 @@ fn prot_none_pages_are_carried_and_protect_never_makes_a_shared_frame_writable()
         parent.query(va(HEAP + 0x1000)).unwrap().is_prot_none(),
         "the parent's stays"
     );
+    // A page still shared made PROT_NONE after the fork is PROT_NONE, not read-only.
+    child.protect(va(HEAP), 0x1000, MappingFlags::USER).unwrap();
+    assert!(child.query(va(HEAP)).unwrap().is_prot_none());
+    assert_eq!(frames.sharers(pa(frame_of(&parent, HEAP).unwrap())), 1);
 }
 
 #[test]
@@ -433,4 +437,21 @@ fn a_fixed_map_the_cpu_cannot_address_is_refused_before_it_replaces_anything() {
         "the old area is still there"
     );
     assert_eq!(space.areas().count(), 1);
+}
+
+#[test]
+fn a_shared_page_made_writable_and_executable_stays_execute_only_until_written() {
+    // The read-only stand-in for a write-and-execute page is the execute-only page (READ is
+    // added only where no access would be left), as far as the ISA can express it.
+    let (mut parent, _frames) = parent(256);
+    let _child = parent.fork().unwrap();
+    let wx = MappingFlags::USER | MappingFlags::WRITE | MappingFlags::EXECUTE;
+    parent.protect(va(HEAP), 0x1000, wx).unwrap();
+    let page = parent.query(va(HEAP)).unwrap();
+    let execute_only = MappingFlags::USER | MappingFlags::EXECUTE;
+    let expected = match Arch::decode(Arch::encode_leaf(page.paddr, execute_only, 0), 0) {
+        vmlayer_arch::EntryKind::Leaf { flags, .. } => flags,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(page.flags, expected);
 }
