@@ -4,7 +4,8 @@ use super::mock::{MergingBackend, MergingSet, MockPageTable, areas, assert_consi
 use super::{K, R, W, X, va};
 use crate::{MappingError, MemoryArea};
 
-fn area(start: usize, size: usize, flags: u8) -> MemoryArea<u8, MergingBackend> {
+/// A merging area of `size` bytes at `start`.
+pub(super) fn area(start: usize, size: usize, flags: u8) -> MemoryArea<u8, MergingBackend> {
     MemoryArea::new(va(start), size, flags, MergingBackend)
 }
 

@@ -5,10 +5,8 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::mock::{
-    Flags, MergingBackend, MergingSet, MockBackend, MockPageTable, Set, areas, assert_consistent,
-};
-use super::{K, R, W, X, area, range, two_areas, va};
+use super::mock::{Flags, MergingSet, MockBackend, MockPageTable, Set, areas, assert_consistent};
+use super::{K, R, W, X, area, merging, range, two_areas, va};
 use crate::{
     MappingBackend, MappingError, MappingResult, MemoryArea, MemorySet, PAGE_SIZE, VirtAddr,
 };
@@ -300,9 +298,10 @@ fn a_protect_that_changes_nothing_leaves_the_areas_alone() {
     // flags (of a backend that merges); a later protect that changes no area must not touch them, not even merge them.
     let mut set = MergingSet::new();
     let mut pt = MockPageTable::default();
-    set.map(merging(0x10000, 2 * K, R | W), &mut pt, false)
+    set.map(merging::area(0x10000, 2 * K, R | W), &mut pt, false)
         .unwrap();
-    set.map(merging(0x12000, 2 * K, X), &mut pt, false).unwrap();
+    set.map(merging::area(0x12000, 2 * K, X), &mut pt, false)
+        .unwrap();
     pt.fail_at = Some(pt.calls + 1);
     pt.fail_after = true;
     assert_eq!(
@@ -315,10 +314,6 @@ fn a_protect_that_changes_nothing_leaves_the_areas_alone() {
     assert_eq!(set.protect(va(0x10000), 0x4000, |_| None, &mut pt), Ok(()));
     assert_eq!(areas(&set), before);
     assert_consistent(&set, &pt);
-}
-
-fn merging(start: usize, size: usize, flags: u8) -> MemoryArea<u8, MergingBackend> {
-    MemoryArea::new(va(start), size, flags, MergingBackend)
 }
 
 #[test]
