@@ -295,7 +295,8 @@ fn the_area_limit_is_reported() {
 #[test]
 fn a_protect_that_changes_nothing_leaves_the_areas_alone() {
     // A refused rollback leaves a piece with its new flags next to an area with the same
-    // flags (of a backend that merges); a later protect that changes no area must not touch them, not even merge them.
+    // flags (of a backend that merges); a later protect that changes no area must not touch
+    // them, not even merge them.
     let mut set = MergingSet::new();
     let mut pt = MockPageTable::default();
     set.map(merging::area(0x10000, 2 * K, R | W), &mut pt, false)
